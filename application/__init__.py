@@ -1,0 +1,1 @@
+"""Use cases: the ReturnsLedger application and its configuration."""

@@ -1,0 +1,149 @@
+"""The refunds of one parcel: what was asked, approved and issued (AM-2, AM-3, AM-4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.errors import DomainError, InvalidValueError, RuleViolationError
+from domain.facts import ParcelFacts
+from domain.money import Money, total
+from domain.values import RefundComponent, RefundComponentKind
+
+
+class RefundReferenceConflictError(DomainError):
+    """The same external refund reference was sent with other amounts."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"refund {reference} was already requested with other components")
+        self.reference = reference
+
+
+class RefundNotFoundError(DomainError):
+    """No refund of the parcel has that reference."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"refund {reference} not found")
+        self.reference = reference
+
+
+@dataclass
+class Refund:
+    """One refund, known by the platform's external reference."""
+
+    reference: str
+    components: list[RefundComponent]
+    amount: Money
+    needs_approval: bool
+    requested_by: str
+    requested_at: datetime
+    status: str = "requested"
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    issued_at: datetime | None = None
+
+    def by_kind(self, kind: RefundComponentKind) -> list[Money]:
+        return [c.amount for c in self.components if c.kind is kind]
+
+
+@dataclass
+class RefundBook:
+    """Every refund of a parcel, in one currency."""
+
+    currency: str
+    refunds: dict[str, Refund] = field(default_factory=dict)
+
+    def __getitem__(self, reference: str) -> Refund:
+        return self.refunds[reference]
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self.refunds.values())
+
+    @property
+    def issued_total(self) -> Money:
+        """What has gone back to the buyer."""
+        return total([r.amount for r in self if r.status == "issued"], self.currency)
+
+    @property
+    def committed_total(self) -> Money:
+        """Issued plus still waiting for approval: what the cap (AM-3) counts."""
+        return total([r.amount for r in self], self.currency)
+
+    def pending(self) -> list[Refund]:
+        """Refunds waiting for a second person's approval (AM-4)."""
+        return [r for r in self if r.status == "requested" and r.needs_approval]
+
+    def get_or_raise(self, reference: str) -> Refund:
+        try:
+            return self.refunds[reference]
+        except KeyError:
+            raise RefundNotFoundError(reference) from None
+
+    def same_request(self, reference: str, components: list[RefundComponent]) -> Refund | None:
+        """The existing refund when the reference is known with the same components."""
+        existing = self.refunds.get(reference)
+        if existing is None:
+            return None
+        if sorted(map(_key, existing.components)) != sorted(map(_key, components)):
+            raise RefundReferenceConflictError(reference)
+        return existing
+
+    def check_new(self, components: list[RefundComponent], facts: ParcelFacts,
+                  amount_paid: Money, shipping_paid: Money,
+                  return_shipping_cost: Money | None) -> Money:
+        """AM-2 and AM-3: each kind within what was paid for it; returns the amount."""
+        if not components:
+            raise InvalidValueError("components", "a refund has at least one component")
+        for component in components:
+            if component.amount.currency != self.currency:
+                raise InvalidValueError("currency", f"refunds of this parcel are in {self.currency}")
+        caps = {RefundComponentKind.ITEM: amount_paid,
+                RefundComponentKind.SHIPPING: shipping_paid,
+                RefundComponentKind.RETURN_SHIPPING: Money.zero(self.currency)}
+        if any(c.kind is RefundComponentKind.RETURN_SHIPPING for c in components):
+            if not facts.seller_fault:
+                raise RuleViolationError(
+                    "AM-2", "return shipping is refunded only when the return is the "
+                    "seller's fault", seller_fault=str(bool(facts.seller_fault)).lower())
+            caps[RefundComponentKind.RETURN_SHIPPING] = (
+                return_shipping_cost or Money.zero(self.currency))
+        for kind, cap in caps.items():
+            asked = total([c.amount for c in components if c.kind is kind], self.currency)
+            if not asked.is_positive:
+                continue
+            before = total([m for r in self for m in r.by_kind(kind)], self.currency)
+            if before + asked > cap:
+                raise RuleViolationError(
+                    "AM-3", f"the {kind.value} refund would exceed what was paid",
+                    kind=kind.value, paid=str(cap), already_refunded=str(before),
+                    requested=str(asked))
+        return total([c.amount for c in components], self.currency)
+
+    def check_approval(self, refund: Refund, approver: str) -> None:
+        """AM-4: only a waiting refund, and never by the person who asked for it."""
+        if not refund.needs_approval or refund.status != "requested":
+            raise RuleViolationError("AM-4", "this refund does not wait for approval",
+                                     reference=refund.reference, status=refund.status)
+        if approver == refund.requested_by:
+            raise RuleViolationError("AM-4", "a large refund needs a second person's approval",
+                                     reference=refund.reference, requested_by=approver)
+
+    # -- state changes, called from the aggregate's event methods ----------------
+    def requested(self, reference: str, components: list[dict[str, Any]], amount: Money,
+                  needs_approval: bool, actor: str, occurred_at: datetime) -> None:
+        parts = [RefundComponent(c["kind"], c["amount"]) for c in components]
+        self.refunds[reference] = Refund(reference, parts, amount, needs_approval, actor,
+                                         occurred_at)
+
+    def approved(self, reference: str, actor: str, occurred_at: datetime) -> None:
+        refund = self.refunds[reference]
+        refund.status, refund.approved_by, refund.approved_at = "approved", actor, occurred_at
+
+    def issued(self, reference: str, occurred_at: datetime) -> None:
+        refund = self.refunds[reference]
+        refund.status, refund.issued_at = "issued", occurred_at
+
+
+def _key(component: RefundComponent) -> tuple[str, str]:
+    return component.kind.value, str(component.amount.amount)

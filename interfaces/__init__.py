@@ -1,0 +1,1 @@
+"""Edges of the ledger: the HTTP API and the command-line interface."""

@@ -1,0 +1,46 @@
+"""One full lifecycle per platform, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from application.ledger import ReturnsLedger
+from application.scenarios import SCENARIOS
+
+EXPECTED = {
+    "tiktok_shop": ("closed", "0.00 MYR", ["ParcelRegistered", "DeliveryAttemptFailed",
+                                            "DeliveryAttemptFailed", "DeliveryAttemptFailed",
+                                            "DeliveryFailed", "ReturnRouted", "Received",
+                                            "Inspected", "ParcelClosed"]),
+    "tiktok_shop_hold": ("destroyed", "0.00 THB", ["ParcelRegistered", "DeliveryFailed",
+                                                   "ReturnRouted", "HeldAtWarehouse",
+                                                   "Destroyed"]),
+    "lazada": ("received", "0.00 PHP", ["ParcelRegistered", "DeliveryFailed", "ReturnRouted",
+                                        "Received"]),
+    "amazon": ("received", "906.50 EUR", ["ParcelRegistered", "Delivered", "ReturnRequested",
+                                          "ReturnRouted", "ReturnLabelIssued", "Received",
+                                          "Inspected", "RefundRequested", "RefundApproved",
+                                          "RefundIssued"]),
+    "cdiscount": ("closed", "43.90 EUR", ["ParcelRegistered", "Delivered", "ReturnRequested",
+                                          "ReturnRouted", "RefundRequested", "RefundIssued",
+                                          "ParcelClosed"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_full_lifecycle_per_platform(store_env, name) -> None:  # noqa: ANN001
+    ledger = ReturnsLedger(store_env)
+    parcel_id = SCENARIOS[name](ledger, "")
+    status, refunded, types = EXPECTED[name]
+    state = ledger.get_parcel(parcel_id)
+    assert state.status == status
+    assert str(state.refunded_total) == refunded
+    history = ledger.get_parcel_history(parcel_id)
+    assert [e.type for e in history] == types
+    assert [e.version for e in history] == list(range(1, len(types) + 1))
+    ledger.close()
+
+    # A second application on the same store rebuilds the same state from the events.
+    again = ReturnsLedger(store_env)
+    assert again.get_parcel(parcel_id) == state
+    again.close()
