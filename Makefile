@@ -17,5 +17,9 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
+# Every scenario with its baselines; BENCH_ARGS=--smoke (tiny) or --full (adds 1M-event rebuild).
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Benchmarks: every scenario measured against baselines in the same run (`make bench`)."""

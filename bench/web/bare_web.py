@@ -1,0 +1,19 @@
+"""Bare web baseline: one Flask app with one JSON POST endpoint, nothing behind it."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+
+
+@app.post("/echo")
+def echo():  # noqa: ANN201
+    """Answer the posted JSON's size: parse, serialise, nothing stored."""
+    body = request.get_json()
+    return jsonify({"received": len(body)}), 201
+
+
+@app.get("/echo")
+def echo_get():  # noqa: ANN201
+    return jsonify({"ok": True})
