@@ -78,6 +78,10 @@ class RefundView:
     approved_by: str | None
     approved_at: datetime | None
     issued_at: datetime | None
+    issued_by: str | None = None
+    released_by: str | None = None  # rejected, failed or reversed by
+    released_at: datetime | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,8 @@ class ParcelView:
             refunds=[RefundView(r.reference, r.status, r.amount,
                                 [c.as_dict() for c in r.components], r.needs_approval,
                                 r.requested_by, r.requested_at, r.approved_by,
-                                r.approved_at, r.issued_at) for r in parcel.refunds],
+                                r.approved_at, r.issued_at, r.issued_by, r.released_by,
+                                r.released_at, r.reason) for r in parcel.refunds],
             liability=_value(parcel.liability),
             investigations={k: dict(v) for k, v in parcel.investigations.items()},
             registered_at=parcel.registered_at, recorded_at=parcel.created_on,

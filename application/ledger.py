@@ -206,6 +206,27 @@ class ReturnsLedger(Application[UUID]):
         return self._act(parcel_id, lambda p: {"refund": p.approve_refund(
             reference, occurred_at, actor)}, expected_version)
 
+    def reject_refund(self, parcel_id: UUID, reference: str, reason: str,
+                      occurred_at: datetime, actor: str = "system",
+                      expected_version: int | None = None) -> CommandResult:
+        """Finance refuses a refund waiting for approval (AM-4); its amount is released."""
+        return self._act(parcel_id, lambda p: {"refund": p.reject_refund(
+            reference, reason, occurred_at, actor)}, expected_version)
+
+    def record_refund_failure(self, parcel_id: UUID, reference: str, reason: str,
+                              occurred_at: datetime, actor: str = "system",
+                              expected_version: int | None = None) -> CommandResult:
+        """The payment of an issued refund failed (AM-3: no longer committed)."""
+        return self._act(parcel_id, lambda p: {"refund": p.record_refund_failure(
+            reference, reason, occurred_at, actor)}, expected_version)
+
+    def reverse_refund(self, parcel_id: UUID, reference: str, reason: str,
+                       occurred_at: datetime, actor: str = "system",
+                       expected_version: int | None = None) -> CommandResult:
+        """An issued refund came back, e.g. charged back (AM-3: available again)."""
+        return self._act(parcel_id, lambda p: {"refund": p.reverse_refund(
+            reference, reason, occurred_at, actor)}, expected_version)
+
     def dispose(self, parcel_id: UUID, kind: str, occurred_at: datetime,
                 actor: str = "system", expected_version: int | None = None) -> CommandResult:
         """Destroy or abandon the parcel (TT-2 after the hold, TT-5 after a failed return)."""

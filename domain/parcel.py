@@ -12,7 +12,7 @@ from domain.errors import InvalidValueError, RuleViolationError, TransitionError
 from domain.facts import ParcelFacts
 from domain.money import Money, total
 from domain.policies.base import PlatformPolicy, RouteDecision
-from domain.refunds import Refund, RefundBook
+from domain.refunds import RELEASE_RULE, Refund, RefundBook
 from domain.values import (
     TERMINAL,
     Condition,
@@ -51,6 +51,11 @@ ALLOWED: dict[str, frozenset[Status]] = {
     "inspect": frozenset({S.RECEIVED}),
     "request_refund": NON_TERMINAL,
     "approve_refund": NON_TERMINAL,
+    "reject_refund": NON_TERMINAL,
+    # A payment that bounces or is charged back is a fact about money already issued:
+    # it is recorded whatever became of the parcel, closed ones included (AM-3).
+    "record_refund_failure": frozenset(Status),
+    "reverse_refund": frozenset(Status),
     "dispose": frozenset({S.HELD, S.RETURN_FAILED}),
     "open_investigation": NON_TERMINAL,
     "resolve_investigation": NON_TERMINAL,
@@ -161,6 +166,24 @@ class ReturnParcel(Aggregate):
     class RefundIssued(Event):
         reference: str
         amount: Money
+
+    class RefundRejected(Event):
+        reference: str
+        amount: Money
+        reason: str
+        rule: str
+
+    class RefundFailed(Event):
+        reference: str
+        amount: Money
+        reason: str
+        rule: str
+
+    class RefundReversed(Event):
+        reference: str
+        amount: Money
+        reason: str
+        rule: str
 
     class Destroyed(Event):
         rule: str
@@ -572,7 +595,50 @@ class ReturnParcel(Aggregate):
     @event(RefundIssued)
     def _refund_issued(self, reference: str, amount: Money, occurred_at: datetime,
                        actor: str) -> None:
-        self.refunds.issued(reference, occurred_at)
+        self.refunds.issued(reference, occurred_at, actor)
+
+    def reject_refund(self, reference: str, reason: str, occurred_at: datetime,
+                      actor: str = "system") -> Refund:
+        """AM-4: finance refuses a refund waiting for approval; its amount is released."""
+        return self._release("reject_refund", "rejected", self._refund_rejected, reference,
+                             reason, occurred_at, actor)
+
+    def record_refund_failure(self, reference: str, reason: str, occurred_at: datetime,
+                              actor: str = "system") -> Refund:
+        """AM-3: the payment of an issued refund failed; the amount is no longer committed."""
+        return self._release("record_refund_failure", "failed", self._refund_failed,
+                             reference, reason, occurred_at, actor)
+
+    def reverse_refund(self, reference: str, reason: str, occurred_at: datetime,
+                       actor: str = "system") -> Refund:
+        """AM-3: an issued refund came back (e.g. charged back); its amount is available again."""
+        return self._release("reverse_refund", "reversed", self._refund_reversed, reference,
+                             reason, occurred_at, actor)
+
+    def _release(self, command: str, status: str, emit: Any, reference: str, reason: str,
+                 occurred_at: datetime, actor: str) -> Refund:
+        self._allow(command)
+        refund = self.refunds.get_or_raise(reference)
+        if self.refunds.check_release(refund, status):
+            emit(reference=reference, amount=refund.amount, reason=text(reason, "reason"),
+                 rule=RELEASE_RULE[status], occurred_at=aware(occurred_at, "occurred_at"),
+                 actor=actor)
+        return refund
+
+    @event(RefundRejected)
+    def _refund_rejected(self, reference: str, amount: Money, reason: str, rule: str,
+                         occurred_at: datetime, actor: str) -> None:
+        self.refunds.released(reference, "rejected", reason, actor, occurred_at)
+
+    @event(RefundFailed)
+    def _refund_failed(self, reference: str, amount: Money, reason: str, rule: str,
+                       occurred_at: datetime, actor: str) -> None:
+        self.refunds.released(reference, "failed", reason, actor, occurred_at)
+
+    @event(RefundReversed)
+    def _refund_reversed(self, reference: str, amount: Money, reason: str, rule: str,
+                         occurred_at: datetime, actor: str) -> None:
+        self.refunds.released(reference, "reversed", reason, actor, occurred_at)
 
     # -- ends -----------------------------------------------------------------
     def dispose(self, kind: str, policy: PlatformPolicy, occurred_at: datetime,

@@ -28,6 +28,15 @@ class RefundNotFoundError(DomainError):
         self.reference = reference
 
 
+# Refund statuses. Rejected, failed and reversed no longer count against the cap (AM-3).
+COMMITTED = frozenset({"requested", "approved", "issued"})
+RELEASED = frozenset({"rejected", "failed", "reversed"})
+# Which status each release comes from: a waiting refund is rejected (AM-4), an
+# issued one fails (the payment bounced) or is reversed (charged back).
+RELEASE_FROM = {"rejected": "requested", "failed": "issued", "reversed": "issued"}
+RELEASE_RULE = {"rejected": "AM-4", "failed": "AM-3", "reversed": "AM-3"}
+
+
 @dataclass
 class Refund:
     """One refund, known by the platform's external reference."""
@@ -42,6 +51,16 @@ class Refund:
     approved_by: str | None = None
     approved_at: datetime | None = None
     issued_at: datetime | None = None
+    issued_by: str | None = None
+    # Rejected, failed or reversed: who said so, when, why (the amount is released, AM-3).
+    released_by: str | None = None
+    released_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def is_committed(self) -> bool:
+        """Still counts against what was paid (AM-3): asked, approved or issued."""
+        return self.status in COMMITTED
 
     def by_kind(self, kind: RefundComponentKind) -> list[Money]:
         return [c.amount for c in self.components if c.kind is kind]
@@ -68,7 +87,7 @@ class RefundBook:
     @property
     def committed_total(self) -> Money:
         """Issued plus still waiting for approval: what the cap (AM-3) counts."""
-        return total([r.amount for r in self], self.currency)
+        return total([r.amount for r in self if r.is_committed], self.currency)
 
     def pending(self) -> list[Refund]:
         """Refunds waiting for a second person's approval (AM-4)."""
@@ -112,7 +131,8 @@ class RefundBook:
             asked = total([c.amount for c in components if c.kind is kind], self.currency)
             if not asked.is_positive:
                 continue
-            before = total([m for r in self for m in r.by_kind(kind)], self.currency)
+            before = total([m for r in self if r.is_committed for m in r.by_kind(kind)],
+                           self.currency)
             if before + asked > cap:
                 raise RuleViolationError(
                     "AM-3", f"the {kind.value} refund would exceed what was paid",
@@ -129,6 +149,18 @@ class RefundBook:
             raise RuleViolationError("AM-4", "a large refund needs a second person's approval",
                                      reference=refund.reference, requested_by=approver)
 
+    def check_release(self, refund: Refund, status: str) -> bool:
+        """Reject, fail or reverse: False when already done (a retry), else from the right status."""
+        if refund.status == status:
+            return False
+        if refund.status != RELEASE_FROM[status] or (
+                status == "rejected" and not refund.needs_approval):
+            raise RuleViolationError(
+                RELEASE_RULE[status], f"a {refund.status} refund cannot be {status}",
+                reference=refund.reference, status=refund.status,
+                allowed_from=RELEASE_FROM[status])
+        return True
+
     # -- state changes, called from the aggregate's event methods ----------------
     def requested(self, reference: str, components: list[dict[str, Any]], amount: Money,
                   needs_approval: bool, actor: str, occurred_at: datetime) -> None:
@@ -140,9 +172,15 @@ class RefundBook:
         refund = self.refunds[reference]
         refund.status, refund.approved_by, refund.approved_at = "approved", actor, occurred_at
 
-    def issued(self, reference: str, occurred_at: datetime) -> None:
+    def issued(self, reference: str, occurred_at: datetime, actor: str | None = None) -> None:
         refund = self.refunds[reference]
-        refund.status, refund.issued_at = "issued", occurred_at
+        refund.status, refund.issued_at, refund.issued_by = "issued", occurred_at, actor
+
+    def released(self, reference: str, status: str, reason: str, actor: str,
+                 occurred_at: datetime) -> None:
+        refund = self.refunds[reference]
+        refund.status, refund.reason = status, reason
+        refund.released_by, refund.released_at = actor, occurred_at
 
 
 def _key(component: RefundComponent) -> tuple[str, str]:
