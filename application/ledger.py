@@ -146,6 +146,7 @@ class ReturnsLedger(Application[UUID]):
         chosen = choice(Remedy, remedy, "remedy") if remedy else None
 
         def route(parcel: ReturnParcel) -> dict[str, Any]:
+            parcel.check_allowed("route_return")  # the state first, then the platform's rules
             addresses = [a.facts() for a in self._addresses_of(parcel.seller_id)]
             facts = parcel.facts(customs_skus=self._customs_skus(parcel))
             decision = self._policy(parcel).route(facts, addresses, occurred_at, chosen)

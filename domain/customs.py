@@ -13,7 +13,8 @@ from domain.errors import InvalidValueError
 from domain.money import Money
 from domain.values import aware, text
 
-HS_CODE = re.compile(r"^\d{6,10}$")
+# ASCII digits only, matched in full: \d would take other scripts' digits and $ a newline.
+HS_CODE = re.compile(r"[0-9]{6,10}")
 CUSTOMS_NAMESPACE = UUID("0b8f3c55-2f55-4a3c-8a0e-8f7f2b0e9d41")
 
 
@@ -25,7 +26,7 @@ def customs_profile_id(seller_id: str, sku: str) -> UUID:
 def check_profile(hs_code: str, declared_name_local: str, declared_name_en: str,
                   declared_value: Money, material: str, use: str, brand: str) -> dict[str, Any]:
     """LZ-2: an HS code of 6 to 10 digits, names, a positive value, material, use, brand."""
-    if not isinstance(hs_code, str) or not HS_CODE.match(hs_code):
+    if not isinstance(hs_code, str) or not HS_CODE.fullmatch(hs_code):
         raise InvalidValueError("hs_code", "must be 6 to 10 digits")
     if not isinstance(declared_value, Money) or not declared_value.is_positive:
         raise InvalidValueError("declared_value", "must be more than zero")

@@ -8,6 +8,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.copying import CheapCopy
 from domain.errors import InvalidValueError, RuleViolationError, TransitionError
 from domain.facts import ParcelFacts
 from domain.money import Money, total
@@ -69,7 +70,7 @@ def parcel_id(platform: str, tracking_number: str | None, order_id: str | None =
     return uuid5(PARCEL_NAMESPACE, f"{platform}:{key}")
 
 
-class ReturnParcel(Aggregate):
+class ReturnParcel(CheapCopy, Aggregate):
     """A parcel that may come back: its delivery, return, refunds and end."""
 
     class Event(Aggregate.Event):
@@ -288,6 +289,8 @@ class ReturnParcel(Aggregate):
             amount_paid=amount_paid, shipping_paid=shipping_paid,
             tracked_shipping=bool(tracked_shipping), tracking_url=tracking_url,
             occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
+        if ready_to_ship_at is not None:
+            ready_to_ship_at = aware(ready_to_ship_at, "ready_to_ship_at")
         policy.check_registration(parcel.facts(), ready_to_ship_at, bool(tracked_shipping),
                                   tracking_url)
         return parcel
@@ -332,6 +335,10 @@ class ReturnParcel(Aggregate):
     def _allow(self, command: str) -> None:
         if self.status not in ALLOWED[command]:
             raise TransitionError(self.status, command)
+
+    def check_allowed(self, command: str) -> None:
+        """Refuse a command the parcel's state does not allow (terminal states allow none)."""
+        self._allow(command)
 
     # -- delivery -------------------------------------------------------------
     def record_delivery_attempt(self, reason: str, policy: PlatformPolicy,
@@ -674,6 +681,10 @@ class ReturnParcel(Aggregate):
         if self.refunds.pending():
             raise RuleViolationError("AM-4", "a refund still waits for approval",
                                      pending=",".join(r.reference for r in self.refunds.pending()))
+        if self.status is Status.AWAITING_REFUND and self.refunded_total < self.full_refund:
+            # CD-4: the buyer keeps the item against a full refund; closing first would drop it.
+            raise RuleViolationError("CD-4", "the full refund without return is not issued yet",
+                                     refunded=self.refunded_total, full_refund=self.full_refund)
         self._closed(occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
 
     @event(ParcelClosed)

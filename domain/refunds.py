@@ -184,4 +184,4 @@ class RefundBook:
 
 
 def _key(component: RefundComponent) -> tuple[str, str]:
-    return component.kind.value, str(component.amount.amount)
+    return component.kind.value, str(component.amount)  # amount and currency
