@@ -54,6 +54,8 @@ class HistoryEntry:
     occurred_at: datetime | None
     actor: str | None
     data: dict[str, Any]
+    # Set when recorded after an event that happened later (a late carrier scan).
+    late: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, domain_event: Any) -> HistoryEntry:

@@ -19,7 +19,9 @@ from application.dto import (
     ReturnAddressView,
 )
 from application.transcodings import MoneyAsDict
-from application.vault import PersonalDataVault, load_master_key
+from application.audit_chain import ChainedEventStore, ChainedMapper
+from application.audit_history import ParcelHistory, build_history
+from application.vault import PersonalDataVault, SubjectKeyStore, load_master_key
 from domain.address import ReturnAddress, SellerDirectory, seller_directory_id
 from domain.customs import SkuCustomsProfile, check_profile, customs_profile_id
 from domain.errors import (
@@ -47,11 +49,20 @@ class ReturnsLedger(Application[UUID]):
         full_env = ledger_env(env)
         super().__init__(full_env)
         self.policies = Policies(PolicySettings.from_env(full_env))
-        self.vault = PersonalDataVault(load_master_key(full_env))
+        self.vault = PersonalDataVault(load_master_key(full_env), SubjectKeyStore.for_recorder(
+            self.recorder, self.factory.env_create_table()))
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(MoneyAsDict())
+
+    # Every stored event carries the hash of its predecessor (see application/audit_chain.py).
+    def construct_mapper(self) -> ChainedMapper:
+        return ChainedMapper.wrap(super().construct_mapper())
+
+    def construct_event_store(self) -> ChainedEventStore:
+        size = int(self.env.get("AUDIT_CHAIN_CACHE_MAXSIZE") or 10000)
+        return ChainedEventStore(self.mapper, self.recorder, size)  # type: ignore[arg-type]
 
     # -- plumbing ---------------------------------------------------------------
     def _save(self, *aggregates: Any) -> list[Recording[UUID]]:
@@ -269,14 +280,21 @@ class ReturnsLedger(Application[UUID]):
         raise ParcelNotFoundError(tracking_number)
 
     def get_parcel_history(self, parcel_id: UUID, recorded_before: datetime | None = None,
-                           ) -> list[HistoryEntry]:
-        """Every recorded event of the parcel, in order, as an auditor reads it."""
-        entries = [HistoryEntry.of(e) for e in self.events.get(parcel_id)]
-        if not entries:
+                           version: int | None = None,
+                           occurred_before: datetime | None = None) -> ParcelHistory:
+        """The parcel's events and state as the ledger knew them (recorded <= T, version <= N),
+        optionally cut and ordered by business time (occurred_at <= T)."""
+        events = list(self.events.get(parcel_id))
+        if not events:
             raise ParcelNotFoundError(parcel_id)
-        if recorded_before is not None:
-            entries = [e for e in entries if e.recorded_at < recorded_before]
-        return entries
+        return build_history(parcel_id, events, recorded_before=recorded_before,
+                             version=version, occurred_before=occurred_before,
+                             state_of=self._state_view, vault=self.vault)
+
+    def _state_view(self, aggregate: Any) -> Any:
+        if isinstance(aggregate, ReturnParcel):
+            return ParcelView.of(aggregate)
+        return self._address_view(aggregate) if isinstance(aggregate, ReturnAddress) else None
 
     # -- return addresses -----------------------------------------------------------
     def register_return_address(self, *, seller_id: str, platform: str, country: str,
@@ -297,7 +315,9 @@ class ReturnsLedger(Application[UUID]):
                          occurred_at: datetime, actor: str = "system") -> ReturnAddressView:
         """LZ-1: record the recipient's real-name verification, sealed."""
         address = self._get_address(address_id)
-        subject_id = f"{address.seller_id}:{identity.get('id_number', '')}"
+        # The subject id is stored in the event: a pseudonym, never the id number (LZ-1).
+        subject_id = (f"{address.seller_id}:"
+                      f"{self.vault.pseudonym(address.seller_id, identity.get('id_number', ''))}")
         sealed = self.vault.seal(subject_id, dict(identity))
         address.verify_real_name(subject_id, sealed, occurred_at, actor=actor)
         self._save(address)

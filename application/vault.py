@@ -1,18 +1,28 @@
-"""Personal data (LZ-1 identity documents) sealed before it reaches an event."""
+"""Personal data (LZ-1 identity documents, buyer data) sealed under a key per data subject.
+
+Each data subject gets a random AES-256 key, wrapped by the master key and kept in a key
+store table next to the events. Erasing a subject destroys its key (crypto-shredding): the
+ciphertext stays in the events, so the hash chain still verifies, but nobody can read it.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_ENV = "PERSONAL_DATA_KEY"
 DEFAULT_KEY_FILE = "var/personal-data.key"
+KEY_TABLE = "personal_data_keys"
+ERASED = "erased"
 
 
 def _b64(data: bytes) -> str:
@@ -40,20 +50,99 @@ def load_master_key(env: Mapping[str, str]) -> bytes:
     return key
 
 
+class SubjectKeyStore:
+    """The table of wrapped subject keys, in the event store's own database."""
+
+    def __init__(self, datastore: Any, postgres: bool, create_table: bool = True) -> None:
+        self.datastore = datastore
+        self.postgres = postgres
+        self.mark = "%s" if postgres else "?"
+        self.table = f'"{datastore.schema}".{KEY_TABLE}' if postgres else KEY_TABLE
+        if create_table:
+            blob = "bytea" if postgres else "BLOB"
+            self._run(f"CREATE TABLE IF NOT EXISTS {self.table} (subject_id TEXT PRIMARY KEY, "
+                      f"wrapped_key {blob}, created_at TEXT NOT NULL, erased_at TEXT)")
+
+    @classmethod
+    def for_recorder(cls, recorder: Any, create_table: bool = True) -> SubjectKeyStore:
+        """The key store beside the recorder's events (SQLite file or PostgreSQL schema)."""
+        postgres = type(recorder).__module__ == "eventsourcing.postgres"
+        return cls(recorder.datastore, postgres, create_table)
+
+    def _run(self, statement: str, params: tuple[Any, ...] = (),
+             commit: bool = True) -> list[Any]:
+        statement = statement.replace("?", self.mark)
+        with self.datastore.transaction(commit=commit) as cursor:
+            if not self.postgres and commit:
+                cursor.execute("PRAGMA secure_delete = ON")  # overwrite freed key bytes
+            cursor.execute(statement, params)
+            return list(cursor.fetchall()) if statement.startswith("SELECT") else []
+
+    def get(self, subject_id: str) -> bytes | None:
+        rows = self._run(f"SELECT wrapped_key FROM {self.table} WHERE subject_id = ?",
+                         (subject_id,), commit=False)
+        return bytes(rows[0]["wrapped_key"]) if rows and rows[0]["wrapped_key"] else None
+
+    def put(self, subject_id: str, wrapped_key: bytes) -> None:
+        """Store a new key (also for a subject erased before: new data, new key)."""
+        now = datetime.now(UTC).isoformat()
+        self._run(f"INSERT INTO {self.table} (subject_id, wrapped_key, created_at) "
+                  "VALUES (?, ?, ?) ON CONFLICT (subject_id) DO UPDATE SET "
+                  "wrapped_key = excluded.wrapped_key, created_at = excluded.created_at, "
+                  "erased_at = NULL", (subject_id, wrapped_key, now))
+
+    def destroy(self, subject_id: str) -> bool:
+        """Overwrite and drop the subject's key; True when there was one."""
+        if self.get(subject_id) is None:
+            return False
+        self._run(f"UPDATE {self.table} SET wrapped_key = NULL, erased_at = ? "
+                  "WHERE subject_id = ?", (datetime.now(UTC).isoformat(), subject_id))
+        self._purge()
+        return True
+
+    def erased_at(self, subject_id: str) -> str | None:
+        rows = self._run(f"SELECT erased_at FROM {self.table} WHERE subject_id = ?",
+                         (subject_id,), commit=False)
+        return rows[0]["erased_at"] if rows else None
+
+    def _purge(self) -> None:
+        """Push the old key bytes out of the write-ahead log (SQLite) or dead rows (PG)."""
+        if self.postgres:
+            return  # VACUUM needs autocommit; autovacuum and backups: see docs/AUDIT_BUNDLE.md
+        with self.datastore.get_connection(commit=True) as conn:
+            conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 class PersonalDataVault:
     """Seals each field with AES-256-GCM under a key of its own data subject."""
 
-    def __init__(self, master_key: bytes) -> None:
-        self._master_key = master_key
+    def __init__(self, master_key: bytes, keys: SubjectKeyStore) -> None:
+        self._master = AESGCM(master_key)
+        self._pseudonym_key = hashlib.sha256(b"subject-id\x00" + master_key).digest()
+        self.keys = keys
 
-    def _subject_key(self, subject_id: str) -> AESGCM:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=f"returns-ledger subject {subject_id}".encode()).derive(self._master_key)
-        return AESGCM(key)
+    def pseudonym(self, seller_id: str, id_number: str) -> str:
+        """A stable pseudonym of a person for one seller; reveals nothing by itself."""
+        mac = hmac.new(self._pseudonym_key, f"{seller_id}\x00{id_number}".encode(),
+                       hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    def _subject_key(self, subject_id: str, create: bool) -> AESGCM | None:
+        aad = f"subject-key:{subject_id}".encode()
+        wrapped = self.keys.get(subject_id)
+        if wrapped is None:
+            if not create:
+                return None
+            key = AESGCM.generate_key(bit_length=256)
+            nonce = os.urandom(12)
+            self.keys.put(subject_id, nonce + self._master.encrypt(nonce, key, aad))
+            return AESGCM(key)
+        return AESGCM(self._master.decrypt(wrapped[:12], wrapped[12:], aad))
 
     def seal(self, subject_id: str, fields: Mapping[str, str]) -> dict[str, str]:
-        """Ciphertext per field; the subject id is bound in as associated data."""
-        aead = self._subject_key(subject_id)
+        """Ciphertext per field; the subject id and field name are bound in."""
+        aead = self._subject_key(subject_id, create=True)
+        assert aead is not None
         sealed = {}
         for name, value in fields.items():
             nonce = os.urandom(12)
@@ -62,11 +151,23 @@ class PersonalDataVault:
         return sealed
 
     def open(self, subject_id: str, sealed: Mapping[str, str]) -> dict[str, str]:
-        """The plain fields back, for the few who may see them."""
-        aead = self._subject_key(subject_id)
+        """The plain fields back, or "erased" for each once the subject's key is gone."""
+        aead = self._subject_key(subject_id, create=False)
         opened = {}
         for name, token in sealed.items():
             blob = _unb64(token)
-            opened[name] = aead.decrypt(blob[:12], blob[12:],
-                                        f"{subject_id}:{name}".encode()).decode()
+            try:
+                if aead is None:
+                    raise InvalidTag
+                opened[name] = aead.decrypt(blob[:12], blob[12:],
+                                            f"{subject_id}:{name}".encode()).decode()
+            except InvalidTag:  # erased, or sealed under a key erased before a new one
+                opened[name] = ERASED
         return opened
+
+    def is_erased(self, subject_id: str) -> bool:
+        return self.keys.get(subject_id) is None
+
+    def erase(self, subject_id: str) -> bool:
+        """Crypto-shredding: destroy the subject's key; True when there was one."""
+        return self.keys.destroy(subject_id)
