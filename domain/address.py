@@ -8,6 +8,7 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.copying import CheapCopy
 from domain.errors import InvalidValueError, RuleViolationError
 from domain.policies.base import AddressFacts
 from domain.policies.lazada import real_name_required
@@ -30,7 +31,7 @@ def clean_address(address: dict[str, Any]) -> dict[str, Any]:
             "postcode": text(address.get("postcode"), "address.postcode", 20)}
 
 
-class ReturnAddress(Aggregate):
+class ReturnAddress(CheapCopy, Aggregate):
     """A seller's return address on one platform, in one country."""
 
     class Event(Aggregate.Event):
@@ -131,7 +132,7 @@ class ReturnAddress(Aggregate):
                             seller_country=self.seller_country)
 
 
-class SellerDirectory(Aggregate):
+class SellerDirectory(CheapCopy, Aggregate):
     """The index of a seller's return addresses, saved with each new address."""
 
     class AddressListed(Aggregate.Event):
