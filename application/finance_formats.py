@@ -1,0 +1,188 @@
+"""Settlement files: our own columns, and the refund lines of TikTok Shop, Lazada and Amazon.
+
+Every format is read as a stream of rows (csv module; comma or tab separated, detected
+from the header line; a UTF-8 byte order mark is ignored). Each row becomes a refund line
+(reference, currency, amount as a positive refund), `None` (not a refund line: orders,
+fees, summary rows) or an `Unreadable` (a refund line the ledger cannot read).
+
+Assumptions, documented in the README's "For finance" section:
+- The platforms show a refund as a debit to the seller (a negative amount); we negate it,
+  so a refund of 12.30 is 12.30 on both sides. Our own format takes the refund positive.
+- Only the buyer-refund parts count (item price, shipping, return shipping); platform fees,
+  commissions, taxes and promotions on the same refund are not in the ledger's refund.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import IO, Any
+
+from domain.errors import DomainError, InvalidValueError
+from domain.money import Money, parse_amount
+from domain.reconciliation import minor
+
+# Beyond this a settlement sum could leave SQLite's 64-bit integers: refuse the line.
+MAX_LINE_MINOR = 10**15
+
+
+@dataclass(frozen=True)
+class SettlementLine:
+    """One refund line of a settlement file, normalised to our columns."""
+
+    line_no: int
+    reference: str
+    currency: str
+    amount_minor: int
+    order_id: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A refund line that could not be read, and why."""
+
+    line_no: int
+    reference: str
+    detail: str
+
+
+Row = dict[str, str]
+Reader = Callable[[Row, "FormatState"], tuple[str, str, str, str, str] | None]
+
+
+@dataclass
+class FormatState:
+    """What a format carries from row to row (Amazon gives the currency once)."""
+
+    currency: str = ""
+
+
+def _ours(row: Row, state: FormatState) -> tuple[str, str, str, str, str] | None:
+    return (row.get("reference", ""), row.get("currency", ""), row.get("amount", ""),
+            row.get("order_id", ""), row.get("kind", "") or "item")
+
+
+AMAZON_KINDS = {"principal": "item", "shipping": "shipping",
+                "returnshipping": "return_shipping", "return shipping": "return_shipping"}
+
+
+def _amazon(row: Row, state: FormatState) -> tuple[str, str, str, str, str] | None:
+    # Settlement report v2: the first row (the settlement summary) carries the currency.
+    state.currency = row.get("currency", "").strip() or state.currency
+    if row.get("transaction-type", "").strip().lower() != "refund":
+        return None
+    if row.get("amount-type", "").strip().lower() != "itemprice":
+        return None  # ItemFees, Promotion, ItemWithheldTax: not the buyer's refund
+    kind = AMAZON_KINDS.get(row.get("amount-description", "").strip().lower())
+    if kind is None:
+        return None  # Tax, ShippingTax, GiftWrap...: outside the ledger's components
+    reference = row.get("adjustment-id", "").strip() or row.get("order-id", "")
+    return reference, state.currency, _negated(row.get("amount", "")), \
+        row.get("order-id", ""), kind
+
+
+def _tiktok_shop(row: Row, state: FormatState) -> tuple[str, str, str, str, str] | None:
+    if row.get("Type", "").strip().lower() != "refund":
+        return None
+    amount = row.get("Refund subtotal after seller discounts", "").strip() or row.get(
+        "Total settlement amount", "")
+    return (row.get("Order/adjustment ID", ""), row.get("Currency", "") or state.currency,
+            _negated(amount), row.get("Order/adjustment ID", ""), "item")
+
+
+def _lazada(row: Row, state: FormatState) -> tuple[str, str, str, str, str] | None:
+    fee = row.get("Fee Name", "").strip().lower()
+    if not fee.startswith("reversal"):
+        return None
+    kind = "item" if "item price" in fee else "shipping" if "shipping" in fee else None
+    if kind is None:
+        return None  # reversed commissions and fees
+    return (row.get("Order Item No.", ""), row.get("Currency", "") or state.currency,
+            _negated(row.get("Amount", "")), row.get("Order No.", ""), kind)
+
+
+def _negated(raw: str) -> str:
+    raw = raw.strip().replace(",", "")
+    if raw.startswith("-"):
+        return raw[1:]
+    return f"-{raw}" if raw else raw
+
+
+@dataclass(frozen=True)
+class SettlementFormat:
+    """A settlement file layout: the columns that identify it and how a row is read."""
+
+    name: str
+    required: frozenset[str]
+    read: Reader
+
+
+FORMATS = (
+    SettlementFormat("returns_ledger", frozenset({"reference", "currency", "amount"}), _ours),
+    SettlementFormat("amazon", frozenset({"transaction-type", "amount-type",
+                                          "amount-description", "amount", "order-id"}),
+                     _amazon),
+    SettlementFormat("tiktok_shop", frozenset({"Order/adjustment ID", "Type"}), _tiktok_shop),
+    SettlementFormat("lazada", frozenset({"Fee Name", "Amount", "Order Item No."}), _lazada),
+)
+
+
+class SettlementFormatError(DomainError):
+    """The file is not a settlement layout the ledger knows."""
+
+
+def detect(header: list[str]) -> SettlementFormat:
+    """The format whose required columns the header has."""
+    columns = {h.strip() for h in header}
+    for candidate in FORMATS:
+        if candidate.required <= columns:
+            return candidate
+    raise SettlementFormatError(
+        "unknown settlement layout: expected the columns of one of "
+        + "; ".join(f"{f.name} ({', '.join(sorted(f.required))})" for f in FORMATS))
+
+
+class SettlementFile:
+    """A settlement file read row by row: nothing but the current row is in memory."""
+
+    def __init__(self, text: IO[str], currency: str | None = None) -> None:
+        first = text.readline()
+        delimiter = "\t" if first.count("\t") > first.count(",") else ","
+        self.header = next(csv.reader([first], delimiter=delimiter), [])
+        self.format = detect(self.header)
+        self._rows = csv.reader(text, delimiter=delimiter)
+        self._state = FormatState(currency or "")
+        self.lines_read = 0
+        self.lines_ignored = 0
+
+    def __iter__(self) -> Iterator[SettlementLine | Unreadable]:
+        names = [h.strip() for h in self.header]
+        for values in self._rows:
+            self.lines_read += 1
+            line_no = self.lines_read + 1  # the header is line 1
+            if not any(v.strip() for v in values):
+                self.lines_ignored += 1
+                continue
+            found = self.format.read(dict(zip(names, values, strict=False)), self._state)
+            if found is None:
+                self.lines_ignored += 1
+                continue
+            yield _normalise(line_no, *found)
+
+
+def _normalise(line_no: int, reference: str, currency: str, amount: str, order_id: str,
+               kind: str) -> SettlementLine | Unreadable:
+    reference = reference.strip()
+    if not reference:
+        return Unreadable(line_no, "", "no refund reference")
+    try:
+        money = Money(parse_amount(amount), currency.strip().upper())
+        units = minor(money.amount, money.currency)
+    except InvalidValueError as error:
+        return Unreadable(line_no, reference, error.detail)
+    if abs(units) >= MAX_LINE_MINOR:
+        return Unreadable(line_no, reference, "amount beyond what a refund line can be")
+    return SettlementLine(line_no, reference, money.currency, units, order_id.strip(), kind)
