@@ -50,3 +50,10 @@ def demo() -> None:
             if facts:
                 click.echo(f"      facts: {json.dumps(plain(facts), ensure_ascii=False)}")
     ledger.close()
+
+
+from interfaces.cli.deadlines import deadlines  # noqa: E402 - subcommands register last
+from interfaces.cli.project import project  # noqa: E402
+
+main.add_command(project)
+main.add_command(deadlines)

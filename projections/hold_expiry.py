@@ -1,0 +1,82 @@
+"""TT-2 deadlines: a warehouse hold that expired without redelivery ends in a disposal."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from threading import Event, Thread
+from typing import Any
+from uuid import UUID
+
+from domain.errors import DomainError, VersionConflictError
+
+log = logging.getLogger(__name__)
+ACTOR = "deadlines"
+
+
+@dataclass
+class ExpiryReport:
+    """What one run did: parcels disposed, and parcels skipped with the reason."""
+
+    disposed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def dispose_expired_holds(ledger: Any, deadlines: Any, now: datetime, kind: str = "destroyed",
+                          attempts: int = 3) -> ExpiryReport:
+    """Dispose of every parcel whose hold ended at or before `now` (TT-2), once.
+
+    The view says which holds look expired; the aggregate decides: a parcel already disposed,
+    redelivering or under investigation is refused by its own rules and skipped, so running
+    this every minute, or twice at once, disposes of each parcel once.
+    """
+    report = ExpiryReport()
+    for row in deadlines.holds(expired_at=now):
+        parcel_id = row["parcel_id"]
+        for attempt in range(1, attempts + 1):
+            try:
+                ledger.dispose(UUID(parcel_id), kind, occurred_at=now, actor=ACTOR)
+            except VersionConflictError:
+                if attempt == attempts:
+                    report.skipped[parcel_id] = "version conflict (retry next run)"
+                continue  # another writer got there first: reload and decide again
+            except DomainError as error:
+                report.skipped[parcel_id] = f"{type(error).__name__}: {error}"
+            else:
+                report.disposed.append(parcel_id)
+            break
+    return report
+
+
+class HoldExpiryTimer:
+    """Runs dispose_expired_holds every `interval` seconds in this process (embedded default)."""
+
+    def __init__(self, ledger: Any, deadlines: Any, interval: float = 60.0,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.ledger = ledger
+        self.deadlines = deadlines
+        self.interval = interval
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._stopping = Event()
+        self._thread = Thread(target=self._loop, name="hold-expiry", daemon=True)
+
+    def start(self) -> HoldExpiryTimer:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                report = dispose_expired_holds(self.ledger, self.deadlines, self.clock())
+            except Exception:  # noqa: BLE001 - a failed run is retried on the next tick
+                log.exception("hold expiry run failed")
+                continue
+            if report.disposed:
+                log.info("hold expiry: disposed %d parcels", len(report.disposed))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()

@@ -1,0 +1,145 @@
+"""Running the views: the library's ProjectionRunner, batched; settings; opening the view store."""
+
+from __future__ import annotations
+
+import weakref
+from threading import Thread
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.projection import ProjectionRunner
+from eventsourcing.utils import Environment
+
+from application.config import ledger_env
+from application.ledger import ReturnsLedger
+from projections.base import ViewProjection
+from projections.deadlines import DeadlinesProjection, DeadlinesView
+from projections.free_return import FreeReturnProjection, FreeReturnView
+from projections.liabilities import LiabilitiesProjection, LiabilitiesView
+from projections.store import ViewRecorder, concrete
+from projections.subscriptions import (
+    POSTGRES_WATCHDOG_INTERVAL,
+    RECORDER_TOPICS,
+    has_buffered,
+    interval_from_env,
+    wake,
+)
+from projections.tracking import TrackingProjection, TrackingView
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A view: its projection and its recorder (store tables + tracking)."""
+
+    name: str
+    projection: type[ViewProjection]
+    view: type[ViewRecorder]
+
+
+VIEWS: dict[str, ViewSpec] = {spec.name: spec for spec in (
+    ViewSpec("tracking", TrackingProjection, TrackingView),
+    ViewSpec("free_return", FreeReturnProjection, FreeReturnView),
+    ViewSpec("deadlines", DeadlinesProjection, DeadlinesView),
+    ViewSpec("liabilities", LiabilitiesProjection, LiabilitiesView),
+)}
+DEFAULT_VIEWS_SCHEMA = "views"
+
+
+def projection_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ledger's settings, plus where the views live and a recorder that can subscribe.
+
+    SQLite: VIEWS_SQLITE_DBNAME (default: views.sqlite3 beside the ledger's file).
+    PostgreSQL: VIEWS_POSTGRES_SCHEMA (default: `views`) in the ledger's database.
+    """
+    env = ledger_env(overrides)
+    module = env["PERSISTENCE_MODULE"]
+    if module not in ("eventsourcing.sqlite", "eventsourcing.postgres"):
+        raise ValueError(f"views need eventsourcing.sqlite or eventsourcing.postgres, "
+                         f"not {module!r}")
+    if module in RECORDER_TOPICS:
+        env.setdefault("APPLICATION_RECORDER_TOPIC", RECORDER_TOPICS[module])
+    for spec in VIEWS.values():
+        prefix = spec.projection.name.upper()
+        env[f"{prefix}_CREATE_TABLE"] = "yes"  # views create their tables on first use
+        if module == "eventsourcing.sqlite":
+            env[f"{prefix}_SQLITE_DBNAME"] = views_sqlite_path(env)
+        else:
+            env[f"{prefix}_POSTGRES_SCHEMA"] = env.get("VIEWS_POSTGRES_SCHEMA",
+                                                       DEFAULT_VIEWS_SCHEMA)
+    return env
+
+
+def views_sqlite_path(env: Mapping[str, str]) -> str:
+    explicit = env.get("VIEWS_SQLITE_DBNAME")
+    if explicit:
+        return explicit
+    return str(Path(env["SQLITE_DBNAME"]).with_name("views.sqlite3"))
+
+
+def open_view(name: str, env: Mapping[str, str]) -> ViewRecorder:
+    """A view's recorder on its own connection pool (creates its tables when missing)."""
+    spec = VIEWS[name]
+    factory = InfrastructureFactory.construct(env=Environment(spec.projection.name, env))
+    return factory.tracking_recorder(concrete(spec.view, env["PERSISTENCE_MODULE"]))
+
+
+class BatchingProjectionRunner(ProjectionRunner[ReturnsLedger, ViewRecorder]):
+    """The library's runner, applying what the subscription has already read in one transaction.
+
+    A batch ends when the subscription would have to wait, or at the projection's batch size.
+    A watchdog pokes the subscription's pull loop every interval, so a lost PostgreSQL
+    notification delays a view by one interval at most.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        interval = interval_from_env(POSTGRES_WATCHDOG_INTERVAL)
+        self._watchdog = Thread(target=self._poke, args=(interval,), daemon=True,
+                                name=f"{self.projection.name}-watchdog")
+        self._watchdog.start()
+
+    def _poke(self, interval: float) -> None:
+        while not self.is_interrupted.wait(interval):
+            wake(self._subscription)
+
+    @staticmethod
+    def _process_events_loop(subscription: Any, projection: Any, is_stopping: Any,
+                             runner: weakref.ReferenceType[Any]) -> None:
+        try:
+            batch: list[Any] = []
+            for pair in subscription:
+                batch.append(pair)
+                if len(batch) >= projection.batch_size or not has_buffered(subscription):
+                    projection.process_batch(batch)
+                    batch = []
+        except BaseException as error:  # noqa: BLE001 - handed to run_forever(), as the library does
+            owner = runner()
+            if owner is not None:
+                owner._thread_error = error  # noqa: SLF001
+        finally:
+            is_stopping.set()
+
+
+def start_runner(name: str, env: Mapping[str, str],
+                 runner_class: type[ProjectionRunner[Any, Any]] = BatchingProjectionRunner,
+                 ) -> ProjectionRunner[Any, Any]:
+    """Start following the notification log into one view (env from projection_env())."""
+    spec = VIEWS[name]
+    runner = runner_class(application_class=ReturnsLedger, projection_class=spec.projection,
+                          view_class=concrete(spec.view, env["PERSISTENCE_MODULE"]), env=env)
+    runner.__enter__()
+    return runner
+
+
+def close_runner(runner: ProjectionRunner[Any, Any]) -> BaseException | None:
+    """Stop a runner, wait for its threads, close its connections; answer its error if any."""
+    try:
+        runner.__exit__(None, None, None)
+    except Exception as error:  # noqa: BLE001 - the caller decides what to do with it
+        return error
+    finally:
+        runner.view.datastore.close()
+    return None

@@ -1,0 +1,187 @@
+"""Views at work: supervised runners, reads that wait for a position, lag, rebuilds."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from threading import Event, Lock, Thread
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.projection import ProjectionRunner
+from eventsourcing.utils import Environment
+
+from projections.base import APPLICATION_NAME
+from projections.runners import VIEWS, close_runner, open_view, projection_env, start_runner
+from projections.store import ViewRecorder
+
+log = logging.getLogger(__name__)
+READ_YOUR_WRITES_TIMEOUT = 5.0  # seconds a query waits for its view to reach min_position
+
+
+def head_position(env: Mapping[str, str]) -> Any:
+    """The ledger's notification log recorder, to read its last position."""
+    return InfrastructureFactory.construct(env=Environment(APPLICATION_NAME, env)
+                                           ).application_recorder()
+
+
+class Runners:
+    """Projection runners in this process; one that fails is restarted after a pause."""
+
+    def __init__(self, env: Mapping[str, str] | None = None,
+                 names: Iterable[str] | None = None, restart_delay: float = 2.0) -> None:
+        self.env = projection_env(env)
+        self.names = list(names or VIEWS)
+        unknown = [n for n in self.names if n not in VIEWS]
+        if unknown:
+            raise ValueError(f"unknown views {unknown}; known: {', '.join(VIEWS)}")
+        self.restart_delay = restart_delay
+        self.runners: dict[str, ProjectionRunner[Any, Any]] = {}
+        self._stopping = Event()
+        self._lock = Lock()
+        self._supervisor: Thread | None = None
+
+    def start(self) -> Runners:
+        for name in self.names:
+            self.runners[name] = start_runner(name, self.env)
+        self._supervisor = Thread(target=self._supervise, name="projection-supervisor",
+                                  daemon=True)
+        self._supervisor.start()
+        return self
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(1.0):
+            for name in self.names:
+                with self._lock:
+                    runner = self.runners.get(name)
+                    if runner is None or not runner.is_interrupted.is_set() \
+                            or self._stopping.is_set():
+                        continue
+                    error = close_runner(runner)
+                    log.error("view %s stopped (%r); restarting in %.0fs", name, error,
+                              self.restart_delay)
+                if self._stopping.wait(self.restart_delay):
+                    return
+                with self._lock:
+                    if not self._stopping.is_set():
+                        self.runners[name] = start_runner(name, self.env)
+
+    def stop(self) -> None:
+        """Stop every runner cleanly: a batch in flight is committed or rolled back whole."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+        with self._lock:
+            for name, runner in self.runners.items():
+                error = close_runner(runner)
+                if error is not None:
+                    log.warning("view %s stopped with %r", name, error)
+            self.runners.clear()
+
+    def positions(self) -> dict[str, tuple[int, int]]:
+        """{view: (position, lag)} of the runners in this process."""
+        with self._lock:
+            runner = next(iter(self.runners.values()), None)
+            head = (runner.app.recorder.max_notification_id() or 0) if runner else 0
+            return {name: _position_lag(r.view, head) for name, r in self.runners.items()}
+
+
+def _position_lag(view: ViewRecorder, head: int) -> tuple[int, int]:
+    position = view.max_tracking_id(APPLICATION_NAME) or 0  # type: ignore[attr-defined]
+    return position, max(head - position, 0)
+
+
+class ViewStores:
+    """The views, opened for reading: queries, read-your-writes waits, positions and lag."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = projection_env(env)
+        self._views: dict[str, ViewRecorder] = {}
+        self._log: Any = None
+        self._lock = Lock()
+
+    def view(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._views:
+                self._views[name] = open_view(name, self.env)
+            return self._views[name]
+
+    def caught_up(self, name: str, min_position: int | None,
+                  timeout: float = READ_YOUR_WRITES_TIMEOUT) -> bool:
+        """Wait until the view has applied `min_position`; False when it did not in time."""
+        if min_position is None:
+            return True
+        try:
+            self.view(name).wait(APPLICATION_NAME, min_position, timeout=timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def head(self) -> int:
+        with self._lock:
+            if self._log is None:
+                self._log = head_position(self.env)
+        return self._log.max_notification_id() or 0
+
+    def positions(self) -> dict[str, tuple[int, int]]:
+        """{view: (position, lag)}: how far each view has applied the notification log."""
+        head = self.head()
+        return {name: _position_lag(self.view(name), head) for name in VIEWS}
+
+    def close(self) -> None:
+        with self._lock:
+            for view in self._views.values():
+                view.datastore.close()  # type: ignore[attr-defined]
+            self._views.clear()
+            if self._log is not None:
+                self._log.datastore.close()
+                self._log = None
+
+
+def view_positions(stores: ViewStores) -> dict[str, tuple[int, int]]:
+    """For /metrics: {view: (position, lag)}."""
+    return stores.positions()
+
+
+def rebuild(name: str, env: Mapping[str, str] | None = None,
+            progress: Callable[[int, int], None] | None = None, poll: float = 0.2) -> int:
+    """Drop a view and replay the whole notification log into it; answer the final position.
+
+    Stop the view's runner first: one runner per view at a time.
+    """
+    full_env = projection_env(env)
+    view = open_view(name, full_env)
+    view.drop()
+    view.datastore.close()  # type: ignore[attr-defined]
+    log_recorder = head_position(full_env)
+    target = log_recorder.max_notification_id() or 0
+    log_recorder.datastore.close()
+    runner = start_runner(name, full_env)
+    try:
+        position = 0
+        while position < target:
+            if runner.is_interrupted.wait(poll):
+                runner.run_forever(0)  # re-raises the runner's error
+            position = runner.view.max_tracking_id(APPLICATION_NAME) or 0
+            if progress is not None:
+                progress(position, target)
+    finally:
+        error = close_runner(runner)
+    if error is not None:
+        raise error
+    return position
+
+
+def catch_up_seconds(name: str, env: Mapping[str, str], runner_class: type[Any],
+                     target: int) -> float:
+    """Time a runner of `runner_class` to bring an empty view up to `target` (benchmarks)."""
+    started = time.perf_counter()
+    runner = start_runner(name, env, runner_class)
+    try:
+        runner.wait(target, timeout=3600)
+    finally:
+        error = close_runner(runner)
+    if error is not None:
+        raise error
+    return time.perf_counter() - started

@@ -1,0 +1,166 @@
+"""The view store: one code path on SQLite and PostgreSQL; per-database SQL only where it differs.
+
+Every view is a tracking recorder: its rows and its tracking record are written in the same
+transaction, so each event is applied exactly once, also after a crash. Each view has its own
+tracking table (`<projection name>_tracking`), so views advance and rebuild independently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, UTC: text order is time order
+_NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+Batch = Sequence[tuple[Any, Tracking]]
+Apply = Callable[[Any, "Tx", Tracking], None]
+
+
+def ts(value: datetime | None) -> str | None:
+    """A business or recorded time as fixed-width UTC text."""
+    return value.astimezone(timezone.utc).strftime(TS_FORMAT) if value is not None else None
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    """Back from fixed-width UTC text to an aware datetime."""
+    return datetime.strptime(value, TS_FORMAT).replace(tzinfo=timezone.utc) if value else None
+
+
+@lru_cache(maxsize=512)
+def _translate(statement: str, prefix: str, pyformat: bool) -> str:
+    statement = statement.replace("{p}", prefix)
+    return _NAMED.sub(r"%(\1)s", statement) if pyformat else statement
+
+
+class Tx:
+    """One transaction on the view store: `:name` parameters, `{p}` before each table name."""
+
+    def __init__(self, cursor: Any, prefix: str, pyformat: bool) -> None:
+        self.cursor = cursor
+        self.prefix = prefix
+        self.pyformat = pyformat
+
+    def execute(self, statement: str, **params: Any) -> None:
+        self.cursor.execute(_translate(statement, self.prefix, self.pyformat), params)
+
+    def all(self, statement: str, **params: Any) -> list[dict[str, Any]]:
+        self.execute(statement, **params)
+        return [dict(row) for row in self.cursor.fetchall()]
+
+    def one(self, statement: str, **params: Any) -> dict[str, Any] | None:
+        rows = self.all(statement, **params)
+        return rows[0] if rows else None
+
+
+def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """`:name0, :name1, ...` and their parameters, for an IN (...) clause."""
+    params = {f"{name}{i}": value for i, value in enumerate(values)}
+    return ", ".join(f":{key}" for key in params), params
+
+
+class ViewRecorder:
+    """A materialised view: DDL, batched writes with one tracking record, read transactions."""
+
+    view_name: ClassVar[str]
+    ddl: ClassVar[tuple[str, ...]] = ()
+    tables: ClassVar[tuple[str, ...]] = ()
+
+    datastore: Any
+    _insert_tracking: Callable[[Any, Tracking], None]
+
+    @classmethod
+    def tracking_table(cls) -> str:
+        return f"{cls.view_name}_view_tracking"
+
+    def _tx(self, cursor: Any) -> Tx:  # pragma: no cover - each database defines it
+        raise NotImplementedError
+
+    def _create_table(self, c: Any) -> None:
+        super()._create_table(c)  # type: ignore[misc]  # the library's tracking table
+        tx = self._tx(c)
+        for statement in self.ddl:
+            tx.execute(statement)
+
+    def record(self, batch: Batch, apply: Apply) -> None:
+        """Apply a batch of events and track the last one, all in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            # Tracking first: it takes SQLite's write lock at once (no stale-read upgrade),
+            # and a batch already applied fails here, before any row is touched.
+            self._insert_tracking(c, batch[-1][1])
+            tx = self._tx(c)
+            for domain_event, tracking in batch:
+                apply(domain_event, tx, tracking)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """A read-only transaction on the view."""
+        with self.datastore.transaction(commit=False) as c:
+            yield self._tx(c)
+
+    def drop(self) -> None:
+        """Drop the view's tables and its tracking table (before a rebuild)."""
+        with self.datastore.transaction(commit=True) as c:
+            tx = self._tx(c)
+            for table in (*self.tables, self.tracking_table()):
+                tx.execute(f"DROP TABLE IF EXISTS {{p}}{table}")
+
+
+class SQLiteView(ViewRecorder, SQLiteTrackingRecorder):
+    """A view in the SQLite view store file."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore)
+        self.insert_tracking_statement = self._rename(self.insert_tracking_statement)
+        self.select_max_tracking_id_statement = self._rename(
+            self.select_max_tracking_id_statement)
+
+    def _rename(self, statement: str) -> str:
+        return re.sub(r"\btracking\b", self.tracking_table(), statement)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [self._rename(s) for s in super().construct_create_table_statements()]
+
+    def _tx(self, cursor: Any) -> Tx:
+        return Tx(cursor, "", pyformat=False)
+
+
+class PostgresView(ViewRecorder, PostgresTrackingRecorder):
+    """A view in the PostgreSQL view schema."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, tracking_table_name=self.tracking_table())
+
+    def create_table(self) -> None:
+        with contextlib.suppress(IntegrityError), \
+                self.datastore.transaction(commit=True) as curs:
+            curs.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.datastore.schema}"')
+        super().create_table()
+
+    def _tx(self, cursor: Any) -> Tx:
+        return Tx(cursor, f'"{self.datastore.schema}".', pyformat=True)
+
+
+def concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:
+    """The view's class for the configured database."""
+    return _concrete(view, persistence_module)
+
+
+@lru_cache(maxsize=None)
+def _concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:
+    if persistence_module == "eventsourcing.sqlite":
+        base: type[ViewRecorder] = SQLiteView
+    elif persistence_module == "eventsourcing.postgres":
+        base = PostgresView
+    else:
+        raise ValueError(f"views support eventsourcing.sqlite and eventsourcing.postgres, "
+                         f"not {persistence_module!r}")
+    return type(f"{base.__name__[:-4]}{view.__name__}", (view, base), {})
