@@ -42,6 +42,7 @@ BATCH = 2000  # rows per scratch-database insert
 READ_PAGE = 20  # events read at once when the report is read back
 
 LedgerRefunds = Callable[[], Iterable[LedgerRefund]]
+Compared = tuple[dict[str, str], LedgerRefund | None, SettledRefund | None]
 
 
 class ReconciliationNotFoundError(NotFoundError):
@@ -138,11 +139,11 @@ class FinanceDesk:
         self.ledger.save(run)
         return run
 
-    def _record_lines(self, run: Reconciliation, rows: Iterator[dict[str, str]],
+    def _record_lines(self, run: Reconciliation, rows: Iterator[Compared],
                       occurred_at: datetime, actor: str) -> ReportTally:
         tally, chunk = ReportTally(), []
-        for row in rows:
-            tally.add(row)
+        for row, ledger, settled in rows:
+            tally.add(row, ledger, settled)
             chunk.append(row)
             if len(chunk) == CHUNK_LINES:
                 run.record_outcomes(chunk, occurred_at, actor)
@@ -272,14 +273,14 @@ _JOIN = """
 """
 
 
-def _outcomes(db: sqlite3.Connection) -> Iterator[dict[str, str]]:
+def _outcomes(db: sqlite3.Connection) -> Iterator[Compared]:
     """Every outcome line, in a stable order: by reference, then the unreadable lines."""
     for row in db.execute(_JOIN):
         ledger = LedgerRefund(*row[:8]) if row[0] is not None else None
         settled = SettledRefund(*row[8:]) if row[8] is not None else None
         line = classify(ledger, settled)
         if line is not None:
-            yield line
+            yield line, ledger, settled
     for line_no, reference, detail in db.execute(
             "SELECT line_no, reference, detail FROM unreadable ORDER BY line_no"):
-        yield unreadable(line_no, reference, detail)
+        yield unreadable(line_no, reference, detail), None, None

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from domain.errors import DomainError, InvalidValueError
-from domain.money import Money, parse_amount
+from domain.money import parse_amount
 from domain.reconciliation import minor
 
 # Beyond this a settlement sum could leave SQLite's 64-bit integers: refuse the line.
@@ -178,11 +178,11 @@ def _normalise(line_no: int, reference: str, currency: str, amount: str, order_i
     reference = reference.strip()
     if not reference:
         return Unreadable(line_no, "", "no refund reference")
+    currency = currency.strip().upper()
     try:
-        money = Money(parse_amount(amount), currency.strip().upper())
-        units = minor(money.amount, money.currency)
+        units = minor(parse_amount(amount), currency)
     except InvalidValueError as error:
         return Unreadable(line_no, reference, error.detail)
     if abs(units) >= MAX_LINE_MINOR:
         return Unreadable(line_no, reference, "amount beyond what a refund line can be")
-    return SettlementLine(line_no, reference, money.currency, units, order_id.strip(), kind)
+    return SettlementLine(line_no, reference, currency, units, order_id.strip(), kind)

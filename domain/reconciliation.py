@@ -12,7 +12,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.money import MINOR_UNITS, Money
+from domain.errors import InvalidValueError
+from domain.money import MINOR_UNITS, currency_code
 
 RECONCILIATION_NAMESPACE = uuid5(NAMESPACE_URL, "https://returns-ledger.invalid/reconciliation")
 
@@ -42,13 +43,18 @@ def reconciliation_id(fingerprint: str) -> UUID:
 
 
 def minor(amount: Decimal, currency: str) -> int:
-    """An exact amount in the currency's minor units (12.30 MYR -> 1230)."""
-    return int(Money(amount, currency).amount.scaleb(MINOR_UNITS[currency]))
+    """An exact amount in the currency's minor units (12.30 MYR -> 1230); finer is refused."""
+    units = MINOR_UNITS[currency_code(currency)]
+    scaled = amount.scaleb(units)
+    if scaled != scaled.to_integral_value():
+        raise InvalidValueError(
+            "amount", f"{amount} has more decimals than {currency} allows ({units})")
+    return int(scaled)
 
 
 def major(units: int, currency: str) -> str:
-    """Minor units back to an exact decimal string (1230 MYR -> '12.30')."""
-    return str(Money(Decimal(units).scaleb(-MINOR_UNITS[currency]), currency).amount)
+    """Minor units back to an exact decimal string (1230 MYR -> '12.30', 1500 JPY -> '1500')."""
+    return str(Decimal(units).scaleb(-MINOR_UNITS[currency_code(currency)]))
 
 
 @dataclass(frozen=True)
@@ -137,20 +143,20 @@ class ReportTally:
         self.totals: dict[str, dict[str, int]] = {}
         self._digest = hashlib.sha256()
 
-    def add(self, row: dict[str, str]) -> None:
-        """Count one report line in."""
+    def add(self, row: dict[str, str], ledger: LedgerRefund | None = None,
+            settled: SettledRefund | None = None) -> None:
+        """Count one report line in, with the minor units of the two sides it compared."""
         self.counts[row["outcome"]] += 1
         self._digest.update(line_bytes(row))
-        for side in ("ledger", "settled"):
-            currency, amount = row[f"{side}_currency"], row[f"{side}_amount"]
-            if side == "ledger" and row["ledger_status"] != "issued":
-                continue  # only issued refunds were due to be settled
-            if currency and amount:
-                sums = self.totals.setdefault(currency, {"ledger": 0, "settled": 0,
-                                                         "matched": 0})
-                sums[side] += minor(Decimal(amount), currency)
-                if row["outcome"] == Outcome.MATCHED.value and side == "ledger":
-                    sums["matched"] += minor(Decimal(amount), currency)
+        if ledger is not None and ledger.status == "issued":  # only these were due
+            self._sums(ledger.currency)["ledger"] += ledger.amount_minor
+            if row["outcome"] == Outcome.MATCHED.value:
+                self._sums(ledger.currency)["matched"] += ledger.amount_minor
+        if settled is not None:
+            self._sums(settled.currency)["settled"] += settled.amount_minor
+
+    def _sums(self, currency: str) -> dict[str, int]:
+        return self.totals.setdefault(currency, {"ledger": 0, "settled": 0, "matched": 0})
 
     @property
     def digest(self) -> str:

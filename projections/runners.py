@@ -19,6 +19,7 @@ from projections.base import ViewProjection
 from projections.deadlines import DeadlinesProjection, DeadlinesView
 from projections.free_return import FreeReturnProjection, FreeReturnView
 from projections.liabilities import LiabilitiesProjection, LiabilitiesView
+from projections.refunds import RefundsProjection, RefundsView
 from projections.store import ViewRecorder, concrete
 from projections.subscriptions import (
     POSTGRES_WATCHDOG_INTERVAL,
@@ -44,6 +45,7 @@ VIEWS: dict[str, ViewSpec] = {spec.name: spec for spec in (
     ViewSpec("free_return", FreeReturnProjection, FreeReturnView),
     ViewSpec("deadlines", DeadlinesProjection, DeadlinesView),
     ViewSpec("liabilities", LiabilitiesProjection, LiabilitiesView),
+    ViewSpec("refunds", RefundsProjection, RefundsView),
 )}
 DEFAULT_VIEWS_SCHEMA = "views"
 
