@@ -60,6 +60,7 @@ class ReconciliationView:
     fingerprint: str
     file_name: str
     source_format: str
+    scope: str
     started_at: datetime
     started_by: str
     completed_at: datetime
@@ -75,6 +76,7 @@ class ReconciliationView:
     def as_dict(self) -> dict[str, Any]:
         return {"id": str(self.id), "fingerprint": self.fingerprint,
                 "file_name": self.file_name, "source_format": self.source_format,
+                "seller_scope": self.scope or None,
                 "started_at": self.started_at.isoformat(), "started_by": self.started_by,
                 "completed_at": self.completed_at.isoformat(), "counts": dict(self.counts),
                 "totals": {c: dict(t) for c, t in self.totals.items()},
@@ -101,16 +103,21 @@ class FinanceDesk:
 
     # -- commands -------------------------------------------------------------------
     def reconcile(self, stream: IO[bytes], file_name: str, occurred_at: datetime,
-                  actor: str = "finance", currency: str | None = None) -> ReconciliationView:
-        """Match a settlement file against the issued refunds; the same file twice is one run."""
+                  actor: str = "finance", currency: str | None = None,
+                  scope: str = "") -> ReconciliationView:
+        """Match a settlement file against the issued refunds; the same file twice is one run.
+
+        `scope` names the seller whose refunds `ledger_refunds` yields (empty: all sellers).
+        """
         fp = fingerprint(stream)
-        done = self._completed(reconciliation_id(fp))
+        done = self._completed(reconciliation_id(fp, scope))
         if done is not None:
             return done
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         try:
             settlement = SettlementFile(text, currency)
-            run = self._start(fp, file_name, settlement.format.name, occurred_at, actor)
+            run = self._start(fp, scope, file_name, settlement.format.name, occurred_at,
+                              actor)
             with tempfile.TemporaryDirectory(prefix="reconcile-") as scratch_dir:
                 scratch = _scratch(Path(scratch_dir) / "scratch.sqlite3")
                 try:
@@ -126,14 +133,14 @@ class FinanceDesk:
         self.ledger.save(run)
         return replace(self.get_reconciliation(run.id), already_recorded=False)
 
-    def _start(self, fp: str, file_name: str, source_format: str, occurred_at: datetime,
-               actor: str) -> Reconciliation:
+    def _start(self, fp: str, scope: str, file_name: str, source_format: str,
+               occurred_at: datetime, actor: str) -> Reconciliation:
         try:
-            run = self.ledger.repository.get(reconciliation_id(fp))
+            run = self.ledger.repository.get(reconciliation_id(fp, scope))
         except AggregateNotFoundError:
             run = Reconciliation(fingerprint=fp, file_name=file_name,
-                                 source_format=source_format, occurred_at=occurred_at,
-                                 actor=actor)
+                                 source_format=source_format, scope=scope,
+                                 occurred_at=occurred_at, actor=actor)
         else:
             run.restart(occurred_at, actor)  # a run that stopped half-way
         self.ledger.save(run)
@@ -199,7 +206,8 @@ class FinanceDesk:
         first = next(iter(self.ledger.events.get(reconciliation, lte=1)))
         return ReconciliationView(
             id=reconciliation, fingerprint=first.fingerprint, file_name=first.file_name,
-            source_format=first.source_format, started_at=first.occurred_at,
+            source_format=first.source_format, scope=first.scope,
+            started_at=first.occurred_at,
             started_by=first.actor, completed_at=done.occurred_at, counts=dict(done.counts),
             totals=dict(done.totals), digest=done.digest, lines_read=done.lines_read,
             lines_ignored=done.lines_ignored, ledger_refunds=done.ledger_refunds,

@@ -37,9 +37,13 @@ REPORT_COLUMNS = (
 )
 
 
-def reconciliation_id(fingerprint: str) -> UUID:
-    """The same settlement file (same SHA-256) always names the same reconciliation."""
-    return uuid5(RECONCILIATION_NAMESPACE, fingerprint)
+def reconciliation_id(fingerprint: str, scope: str = "") -> UUID:
+    """The same settlement file (same SHA-256) always names the same reconciliation.
+
+    `scope` is the seller a finance key works for (empty: every seller), so two sellers
+    reconciling the same file never share a run.
+    """
+    return uuid5(RECONCILIATION_NAMESPACE, f"{scope}:{fingerprint}" if scope else fingerprint)
 
 
 def minor(amount: Decimal, currency: str) -> int:
@@ -186,6 +190,7 @@ class Reconciliation(Aggregate):
         fingerprint: str
         file_name: str
         source_format: str
+        scope: str
 
     class Restarted(Event):
         attempt: int
@@ -205,13 +210,14 @@ class Reconciliation(Aggregate):
         attempt: int
 
     @staticmethod
-    def create_id(fingerprint: str, **kwargs: Any) -> UUID:
-        return reconciliation_id(fingerprint)
+    def create_id(fingerprint: str, scope: str = "", **kwargs: Any) -> UUID:
+        return reconciliation_id(fingerprint, scope)
 
     @event(Started)
     def __init__(self, *, fingerprint: str, file_name: str, source_format: str,
-                 occurred_at: datetime, actor: str) -> None:
+                 scope: str, occurred_at: datetime, actor: str) -> None:
         self.fingerprint = fingerprint
+        self.scope = scope
         self.file_name = file_name
         self.source_format = source_format
         self.started_at = occurred_at

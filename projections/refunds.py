@@ -66,11 +66,14 @@ class RefundsView(ViewRecorder):
         return [_money(row, ("item", "shipping", "return_shipping", "amount"))
                 for row in rows]
 
-    def ledger_refunds(self) -> Iterator[LedgerRefund]:
-        """Every refund as reconciliation reads it (minor units, status), streamed."""
+    def ledger_refunds(self, sellers: tuple[str, ...] | None = None,
+                       ) -> Iterator[LedgerRefund]:
+        """Every refund (of these sellers) as reconciliation reads it, streamed."""
+        where, params = _where({}, sellers)
         with self.reading() as tx:
             tx.execute("SELECT reference, parcel_id, order_id, seller_id, platform, "
-                       "currency, amount, status FROM {p}refunds ORDER BY reference")
+                       f"currency, amount, status FROM {{p}}refunds WHERE 1 = 1{where} "
+                       "ORDER BY reference", **params)
             for row in _stream(tx, raw=True):
                 yield LedgerRefund(row["reference"], row["parcel_id"], row["order_id"],
                                    row["seller_id"], row["platform"], row["currency"],

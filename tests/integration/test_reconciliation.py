@@ -134,7 +134,7 @@ def test_a_run_that_stopped_half_way_starts_over(desk, tmp_path) -> None:
 
         fp = fingerprint(stream)
     stale = Reconciliation(fingerprint=fp, file_name="x", source_format="returns_ledger",
-                           occurred_at=T0, actor="crashed")
+                           scope="", occurred_at=T0, actor="crashed")
     stale.record_outcomes([dict.fromkeys(REPORT_COLUMNS, "stale")], T0, "crashed")
     desk.ledger.save(stale)
     result = run(desk)
