@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from copy import deepcopy
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -63,6 +64,16 @@ class ReturnsLedger(Application[UUID]):
     def construct_event_store(self) -> ChainedEventStore:
         size = int(self.env.get("AUDIT_CHAIN_CACHE_MAXSIZE") or 10000)
         return ChainedEventStore(self.mapper, self.recorder, size)  # type: ignore[arg-type]
+
+    def _record(self, processing_event: Any) -> list[Recording[UUID]]:
+        """Record, then cache a copy of what was saved: the next command on it reads only
+        newer events instead of all of them (the library caches on save only without
+        fast-forward, which several workers need)."""
+        recordings = super()._record(processing_event)
+        if self.repository.cache is not None:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, deepcopy(aggregate))
+        return recordings
 
     # -- plumbing ---------------------------------------------------------------
     def _save(self, *aggregates: Any) -> list[Recording[UUID]]:
@@ -403,6 +414,8 @@ class ReturnsLedger(Application[UUID]):
         return self._customs_view(profile)
 
     def _customs_skus(self, parcel: ReturnParcel) -> frozenset[str]:
+        if not self._policy(parcel).uses_customs_facts:
+            return frozenset()  # one read per SKU saved where no rule looks at them
         known = set()
         for line in parcel.lines:
             if customs_profile_id(parcel.seller_id, line.sku) in self.repository:

@@ -119,6 +119,8 @@ class PlatformPolicy:
     """Rules shared by every platform; each platform module overrides its own."""
 
     platform = ""
+    # Whether route() reads facts.customs_skus: the ledger looks them up only then.
+    uses_customs_facts = False
 
     def __init__(self, settings: PolicySettings | None = None) -> None:
         self.settings = settings or PolicySettings()
