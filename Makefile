@@ -12,7 +12,8 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/returns-ledger demo
+	$(BIN)/returns-ledger db init
+	CREATE_TABLE=no $(BIN)/gunicorn --bind 127.0.0.1:8000 --workers 2 wsgi:app
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
 
+from application.access import ApiKeys
 from application.config import ledger_env
 from application.dto import (
     CommandResult,
@@ -19,6 +20,7 @@ from application.dto import (
     ParcelView,
     ReturnAddressView,
 )
+from application.idempotency import IdempotentCommands
 from application.transcodings import MoneyAsDict
 from application.audit_chain import ChainedEventStore, ChainedMapper
 from application.audit_history import ParcelHistory, build_history
@@ -41,7 +43,7 @@ from domain.values import Line, Platform, RefundComponent, Remedy, choice
 ParcelCommand = Callable[[ReturnParcel], Any]
 
 
-class ReturnsLedger(Application[UUID]):
+class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
     """The returns ledger: parcels, return addresses and SKU customs profiles."""
 
     name = "ReturnsLedger"
@@ -78,7 +80,7 @@ class ReturnsLedger(Application[UUID]):
     # -- plumbing ---------------------------------------------------------------
     def _save(self, *aggregates: Any) -> list[Recording[UUID]]:
         try:
-            return self.save(*aggregates)
+            return self.save(*self._with_record(*aggregates))
         except IntegrityError:
             raise VersionConflictError(aggregates[0].id) from None
 
@@ -95,6 +97,7 @@ class ReturnsLedger(Application[UUID]):
         if expected_version is not None and parcel.version != expected_version:
             raise VersionConflictError(parcel_id, expected_version, parcel.version)
         extra = command(parcel) or {}
+        self._note_extra(extra)
         recordings = self._save(parcel) if parcel.pending_events else []
         return self._result(parcel, recordings, extra)
 
@@ -127,7 +130,7 @@ class ReturnsLedger(Application[UUID]):
             ready_to_ship_at=ready_to_ship_at, policy=self.policies.for_platform(platform),
             occurred_at=occurred_at, actor=actor)
         try:
-            recordings = self.save(parcel)
+            recordings = self.save(*self._with_record(parcel))
         except IntegrityError:
             raise DuplicateParcelError(parcel.id) from None
         return self._result(parcel, recordings)

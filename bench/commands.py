@@ -55,52 +55,57 @@ def bare_steps(app: BareStore, n: int) -> list[Callable[[], Any]]:
     return [create, lambda: app.touch(state["id"], "one"), lambda: app.touch(state["id"], "two")]
 
 
-def _drive(steps_of: Callable[[int], list[Callable[[], Any]]], parcels: int
-           ) -> dict[str, float]:
-    latencies: list[float] = []
+CHUNK = 10  # parcels per turn: the two sides take turns, so load drift hits both alike
+
+
+def _turn(steps: list[Callable[[], Any]], latencies: list[float]) -> float:
     started = time.perf_counter()
-    for n in range(parcels):
-        for step in steps_of(n):
-            t = time.perf_counter()
-            step()
-            latencies.append(time.perf_counter() - t)
-    elapsed = time.perf_counter() - started
+    for step in steps:
+        t = time.perf_counter()
+        step()
+        latencies.append(time.perf_counter() - t)
+    return time.perf_counter() - started
+
+
+def _summary(latencies: list[float], elapsed: float) -> dict[str, float]:
     return {"commands_per_s": len(latencies) / elapsed, **latency_summary(latencies)}
 
 
-def run_ledger(store: str, parcels: int) -> dict[str, float]:
-    with fresh_store(store) as env:
-        ledger = ReturnsLedger(env)
+def run_pair(store: str, parcels: int, rep: int) -> tuple[dict[str, float], dict[str, float]]:
+    """The ledger and the bare store on two fresh stores of one kind, in alternating turns."""
+    with fresh_store(store) as ledger_env, fresh_store(store) as bare_env:
+        ledger, bare = ReturnsLedger(ledger_env), BareStore(bare_env)
         try:
             prepare_ledger(ledger)
             before = ledger.recorder.max_notification_id() or 0
-            result = _drive(lambda n: parcel_steps(ledger, n), parcels)
+            sides = {"ledger": (lambda n: parcel_steps(ledger, n), [], [0.0]),
+                     "bare": (lambda n: bare_steps(bare, n), [], [0.0])}
+            order = ["ledger", "bare"] if rep % 2 == 0 else ["bare", "ledger"]
+            for start in range(0, parcels, CHUNK):
+                for name in order:
+                    steps_of, latencies, elapsed = sides[name]
+                    steps = [s for n in range(start, min(parcels, start + CHUNK))
+                             for s in steps_of(n)]
+                    elapsed[0] += _turn(steps, latencies)
+                order.reverse()
             recorded = (ledger.recorder.max_notification_id() or 0) - before
-            per_command = recorded / (parcels * STEPS_PER_PARCEL)
-            result["events_per_s"] = result["commands_per_s"] * per_command
-            return result
         finally:
             ledger.close()
-
-
-def run_bare(store: str, parcels: int) -> dict[str, float]:
-    with fresh_store(store) as env:
-        app = BareStore(env)
-        try:
-            result = _drive(lambda n: bare_steps(app, n), parcels)
-            result["events_per_s"] = result["commands_per_s"]
-            return result
-        finally:
-            app.close()
+            bare.close()
+    got = {k: _summary(lat, el[0]) for k, (_, lat, el) in sides.items()}
+    got["ledger"]["events_per_s"] = (got["ledger"]["commands_per_s"] * recorded
+                                     / (parcels * STEPS_PER_PARCEL))
+    got["bare"]["events_per_s"] = got["bare"]["commands_per_s"]
+    return got["ledger"], got["bare"]
 
 
 def scenario(store: str, parcels: int, reps: int) -> dict[str, Any]:
-    """Both sides, interleaved per repetition so drift hits them alike."""
+    """Both sides in alternating turns within each repetition; medians over repetitions."""
     ledger_reps, bare_reps = [], []
     for rep in range(reps):
-        order = [(run_ledger, ledger_reps), (run_bare, bare_reps)]
-        for run, sink in order if rep % 2 == 0 else reversed(order):
-            sink.append(run(store, parcels))
+        ledger_rep, bare_rep = run_pair(store, parcels, rep)
+        ledger_reps.append(ledger_rep)
+        bare_reps.append(bare_rep)
     ledger, bare = combine(ledger_reps), combine(bare_reps)
     return {"name": f"commands in-process ({store})", "store": store,
             "size": {"parcels": parcels, "commands": parcels * STEPS_PER_PARCEL},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import uuid
@@ -46,7 +47,8 @@ def run_naive(store: str, load: dict[str, Any], log: Path | None) -> dict[str, A
 
 
 def _api_key(env: dict[str, str]) -> str:
-    out = subprocess.run([sys.executable, "-m", "interfaces.cli", "keys", "create", "--role",
+    out = subprocess.run([sys.executable, "-c", "from interfaces.cli import main; main()",
+                          "keys", "create", "--role",
                           "client", "--seller", SELLER], env={**env_for_cli(env)}, cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1].strip()
@@ -67,15 +69,16 @@ def run_ledger(store: str, load: dict[str, Any], log: Path | None) -> dict[str, 
         ledger.close()
         key = _api_key(env)
         tag = uuid.uuid4().hex[:6].upper()
+        runs = itertools.count()  # warm-up and measurement register different parcels
 
         def workload(client: int) -> Any:
-            return workloads.ledger(client, key, SELLER, tag, tracking_query)
+            return workloads.ledger(client, key, SELLER, f"{tag}{next(runs)}", tracking_query)
         return _load("wsgi:app", {**env, "CREATE_TABLE": "no"}, workload, load, log)
 
 
 def tracking_query(tracking_number: str) -> str:
     """The tracking view's look-up of a parcel by its tracking number."""
-    return f"/v1/tracking/{tracking_number}"
+    return f"/v1/parcels?tracking_number={tracking_number}"
 
 
 def scenario(store: str, load: dict[str, Any], reps: int, log: Path | None) -> dict[str, Any]:

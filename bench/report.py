@@ -18,33 +18,37 @@ def met(ratio: float, target: tuple[str, float] | list[Any]) -> bool:
     return bool(COMPARE[op](ratio, bound))
 
 
+def _figures(group: dict[str, Any]) -> bool:
+    return any(isinstance(v, (int, float)) for v in group.values())
+
+
 def _series(scenario: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(label, figures) for the subject and each baseline; nested subjects flattened."""
-    rows: list[tuple[str, dict[str, Any]]] = []
-    for role, group in (("", scenario.get("subject", {})),
-                        ("baseline: ", scenario.get("baselines", {}))):
-        if role == "" and not group:
-            continue
-        if role == "" and any(isinstance(v, dict) for v in group.values()):
-            rows += [(k, v) for k, v in group.items() if isinstance(v, dict)]
-        elif role == "":
-            rows.append(("subject", group))
-        else:
-            rows += [(role + k, v) for k, v in group.items()]
-    return rows
+    """(label, figures) for the subject and each baseline; a subject of several series
+    (a dict of dicts with no figure of its own) is flattened."""
+    subject = scenario.get("subject", {})
+    if not subject:
+        rows: list[tuple[str, dict[str, Any]]] = []
+    elif _figures(subject):
+        rows = [("subject", subject)]
+    else:
+        rows = [(k, v) for k, v in subject.items() if isinstance(v, dict)]
+    return rows + [("baseline: " + k, v) for k, v in scenario.get("baselines", {}).items()]
 
 
 def _num(value: Any, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}" if abs(value) >= 10 else f"{value:.3g}"
 
 
 def _rate(figures: dict[str, Any]) -> tuple[str, Any]:
+    """The series' headline figure: a rate, else a duration, else a peak of memory."""
     for key, value in figures.items():
         if key.endswith("_per_s"):
             return key.removesuffix("_per_s").replace("_", " ") + "/s", value
-    for key in ("seconds", "peak_mb"):
+    for key, unit in (("seconds", "s"), ("median_s", "s"), ("peak_mb", "MB peak")):
         if key in figures:
-            return key, figures[key]
+            return unit, figures[key]
     return "", None
 
 
@@ -53,7 +57,7 @@ def markdown(run: dict[str, Any]) -> str:
     out = [f"# Bench results ({run['size']})", "",
            f"{run['started']}, {run['machine']}; medians of {run['reps']} repetitions "
            "(latencies: p50/p99 over all samples).", "",
-           "| scenario | series | throughput (median) | p50 ms | p99 ms |",
+           "| scenario | series | throughput or time (median) | p50 ms | p99 ms |",
            "| --- | --- | ---: | ---: | ---: |"]
     for sc in run["scenarios"]:
         if "skipped" in sc:

@@ -1,0 +1,127 @@
+"""Idempotent commands: a retry with the same key answers the first result, once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from application.dto import CommandResult, plain
+from domain.address import ReturnAddress
+from domain.errors import DomainError
+from domain.idempotency import IdempotencyRecord, idempotency_record_id
+from domain.money import Money
+from domain.parcel import ReturnParcel
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A caller's key for one request, and the fingerprint of that request."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
+@dataclass
+class _Pending:
+    idempotency: Idempotency
+    after_position: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_PENDING: ContextVar[_Pending | None] = ContextVar("pending_idempotency", default=None)
+
+
+def jsonable(value: Any) -> Any:
+    """A command's answer as JSON-ready data: Money as a dict, decisions as objects."""
+    if isinstance(value, Money):
+        return value.as_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return plain(value)
+
+
+class IdempotentCommands:
+    """Mixed into the ledger: the record is saved in the same transaction as the command."""
+
+    def run_once(self, idempotency: Idempotency | None, command: Callable[[], T]) -> T:
+        """Run the command, or answer again what the first request with this key got."""
+        if idempotency is None:
+            return command()
+        answer = self._answer_again(idempotency)
+        if answer is not None:
+            return answer
+        after = self.recorder.max_notification_id() or 0  # type: ignore[attr-defined]
+        token = _PENDING.set(_Pending(idempotency, after))
+        try:
+            return command()
+        except DomainError:
+            # A concurrent twin with the same key may have won the race: answer as it did.
+            answer = self._answer_again(idempotency)
+            if answer is None:
+                raise
+            return answer
+        finally:
+            _PENDING.reset(token)
+
+    def _note_extra(self, extra: dict[str, Any]) -> None:
+        pending = _PENDING.get()
+        if pending is not None:
+            pending.extra = jsonable(extra)
+
+    def _with_record(self, *aggregates: Any) -> tuple[Any, ...]:
+        """The aggregates to save, preceded by the idempotency record when a key is pending."""
+        pending = _PENDING.get()
+        if pending is None:
+            return aggregates
+        primary = aggregates[-1]
+        idem = pending.idempotency
+        record = IdempotencyRecord(
+            scope=idem.scope, key=idem.key, fingerprint=idem.fingerprint,
+            result={"id": str(primary.id), "version": primary.version,
+                    "extra": pending.extra},
+            after_position=pending.after_position)
+        return (record, *aggregates)
+
+    def _answer_again(self, idempotency: Idempotency) -> Any:
+        try:
+            record = self.repository.get(  # type: ignore[attr-defined]
+                idempotency_record_id(idempotency.scope, idempotency.key))
+        except AggregateNotFoundError:
+            return None
+        record.check(idempotency.fingerprint)
+        result = record.result
+        aggregate = self.repository.get(  # type: ignore[attr-defined]
+            UUID(result["id"]), version=result["version"])
+        if isinstance(aggregate, ReturnParcel):
+            position = self._position_of(aggregate.id, aggregate.version, record.after_position)
+            return CommandResult(aggregate.id, aggregate.version, aggregate.status.value,
+                                 position, result["extra"])
+        if isinstance(aggregate, ReturnAddress):
+            return self._address_view(aggregate)  # type: ignore[attr-defined]
+        return self._customs_view(aggregate)  # type: ignore[attr-defined]
+
+    def _position_of(self, originator_id: UUID, version: int, after: int) -> int | None:
+        """Where the command's last event sits in the log: it was recorded after `after`."""
+        start = after + 1
+        while True:
+            page = self.recorder.select_notifications(start, 500)  # type: ignore[attr-defined]
+            for notification in page:
+                if (str(notification.originator_id) == str(originator_id)
+                        and notification.originator_version == version):
+                    return notification.id
+            if len(page) < 500:
+                return None
+            start = page[-1].id + 1

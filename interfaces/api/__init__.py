@@ -1,0 +1,109 @@
+"""The HTTP API: `create_app(config)` builds a Flask app around one ReturnsLedger."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from apispec import BasePlugin
+from flask import Flask, abort, request
+from flask_smorest import Api
+
+from interfaces.api import addresses, deliveries, parcels, problems, refunds, returns
+from interfaces.api.ledger import EXTENSION, LedgerHolder
+from interfaces.api.observability import Metrics, configure_logging
+from interfaces.api.observability import install as install_observability
+from interfaces.api.operations import blp as operations
+from interfaces.api.schemas import ProblemResponse
+
+# The API's resources; adding one is one line here.
+BLUEPRINTS = [
+    parcels.blp,
+    deliveries.blp,
+    returns.blp,
+    refunds.blp,
+    addresses.blp,
+]
+
+DEFAULTS: dict[str, Any] = {
+    "API_TITLE": "returns-ledger",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "LOG_LEVEL": "INFO",
+    "API_SPEC_OPTIONS": {
+        "components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer",
+                           "description": "an API key from `returns-ledger keys create`"}}},
+        "security": [{"bearerAuth": []}],
+    },
+}
+
+
+class CommandHeaders(BasePlugin):
+    """Documents Idempotency-Key on every command and If-Match on parcel commands."""
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None,
+                         **kwargs: Any) -> None:
+        for method, operation in (operations or {}).items():
+            if method not in ("post", "put"):
+                continue
+            params = operation.setdefault("parameters", [])
+            params.append({"in": "header", "name": "Idempotency-Key", "required": False,
+                           "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                           "description": "a retry with the same key answers the first "
+                                          "result and records nothing twice"})
+            if path and path.startswith("/v1/parcels/{"):
+                params.append({"in": "header", "name": "If-Match", "required": False,
+                               "schema": {"type": "string"},
+                               "description": "the parcel version (ETag) you expect: "
+                                              "412 when it is stale"})
+
+
+class LedgerApi(Api):
+    """flask-smorest's Api whose errors are all application/problem+json."""
+
+    ERROR_SCHEMA = ProblemResponse
+
+    def handle_http_exception(self, error: Any) -> Any:
+        return problems.http_problem(error)
+
+    def _register_responses(self) -> None:
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = problems.PROBLEM_JSON
+        try:
+            super()._register_responses()
+        finally:
+            self.DEFAULT_RESPONSE_CONTENT_TYPE = "application/json"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The API app; `config` overrides Flask settings and the ledger's environment."""
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env()
+    app.config.update(config or {})
+    configure_logging(app.config["LOG_LEVEL"])
+    metrics = Metrics()
+    app.extensions["returns_ledger_metrics"] = metrics
+    app.extensions[EXTENSION] = LedgerHolder(config, metrics.observed_ledger())
+    api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders()]})
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    app.register_blueprint(operations)
+    problems.install(app)
+    install_observability(app, metrics)
+    app.before_request(_require_json)
+    return app
+
+
+def _require_json() -> None:
+    """A command body must be JSON (415 otherwise); no body at all means {}."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    has_body = bool(request.content_length) or "Transfer-Encoding" in request.headers
+    if (has_body or request.mimetype) and not request.is_json:
+        abort(415, "send the body as application/json")

@@ -1,0 +1,100 @@
+"""Sellers' return addresses (TT-1, LZ-1) and SKU customs profiles (LZ-2)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from application.idempotency import jsonable
+from interfaces.api.auth import READ, WRITE, actor, check_address, check_seller, requires
+from interfaces.api.commands import etag, run
+from interfaces.api.ledger import ledger
+from interfaces.api.schemas import (
+    CustomsProfileResponse,
+    DeactivateReturnAddressRequest,
+    RegisterReturnAddressRequest,
+    ReturnAddressListResponse,
+    ReturnAddressResponse,
+    SellerQuery,
+    SetCustomsProfileRequest,
+    VerifyRealNameRequest,
+)
+
+blp = Blueprint("addresses", __name__, url_prefix="/v1",
+                description="Return addresses and SKU customs profiles")
+
+IDENTITY = ("name", "id_number", "document_front", "document_back")
+
+
+@blp.route("/return-addresses")
+class ReturnAddresses(MethodView):
+    @requires(WRITE)
+    @blp.arguments(RegisterReturnAddressRequest)
+    @blp.response(201, ReturnAddressResponse)
+    def post(self, body: dict[str, Any]) -> Any:
+        """A return address the seller registered on the platform."""
+        check_seller(body["seller_id"])
+        view = run(lambda: ledger().register_return_address(**body, actor=actor()))
+        headers = {**etag(view.version), "Location": f"/v1/return-addresses/{view.id}"}
+        return jsonable(view), 201, headers
+
+    @requires(READ)
+    @blp.arguments(SellerQuery, location="query")
+    @blp.response(200, ReturnAddressListResponse)
+    def get(self, query: dict[str, Any]) -> Any:
+        """Every return address a seller ever registered."""
+        check_seller(query["seller_id"])
+        return {"items": jsonable(ledger().list_return_addresses(query["seller_id"]))}
+
+
+@blp.route("/return-addresses/<uuid:address_id>/real-name-verifications")
+class RealNameVerifications(MethodView):
+    @requires(WRITE)
+    @blp.arguments(VerifyRealNameRequest)
+    @blp.response(201, ReturnAddressResponse)
+    def post(self, body: dict[str, Any], address_id: UUID) -> Any:
+        """LZ-1: the recipient's identity, sealed at once; never echoed back."""
+        check_address(address_id)
+        identity = {name: body[name] for name in IDENTITY}
+        view = run(lambda: ledger().verify_real_name(address_id, identity,
+                                                     body["occurred_at"], actor=actor()))
+        return jsonable(view), 201, etag(view.version)
+
+
+@blp.route("/return-addresses/<uuid:address_id>/deactivations")
+class Deactivations(MethodView):
+    @requires(WRITE)
+    @blp.arguments(DeactivateReturnAddressRequest)
+    @blp.response(201, ReturnAddressResponse)
+    def post(self, body: dict[str, Any], address_id: UUID) -> Any:
+        """The seller stops using the address."""
+        check_address(address_id)
+        view = run(lambda: ledger().deactivate_return_address(
+            address_id, body["reason"], body["occurred_at"], actor=actor()))
+        return jsonable(view), 201, etag(view.version)
+
+
+@blp.route("/sku-customs-profiles")
+class CustomsProfiles(MethodView):
+    @requires(WRITE)
+    @blp.arguments(SetCustomsProfileRequest)
+    @blp.response(200, CustomsProfileResponse)
+    def put(self, body: dict[str, Any]) -> Any:
+        """Enter or correct a SKU's customs data (LZ-2); later returns reuse it."""
+        return _set_profile(body)
+
+    @requires(WRITE)
+    @blp.arguments(SetCustomsProfileRequest)
+    @blp.response(200, CustomsProfileResponse)
+    def post(self, body: dict[str, Any]) -> Any:
+        """The same as PUT, for clients that only POST."""
+        return _set_profile(body)
+
+
+def _set_profile(body: dict[str, Any]) -> Any:
+    check_seller(body["seller_id"])
+    view = run(lambda: ledger().set_customs_profile(**body, actor=actor()))
+    return jsonable(view), etag(view.version)

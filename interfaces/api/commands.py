@@ -1,0 +1,70 @@
+"""Running a command over HTTP: If-Match, Idempotency-Key, the acting key, the answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from flask import abort, request
+
+from application.dto import CommandResult
+from application.idempotency import Idempotency, jsonable
+from interfaces.api.auth import actor, caller, check_parcel
+from interfaces.api.ledger import ledger
+
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+# A parcel command: (ledger, actor, expected_version) -> CommandResult.
+ParcelCommand = Callable[[Any, str, int | None], CommandResult]
+
+
+def if_match() -> int | None:
+    """The version the caller expects (If-Match: "3"); none means any."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    found = _ETAG.match(raw.strip())
+    if found is None:
+        abort(412, "If-Match must be a version ETag such as \"3\"")
+    return int(found.group(1))
+
+
+def idempotency() -> Idempotency | None:
+    """The Idempotency-Key of this request, scoped to the calling key, with a fingerprint."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _KEY.match(key):
+        abort(400, "Idempotency-Key must be 1 to 200 visible ASCII characters")
+    body = request.get_json(silent=True)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(f"{request.method}\n{request.path}\n{canonical}".encode())
+    return Idempotency(str(caller().id), key, digest.hexdigest())
+
+
+def answer(result: CommandResult) -> dict[str, Any]:
+    """The JSON body of a command's answer (first time or replayed: the same)."""
+    return {"id": str(result.id), "version": result.version, "status": result.status,
+            "position": result.position, **jsonable(result.extra)}
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
+def run(command: Callable[[], Any]) -> Any:
+    """Run once per Idempotency-Key: a retry gets the first answer and records nothing."""
+    return ledger().run_once(idempotency(), command)
+
+
+def on_parcel(parcel_id: UUID, command: ParcelCommand) -> tuple[dict[str, Any], int, dict]:
+    """Check the key may see the parcel, then run the command on it: 201 with ETag."""
+    check_parcel(parcel_id)
+    expected = if_match()
+    result = run(lambda: command(ledger(), actor(), expected))
+    return answer(result), 201, etag(result.version)

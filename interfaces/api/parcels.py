@@ -1,0 +1,88 @@
+"""Parcels: register one, look it up, read its state and its history."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from application.idempotency import jsonable
+from domain.errors import ParcelNotFoundError
+from domain.values import Line, Platform
+from interfaces.api.auth import READ, WRITE, actor, caller, check_parcel, check_seller, requires
+from interfaces.api.commands import answer, etag, run
+from interfaces.api.ledger import ledger
+from interfaces.api.schemas import (
+    CommandResponse,
+    FindParcelQuery,
+    HistoryQuery,
+    HistoryResponse,
+    ParcelListResponse,
+    ParcelResponse,
+    RegisterParcelRequest,
+)
+
+blp = Blueprint("parcels", __name__, url_prefix="/v1/parcels",
+                description="Register parcels and read their state and history")
+
+
+@blp.route("")
+class Parcels(MethodView):
+    @requires(WRITE)
+    @blp.arguments(RegisterParcelRequest)
+    @blp.response(201, CommandResponse)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Register a parcel that shipped (201, Location: the parcel)."""
+        check_seller(body["seller_id"])
+        result = run(lambda: ledger().register_parcel(**_registration(body), actor=actor()))
+        headers = {**etag(result.version), "Location": f"/v1/parcels/{result.id}"}
+        return answer(result), 201, headers
+
+    @requires(READ)
+    @blp.arguments(FindParcelQuery, location="query")
+    @blp.response(200, ParcelListResponse)
+    def get(self, query: dict[str, Any]) -> Any:
+        """Find parcels by tracking number (on one platform or any)."""
+        return {"items": [jsonable(p) for p in _find(**query)]}
+
+
+@blp.route("/<uuid:parcel_id>")
+class ParcelState(MethodView):
+    @requires(READ)
+    @blp.response(200, ParcelResponse)
+    def get(self, parcel_id: UUID) -> Any:
+        """A parcel's current state."""
+        view = check_parcel(parcel_id)
+        return jsonable(view), etag(view.version)
+
+
+@blp.route("/<uuid:parcel_id>/history")
+class ParcelHistory(MethodView):
+    @requires(READ)
+    @blp.arguments(HistoryQuery, location="query")
+    @blp.response(200, HistoryResponse)
+    def get(self, query: dict[str, Any], parcel_id: UUID) -> Any:
+        """Every recorded event, in order; `recorded_before` replays what was known then."""
+        version = check_parcel(parcel_id).version
+        events = ledger().get_parcel_history(parcel_id, query["recorded_before"])
+        return {"id": str(parcel_id), "events": [jsonable(e) for e in events]}, etag(version)
+
+
+def _registration(body: dict[str, Any]) -> dict[str, Any]:
+    lines = [Line(line["sku"], line["quantity"], line["unit_price"]) for line in body["lines"]]
+    return {**body, "lines": lines}
+
+
+def _find(tracking_number: str, platform: str | None) -> list[Any]:
+    """At most one parcel per platform has a tracking number; only the key's own show."""
+    found = []
+    for candidate in [platform] if platform else [p.value for p in Platform]:
+        try:
+            view = ledger().find_parcel(tracking_number, candidate)
+        except ParcelNotFoundError:
+            continue
+        if caller().seller_id in (None, view.seller_id):
+            found.append(view)
+    return found

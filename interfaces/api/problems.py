@@ -1,0 +1,141 @@
+"""Every error as application/problem+json (RFC 9457); domain errors mapped once, here."""
+
+from __future__ import annotations
+
+import http
+import logging
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from application.access import ApiKeyNotFoundError
+from domain.api_key import ApiKeyRevokedError
+from domain.errors import (
+    CustomsProfileNotFoundError,
+    DomainError,
+    DuplicateParcelError,
+    InvalidValueError,
+    NotFoundError,
+    ParcelNotFoundError,
+    ReturnAddressNotFoundError,
+    RuleViolationError,
+    TransitionError,
+    VersionConflictError,
+)
+from domain.idempotency import IdempotencyKeyReusedError
+from domain.refunds import RefundNotFoundError, RefundReferenceConflictError
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "urn:returns-ledger:problem:"
+log = logging.getLogger("returns_ledger.api")
+
+PROBLEMS: dict[type[Exception], tuple[int, str]] = {
+    ParcelNotFoundError: (404, "parcel-not-found"),
+    ReturnAddressNotFoundError: (404, "return-address-not-found"),
+    CustomsProfileNotFoundError: (404, "customs-profile-not-found"),
+    RefundNotFoundError: (404, "refund-not-found"),
+    ApiKeyNotFoundError: (404, "api-key-not-found"),
+    NotFoundError: (404, "not-found"),
+    RuleViolationError: (409, "rule-violation"),
+    TransitionError: (409, "invalid-transition"),
+    DuplicateParcelError: (409, "duplicate-parcel"),
+    RefundReferenceConflictError: (409, "refund-reference-conflict"),
+    ApiKeyRevokedError: (409, "api-key-revoked"),
+    VersionConflictError: (412, "version-conflict"),
+    IdempotencyKeyReusedError: (422, "idempotency-key-reused"),
+    InvalidValueError: (422, "invalid-value"),
+    DomainError: (422, "unprocessable"),
+}
+
+# HTTP errors raised by Flask, werkzeug and flask-smorest, by status.
+HTTP_SLUGS = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden",
+              404: "not-found", 405: "method-not-allowed", 406: "not-acceptable",
+              412: "precondition-failed", 413: "body-too-large",
+              415: "unsupported-media-type", 422: "validation-error",
+              428: "precondition-required", 503: "unavailable"}
+
+
+def problem(status: int, slug: str, detail: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    """One problem+json response."""
+    body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": http.HTTPStatus(status).phrase,
+                            "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    response.headers.update(headers or {})
+    return response
+
+
+def domain_problem(error: DomainError) -> Response:
+    """The mapped status and type of a domain error, with its rule and facts."""
+    status, slug = next(PROBLEMS[c] for c in type(error).__mro__ if c in PROBLEMS)
+    if isinstance(error, VersionConflictError) and error.expected is None:
+        status, slug = 409, "concurrent-update"  # a race, not a stale If-Match
+    extra: dict[str, Any] = {}
+    if isinstance(error, RuleViolationError):
+        extra = {"rule": error.rule, "facts": error.facts or None}
+    elif isinstance(error, TransitionError):
+        extra = {"rule": error.rule, "facts": {"status": error.status,
+                                               "command": error.command}}
+    elif isinstance(error, InvalidValueError):
+        extra = {"errors": {error.field: [error.detail]}}
+    return problem(status, slug, error.detail, **extra)
+
+
+def http_problem(error: HTTPException) -> Response:
+    """Werkzeug's and flask-smorest's errors, validation messages listed per field."""
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    errors = _field_errors(data.get("messages")) if "messages" in data else None
+    headers = dict(data.get("headers") or {})
+    if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="returns-ledger"')
+    slug = HTTP_SLUGS.get(status, "http-error")
+    detail = data.get("message") or error.description
+    if status == 422 and errors:
+        detail = "the request does not validate: see errors"
+    return problem(status, slug, detail, headers=headers, errors=errors)
+
+
+def _field_errors(messages: Any) -> dict[str, Any]:
+    """webargs nests messages by location ({"json": {...}}): flatten to the fields."""
+    if not isinstance(messages, dict):
+        return {"_request": messages}
+    flat: dict[str, Any] = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            flat.update(fields)
+        else:
+            flat[f"_{location}"] = fields
+    return flat
+
+
+def store_unavailable(error: Exception) -> Response:
+    """The event store cannot be reached: try again later, never a 500."""
+    log.warning("event store unavailable: %s", type(error).__name__)
+    return problem(503, "unavailable", "the event store is not reachable; retry later",
+                   headers={"Retry-After": "5"})
+
+
+def unexpected(error: Exception) -> Response:
+    log.exception("unexpected error")
+    return problem(500, "internal-error", "an unexpected error occurred")
+
+
+def install(app: Flask) -> None:
+    """Register the handlers on the app (flask-smorest's HTTP handler is replaced too)."""
+    app.register_error_handler(DomainError, domain_problem)
+    app.register_error_handler(HTTPException, http_problem)
+    for error in (OperationalError, InterfaceError, StoreUnavailableError):
+        app.register_error_handler(error, store_unavailable)
+    app.register_error_handler(Exception, unexpected)
+
+
+class StoreUnavailableError(Exception):
+    """The ledger could not be built because its store is unreachable."""

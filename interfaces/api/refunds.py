@@ -1,0 +1,45 @@
+"""Refunds: issued at once below the AM-4 threshold, else approved by a second key."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.values import RefundComponent
+from interfaces.api.auth import APPROVE, REFUND, requires
+from interfaces.api.commands import on_parcel
+from interfaces.api.schemas import (
+    ApproveRefundRequest,
+    RefundCommandResponse,
+    RequestRefundRequest,
+)
+
+blp = Blueprint("refunds", __name__, url_prefix="/v1/parcels",
+                description="Refunds and their four-eyes approval (AM-2, AM-3, AM-4)")
+
+
+@blp.route("/<uuid:parcel_id>/refunds")
+class Refunds(MethodView):
+    @requires(REFUND)
+    @blp.arguments(RequestRefundRequest)
+    @blp.response(201, RefundCommandResponse)
+    def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
+        """A refund; the same reference again is the same refund."""
+        parts = [RefundComponent(c["kind"], c["amount"]) for c in body["components"]]
+        return on_parcel(parcel_id, lambda led, who, version: led.request_refund(
+            parcel_id, body["reference"], parts, body["occurred_at"], actor=who,
+            expected_version=version))
+
+
+@blp.route("/<uuid:parcel_id>/refunds/<string:reference>/approvals")
+class RefundApprovals(MethodView):
+    @requires(APPROVE)
+    @blp.arguments(ApproveRefundRequest)
+    @blp.response(201, RefundCommandResponse)
+    def post(self, body: dict[str, Any], parcel_id: UUID, reference: str) -> Any:
+        """A finance key other than the requester's approves a large refund; it is issued."""
+        return on_parcel(parcel_id, lambda led, who, version: led.approve_refund(
+            parcel_id, reference, body["occurred_at"], actor=who, expected_version=version))

@@ -1,0 +1,354 @@
+"""Request and response bodies: `<Verb><Noun>Request`, `<Noun>Response`."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from domain.values import (
+    Condition,
+    DisposalKind,
+    FailureReason,
+    InvestigationKind,
+    Party,
+    Platform,
+    RefundComponentKind,
+    Remedy,
+    ReturnFailureCause,
+)
+from interfaces.api.fields import (
+    Choice,
+    MoneyField,
+    MoneyResponse,
+    Text,
+    Timestamp,
+    When,
+    now,
+)
+
+COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="must be an ISO 3166-1 alpha-2 code")
+
+
+# -- requests ---------------------------------------------------------------------
+class CommandRequest(Schema):
+    """Every command: when it happened in business time (defaults to now)."""
+
+    occurred_at = When(load_default=now)
+
+
+class LineRequest(Schema):
+    sku = Text(64, required=True)
+    quantity = fields.Integer(required=True, strict=True,
+                              validate=validate.Range(min=1, max=100_000))
+    unit_price = MoneyField(required=True)
+
+
+class RegisterParcelRequest(CommandRequest):
+    platform = Choice(Platform, required=True)
+    site = fields.String(required=True, validate=COUNTRY)
+    seller_id = Text(required=True)
+    store_id = Text(load_default=None)
+    order_id = Text(64, required=True)
+    order_created_at = When(required=True)
+    tracking_number = Text(64, required=True)
+    lines = fields.List(fields.Nested(LineRequest), required=True,
+                        validate=validate.Length(min=1, max=200))
+    amount_paid = MoneyField(required=True)
+    shipping_paid = MoneyField(load_default=None)
+    tracked_shipping = fields.Boolean(load_default=False)
+    tracking_url = Text(255, load_default=None)
+    ready_to_ship_at = When(load_default=None)
+
+
+class RecordDeliveryAttemptRequest(CommandRequest):
+    reason = Text(required=True)
+
+
+class RecordDeliveryFailureRequest(CommandRequest):
+    reason = Choice(FailureReason, required=True)
+    reported_by = Text(50, load_default="carrier")
+
+
+class RecordDeliveryRequest(CommandRequest):
+    pass
+
+
+class RequestReturnRequest(CommandRequest):
+    reason = Text(required=True)
+    seller_fault = fields.Boolean(required=True)
+    unconditional = fields.Boolean(load_default=False)
+    return_shipping_cost = MoneyField(load_default=None)
+
+
+class RouteReturnRequest(CommandRequest):
+    remedy = Choice(Remedy, load_default=None, metadata={"description": "CD-4 only"})
+
+
+class RequestRedeliveryRequest(CommandRequest):
+    pass
+
+
+class IssueReturnLabelRequest(CommandRequest):
+    carrier = Text(100, required=True)
+    tracking_number = Text(64, required=True)
+    tracking_url = Text(255, load_default=None)
+
+
+class RecordReturnFailureRequest(CommandRequest):
+    cause = Choice(ReturnFailureCause, required=True)
+
+
+class RecordReceiptRequest(CommandRequest):
+    location = Text(load_default="seller")
+    received_by = Text(load_default="seller")
+
+
+class RecordInspectionRequest(CommandRequest):
+    condition = Choice(Condition, required=True)
+    restock = fields.Boolean(load_default=None)
+
+
+class RefundComponentRequest(Schema):
+    kind = Choice(RefundComponentKind, required=True)
+    amount = MoneyField(required=True)
+
+
+class RequestRefundRequest(CommandRequest):
+    reference = Text(100, required=True)
+    components = fields.List(fields.Nested(RefundComponentRequest), required=True,
+                             validate=validate.Length(min=1, max=10))
+
+
+class ApproveRefundRequest(CommandRequest):
+    pass
+
+
+class DisposeParcelRequest(CommandRequest):
+    kind = Choice(DisposalKind, required=True)
+
+
+class CloseParcelRequest(CommandRequest):
+    pass
+
+
+class OpenInvestigationRequest(CommandRequest):
+    kind = Choice(InvestigationKind, required=True)
+
+
+class ResolveInvestigationRequest(CommandRequest):
+    outcome = Text(required=True)
+    liability = Choice(Party, required=True)
+
+
+class AddressRequest(Schema):
+    lines = fields.List(Text(200), required=True, validate=validate.Length(min=1, max=5))
+    city = Text(100, required=True)
+    postcode = Text(20, required=True)
+
+
+class RegisterReturnAddressRequest(CommandRequest):
+    seller_id = Text(required=True)
+    platform = Choice(Platform, required=True)
+    country = fields.String(required=True, validate=COUNTRY)
+    address = fields.Nested(AddressRequest, required=True)
+    effective_from = When(required=True)
+    seller_country = fields.String(load_default=None, validate=COUNTRY)
+
+
+class VerifyRealNameRequest(CommandRequest):
+    """LZ-1 identity data: sealed at once, never echoed, never logged."""
+
+    name = Text(required=True, load_only=True)
+    id_number = Text(64, required=True, load_only=True)
+    document_front = Text(500, required=True, load_only=True)
+    document_back = Text(500, required=True, load_only=True)
+
+
+class DeactivateReturnAddressRequest(CommandRequest):
+    reason = Text(required=True)
+
+
+class SetCustomsProfileRequest(CommandRequest):
+    seller_id = Text(required=True)
+    sku = Text(64, required=True)
+    hs_code = fields.String(required=True, validate=validate.Regexp(
+        r"^\d{6,10}$", error="must be 6 to 10 digits"))
+    declared_name_local = Text(required=True)
+    declared_name_en = Text(required=True)
+    declared_value = MoneyField(required=True)
+    material = Text(required=True)
+    use = Text(required=True)
+    brand = Text(100, required=True)
+    similar_product = fields.Boolean(load_default=False)
+
+
+class FindParcelQuery(Schema):
+    tracking_number = Text(64, required=True)
+    platform = Choice(Platform, load_default=None)
+
+
+class HistoryQuery(Schema):
+    recorded_before = When(load_default=None)
+
+
+class SellerQuery(Schema):
+    seller_id = Text(required=True)
+
+
+# -- responses --------------------------------------------------------------------
+class DecisionResponse(Schema):
+    destination = fields.String(required=True)
+    rule = fields.String(required=True)
+    free_return = fields.Boolean(required=True)
+    payer = fields.String(required=True)
+    facts = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    address_id = fields.String(allow_none=True)
+    hold_until = Timestamp(allow_none=True)
+    expected_back_by = Timestamp(allow_none=True)
+    remedy = fields.String(allow_none=True)
+
+
+class RefundComponentResponse(Schema):
+    kind = fields.String(required=True)
+    amount = fields.Nested(MoneyResponse, required=True)
+
+
+class RefundResponse(Schema):
+    reference = fields.String(required=True)
+    status = fields.String(required=True)
+    amount = fields.Nested(MoneyResponse, required=True)
+    components = fields.List(fields.Nested(RefundComponentResponse), required=True)
+    needs_approval = fields.Boolean(required=True)
+    requested_by = fields.String(required=True)
+    requested_at = Timestamp(required=True)
+    approved_by = fields.String(allow_none=True)
+    approved_at = Timestamp(allow_none=True)
+    issued_at = Timestamp(allow_none=True)
+
+
+class CommandResponse(Schema):
+    """Every command answers the parcel's id, version, status and event position."""
+
+    id = fields.UUID(required=True)
+    version = fields.Integer(required=True)
+    status = fields.String(required=True)
+    position = fields.Integer(allow_none=True, required=True)
+
+
+class RouteResponse(CommandResponse):
+    decision = fields.Nested(DecisionResponse, required=True)
+
+
+class RefundCommandResponse(CommandResponse):
+    refund = fields.Nested(RefundResponse, required=True)
+
+
+class InvestigationCommandResponse(CommandResponse):
+    investigation_id = fields.String(required=True)
+
+
+class LineResponse(Schema):
+    sku = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    unit_price = fields.Nested(MoneyResponse, required=True)
+
+
+class ParcelResponse(Schema):
+    """A parcel's current state."""
+
+    id = fields.UUID(required=True)
+    platform = fields.String(required=True)
+    site = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    store_id = fields.String(allow_none=True)
+    order_id = fields.String(required=True)
+    order_created_at = Timestamp(required=True)
+    tracking_number = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    version = fields.Integer(required=True)
+    lines = fields.List(fields.Nested(LineResponse), required=True)
+    amount_paid = fields.Nested(MoneyResponse, required=True)
+    shipping_paid = fields.Nested(MoneyResponse, required=True)
+    attempts = fields.Integer(required=True)
+    destination = fields.String(allow_none=True)
+    address_id = fields.String(allow_none=True)
+    route_rule = fields.String(allow_none=True)
+    payer = fields.String(allow_none=True)
+    free_return_used = fields.Boolean(required=True)
+    hold_until = Timestamp(allow_none=True)
+    expected_back_by = Timestamp(allow_none=True)
+    label_tracking_number = fields.String(allow_none=True)
+    return_failure_cause = fields.String(allow_none=True)
+    condition = fields.String(allow_none=True)
+    restock = fields.Boolean(allow_none=True)
+    refunded_total = fields.Nested(MoneyResponse, required=True)
+    refunds = fields.List(fields.Nested(RefundResponse), required=True)
+    liability = fields.String(allow_none=True)
+    investigations = fields.Dict(keys=fields.String(),
+                                 values=fields.Dict(keys=fields.String(),
+                                                    values=fields.String()))
+    registered_at = Timestamp(required=True)
+    recorded_at = Timestamp(required=True)
+    modified_at = Timestamp(required=True)
+
+
+class HistoryEventResponse(Schema):
+    version = fields.Integer(required=True)
+    type = fields.String(required=True)
+    recorded_at = Timestamp(required=True)
+    occurred_at = Timestamp(allow_none=True)
+    actor = fields.String(allow_none=True)
+    data = fields.Dict(required=True)
+
+
+class HistoryResponse(Schema):
+    id = fields.UUID(required=True)
+    events = fields.List(fields.Nested(HistoryEventResponse), required=True)
+
+
+class AddressResponse(Schema):
+    lines = fields.List(fields.String(), required=True)
+    city = fields.String(required=True)
+    postcode = fields.String(required=True)
+
+
+class ReturnAddressResponse(Schema):
+    id = fields.UUID(required=True)
+    seller_id = fields.String(required=True)
+    platform = fields.String(required=True)
+    country = fields.String(required=True)
+    address = fields.Nested(AddressResponse, required=True)
+    effective_from = Timestamp(required=True)
+    registered_at = Timestamp(required=True)
+    deactivated_at = Timestamp(allow_none=True)
+    real_name_status = fields.String(required=True)
+    seller_country = fields.String(allow_none=True)
+    version = fields.Integer(required=True)
+
+
+class ReturnAddressListResponse(Schema):
+    items = fields.List(fields.Nested(ReturnAddressResponse), required=True)
+
+
+class CustomsProfileResponse(Schema):
+    seller_id = fields.String(required=True)
+    sku = fields.String(required=True)
+    profile = fields.Dict(required=True)
+    similar_product = fields.Boolean(required=True)
+    version = fields.Integer(required=True)
+
+
+class ProblemResponse(Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    rule = fields.String()
+    facts = fields.Dict(keys=fields.String(), values=fields.String())
+    errors = fields.Dict()
+    instance = fields.String()
+
+
+class ParcelListResponse(Schema):
+    items = fields.List(fields.Nested(ParcelResponse), required=True)
