@@ -120,3 +120,76 @@ def test_small_refund_is_issued_at_once_am4(store_app: Flask) -> None:
     assert refund.status_code == 201, refund.get_json()
     assert refund.get_json()["refund"]["status"] == "issued"
     assert refund.get_json()["refund"]["amount"] == money("43.90", "EUR")
+
+
+def test_tt5_failed_return_ticket_resolution_and_disposal(client, keys) -> None:  # noqa: ANN001
+    from tests.api.conftest import ADDRESS
+
+    post(client, keys.client, "/v1/return-addresses", ADDRESS)
+    parcel = register(client, keys.client)
+    base = f"/v1/parcels/{parcel}"
+    post(client, keys.client, f"{base}/delivery-failures", {"reason": "refused",
+                                                             "occurred_at": day(4)})
+    post(client, keys.client, f"{base}/routes", {"occurred_at": day(5)})
+    false_return = post(client, keys.client, f"{base}/investigations",
+                        {"kind": "false_return", "occurred_at": day(6)})
+    assert false_return.status_code == 201
+    assert false_return.get_json()["investigation_id"] == "false_return-1"
+    resolved = post(client, keys.client, f"{base}/investigations/false_return-1/resolutions",
+                    {"outcome": "parcel found at the depot", "liability": "provider",
+                     "occurred_at": day(7)})
+    assert resolved.status_code == 201, resolved.get_json()
+    failed = post(client, keys.client, f"{base}/return-failures",
+                  {"cause": "carrier", "occurred_at": day(9)})
+    assert failed.get_json()["status"] == "return_failed"
+    ticket = post(client, keys.client, f"{base}/investigations",
+                  {"kind": "failed_return", "occurred_at": day(10)}).get_json()
+    blocked = post(client, keys.client, f"{base}/disposals",
+                   {"kind": "destroyed", "occurred_at": day(11)})
+    assert blocked.status_code == 409 and blocked.get_json()["rule"] == "TT-5"
+    post(client, keys.client, f"{base}/investigations/{ticket['investigation_id']}/resolutions",
+         {"outcome": "lost by the carrier", "liability": "platform", "occurred_at": day(12)})
+    disposed = post(client, keys.client, f"{base}/disposals",
+                    {"kind": "abandoned", "occurred_at": day(13)})
+    assert disposed.status_code == 201, disposed.get_json()
+    view = client.get(base, headers=bearer(keys.client)).get_json()
+    assert view["status"] == "abandoned" and view["liability"]
+    assert set(view["investigations"]) == {"false_return-1", ticket["investigation_id"]}
+
+
+def test_addresses_and_customs_profiles(client, keys) -> None:  # noqa: ANN001
+    from tests.api.conftest import ADDRESS
+
+    address = post(client, keys.client, "/v1/return-addresses", ADDRESS).get_json()
+    gone = post(client, keys.client, f"/v1/return-addresses/{address['id']}/deactivations",
+                {"reason": "moved warehouse", "occurred_at": "2026-02-01T00:00:00Z"})
+    assert gone.status_code == 201 and gone.get_json()["deactivated_at"]
+    listed = client.get("/v1/return-addresses?seller_id=s1", headers=bearer(keys.auditor))
+    assert [a["id"] for a in listed.get_json()["items"]] == [address["id"]]
+    profile = {"seller_id": "s1", "sku": "SKU-CASE", "hs_code": "420292",
+               "declared_name_local": "手机壳", "declared_name_en": "Phone case",
+               "declared_value": money("3.50", "USD"), "material": "silicone",
+               "use": "protects a phone", "brand": "NoBrand"}
+    first = client.put("/v1/sku-customs-profiles", json=profile, headers=bearer(keys.client))
+    assert first.status_code == 200 and first.headers["ETag"] == '"1"'
+    assert first.get_json()["profile"]["declared_value"] == money("3.50", "USD")
+    again = post(client, keys.client, "/v1/sku-customs-profiles", {**profile, "brand": "Acme"})
+    assert again.get_json()["version"] == 2 and again.get_json()["profile"]["brand"] == "Acme"
+    bad = post(client, keys.client, "/v1/sku-customs-profiles", {**profile, "hs_code": "42"})
+    assert bad.status_code == 422 and "hs_code" in bad.get_json()["errors"]
+
+
+def test_history_as_recorded_before_a_moment(client, keys) -> None:  # noqa: ANN001
+    parcel = register(client, keys.client)
+    base = f"/v1/parcels/{parcel}"
+    first = client.get(f"{base}/history", headers=bearer(keys.auditor)).get_json()
+    cut = first["events"][0]["recorded_at"]
+    post(client, keys.client, f"{base}/delivery-failures", {"reason": "refused"})
+    everything = client.get(f"{base}/history", headers=bearer(keys.auditor)).get_json()
+    assert len(everything["events"]) == 2
+    then = client.get(f"{base}/history", query_string={"recorded_before": cut},
+                      headers=bearer(keys.auditor)).get_json()
+    assert [e["type"] for e in then["events"]] == ["ParcelRegistered"]
+    naive = client.get(f"{base}/history?recorded_before=2026-03-01T00:00:00",
+                       headers=bearer(keys.auditor))
+    assert naive.status_code == 422
