@@ -16,7 +16,6 @@ from application.config import ledger_env
 from application.dto import (
     CommandResult,
     CustomsProfileView,
-    HistoryEntry,
     ParcelView,
     ReturnAddressView,
 )

@@ -61,3 +61,9 @@ main.add_command(project)
 main.add_command(deadlines)
 main.add_command(keys)
 main.add_command(finance)
+
+from interfaces.cli.audit import audit  # noqa: E402
+from interfaces.cli.privacy import privacy  # noqa: E402
+
+main.add_command(audit)
+main.add_command(privacy)
