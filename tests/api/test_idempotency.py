@@ -97,3 +97,11 @@ def test_ten_concurrent_retries_record_one_set_of_events(store_app: Flask) -> No
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         assert set(pool.map(register_once, range(10))) == {201}
+
+
+def test_a_malformed_idempotency_key_is_a_400(client, keys) -> None:  # noqa: ANN001
+    for bad in ["", "x" * 201, "with space"]:
+        response = post(client, keys.client, "/v1/parcels", parcel_body(),
+                        **{"Idempotency-Key": bad})
+        assert response.status_code == 400, bad
+        assert response.mimetype == "application/problem+json"
