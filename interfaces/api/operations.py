@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import flask_swagger_ui
 from flask import Blueprint, Response, current_app, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from swagger_ui_bundle import swagger_ui_path
 
 from interfaces.api.ledger import ledger
 from interfaces.api.problems import problem
 
 blp = Blueprint("operations", __name__)
+
+# Swagger UI's own files, shipped inside the flask-swagger-ui package.
+SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
 
 
 @blp.get("/healthz")
@@ -41,4 +45,4 @@ def metrics() -> Response:
 @blp.get("/docs/assets/<path:filename>")
 def docs_assets(filename: str) -> Response:
     """Swagger UI's files, served from the installed package: the docs work offline."""
-    return send_from_directory(str(swagger_ui_path), filename, max_age=3600)
+    return send_from_directory(SWAGGER_UI_DIST, filename, max_age=3600)
