@@ -10,6 +10,7 @@ from flask import Flask, abort, request
 from flask_smorest import Api
 
 from interfaces.api import addresses, deliveries, parcels, problems, refunds, returns
+from interfaces.api.audit import blp as audit
 from interfaces.api.ledger import EXTENSION, LedgerHolder
 from interfaces.api.observability import Metrics, configure_logging
 from interfaces.api.observability import install as install_observability
@@ -23,6 +24,7 @@ BLUEPRINTS = [
     returns.blp,
     refunds.blp,
     addresses.blp,
+    audit,
 ]
 
 DEFAULTS: dict[str, Any] = {

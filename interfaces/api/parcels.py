@@ -64,10 +64,13 @@ class ParcelHistory(MethodView):
     @blp.arguments(HistoryQuery, location="query")
     @blp.response(200, HistoryResponse)
     def get(self, query: dict[str, Any], parcel_id: UUID) -> Any:
-        """Every recorded event, in order; `recorded_before` replays what was known then."""
+        """Events and state as known then (`recorded_before`, `version`), or by business time."""
         version = check_parcel(parcel_id).version
-        events = ledger().get_parcel_history(parcel_id, query["recorded_before"])
-        return {"id": str(parcel_id), "events": [jsonable(e) for e in events]}, etag(version)
+        history = ledger().get_parcel_history(parcel_id, **query)
+        events = [{k: v for k, v in jsonable(e).items() if k != "late" or v}  # late: when set
+                  for e in history]
+        return {"id": str(parcel_id), "view": history.view, "state": jsonable(history.state),
+                "events": events}, etag(version)
 
 
 def _registration(body: dict[str, Any]) -> dict[str, Any]:

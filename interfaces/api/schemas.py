@@ -188,6 +188,8 @@ class FindParcelQuery(Schema):
 
 class HistoryQuery(Schema):
     recorded_before = When(load_default=None)
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    occurred_before = When(load_default=None)
 
 
 class SellerQuery(Schema):
@@ -298,10 +300,15 @@ class HistoryEventResponse(Schema):
     occurred_at = Timestamp(allow_none=True)
     actor = fields.String(allow_none=True)
     data = fields.Dict(required=True)
+    late = fields.Dict(allow_none=True, metadata={
+        "description": "set when recorded after an event that happened later"})
 
 
 class HistoryResponse(Schema):
     id = fields.UUID(required=True)
+    view = fields.String(metadata={"description": "recorded, or business (occurred_before)"})
+    state = fields.Nested(ParcelResponse, allow_none=True,
+                          metadata={"description": "the state these events add up to"})
     events = fields.List(fields.Nested(HistoryEventResponse), required=True)
 
 
