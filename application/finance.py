@@ -23,7 +23,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from application.finance_formats import SettlementFile, SettlementLine, Unreadable
+from application.finance_formats import (
+    SettlementFile,
+    SettlementFormatError,
+    SettlementLine,
+    Unreadable,
+)
 from domain.errors import NotFoundError
 from domain.reconciliation import (
     REPORT_COLUMNS,
@@ -39,7 +44,7 @@ from domain.reconciliation import (
 
 CHUNK_LINES = 1000  # report lines per recorded event
 BATCH = 2000  # rows per scratch-database insert
-READ_PAGE = 20  # events read at once when the report is read back
+READ_PAGE = 2  # events (of CHUNK_LINES lines each) read at once when the report is read back
 
 LedgerRefunds = Callable[[], Iterable[LedgerRefund]]
 Compared = tuple[dict[str, str], LedgerRefund | None, SettledRefund | None]
@@ -115,19 +120,25 @@ class FinanceDesk:
             return done
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         try:
-            settlement = SettlementFile(text, currency)
-            run = self._start(fp, scope, file_name, settlement.format.name, occurred_at,
-                              actor)
-            with tempfile.TemporaryDirectory(prefix="reconcile-") as scratch_dir:
-                scratch = _scratch(Path(scratch_dir) / "scratch.sqlite3")
-                try:
-                    _load_settlement(scratch, settlement)
-                    issued = _load_ledger(scratch, self.ledger_refunds())
-                    tally = self._record_lines(run, _outcomes(scratch), occurred_at, actor)
-                finally:
-                    scratch.close()
+            return self._run(text, fp, scope, file_name, occurred_at, actor, currency)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise SettlementFormatError(f"the file is not UTF-8 CSV text: {error}") from None
         finally:
             text.detach()
+
+    def _run(self, text: IO[str], fp: str, scope: str, file_name: str,
+             occurred_at: datetime, actor: str, currency: str | None) -> ReconciliationView:
+        settlement = SettlementFile(text, currency)
+        run = self._start(fp, scope, file_name, settlement.format.name, occurred_at,
+                          actor)
+        with tempfile.TemporaryDirectory(prefix="reconcile-") as scratch_dir:
+            scratch = _scratch(Path(scratch_dir) / "scratch.sqlite3")
+            try:
+                _load_settlement(scratch, settlement)
+                issued = _load_ledger(scratch, self.ledger_refunds())
+                tally = self._record_lines(run, _outcomes(scratch), occurred_at, actor)
+            finally:
+                scratch.close()
         run.complete(tally, settlement.lines_read, settlement.lines_ignored, issued,
                      occurred_at, actor)
         self.ledger.save(run)

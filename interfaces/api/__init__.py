@@ -9,13 +9,18 @@ from apispec import BasePlugin
 from flask import Flask, abort, request
 from flask_smorest import Api
 
-from interfaces.api import addresses, deliveries, parcels, problems, refunds, returns
+from interfaces.api import addresses, deliveries, finance, parcels, problems, refunds, returns
 from interfaces.api.audit import blp as audit
 from interfaces.api.ledger import EXTENSION, LedgerHolder
 from interfaces.api.observability import Metrics, configure_logging
 from interfaces.api.observability import install as install_observability
 from interfaces.api.operations import blp as operations
 from interfaces.api.schemas import ProblemResponse
+from interfaces.web import PREFIX as WEB_PREFIX
+from interfaces.web import bp as web_pages
+
+# Commands whose body is a file (a settlement CSV), not JSON.
+UPLOADS = frozenset({"/v1/reconciliations"})
 
 # The API's resources; adding one is one line here.
 BLUEPRINTS = [
@@ -25,6 +30,7 @@ BLUEPRINTS = [
     refunds.blp,
     addresses.blp,
     audit,
+    finance.blp,
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -96,6 +102,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(operations)
+    app.register_blueprint(web_pages)
     problems.install(app)
     install_observability(app, metrics)
     app.before_request(_require_json)
@@ -104,7 +111,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _require_json() -> None:
     """A command body must be JSON (415 otherwise); no body at all means {}."""
-    if request.method not in ("POST", "PUT", "PATCH"):
+    if request.method not in ("POST", "PUT", "PATCH") or request.path in UPLOADS \
+            or request.path.startswith(WEB_PREFIX + "/"):  # the web pages post forms
         return
     has_body = bool(request.content_length) or "Transfer-Encoding" in request.headers
     if (has_body or request.mimetype) and not request.is_json:

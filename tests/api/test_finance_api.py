@@ -1,0 +1,110 @@
+"""Refunds ledger and reconciliations over HTTP: roles, JSON and CSV, uploads, idempotence."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from interfaces.cli.finance import caught_up_refunds
+from tests.api.conftest import Keys, bearer, day, money, post, register
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "settlement_refunds.csv"
+
+
+@pytest.fixture
+def refunded(app: Flask, keys: Keys, sqlite_env: dict[str, str]) -> FlaskClient:
+    """Seller s1: R-MATCH 100.00 MYR issued; seller s2: R-OTHER 10.00 MYR issued."""
+    client = app.test_client()
+    for tracking, seller, token, reference, amount in (
+            ("TT-1", "s1", keys.client, "R-MATCH", "30.00"),
+            ("TT-2", "s2", keys.other_seller, "R-OTHER", "10.00")):
+        parcel = register(client, token, tracking=tracking, seller=seller)
+        response = post(client, token, f"/v1/parcels/{parcel}/refunds", {
+            "reference": reference, "occurred_at": day(3),
+            "components": [{"kind": "item", "amount": money(amount)}]})
+        assert response.status_code == 201, response.get_json()
+    caught_up_refunds(sqlite_env).datastore.close()
+    return client
+
+
+def test_refunds_json_is_scoped_to_the_finance_keys_seller(refunded, keys) -> None:
+    mine = refunded.get("/v1/refunds", headers=bearer(keys.finance)).get_json()
+    assert [(r["reference"], r["amount"], r["currency"]) for r in mine["refunds"]] == [
+        ("R-MATCH", "30.00", "MYR")]
+    every = refunded.get("/v1/refunds", headers=bearer(keys.auditor)).get_json()
+    assert sorted(r["reference"] for r in every["refunds"]) == ["R-MATCH", "R-OTHER"]
+    assert refunded.get("/v1/refunds", headers=bearer(keys.client)).status_code == 403
+    assert refunded.get("/v1/refunds").status_code == 401
+
+
+def test_refunds_csv_by_accept_header_or_query(refunded, keys) -> None:
+    by_header = refunded.get("/v1/refunds", headers=bearer(keys.admin, Accept="text/csv"))
+    by_query = refunded.get("/v1/refunds?format=csv", headers=bearer(keys.admin))
+    assert by_header.mimetype == "text/csv" and by_header.data == by_query.data
+    rows = list(csv.DictReader(io.StringIO(by_header.data.decode(), newline="")))
+    assert {(r["reference"], r["amount"]) for r in rows} == {("R-MATCH", "30.00"),
+                                                             ("R-OTHER", "10.00")}
+
+
+def test_totals_per_seller_platform_currency_day(refunded, keys) -> None:
+    totals = refunded.get("/v1/refunds/totals", headers=bearer(keys.admin)).get_json()
+    assert [(t["seller_id"], t["currency"], t["day"], t["refunds"], t["amount"])
+            for t in totals["totals"]] == [("s1", "MYR", "2026-03-05", 1, "30.00"),
+                                           ("s2", "MYR", "2026-03-05", 1, "10.00")]
+
+
+SETTLEMENT = "reference,currency,amount\r\nR-MATCH,MYR,30.00\r\nR-OTHER,MYR,10.00\r\n"
+
+
+def test_reconciliation_upload_is_idempotent_and_scoped(refunded, keys) -> None:
+    first = refunded.post("/v1/reconciliations", data={
+        "file": (io.BytesIO(SETTLEMENT.encode()), "june.csv")},
+        headers=bearer(keys.finance), content_type="multipart/form-data")
+    assert first.status_code == 201, first.get_json()
+    summary = first.get_json()
+    # For seller s1, R-OTHER (seller s2's) is not in its ledger: nothing of s2 leaks.
+    assert summary["counts"]["matched"] == 1
+    assert summary["counts"]["settled_not_in_ledger"] == 1
+    assert summary["seller_scope"] == "s1" and summary["file_name"] == "june.csv"
+    again = refunded.post("/v1/reconciliations", data=SETTLEMENT,
+                          headers=bearer(keys.finance, **{"Content-Type": "text/csv"}))
+    assert again.status_code == 200 and again.get_json()["id"] == summary["id"]
+    assert again.get_json()["digest"] == summary["digest"]
+    assert first.headers["Location"] == f"/v1/reconciliations/{summary['id']}"
+    report = refunded.get(first.headers["Location"], headers=bearer(keys.finance)).get_json()
+    assert [(r["outcome"], r["reference"]) for r in report["lines"]] == [
+        ("matched", "R-MATCH"), ("settled_not_in_ledger", "R-OTHER")]
+    as_csv = refunded.get(first.headers["Location"], headers=bearer(keys.auditor,
+                                                                    Accept="text/csv"))
+    assert as_csv.data.decode().startswith("outcome,reference,parcel_id")
+    other = post(refunded, keys.client, "/v1/reconciliations")
+    assert other.status_code == 403
+
+
+def test_a_file_the_ledger_cannot_read_is_a_problem_not_a_crash(refunded, keys) -> None:
+    response = refunded.post("/v1/reconciliations", data="a;b\r\n1;2\r\n",
+                             headers=bearer(keys.finance, **{"Content-Type": "text/csv"}))
+    assert response.status_code == 422
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert refunded.post("/v1/reconciliations", data="x", headers=bearer(
+        keys.finance, **{"Content-Type": "application/pdf"})).status_code == 415
+
+
+def test_the_fixture_file_uploads_with_every_outcome(refunded, keys) -> None:
+    response = refunded.post("/v1/reconciliations", data={
+        "file": (FIXTURE.open("rb"), FIXTURE.name)}, headers=bearer(keys.admin),
+        content_type="multipart/form-data")
+    assert response.status_code == 403  # reconciling is finance's alone
+    response = refunded.post("/v1/reconciliations", data={
+        "file": (FIXTURE.open("rb"), FIXTURE.name)}, headers=bearer(keys.finance),
+        content_type="multipart/form-data")
+    counts = response.get_json()["counts"]
+    # Seller s1's one refund (R-MATCH, 30.00 MYR) is settled in EUR in the fixture.
+    assert counts == {"matched": 0, "amount_mismatch": 0, "currency_mismatch": 1,
+                      "in_ledger_not_settled": 0, "settled_not_in_ledger": 5,
+                      "unreadable_line": 2}

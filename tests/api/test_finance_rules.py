@@ -1,0 +1,121 @@
+"""AM-2, AM-3, AM-4 and CD-4 over HTTP, with the finance endpoints of a refund's later life."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.api.conftest import Keys, bearer, day, money, post, register
+
+
+def amazon_inspected(client: FlaskClient, keys: Keys, seller_fault: bool,
+                     tracking: str = "AMDE0001") -> str:
+    """An Amazon parcel of 899 EUR (+5.99 shipping) returned, received and inspected."""
+    parcel = register(client, keys.client, tracking=tracking, platform="amazon", site="DE",
+                      lines=[{"sku": "DRONE", "quantity": 1,
+                              "unit_price": money("899.00", "EUR")}],
+                      amount_paid=money("899.00", "EUR"), shipping_paid=money("5.99", "EUR"),
+                      order_created_at=day(0), occurred_at=day(0))
+    base = f"/v1/parcels/{parcel}"
+    for path, body in [
+            ("deliveries", {"occurred_at": day(2)}),
+            ("return-requests", {"reason": "damaged" if seller_fault else "changed my mind",
+                                 "seller_fault": seller_fault,
+                                 "return_shipping_cost": money("7.50", "EUR"),
+                                 "occurred_at": day(5)}),
+            ("routes", {"occurred_at": day(5)}),
+            ("return-labels", {"carrier": "DHL", "tracking_number": f"DHL-{tracking}",
+                               "occurred_at": day(5)}),
+            ("receipts", {"occurred_at": day(9)}),
+            ("inspections", {"condition": "damaged", "occurred_at": day(9)})]:
+        response = post(client, keys.client, f"{base}/{path}", body)
+        assert response.status_code == 201, (path, response.get_json())
+    return base
+
+
+def refund(reference: str, **parts: str) -> dict[str, Any]:
+    return {"reference": reference, "occurred_at": day(10), "components": [
+        {"kind": kind, "amount": money(amount, "EUR")} for kind, amount in parts.items()]}
+
+
+def test_am2_return_shipping_refused_when_the_buyer_changed_their_mind(app: Flask,
+                                                                         keys: Keys) -> None:
+    client = app.test_client()
+    base = amazon_inspected(client, keys, seller_fault=False)
+    refused = post(client, keys.finance, f"{base}/refunds",
+                   refund("R-1", item="100.00", return_shipping="7.50"))
+    assert refused.status_code == 409 and refused.get_json()["rule"] == "AM-2"
+    assert refused.headers["Content-Type"] == "application/problem+json"
+
+
+def test_am3_reversal_over_http_returns_the_amount_to_the_cap(app: Flask, keys: Keys) -> None:
+    client = app.test_client()
+    base = amazon_inspected(client, keys, seller_fault=True)
+    assert post(client, keys.finance, f"{base}/refunds",
+                refund("R-1", item="400.00")).status_code == 201
+    assert post(client, keys.finance, f"{base}/refunds",
+                refund("R-2", item="400.00")).status_code == 201
+    over = post(client, keys.finance, f"{base}/refunds", refund("R-3", item="100.00"))
+    assert over.status_code == 409 and over.get_json()["rule"] == "AM-3"
+    reversals = f"{base}/refunds/R-1/reversals"
+    assert post(client, keys.client, reversals, {"reason": "chargeback"}).status_code == 403
+    reversed_ = post(client, keys.finance, reversals,
+                     {"reason": "charged back", "occurred_at": day(12)})
+    assert reversed_.status_code == 201, reversed_.get_json()
+    assert reversed_.get_json()["refund"]["status"] == "reversed"
+    assert post(client, keys.finance, f"{base}/refunds",
+                refund("R-3", item="100.00")).status_code == 201
+    failed = post(client, keys.finance, f"{base}/refunds/R-3/failures",
+                  {"reason": "card expired", "occurred_at": day(13)})
+    assert failed.get_json()["refund"]["status"] == "failed"
+    again = post(client, keys.finance, f"{base}/refunds/R-3/failures",
+                 {"reason": "card expired", "occurred_at": day(13)})
+    assert again.get_json()["version"] == failed.get_json()["version"]
+    state = client.get(base, headers=bearer(keys.finance)).get_json()
+    assert state["refunded_total"] == money("400.00", "EUR")
+
+
+def test_am4_finance_rejects_a_large_refund_with_a_reason(app: Flask, keys: Keys) -> None:
+    client = app.test_client()
+    base = amazon_inspected(client, keys, seller_fault=True)
+    post(client, keys.client, f"{base}/refunds", refund("R-BIG", item="899.00"))
+    rejections = f"{base}/refunds/R-BIG/rejections"
+    assert post(client, keys.finance, rejections, {}).status_code == 422  # reason required
+    assert post(client, keys.auditor, rejections, {"reason": "x"}).status_code == 403
+    rejected = post(client, keys.finance, rejections, {"reason": "no photos of the damage"})
+    assert rejected.status_code == 201
+    assert rejected.get_json()["refund"]["status"] == "rejected"
+    late = post(client, keys.finance_b, f"{base}/refunds/R-BIG/approvals", {})
+    assert late.status_code == 409 and late.get_json()["rule"] == "AM-4"
+    small = post(client, keys.client, f"{base}/refunds", refund("R-SMALL", item="100.00"))
+    not_pending = post(client, keys.finance, f"{base}/refunds/R-SMALL/rejections",
+                       {"reason": "too late"})
+    assert small.status_code == 201 and not_pending.get_json()["rule"] == "AM-4"
+
+
+def test_cd4_full_refund_without_return_then_a_chargeback_after_close(app: Flask,
+                                                                       keys: Keys) -> None:
+    client = app.test_client()
+    parcel = register(client, keys.client, tracking="CDFR0001", platform="cdiscount",
+                      site="FR", tracking_url="https://tracking.example/CDFR0001",
+                      tracked_shipping=True,
+                      lines=[{"sku": "KETTLE", "quantity": 1,
+                              "unit_price": money("39.00", "EUR")}],
+                      amount_paid=money("39.00", "EUR"), shipping_paid=money("4.90", "EUR"),
+                      order_created_at=day(0), occurred_at=day(0))
+    base = f"/v1/parcels/{parcel}"
+    post(client, keys.client, f"{base}/deliveries", {"occurred_at": day(3)})
+    post(client, keys.client, f"{base}/return-requests",
+         {"reason": "defective", "seller_fault": True, "occurred_at": day(6)})
+    post(client, keys.client, f"{base}/routes", {"occurred_at": day(6)})
+    partial = post(client, keys.client, f"{base}/refunds", refund("CD-1", item="39.00"))
+    assert partial.status_code == 409 and partial.get_json()["rule"] == "CD-4"
+    full = post(client, keys.client, f"{base}/refunds",
+                refund("CD-2", item="39.00", shipping="4.90"))
+    assert full.get_json()["status"] == "closed"
+    charged_back = post(client, keys.finance, f"{base}/refunds/CD-2/reversals",
+                        {"reason": "charged back", "occurred_at": day(20)})
+    assert charged_back.status_code == 201, charged_back.get_json()
+    assert charged_back.get_json()["status"] == "closed"
