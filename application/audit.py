@@ -76,8 +76,8 @@ class LedgerAudit:
             raise ParcelNotFoundError(aggregate_id)
         breach = self.chain_breach(rows)
         head = None if breach else stored_hash(rows[-1])
-        notes = [] if breach else ["a removed or rewritten tail is only detectable against "
-                                   "a digest taken before: use verify_all(against_digest)"]
+        notes = [] if breach else ["a removed or rewritten tail shows only against a digest "
+                                   "taken before (audit verify --all --against DIGEST)"]
         return Verification(f"aggregate {aggregate_id}", len(rows), breach, head, notes=notes)
 
     def chain_breach(self, rows: Sequence[StoredEvent]) -> Breach | None:
@@ -133,7 +133,7 @@ class LedgerAudit:
         if anchor is None:
             return Verification("all", count, None, digest, result, notes=[
                 "not checked against an earlier digest: a removed or rewritten tail would "
-                "pass; pass against_digest to detect it"])
+                "pass (give --against DIGEST)"])
         return Verification("all", count, self._anchor_breach(anchor, at_anchor, last),
                             digest, result, anchored=True)
 

@@ -14,6 +14,7 @@ from application.audit import LedgerAudit
 from application.audit_bundle import verify_bundle, write_bundle
 from application.audit_report import LedgerDigest, Verification
 from application.dto import plain
+from application.idempotency import jsonable
 from application.ledger import ReturnsLedger
 
 
@@ -39,7 +40,7 @@ def _digest_token(_ctx: Any, _param: Any, value: str | None) -> str | None:
 
 
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(plain(data), indent=2, ensure_ascii=False, sort_keys=True))
+    click.echo(json.dumps(jsonable(data), indent=2, ensure_ascii=False, sort_keys=True))
 
 
 @click.group()
@@ -66,8 +67,7 @@ def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
     if as_json:
         _echo_json({"id": parcel_id, "view": result.view, "recorded_before": as_of,
                     "version": version, "occurred_before": occurred_before,
-                    "state": vars(result.state) if result.state else None,
-                    "events": [vars(e) for e in result]})
+                    "state": result.state, "events": list(result)})
         return
     for entry in result:
         rule = f"  [{entry.data['rule']}]" if entry.data.get("rule") else ""

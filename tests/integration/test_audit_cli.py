@@ -29,7 +29,8 @@ def cli(ledger_env, monkeypatch) -> Any:  # noqa: ANN001
 def parcels(ledger_env) -> dict[str, Any]:  # noqa: ANN001
     ledger = ReturnsLedger(ledger_env)
     try:
-        return {name: SCENARIOS[name](ledger, "") for name in ("tiktok_shop", "lazada")}
+        return {name: SCENARIOS[name](ledger, "") for name in ("tiktok_shop", "lazada",
+                                                                "amazon")}
     finally:
         ledger.close()
 
@@ -41,6 +42,12 @@ def test_history_as_of_a_version_in_json(cli, parcels) -> None:  # noqa: ANN001
     assert [e["version"] for e in body["events"]] == [1, 2, 3, 4, 5, 6]
     assert body["state"]["status"] == "returning_to_seller"
     assert body["events"][-1]["data"]["rule"] == "TT-3"
+
+
+def test_history_json_carries_refunds_in_the_state(cli, parcels) -> None:  # noqa: ANN001
+    body = json.loads(cli("audit", "history", str(parcels["amazon"]), "--json").output)
+    assert body["state"]["refunded_total"] == {"amount": "906.50", "currency": "EUR"}
+    assert body["state"]["refunds"][0]["amount"]["currency"] == "EUR"
 
 
 def test_history_text_shows_rules_and_the_state(cli, parcels) -> None:  # noqa: ANN001
