@@ -83,9 +83,12 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
         except IntegrityError:
             raise VersionConflictError(aggregates[0].id) from None
 
-    def _get_parcel(self, parcel_id: UUID, version: int | None = None) -> ReturnParcel:
+    def _get_parcel(self, parcel_id: UUID, version: int | None = None,
+                    for_reading: bool = False) -> ReturnParcel:
         try:
-            return self.repository.get(parcel_id, version=version)
+            # A query only reads: it may look at the cached parcel itself, uncopied.
+            return self.repository.get(parcel_id, version=version,
+                                       deepcopy_from_cache=not for_reading)
         except AggregateNotFoundError:
             raise ParcelNotFoundError(parcel_id) from None
 
@@ -280,7 +283,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
     # -- parcel queries -----------------------------------------------------------
     def get_parcel(self, parcel_id: UUID, version: int | None = None) -> ParcelView:
         """A parcel's state now (or at a version)."""
-        return ParcelView.of(self._get_parcel(parcel_id, version))
+        return ParcelView.of(self._get_parcel(parcel_id, version, for_reading=True))
 
     def find_parcel(self, tracking_number: str, platform: str | None = None) -> ParcelView:
         """Look a parcel up by its tracking number (on one platform or any)."""

@@ -9,6 +9,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.copying import CheapCopy
 from domain.errors import DomainError, InvalidValueError
 from domain.values import aware, choice, text
 
@@ -28,7 +29,7 @@ class ApiKeyRevokedError(DomainError):
     """The key was revoked and no longer opens anything."""
 
 
-class ApiKey(Aggregate):
+class ApiKey(CheapCopy, Aggregate):
     """One API key: only the SHA-256 hash of its secret is kept."""
 
     class Event(Aggregate.Event):
@@ -92,7 +93,7 @@ class ApiKey(Aggregate):
         self.revoked_at = occurred_at
 
 
-class KeyRing(Aggregate):
+class KeyRing(CheapCopy, Aggregate):
     """The index of every key ever issued, saved with each new key."""
 
     class KeyListed(Aggregate.Event):

@@ -7,6 +7,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.copying import CheapCopy
 from domain.errors import DomainError
 
 IDEMPOTENCY_NAMESPACE = UUID("3d4f9a51-7c1e-4e55-b2a8-0d6e5c9f1a72")
@@ -27,7 +28,7 @@ class IdempotencyKeyReusedError(DomainError):
         self.key = key
 
 
-class IdempotencyRecord(Aggregate):
+class IdempotencyRecord(CheapCopy, Aggregate):
     """Which request a key answered, and what the answer was."""
 
     class Recorded(Aggregate.Created):
