@@ -55,8 +55,7 @@ def test_tiktok_shop_failed_delivery_lifecycle(store_app: Flask) -> None:
     routed_event = history["events"][5]
     assert routed_event["actor"] == keys.ids["client"]
     assert routed_event["occurred_at"] == day(6) and routed_event["data"]["rule"] == "TT-3"
-    assert set(routed_event) == {"version", "type", "recorded_at", "occurred_at", "actor",
-                                 "data"}
+    assert {"version", "type", "recorded_at", "occurred_at", "actor", "data"} <= set(routed_event)
 
 
 def test_amazon_large_refund_needs_a_second_finance_key_am4(store_app: Flask) -> None:
