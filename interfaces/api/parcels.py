@@ -11,7 +11,16 @@ from flask_smorest import Blueprint
 from application.idempotency import jsonable
 from domain.errors import ParcelNotFoundError
 from domain.values import Line, Platform
-from interfaces.api.auth import READ, WRITE, actor, caller, check_parcel, check_seller, requires
+from interfaces.api.auth import (
+    READ,
+    WRITE,
+    actor,
+    caller,
+    check_parcel,
+    check_seller,
+    requires,
+    sees_all,
+)
 from interfaces.api.commands import answer, etag, run
 from interfaces.api.ledger import ledger
 from interfaces.api.schemas import (
@@ -86,6 +95,6 @@ def _find(tracking_number: str, platform: str | None) -> list[Any]:
             view = ledger().find_parcel(tracking_number, candidate)
         except ParcelNotFoundError:
             continue
-        if caller().seller_id in (None, view.seller_id):
+        if sees_all() or view.seller_id == caller().seller_id:
             found.append(view)
     return found
