@@ -168,6 +168,7 @@ class DeadlinesProjection(ViewProjection):
 
     @handle.register(P.RefundApproved)
     @handle.register(P.RefundIssued)
+    @handle.register(P.RefundRejected)
     def _refund_done(self, e: Any, tx: Tx, tracking: Tracking) -> None:
         tx.execute("DELETE FROM {p}deadline_refunds WHERE parcel_id = :id AND reference = :ref",
                    id=str(e.originator_id), ref=e.reference)

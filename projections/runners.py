@@ -98,6 +98,9 @@ class BatchingProjectionRunner(ProjectionRunner[ReturnsLedger, ViewRecorder]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        batch_size = (kwargs.get("env") or {}).get("PROJECTION_BATCH_SIZE")
+        if batch_size:
+            self.projection.batch_size = int(batch_size)  # type: ignore[misc]
         interval = interval_from_env(POSTGRES_WATCHDOG_INTERVAL)
         self._watchdog = Thread(target=self._poke, args=(interval,), daemon=True,
                                 name=f"{self.projection.name}-watchdog")

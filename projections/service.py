@@ -55,17 +55,27 @@ class Runners:
             for name in self.names:
                 with self._lock:
                     runner = self.runners.get(name)
-                    if runner is None or not runner.is_interrupted.is_set() \
-                            or self._stopping.is_set():
+                    if self._stopping.is_set() or (
+                            runner is not None and not runner.is_interrupted.is_set()):
                         continue
-                    error = close_runner(runner)
-                    log.error("view %s stopped (%r); restarting in %.0fs", name, error,
-                              self.restart_delay)
+                    if runner is not None:
+                        error = close_runner(runner)
+                        del self.runners[name]
+                        log.error("view %s stopped (%r); restarting in %.0fs", name, error,
+                                  self.restart_delay)
                 if self._stopping.wait(self.restart_delay):
                     return
                 with self._lock:
                     if not self._stopping.is_set():
-                        self.runners[name] = start_runner(name, self.env)
+                        self._restart(name)
+
+    def _restart(self, name: str) -> None:
+        """Start the view's runner again; while the database is away, try again later."""
+        try:
+            self.runners[name] = start_runner(name, self.env)
+        except Exception as error:  # noqa: BLE001 - the supervisor must outlive an outage
+            log.error("view %s could not restart (%r); trying again in %.0fs", name, error,
+                      self.restart_delay)
 
     def stop(self) -> None:
         """Stop every runner cleanly: a batch in flight is committed or rolled back whole."""

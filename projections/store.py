@@ -27,7 +27,10 @@ Apply = Callable[[Any, "Tx", Tracking], None]
 
 def ts(value: datetime | None) -> str | None:
     """A business or recorded time as fixed-width UTC text."""
-    return value.astimezone(timezone.utc).strftime(TS_FORMAT) if value is not None else None
+    if value is None:
+        return None
+    # isoformat is several times faster than strftime; same text as TS_FORMAT.
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_ts(value: str | None) -> datetime | None:
@@ -84,6 +87,10 @@ class ViewRecorder:
     def _tx(self, cursor: Any) -> Tx:  # pragma: no cover - each database defines it
         raise NotImplementedError
 
+    def _pipeline(self, cursor: Any) -> contextlib.AbstractContextManager[Any]:
+        """Send a batch's statements without waiting for each answer, where the driver can."""
+        return contextlib.nullcontext()
+
     def _create_table(self, c: Any) -> None:
         super()._create_table(c)  # type: ignore[misc]  # the library's tracking table
         tx = self._tx(c)
@@ -97,8 +104,9 @@ class ViewRecorder:
             # and a batch already applied fails here, before any row is touched.
             self._insert_tracking(c, batch[-1][1])
             tx = self._tx(c)
-            for domain_event, tracking in batch:
-                apply(domain_event, tx, tracking)
+            with self._pipeline(c):
+                for domain_event, tracking in batch:
+                    apply(domain_event, tx, tracking)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Tx]:
@@ -147,6 +155,9 @@ class PostgresView(ViewRecorder, PostgresTrackingRecorder):
 
     def _tx(self, cursor: Any) -> Tx:
         return Tx(cursor, f'"{self.datastore.schema}".', pyformat=True)
+
+    def _pipeline(self, cursor: Any) -> contextlib.AbstractContextManager[Any]:
+        return cursor.connection.pipeline()  # psycopg pipeline mode: one round trip per sync
 
 
 def concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:

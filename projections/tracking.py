@@ -134,6 +134,7 @@ class ParcelQuery:
     platform: str | None = None
     site: str | None = None
     status: str | None = None
+    order_id: str | None = None
     registered_from: datetime | None = None
     registered_to: datetime | None = None
     tracking_numbers: tuple[str, ...] = ()
@@ -145,7 +146,7 @@ class ParcelQuery:
     def where(self) -> tuple[str, dict[str, Any]]:
         clauses: list[str] = []
         params: dict[str, Any] = {}
-        for column in ("seller_id", "platform", "site", "status"):
+        for column in ("seller_id", "platform", "site", "status", "order_id"):
             if getattr(self, column) is not None:
                 clauses.append(f"{column} = :{column}")
                 params[column] = getattr(self, column)
