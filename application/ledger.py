@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
+from eventsourcing.utils import strtobool
 
 from application.access import ApiKeys
 from application.config import ledger_env
@@ -19,6 +20,7 @@ from application.dto import (
     ParcelView,
     ReturnAddressView,
 )
+from application.group_commit import GroupCommitter
 from application.idempotency import IdempotentCommands
 from application.transcodings import MoneyAsDict
 from application.audit_chain import ChainedEventStore, ChainedMapper
@@ -53,6 +55,9 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
         self.policies = Policies(PolicySettings.from_env(full_env))
         self.vault = PersonalDataVault(load_master_key(full_env), SubjectKeyStore.for_recorder(
             self.recorder, self.factory.env_create_table()))
+        # GROUP_COMMIT=yes: concurrent commands share transactions (application/group_commit.py).
+        self.group_commit = (GroupCommitter(self._record_processing)
+                             if strtobool(full_env.get("GROUP_COMMIT", "no")) else None)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -76,10 +81,23 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
                 self.repository.cache.put(aggregate_id, deepcopy(aggregate))
         return recordings
 
+    def _record_processing(self, processing_event: ProcessingEvent) -> list[Recording[UUID]]:
+        """What Application.save does once the events are collected: one transaction."""
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def _commit(self, *aggregates: Any) -> list[Recording[UUID]]:
+        """Save in one transaction: alone, or grouped with concurrent commands' saves."""
+        if self.group_commit is None:
+            return self.save(*aggregates)
+        return self.group_commit.save(aggregates)
+
     # -- plumbing ---------------------------------------------------------------
     def _save(self, *aggregates: Any) -> list[Recording[UUID]]:
         try:
-            return self.save(*self._with_record(*aggregates))
+            return self._commit(*self._with_record(*aggregates))
         except IntegrityError:
             raise VersionConflictError(aggregates[0].id) from None
 
@@ -132,7 +150,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
             ready_to_ship_at=ready_to_ship_at, policy=self.policies.for_platform(platform),
             occurred_at=occurred_at, actor=actor)
         try:
-            recordings = self.save(*self._with_record(parcel))
+            recordings = self._commit(*self._with_record(parcel))
         except IntegrityError:
             raise DuplicateParcelError(parcel.id) from None
         return self._result(parcel, recordings)

@@ -1,0 +1,119 @@
+"""Group commit: the saves of concurrent commands share one transaction, each keeps its outcome."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Recording
+
+# Records one processing event in one transaction and answers its recordings.
+RecordFn = Callable[[ProcessingEvent], list[Recording[Any]]]
+
+
+@dataclass
+class _Save:
+    """One command's save: its events (already collected) and its aggregates."""
+
+    events: list[Any]
+    aggregates: dict[Any, Any]
+    done: bool = False
+    recordings: list[Recording[Any]] = field(default_factory=list)
+    error: BaseException | None = None
+
+    @property
+    def ids(self) -> set[Any]:
+        return {e.originator_id for e in self.events}
+
+    def outcome(self) -> list[Recording[Any]]:
+        if self.error is not None:
+            raise self.error
+        return self.recordings
+
+
+def _processing_event(saves: Sequence[_Save]) -> ProcessingEvent:
+    processing = ProcessingEvent()
+    for save in saves:
+        processing.events.extend(save.events)
+        processing.aggregates.update(save.aggregates)
+    return processing
+
+
+class GroupCommitter:
+    """While one transaction is in flight, the saves that arrive queue; the next one to
+    run takes them all and records them in one transaction (one lock, one flush).
+
+    A group that conflicts is retried save by save, so a conflict fails only its own
+    command. Saves touching an aggregate already in the group go alone, after it, in
+    arrival order: optimistic concurrency decides them as it would without grouping.
+    """
+
+    def __init__(self, record: RecordFn, max_group: int = 64) -> None:
+        self._record = record
+        self.max_group = max_group
+        self._queue: list[_Save] = []
+        self._busy = False
+        self._cond = threading.Condition()
+        self.groups: list[int] = []  # sizes of the transactions recorded (for tests, metrics)
+
+    def save(self, aggregates: Sequence[Any]) -> list[Recording[Any]]:
+        """Save these aggregates' pending events, atomically, grouped with others'."""
+        events = [e for a in aggregates for e in a.collect_events()]
+        entry = _Save(events, {a.id: a for a in aggregates})
+        with self._cond:
+            self._queue.append(entry)
+            while not entry.done:
+                if self._busy:
+                    self._cond.wait()
+                    continue
+                self._busy = True
+                batch = self._queue[:self.max_group]
+                del self._queue[:len(batch)]
+                self._cond.release()
+                try:
+                    self._commit(batch)
+                finally:
+                    self._cond.acquire()
+                    self._busy = False
+                    self._cond.notify_all()
+        return entry.outcome()
+
+    def _commit(self, batch: list[_Save]) -> None:
+        group, later, seen = [], [], set()
+        for save in batch:
+            (later if save.ids & seen else group).append(save)
+            seen |= save.ids
+        self._record_group(group)
+        for save in later:
+            self._record_alone(save)
+
+    def _record_group(self, group: list[_Save]) -> None:
+        if len(group) == 1:
+            self._record_alone(group[0])
+            return
+        try:
+            recordings = self._record(_processing_event(group))
+        except IntegrityError:
+            for save in group:  # someone conflicts: find out who, save by save
+                self._record_alone(save)
+            return
+        except BaseException as error:  # noqa: BLE001 - every waiting command gets it
+            for save in group:
+                save.error, save.done = error, True
+            return
+        self.groups.append(len(group))
+        for save in group:
+            ids = save.ids
+            save.recordings = [r for r in recordings if r.domain_event.originator_id in ids]
+            save.done = True
+
+    def _record_alone(self, save: _Save) -> None:
+        try:
+            save.recordings = self._record(_processing_event([save]))
+            self.groups.append(1)
+        except BaseException as error:  # noqa: BLE001 - raised in the command's own thread
+            save.error = error
+        save.done = True
