@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from application.ledger import ReturnsLedger
 
@@ -23,6 +24,11 @@ PG = {
 }
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _pg_unavailable: list[str] = []
+
+# Property tests: thorough in CI, quicker locally; never a time limit per example.
+settings.register_profile("ci", max_examples=200, deadline=None)
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
 
 
 def _pg_connect():  # noqa: ANN202

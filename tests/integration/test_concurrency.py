@@ -1,0 +1,175 @@
+"""Optimistic concurrency: two writers of the same parcel, on SQLite and on PostgreSQL.
+
+Whoever saves second, from the same version, gets a VersionConflictError; the stored
+history keeps every event of the winner, none of the loser, versions 1..n contiguous.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from application.ledger import ReturnsLedger
+from domain.errors import DomainError, TransitionError, VersionConflictError
+from domain.money import Money
+from domain.values import Line
+from tests.unit.conftest import DAY, T0
+
+THREADS = 4
+
+
+@pytest.fixture
+def ledgers(store_env: dict[str, str]) -> Iterator[tuple[ReturnsLedger, ReturnsLedger]]:
+    """Two applications on the same store, each with its own connections and cache."""
+    first = ReturnsLedger(store_env)
+    second = ReturnsLedger(store_env)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def held_parcel(ledger: ReturnsLedger) -> UUID:
+    """A TikTok parcel held at the warehouse whose hold ends at T0 + 20 days."""
+    parcel = ledger.register_parcel(
+        platform="tiktok_shop", site="TH", seller_id="seller-1", order_id="ORDER-1",
+        order_created_at=T0, tracking_number="TRK-RACE",
+        lines=[Line("SKU-1", 1, Money.of("450.00", "THB"))],
+        amount_paid=Money.of("450.00", "THB"), occurred_at=T0 + DAY).id
+    ledger.record_failed_delivery(parcel, "refused", T0 + 5 * DAY)
+    ledger.route_return(parcel, T0 + 6 * DAY)
+    return parcel
+
+
+def versions(ledger: ReturnsLedger, parcel: UUID) -> list[int]:
+    return [e.originator_version for e in ledger.recorder.select_events(parcel)]
+
+
+def after_load(ledger: ReturnsLedger, hook: Callable[[], None]) -> None:
+    """Run `hook` once, right after this ledger loads a parcel and before it saves."""
+    load = ledger.repository.get
+    pending = [hook]
+
+    def get(*args: Any, **kwargs: Any) -> Any:
+        aggregate = load(*args, **kwargs)
+        if pending:
+            pending.pop()()
+        return aggregate
+
+    ledger.repository.get = get  # type: ignore[method-assign]
+
+
+def test_second_writer_from_the_same_version_gets_a_version_conflict(ledgers) -> None:  # noqa: ANN001
+    first, second = ledgers
+    parcel = held_parcel(first)
+    before = versions(first, parcel)
+    # The second ledger loads and saves a redelivery request while the first ledger
+    # holds the same version in hand and is about to record the disposal.
+    after_load(first, lambda: second.request_redelivery(parcel, T0 + 10 * DAY))
+    with pytest.raises(VersionConflictError) as err:
+        first.dispose(parcel, "destroyed", T0 + 21 * DAY)
+    assert err.value.aggregate_id == parcel
+
+    assert versions(first, parcel) == list(range(1, len(before) + 2))
+    types = [entry.type for entry in second.get_parcel_history(parcel)]
+    assert types.count("RedeliveryRequested") == 1 and "Destroyed" not in types
+    # Both applications now read the winner's state, the loser's cache included.
+    for ledger in (first, second):
+        state = ledger.get_parcel(parcel)
+        assert (state.status, state.version) == ("redelivering", len(before) + 1)
+    # The loser retries on the new version: the state now refuses the disposal.
+    with pytest.raises(TransitionError):
+        first.dispose(parcel, "destroyed", T0 + 21 * DAY)
+
+
+def test_stale_expected_version_is_refused_without_writing(ledgers) -> None:  # noqa: ANN001
+    first, second = ledgers
+    parcel = held_parcel(first)
+    seen = second.get_parcel(parcel).version
+    first.request_redelivery(parcel, T0 + 10 * DAY, expected_version=seen)
+    with pytest.raises(VersionConflictError) as err:
+        second.dispose(parcel, "abandoned", T0 + 21 * DAY, expected_version=seen)
+    assert (err.value.expected, err.value.actual) == (seen, seen + 1)
+    assert versions(second, parcel) == list(range(1, seen + 2))
+
+
+def race(ledgers: list[ReturnsLedger], command: Callable[[ReturnsLedger], Any],
+         barrier: threading.Barrier | None) -> list[Any]:
+    """Run the command on every ledger in its own thread; the outcome of each."""
+    outcomes: list[Any] = [None] * len(ledgers)
+
+    def run(index: int, ledger: ReturnsLedger) -> None:
+        try:
+            outcomes[index] = command(ledger)
+        except DomainError as error:
+            outcomes[index] = error
+
+    if barrier is not None:  # every thread holds the same version before anyone saves
+        for ledger in set(ledgers):
+            ledger.repository.get = _first_load_waits(ledger.repository.get, barrier)
+    threads = [threading.Thread(target=run, args=(i, ledger)) for i, ledger in
+               enumerate(ledgers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "a writer is stuck"
+    return outcomes
+
+
+def _first_load_waits(get: Callable[..., Any], barrier: threading.Barrier,
+                      ) -> Callable[..., Any]:
+    """Each thread's first load waits at the barrier after reading the parcel."""
+    waited = threading.local()
+
+    def wait_after_load(*args: Any, **kwargs: Any) -> Any:
+        aggregate = get(*args, **kwargs)
+        if not getattr(waited, "done", False):
+            waited.done = True
+            barrier.wait()
+        return aggregate
+
+    return wait_after_load
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-app", "app-per-thread"])
+def test_threads_loading_the_same_version_one_wins_the_rest_conflict(
+        store_env: dict[str, str], shared: bool) -> None:
+    apps = [ReturnsLedger(store_env) for _ in range(1 if shared else THREADS)]
+    try:
+        parcel = held_parcel(apps[0])
+        before = len(versions(apps[0], parcel))
+        writers = apps * THREADS if shared else apps
+        outcomes = race(writers, lambda ledger: ledger.dispose(
+            parcel, "destroyed", T0 + 21 * DAY), threading.Barrier(THREADS, timeout=30))
+        winners = [o for o in outcomes if not isinstance(o, Exception)]
+        assert len(winners) == 1, outcomes
+        assert all(isinstance(o, VersionConflictError) for o in outcomes if o not in winners)
+        assert versions(apps[0], parcel) == list(range(1, before + 2))
+        assert ReturnsLedger(store_env).get_parcel(parcel).status == "destroyed"
+    finally:
+        for app in apps:
+            app.close()
+
+
+def test_free_race_records_the_command_exactly_once(store_env: dict[str, str]) -> None:
+    apps = [ReturnsLedger(store_env) for _ in range(THREADS)]
+    try:
+        parcel = held_parcel(apps[0])
+        before = len(versions(apps[0], parcel))
+        outcomes = race(apps, lambda ledger: ledger.dispose(parcel, "abandoned",
+                                                            T0 + 21 * DAY), None)
+        winners = [o for o in outcomes if not isinstance(o, Exception)]
+        assert len(winners) == 1, outcomes
+        # Losers either saved from the same version or loaded the abandoned parcel.
+        assert all(isinstance(o, (VersionConflictError, TransitionError))
+                   for o in outcomes if o not in winners)
+        history = [e.type for e in apps[0].get_parcel_history(parcel)]
+        assert history.count("Abandoned") == 1
+        assert versions(apps[0], parcel) == list(range(1, before + 2))
+    finally:
+        for app in apps:
+            app.close()
