@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test bench browser clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,15 @@ run: $(BIN)/.installed
 	$(BIN)/returns-ledger db init
 	CREATE_TABLE=no $(BIN)/gunicorn --bind 127.0.0.1:8000 --workers 2 wsgi:app
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest
+
+# Headless Chromium from Debian's packages for the web page tests (tests/web/); only as
+# root where apt-get exists: elsewhere those tests skip loudly (and fail in CI).
+browser:
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		    apt-get install -y -qq chromium chromium-driver >/dev/null)
 
 # Every scenario with its baselines; BENCH_ARGS=--smoke (tiny) or --full (adds 1M-event rebuild).
 bench: $(BIN)/.installed

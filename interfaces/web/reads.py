@@ -1,0 +1,80 @@
+"""What the pages read: the projections' views (opened once per app) and the key's scope."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flask import abort, current_app
+
+from domain.api_key import Role
+from interfaces.api.auth import caller, sees_all
+from interfaces.api.ledger import EXTENSION as LEDGER
+
+VIEW_STORES = "returns_ledger_web_views"
+FINANCE_READ = frozenset({Role.FINANCE, Role.AUDITOR, Role.ADMIN})
+FINANCE_WRITE = frozenset({Role.FINANCE})
+
+
+def view(name: str) -> Any:
+    """One of the projections' views (tracking, free_return, deadlines, liabilities, refunds)."""
+    from projections.service import ViewStores
+
+    stores = current_app.extensions.get(VIEW_STORES)
+    if stores is None:
+        env = current_app.extensions[LEDGER]._env  # noqa: SLF001 - the ledger's own settings
+        stores = current_app.extensions.setdefault(VIEW_STORES, ViewStores(env))
+    return stores.view(name)
+
+
+def scope() -> tuple[str, ...] | None:
+    """None for keys that see every seller; the key's own seller otherwise."""
+    return None if sees_all() else (caller().seller_id,)
+
+
+def role() -> Role:
+    return Role(caller().role)
+
+
+def requires(roles: frozenset[Role]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A page for these roles only (403 otherwise)."""
+
+    def decorate(page: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(page)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if role() not in roles:
+                abort(403, f"A {role().value} key cannot open this page.")
+            return page(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def parse_time(text: str | None, field: str) -> datetime | None:
+    """ISO 8601 from a form field; without a zone it is UTC. 400 when it does not parse."""
+    if not text or not text.strip():
+        return None
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        abort(400, f"{field}: write a date and time like 2026-03-12T09:00:00Z")
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def parse_day(text: str | None, field: str, end: bool = False) -> datetime | None:
+    """A YYYY-MM-DD day as its first instant in UTC (the next day's, for an inclusive end)."""
+    at = parse_time(text, field)
+    if at is None:
+        return None
+    day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + timedelta(days=1) if end else day
+
+
+def close_views(app: Any) -> None:
+    """Close the view store connections of an app (tests, shutdown)."""
+    stores = app.extensions.pop(VIEW_STORES, None)
+    if stores is not None:
+        stores.close()
