@@ -33,6 +33,10 @@ def _scenarios(cfg: dict[str, Any], log: Path) -> list[tuple[str, Callable[[], A
         out.append((f"replay-{store}", lambda s=store: replay.scenario(s, cfg["reads"])))
     for store in cfg["stores"]:
         out.append((f"http-{store}", lambda s=store: _http(s, cfg, log)))
+    if "postgres" in cfg["stores"] and http_mix.api_available() is None:
+        load = {**cfg["load"], "clients": 16}
+        out.append(("group-commit-postgres",
+                    lambda: http_mix.group_commit_scenario(load, cfg["http_reps"], log)))
     for module in others.found():
         out.append((module, lambda m=module: others.run(m, cfg["size"], cfg["reps"], 1800)))
     if cfg.get("full") and "postgres" in cfg["stores"]:

@@ -39,11 +39,12 @@ def run_bare_web(store: str, load: dict[str, Any], log: Path | None) -> dict[str
     return _load("bench.web.bare_web:app", {}, workloads.bare_web, load, log)
 
 
-def run_naive(store: str, load: dict[str, Any], log: Path | None) -> dict[str, Any]:
+def run_naive(store: str, load: dict[str, Any], log: Path | None,
+              slots: frozenset[int] = workloads.QUERY_SLOTS) -> dict[str, Any]:
     with fresh_store(store) as env:
         BareStore(env).close()  # tables made once, before the workers start
         return _load("bench.web.naive:app", {**env, "CREATE_TABLE": "no"},
-                     workloads.naive, load, log)
+                     lambda client: workloads.naive(client, slots), load, log)
 
 
 def _api_key(env: dict[str, str]) -> str:
@@ -59,7 +60,9 @@ def env_for_cli(env: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **env, "PYTHONPATH": str(ROOT)}
 
 
-def run_ledger(store: str, load: dict[str, Any], log: Path | None) -> dict[str, Any]:
+def run_ledger(store: str, load: dict[str, Any], log: Path | None,
+               slots: frozenset[int] = workloads.QUERY_SLOTS,
+               settings: dict[str, str] | None = None) -> dict[str, Any]:
     from application.ledger import ReturnsLedger
     from bench.commands import prepare_ledger
 
@@ -72,8 +75,10 @@ def run_ledger(store: str, load: dict[str, Any], log: Path | None) -> dict[str, 
         runs = itertools.count()  # warm-up and measurement register different parcels
 
         def workload(client: int) -> Any:
-            return workloads.ledger(client, key, SELLER, f"{tag}{next(runs)}", tracking_query)
-        return _load("wsgi:app", {**env, "CREATE_TABLE": "no"}, workload, load, log)
+            return workloads.ledger(client, key, SELLER, f"{tag}{next(runs)}", tracking_query,
+                                    slots)
+        return _load("wsgi:app", {**env, "CREATE_TABLE": "no", **(settings or {})}, workload,
+                     load, log)
 
 
 def tracking_query(tracking_number: str) -> str:
@@ -107,3 +112,30 @@ def scenario(store: str, load: dict[str, Any], reps: int, log: Path | None) -> d
                       "req/s vs bare web": api["req_per_s"] / med["bare web"]["req_per_s"]},
             "target": {"req/s vs naive service": (">=", 0.90),
                        "p99 vs naive service p99": ("<=", 1.5)}}
+
+
+def group_commit_scenario(load: dict[str, Any], reps: int, log: Path | None) -> dict[str, Any]:
+    """Commands only, on PostgreSQL: the API with GROUP_COMMIT=yes and without, vs naive."""
+    none: frozenset[int] = frozenset()
+    runs = {"ledger API, group commit":
+            lambda: run_ledger("postgres", load, log, none, {"GROUP_COMMIT": "yes"}),
+            "ledger API, no group commit": lambda: run_ledger("postgres", load, log, none),
+            "naive service": lambda: run_naive("postgres", load, log, none)}
+    got: dict[str, list[dict[str, Any]]] = {k: [] for k in runs}
+    names = list(runs)
+    for rep in range(reps):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            got[name].append(runs[name]())
+    med = {k: {**combine(v), "failed": sum(r["failed"] for r in v),
+               "statuses": v[-1]["statuses"]} for k, v in got.items()}
+    grouped, naive = med["ledger API, group commit"], med["naive service"]
+    return {"name": f"HTTP commands, group commit (postgres, {load['clients']} clients)",
+            "store": "postgres",
+            "size": {k: load[k] for k in ("clients", "seconds", "max_requests")},
+            "subject": {"group commit": grouped,
+                        "no group commit": med["ledger API, no group commit"]},
+            "baselines": {"naive service": naive},
+            "ratio": {"req/s vs naive service": grouped["req_per_s"] / naive["req_per_s"],
+                      "req/s without group commit vs naive":
+                          med["ledger API, no group commit"]["req_per_s"] / naive["req_per_s"]},
+            "target": {"req/s vs naive service": (">=", 1.5)}}

@@ -12,7 +12,8 @@ QUERY_SLOTS = frozenset({2, 5, 8})  # 3 of every 10 requests are queries
 
 
 def mix(commands: Callable[[int], list[Callable[[Any], Request]]],
-        queries: list[Callable[[Any], Request]]) -> Iterator[Request]:
+        queries: list[Callable[[Any], Request]],
+        query_slots: frozenset[int] = QUERY_SLOTS) -> Iterator[Request]:
     """Commands of one parcel after another, a query on the newest parcel in 3 of 10 slots.
 
     Each command factory gets the id of its parcel (None for the first, which creates
@@ -22,7 +23,7 @@ def mix(commands: Callable[[int], list[Callable[[Any], Request]]],
     current: Any = None
     while True:
         for step_index, step in enumerate(commands(n)):
-            while slot % 10 in QUERY_SLOTS and current is not None:
+            while slot % 10 in query_slots and current is not None:
                 yield queries[query_index % len(queries)](current)
                 query_index += 1
                 slot += 1
@@ -45,18 +46,19 @@ def bare_web(client: int) -> Iterator[Request]:
         yield ("POST", "/echo", body, {})
 
 
-def naive(client: int) -> Iterator[Request]:
+def naive(client: int, query_slots: frozenset[int] = QUERY_SLOTS) -> Iterator[Request]:
     """create, touch, touch the minimal aggregate; get it in 3 of 10 requests."""
     def commands(n: int) -> list[Callable[[Any], Request]]:
         name = f"thing-{client}-{n}"
         return [lambda _: ("POST", "/things", {"name": name}, {}),
                 lambda cur: ("POST", f"/things/{cur['id']}/touches", {"note": "one"}, {}),
                 lambda cur: ("POST", f"/things/{cur['id']}/touches", {"note": "two"}, {})]
-    return mix(commands, [lambda cur: ("GET", f"/things/{cur['id']}", None, {})])
+    return mix(commands, [lambda cur: ("GET", f"/things/{cur['id']}", None, {})], query_slots)
 
 
 def ledger(client: int, api_key: str, seller: str, run_tag: str,
-           tracking_query: Callable[[str], str]) -> Iterator[Request]:
+           tracking_query: Callable[[str], str],
+           query_slots: frozenset[int] = QUERY_SLOTS) -> Iterator[Request]:
     """register, fail delivery, route (with auth and idempotency keys); parcel, history
     and tracking-view queries in 3 of 10 requests."""
     auth = {"Authorization": f"Bearer {api_key}"}
@@ -87,4 +89,4 @@ def ledger(client: int, api_key: str, seller: str, run_tag: str,
     queries = [lambda cur: ("GET", f"/v1/parcels/{cur['id']}", None, auth),
                lambda cur: ("GET", f"/v1/parcels/{cur['id']}/history", None, auth),
                lambda cur: ("GET", tracking_query(tracking_of(cur["_n"])), None, auth)]
-    return mix(commands, queries)
+    return mix(commands, queries, query_slots)
