@@ -135,10 +135,13 @@ def _first_load_waits(get: Callable[..., Any], barrier: threading.Barrier,
     return wait_after_load
 
 
-@pytest.mark.parametrize("shared", [True, False], ids=["one-app", "app-per-thread"])
+@pytest.mark.parametrize(("shared", "group_commit"), [(True, "no"), (True, "yes"),
+                                                     (False, "no")],
+                         ids=["one-app", "one-app-group-commit", "app-per-thread"])
 def test_threads_loading_the_same_version_one_wins_the_rest_conflict(
-        store_env: dict[str, str], shared: bool) -> None:
-    apps = [ReturnsLedger(store_env) for _ in range(1 if shared else THREADS)]
+        store_env: dict[str, str], shared: bool, group_commit: str) -> None:
+    env = {**store_env, "GROUP_COMMIT": group_commit}
+    apps = [ReturnsLedger(env) for _ in range(1 if shared else THREADS)]
     try:
         parcel = held_parcel(apps[0])
         before = len(versions(apps[0], parcel))
@@ -149,14 +152,21 @@ def test_threads_loading_the_same_version_one_wins_the_rest_conflict(
         assert len(winners) == 1, outcomes
         assert all(isinstance(o, VersionConflictError) for o in outcomes if o not in winners)
         assert versions(apps[0], parcel) == list(range(1, before + 2))
-        assert ReturnsLedger(store_env).get_parcel(parcel).status == "destroyed"
+        fresh = ReturnsLedger(store_env)
+        assert fresh.get_parcel(parcel).status == "destroyed"
+        fresh.close()
     finally:
         for app in apps:
             app.close()
 
 
-def test_free_race_records_the_command_exactly_once(store_env: dict[str, str]) -> None:
-    apps = [ReturnsLedger(store_env) for _ in range(THREADS)]
+@pytest.mark.parametrize("group_commit", ["no", "yes"])
+def test_free_race_records_the_command_exactly_once(store_env: dict[str, str],
+                                                    group_commit: str) -> None:
+    first = ReturnsLedger({**store_env, "GROUP_COMMIT": group_commit})
+    # Grouped saves happen inside one application; otherwise each thread has its own.
+    apps = [first] * THREADS if group_commit == "yes" else [first] + [
+        ReturnsLedger(store_env) for _ in range(THREADS - 1)]
     try:
         parcel = held_parcel(apps[0])
         before = len(versions(apps[0], parcel))
@@ -171,5 +181,5 @@ def test_free_race_records_the_command_exactly_once(store_env: dict[str, str]) -
         assert history.count("Abandoned") == 1
         assert versions(apps[0], parcel) == list(range(1, before + 2))
     finally:
-        for app in apps:
+        for app in set(apps):
             app.close()
