@@ -475,6 +475,7 @@ class ReturnParcel(CheapCopy, Aggregate):
     def _redelivery_requested(self, rule: str, payer: str, facts: dict[str, str],
                               occurred_at: datetime, actor: str) -> None:
         self.status = Status.REDELIVERING
+        self.attempts = 0  # TT-2/TT-7: the provider tries again, with attempts of its own
 
     def issue_return_label(self, carrier: str, tracking_number: str, policy: PlatformPolicy,
                            occurred_at: datetime, tracking_url: str | None = None,

@@ -320,3 +320,21 @@ def test_tt7_without_attempts_the_window_counts_from_the_failure(ledger: Returns
     parcel = failed_tiktok_parcel(ledger, failed_at=T0 + 4 * DAY)
     decision = ledger.route_return(parcel, T0 + 9 * DAY).extra["decision"]
     assert decision.expected_back_by == T0 + 4 * DAY + 15 * DAY
+
+
+def test_tt7_redelivery_gets_attempts_of_its_own(ledger: ReturnsLedger) -> None:
+    parcel = register(ledger, "tiktok_shop", tracking="TRK-2")
+    for day in (2, 3, 4):
+        ledger.record_delivery_attempt(parcel, "not at home", T0 + day * DAY)
+    ledger.record_failed_delivery(parcel, "unreachable", T0 + 4 * DAY)
+    ledger.route_return(parcel, T0 + 5 * DAY)
+    ledger.request_redelivery(parcel, T0 + 6 * DAY)
+    # The provider tries again (TT-2): its failed attempts are recorded and capped anew.
+    for day in (7, 8, 9):
+        ledger.record_delivery_attempt(parcel, "not at home", T0 + day * DAY)
+    with pytest.raises(RuleViolationError) as err:
+        ledger.record_delivery_attempt(parcel, "not at home", T0 + 10 * DAY)
+    assert err.value.rule == "TT-7"
+    attempts = [e.data["attempt_number"] for e in ledger.get_parcel_history(parcel)
+                if e.type == "DeliveryAttemptFailed"]
+    assert attempts == [1, 2, 3, 1, 2, 3]
