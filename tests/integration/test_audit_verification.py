@@ -156,3 +156,39 @@ def test_digest_token_round_trips() -> None:
     assert LedgerDigest.parse(digest.token) == (42, "ab" * 32)
     with pytest.raises(ValueError):
         LedgerDigest.parse("42:nothex")
+
+
+def test_chains_hold_under_concurrent_grouped_commands(store_env) -> None:  # noqa: ANN001
+    """Threads racing on their own and on one shared parcel, saves grouped in transactions."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    from domain.money import Money
+    from domain.values import Line
+
+    t0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    ledger = ReturnsLedger({**store_env, "GROUP_COMMIT": "yes"})
+    try:
+        def register(n: int) -> UUID:
+            return ledger.register_parcel(
+                platform="lazada", site="PH", seller_id="s", order_id=f"O-{n}",
+                order_created_at=t0, tracking_number=f"LZ-RACE-{n}",
+                lines=[Line("SKU", 1, Money.of("10.00", "PHP"))],
+                amount_paid=Money.of("10.00", "PHP"), occurred_at=t0).id
+
+        parcels = [register(n) for n in range(6)]
+
+        def work(n: int) -> None:
+            for target in (parcels[n], parcels[0], parcels[n]):
+                try:
+                    ledger.record_delivery_attempt(target, "not at home", t0 + timedelta(hours=n))
+                except Exception:  # noqa: BLE001, S112 - conflicts and TT-7 caps are expected here
+                    continue
+
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(work, range(6)))
+        audit = LedgerAudit(ledger)
+        assert all(audit.verify_parcel(p).ok for p in parcels)
+        assert audit.verify_all().ok
+    finally:
+        ledger.close()
