@@ -16,6 +16,7 @@ from application.audit_report import LedgerDigest, Verification
 from application.dto import plain
 from application.idempotency import jsonable
 from application.ledger import ReturnsLedger
+from domain.errors import ParcelNotFoundError
 
 
 def _time(_ctx: Any, _param: Any, value: str | None) -> datetime | None:
@@ -62,6 +63,8 @@ def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
     try:
         result = ledger.get_parcel_history(parcel_id, recorded_before=as_of, version=version,
                                            occurred_before=occurred_before)
+    except ParcelNotFoundError as error:
+        raise click.ClickException(str(error)) from None
     finally:
         ledger.close()
     if as_json:
@@ -142,6 +145,8 @@ def verify(parcel_id: UUID | None, everything: bool, against: str | None,
         audit_ = LedgerAudit(ledger)
         result = (audit_.verify_parcel(parcel_id) if parcel_id is not None
                   else audit_.verify_all(against))
+    except ParcelNotFoundError as error:
+        raise click.ClickException(str(error)) from None
     finally:
         ledger.close()
     _report(result, as_json)

@@ -90,3 +90,10 @@ def test_tt7_history_by_business_time_flags_the_late_scan(client, keys) -> None:
     assert [e["version"] for e in body["events"]] == [1, 3]
     assert body["events"][1]["late"]["recorded_as_version"] == 3
     assert "late" not in body["events"][0]  # only late-recorded events carry it
+
+
+def test_verification_of_an_unknown_parcel_is_a_404(client, keys) -> None:  # noqa: ANN001
+    response = client.get("/v1/parcels/00000000-0000-0000-0000-000000000001/verification",
+                          headers=bearer(keys.auditor))
+    assert response.status_code == 404
+    assert response.get_json()["type"].endswith(":parcel-not-found")
