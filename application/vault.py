@@ -106,9 +106,16 @@ class SubjectKeyStore:
         return rows[0]["erased_at"] if rows else None
 
     def _purge(self) -> None:
-        """Push the old key bytes out of the write-ahead log (SQLite) or dead rows (PG)."""
+        """Push the old key bytes out of the write-ahead log (SQLite), or vacuum the dead
+        row version away (PostgreSQL); backups keep theirs until they expire."""
         if self.postgres:
-            return  # VACUUM needs autocommit; autovacuum and backups: see docs/AUDIT_BUNDLE.md
+            with self.datastore.get_connection() as conn:
+                autocommit, conn.autocommit = conn.autocommit, True  # VACUUM needs it
+                try:
+                    conn.execute(f"VACUUM FULL {self.table}")  # a new file, without the row
+                finally:
+                    conn.autocommit = autocommit
+            return
         with self.datastore.get_connection(commit=True) as conn:
             conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 

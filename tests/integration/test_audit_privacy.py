@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from application.audit import LedgerAudit
 from application.ledger import ReturnsLedger
 from application.vault import ERASED, KEY_TABLE
@@ -92,3 +94,32 @@ def test_lz1_reused_identity_is_erased_everywhere_at_once(ledger) -> None:  # no
     for address in (first, second.id):
         sealed = ledger.repository.get(address).sealed_identity
         assert set(ledger.vault.open(subject, sealed).values()) == {ERASED}
+
+
+@pytest.mark.postgres
+def test_lz1_erased_key_leaves_the_postgresql_table_file(pg_schema) -> None:  # noqa: ANN001
+    from tests.conftest import TEST_PERSONAL_DATA_KEY, _pg_connect
+
+    ledger = ReturnsLedger({**pg_schema, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY})
+    try:
+        for n in range(3):
+            ledger.vault.seal(f"subject-{n}", {"name": f"person {n}"})
+        key = ledger.vault.keys.get("subject-1")
+        with _pg_connect() as conn:
+            if not conn.execute("SELECT rolsuper FROM pg_roles "
+                                "WHERE rolname = current_user").fetchone()[0]:
+                pytest.skip("reading a table's file needs a PostgreSQL superuser")
+
+            def in_table_file() -> bool:
+                conn.execute("CHECKPOINT")  # the table's pages, written to its file
+                path = conn.execute("SELECT pg_relation_filepath(%s)", (
+                    f'"{pg_schema["POSTGRES_SCHEMA"]}".{KEY_TABLE}',)).fetchone()[0]
+                data = conn.execute("SELECT pg_read_binary_file(%s)", (path,)).fetchone()[0]
+                return key in bytes(data)
+
+            assert in_table_file()
+            ledger.vault.erase("subject-1")
+            assert not in_table_file()  # not only unreachable: the row version is gone
+            assert ledger.vault.open("subject-2", ledger.vault.seal("subject-2", {"a": "b"}))
+    finally:
+        ledger.close()
