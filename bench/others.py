@@ -24,10 +24,25 @@ def found() -> list[str]:
     return sorted(f"bench.{p.stem}" for pattern in PATTERNS for p in HERE.glob(pattern))
 
 
+def _shaped(module: str, item: Any) -> dict[str, Any]:
+    """Our scenario shape: a bare ratio, target or baseline figure becomes a named one."""
+    if not isinstance(item, dict):
+        return {"name": module, "output": str(item)}
+    item = {"name": module, **item}
+    item["baselines"] = {k: v if isinstance(v, dict) else {"value": v}
+                         for k, v in (item.get("baselines") or {}).items()}
+    if isinstance(item.get("ratio"), (int, float)):
+        item["ratio"] = {"ratio": item["ratio"]}
+        if isinstance(item.get("target"), (list, tuple)):
+            item["target"] = {"ratio": item["target"]}
+    if not isinstance(item.get("target", {}), dict):
+        item["target"] = {}
+    return item
+
+
 def _as_scenarios(module: str, result: Any) -> list[dict[str, Any]]:
     items = result if isinstance(result, list) else [result]
-    return [{"name": module, **item} if isinstance(item, dict) else
-            {"name": module, "output": str(item)} for item in items]
+    return [_shaped(module, item) for item in items]
 
 
 def run(module: str, size: str, reps: int, timeout: float) -> list[dict[str, Any]]:

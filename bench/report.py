@@ -32,7 +32,9 @@ def _series(scenario: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         rows = [("subject", subject)]
     else:
         rows = [(k, v) for k, v in subject.items() if isinstance(v, dict)]
-    return rows + [("baseline: " + k, v) for k, v in scenario.get("baselines", {}).items()]
+    baselines = [("baseline: " + k, v if isinstance(v, dict) else {"value": v})
+                 for k, v in scenario.get("baselines", {}).items()]
+    return rows + baselines
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -49,6 +51,9 @@ def _rate(figures: dict[str, Any]) -> tuple[str, Any]:
     for key, unit in (("seconds", "s"), ("median_s", "s"), ("peak_mb", "MB peak")):
         if key in figures:
             return unit, figures[key]
+    for key, value in figures.items():  # someone else's shape: its first figure, named
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return "" if key == "value" else key, value
     return "", None
 
 
