@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +36,7 @@ class EmbeddedProjections:
     def start(self) -> EmbeddedProjections:
         self.runners.start()
         self.timer.start()
-        atexit.register(self.stop)
+        _at_shutdown(self.stop)
         return self
 
     def stop(self) -> None:
@@ -45,7 +46,19 @@ class EmbeddedProjections:
         self._stopped = True
         self.timer.stop()
         self.runners.stop()
-        atexit.unregister(self.stop)
+
+
+def _at_shutdown(stop: Any) -> None:
+    """Stop before the interpreter joins non-daemon threads (the library's runner threads).
+
+    atexit runs only after that join, so it would wait forever; threading's own hook runs
+    first (concurrent.futures uses it the same way).
+    """
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        register(stop) if register else atexit.register(stop)
+    except RuntimeError:  # already shutting down
+        stop()
 
 
 def start_embedded(ledger: Any, env: Mapping[str, str] | None = None,

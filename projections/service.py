@@ -44,7 +44,7 @@ class Runners:
 
     def start(self) -> Runners:
         for name in self.names:
-            self.runners[name] = start_runner(name, self.env)
+            self._restart(name)  # a view that cannot start now is retried by the supervisor
         self._supervisor = Thread(target=self._supervise, name="projection-supervisor",
                                   daemon=True)
         self._supervisor.start()
@@ -70,11 +70,11 @@ class Runners:
                         self._restart(name)
 
     def _restart(self, name: str) -> None:
-        """Start the view's runner again; while the database is away, try again later."""
+        """(Re)start the view's runner; while the database is away, try again later."""
         try:
             self.runners[name] = start_runner(name, self.env)
         except Exception as error:  # noqa: BLE001 - the supervisor must outlive an outage
-            log.error("view %s could not restart (%r); trying again in %.0fs", name, error,
+            log.error("view %s could not start (%r); trying again in %.0fs", name, error,
                       self.restart_delay)
 
     def stop(self) -> None:

@@ -10,6 +10,7 @@ from flask import Flask, abort, request
 from flask_smorest import Api
 
 from interfaces.api import addresses, deliveries, finance, parcels, problems, refunds, returns
+from interfaces.api import reports, views
 from interfaces.api.audit import blp as audit
 from interfaces.api.ledger import EXTENSION, LedgerHolder
 from interfaces.api.observability import Metrics, configure_logging
@@ -20,7 +21,7 @@ from interfaces.web import PREFIX as WEB_PREFIX
 from interfaces.web import bp as web_pages
 
 # Commands whose body is a file (a settlement CSV), not JSON.
-UPLOADS = frozenset({"/v1/reconciliations"})
+UPLOADS = frozenset({"/v1/reconciliations", reports.UPLOAD_PATH})
 
 # The API's resources; adding one is one line here.
 BLUEPRINTS = [
@@ -31,6 +32,7 @@ BLUEPRINTS = [
     addresses.blp,
     audit,
     finance.blp,
+    reports.blp,
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -98,6 +100,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics = Metrics()
     app.extensions["returns_ledger_metrics"] = metrics
     app.extensions[EXTENSION] = LedgerHolder(config, metrics.observed_ledger())
+    views.install(app)  # view stores, in-process runners (embedded default), lag metrics
     api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders()]})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)

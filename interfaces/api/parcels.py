@@ -23,12 +23,11 @@ from interfaces.api.auth import (
 )
 from interfaces.api.commands import answer, etag, run
 from interfaces.api.ledger import ledger
+from interfaces.api.views import ParcelListQuery, ParcelPageResponse, list_parcels
 from interfaces.api.schemas import (
     CommandResponse,
-    FindParcelQuery,
     HistoryQuery,
     HistoryResponse,
-    ParcelListResponse,
     ParcelResponse,
     RegisterParcelRequest,
 )
@@ -50,11 +49,15 @@ class Parcels(MethodView):
         return answer(result), 201, headers
 
     @requires(READ)
-    @blp.arguments(FindParcelQuery, location="query")
-    @blp.response(200, ParcelListResponse)
+    @blp.arguments(ParcelListQuery, location="query")
+    @blp.response(200, ParcelPageResponse)
     def get(self, query: dict[str, Any]) -> Any:
-        """Find parcels by tracking number (on one platform or any)."""
-        return {"items": [jsonable(p) for p in _find(**query)]}
+        """Find parcels by tracking number; without one, a page of the tracking view
+        (filters, `cursor`/`next_cursor`, `min_position` waits for your last write)."""
+        if "tracking_number" not in query:
+            return list_parcels(query)
+        return {"items": [jsonable(p) for p in _find(query["tracking_number"],
+                                                     query.get("platform"))]}
 
 
 @blp.route("/<uuid:parcel_id>")

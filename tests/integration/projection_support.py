@@ -39,10 +39,12 @@ def view_env(store_env: dict[str, str], tmp_path: Any) -> Iterator[dict[str, str
         try:
             yield env
         finally:
+            _close_opened()
             drop_pg_schema(env["VIEWS_POSTGRES_SCHEMA"])
     else:
         env["VIEWS_SQLITE_DBNAME"] = str(tmp_path / "views.sqlite3")
         yield env
+        _close_opened()
 
 
 @pytest.fixture
@@ -66,8 +68,18 @@ def catch_up(env: Mapping[str, str], ledger: ReturnsLedger,
         assert error is None, error
 
 
+_opened: list[Any] = []  # views opened by a test, closed when its view_env ends
+
+
 def view(env: Mapping[str, str], name: str) -> Any:
-    return open_view(name, projection_env(env))
+    opened = open_view(name, projection_env(env))
+    _opened.append(opened)
+    return opened
+
+
+def _close_opened() -> None:
+    while _opened:
+        _opened.pop().datastore.close()
 
 
 def dump(recorder: ViewRecorder) -> dict[str, list[tuple[Any, ...]]]:
