@@ -8,6 +8,7 @@ hold-expiry timer with the first request when the embedded default wants them
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -92,13 +93,15 @@ class ViewLag:
 def install(app: Flask) -> ViewsHolder:
     """Keep the views in the app; start in-process runners with the first request."""
     env = dict(app.extensions[LEDGER_EXTENSION]._env)  # noqa: SLF001 - the ledger's settings
-    explicit = app.config.get("PROJECTIONS_IN_PROCESS", env.get("PROJECTIONS_IN_PROCESS"))
+    settings = {**os.environ, **env}
+    explicit = app.config.get("PROJECTIONS_IN_PROCESS", settings.get("PROJECTIONS_IN_PROCESS"))
     if explicit is not None:
         in_process = bool(strtobool(str(explicit)))
     else:
         in_process = not app.testing and runs_in_process(env)
     default_wait = TESTING_WAIT if app.testing else DEFAULT_WAIT
-    wait = float(app.config.get("VIEW_WAIT_SECONDS", env.get("VIEW_WAIT_SECONDS", default_wait)))
+    wait = float(app.config.get("VIEW_WAIT_SECONDS",
+                                settings.get("VIEW_WAIT_SECONDS", default_wait)))
     holder = ViewsHolder(env, in_process, wait)
     app.extensions[EXTENSION] = holder
     metrics = app.extensions.get("returns_ledger_metrics")
