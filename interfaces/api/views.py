@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from eventsourcing.utils import strtobool
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from marshmallow import Schema, fields, validate
 from prometheus_client.core import GaugeMetricFamily
 
@@ -113,6 +113,12 @@ def install(app: Flask) -> ViewsHolder:
         if holder.in_process and holder.embedded is None:
             holder.start_in_process(app.extensions[LEDGER_EXTENSION].get())
 
+    @app.after_request
+    def _flag_lag(response: Response) -> Response:
+        if "view_caught_up" in g:
+            response.headers["X-View-Caught-Up"] = "true" if g.view_caught_up else "false"
+        return response
+
     return holder
 
 
@@ -138,7 +144,15 @@ def freshness(name: str, min_position: int | None) -> tuple[bool, Response | Non
         return False, problem(422, "position-not-recorded", f"the ledger has recorded events "
                               f"up to {head}, not {min_position}",
                               facts={"view": name, "min_position": str(min_position)})
-    return stores.caught_up(name, min_position, holder().wait), None
+    caught_up = stores.caught_up(name, min_position, holder().wait)
+    g.view_caught_up = caught_up and g.get("view_caught_up", True)
+    return caught_up, None
+
+
+def lagging(name: str, min_position: int | None) -> Response | None:
+    """For replies without a `caught_up` field: wait like freshness(); the 422 to send for an
+    unrecorded position, else None (the X-View-Caught-Up header flags a view that lagged)."""
+    return freshness(name, min_position)[1]
 
 
 def scope(seller_id: str | None = None) -> tuple[str, ...] | None:

@@ -65,6 +65,7 @@ def test_read_your_writes_with_min_position(api):
                        headers=bearer(keys.client))
     assert stale.status_code == 200  # answered after the bounded wait, flagged
     assert (stale.get_json()["caught_up"], stale.get_json()["items"]) == (False, [])
+    assert stale.headers["X-View-Caught-Up"] == "false"
     unknown = client.get(f"/v1/parcels?min_position={first['position'] + 1000}",
                          headers=bearer(keys.client))
     assert unknown.status_code == 422
