@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 from typing import IO, Any
 from uuid import UUID
 
-from flask import Response, abort, current_app, request
+from flask import Response, abort, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from application.finance import FinanceDesk, ReconciliationNotFoundError
 from application.finance_exports import (
@@ -33,17 +33,19 @@ from interfaces.api.auth import actor, caller, requires, sees_all
 from interfaces.api.commands import on_parcel
 from interfaces.api.ledger import ledger
 from interfaces.api.schemas import CommandRequest, RefundCommandResponse, Text
+from interfaces.api.views import freshness, scope, view, wants_csv
 
 READ = frozenset({Role.FINANCE, Role.AUDITOR, Role.ADMIN})
 WRITE = frozenset({Role.FINANCE})
 SETTLEMENT_MAX_BYTES = 256 * 1024 * 1024  # a settlement file is streamed to disk, not memory
-VIEWS = "returns_ledger_finance_views"
 
 blp = Blueprint("finance", __name__, url_prefix="/v1",
                 description="Refunds ledger and reconciliation against platform settlements")
 
 
 class RefundFilters(Schema):
+    min_position = fields.Integer(validate=validate.Range(min=1), metadata={
+        "description": "wait until the view has applied this event position (your write)"})
     seller_id = fields.String()
     platform = fields.String()
     currency = fields.String()
@@ -67,11 +69,15 @@ ReportLine = _strings("ReconciliationLine", REPORT_COLUMNS)
 
 
 class RefundsResponse(Schema):
+    position = fields.Integer()
+    caught_up = fields.Boolean()
     columns = fields.List(fields.String())
     refunds = fields.List(fields.Nested(RefundLine))
 
 
 class TotalsResponse(Schema):
+    position = fields.Integer()
+    caught_up = fields.Boolean()
     columns = fields.List(fields.String())
     totals = fields.List(fields.Nested(TotalLine))
 
@@ -108,24 +114,8 @@ UPLOAD = {"requestBody": {"required": True, "content": {
 
 
 def refunds_view() -> Any:
-    """The refunds view of this app (opened once, read by every request)."""
-    from projections.service import ViewStores
-
-    stores = current_app.extensions.get(VIEWS)
-    if stores is None:
-        stores = current_app.extensions.setdefault(VIEWS, ViewStores(
-            current_app.extensions["returns_ledger"]._env))  # noqa: SLF001 - same settings
-    return stores.view("refunds")
-
-
-def scope() -> tuple[str, ...] | None:
-    """None for keys that see every seller; the key's own seller otherwise."""
-    return None if sees_all() else (caller().seller_id,)
-
-
-def wants_csv() -> bool:
-    return request.args.get("format") == "csv" or (
-        request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv")
+    """The app's refunds view (the in-process runners keep it up to date)."""
+    return view("refunds")
 
 
 def csv_response(lines: Iterator[str], name: str) -> Response:
@@ -141,11 +131,14 @@ class Refunds(MethodView):
     @blp.doc(**CSV)
     def get(self, filters: dict[str, Any]) -> Any:
         """Every refund line; CSV with Accept: text/csv or ?format=csv."""
-        filters.pop("format", None)
-        rows = (refund_line(r) for r in refunds_view().rows(filters, scope()))
+        sellers, caught_up, refused = _read(filters)
+        if refused is not None:
+            return refused
+        rows = (refund_line(r) for r in refunds_view().rows(filters, sellers))
         if wants_csv():
             return csv_response(csv_lines(rows, REFUND_COLUMNS), "refunds")
-        return {"columns": list(REFUND_COLUMNS), "refunds": list(rows)}
+        return {"position": _position(), "caught_up": caught_up,
+                "columns": list(REFUND_COLUMNS), "refunds": list(rows)}
 
 
 @blp.route("/refunds/totals")
@@ -156,12 +149,26 @@ class RefundTotals(MethodView):
     @blp.doc(**CSV)
     def get(self, filters: dict[str, Any]) -> Any:
         """Issued refunds per seller, platform, currency and day."""
-        filters.pop("format", None)
+        sellers, caught_up, refused = _read(filters)
+        if refused is not None:
+            return refused
         filters.pop("status", None)
-        rows = [total_line(r) for r in refunds_view().totals(filters, scope())]
+        rows = [total_line(r) for r in refunds_view().totals(filters, sellers)]
         if wants_csv():
             return csv_response(csv_lines(rows, TOTAL_COLUMNS), "refund-totals")
-        return {"columns": list(TOTAL_COLUMNS), "totals": rows}
+        return {"position": _position(), "caught_up": caught_up,
+                "columns": list(TOTAL_COLUMNS), "totals": rows}
+
+
+def _read(filters: dict[str, Any]) -> tuple[tuple[str, ...] | None, bool, Response | None]:
+    """The key's seller scope; whether the view has applied min_position; or a problem."""
+    filters.pop("format", None)
+    sellers = scope(filters.get("seller_id"))
+    return (sellers, *freshness("refunds", filters.pop("min_position", None)))
+
+
+def _position() -> int:
+    return refunds_view().max_tracking_id("ReturnsLedger") or 0
 
 
 @blp.route("/reconciliations")

@@ -108,3 +108,14 @@ def test_the_fixture_file_uploads_with_every_outcome(refunded, keys) -> None:
     assert counts == {"matched": 0, "amount_mismatch": 0, "currency_mismatch": 1,
                       "in_ledger_not_settled": 0, "settled_not_in_ledger": 5,
                       "unreadable_line": 2}
+
+
+def test_min_position_waits_for_the_write_and_a_future_one_is_refused(refunded, keys) -> None:
+    head = refunded.get("/v1/refunds", headers=bearer(keys.admin)).get_json()["position"]
+    fresh = refunded.get(f"/v1/refunds?min_position={head}", headers=bearer(keys.admin))
+    assert fresh.get_json()["caught_up"] is True
+    future = refunded.get(f"/v1/refunds?min_position={head + 1000}",
+                          headers=bearer(keys.admin))
+    assert future.status_code == 422
+    other = refunded.get("/v1/refunds?seller_id=s2", headers=bearer(keys.finance))
+    assert other.status_code == 403
