@@ -97,7 +97,7 @@ class SubjectKeyStore:
             return False
         self._run(f"UPDATE {self.table} SET wrapped_key = NULL, erased_at = ? "
                   "WHERE subject_id = ?", (datetime.now(UTC).isoformat(), subject_id))
-        self._purge()
+        self.purge()
         return True
 
     def erased_at(self, subject_id: str) -> str | None:
@@ -105,9 +105,10 @@ class SubjectKeyStore:
                          (subject_id,), commit=False)
         return rows[0]["erased_at"] if rows else None
 
-    def _purge(self) -> None:
-        """Push the old key bytes out of the write-ahead log (SQLite), or vacuum the dead
-        row version away (PostgreSQL); backups keep theirs until they expire."""
+    def purge(self) -> None:
+        """Push old key bytes out of the write-ahead log (SQLite), or rewrite the key table
+        without dead row versions (PostgreSQL: only those no running transaction of the
+        server may still see; purge again once older transactions ended)."""
         if self.postgres:
             with self.datastore.get_connection() as conn:
                 autocommit, conn.autocommit = conn.autocommit, True  # VACUUM needs it

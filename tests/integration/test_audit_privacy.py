@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,30 +99,63 @@ def test_lz1_reused_identity_is_erased_everywhere_at_once(ledger) -> None:  # no
         assert set(ledger.vault.open(subject, sealed).values()) == {ERASED}
 
 
-@pytest.mark.postgres
-def test_lz1_erased_key_leaves_the_postgresql_table_file(pg_schema) -> None:  # noqa: ANN001
-    from tests.conftest import TEST_PERSONAL_DATA_KEY, _pg_connect
+@pytest.fixture
+def own_pg_database() -> Iterator[dict[str, str]]:
+    """A database of its own: no other session's snapshot can keep an erased row alive."""
+    from tests.conftest import PG, _pg_connect, require_postgres
 
-    ledger = ReturnsLedger({**pg_schema, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY})
+    require_postgres()
+    name = f"test_audit_{uuid.uuid4().hex[:12]}"
+    with _pg_connect() as conn:
+        if not conn.execute("SELECT rolsuper FROM pg_roles "
+                            "WHERE rolname = current_user").fetchone()[0]:
+            pytest.skip("reading a table's file needs a PostgreSQL superuser")
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_DBNAME": name}
+    finally:
+        with _pg_connect() as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_lz1_erased_key_leaves_the_postgresql_table_file(own_pg_database) -> None:  # noqa: ANN001
+    import psycopg
+
+    from tests.conftest import TEST_PERSONAL_DATA_KEY
+
+    env = {**own_pg_database, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}
+    ledger = ReturnsLedger(env)
     try:
         for n in range(3):
             ledger.vault.seal(f"subject-{n}", {"name": f"person {n}"})
         key = ledger.vault.keys.get("subject-1")
-        with _pg_connect() as conn:
-            if not conn.execute("SELECT rolsuper FROM pg_roles "
-                                "WHERE rolname = current_user").fetchone()[0]:
-                pytest.skip("reading a table's file needs a PostgreSQL superuser")
+        with psycopg.connect(host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+                             dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
+                             password=env["POSTGRES_PASSWORD"] or None,
+                             autocommit=True) as conn:
 
             def in_table_file() -> bool:
                 conn.execute("CHECKPOINT")  # the table's pages, written to its file
-                path = conn.execute("SELECT pg_relation_filepath(%s)", (
-                    f'"{pg_schema["POSTGRES_SCHEMA"]}".{KEY_TABLE}',)).fetchone()[0]
+                path = conn.execute("SELECT pg_relation_filepath(%s)",
+                                    (f"public.{KEY_TABLE}",)).fetchone()[0]
                 data = conn.execute("SELECT pg_read_binary_file(%s)", (path,)).fetchone()[0]
                 return key in bytes(data)
 
             assert in_table_file()
             ledger.vault.erase("subject-1")
+            # The old row version can be removed once every transaction running on the server
+            # at the erasure has ended (other sessions, other databases): wait for that.
+            after = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0]
+            for _ in range(600):
+                horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())"
+                                       "::text::bigint").fetchone()[0]
+                if horizon > after:
+                    break
+                time.sleep(0.05)
+            ledger.vault.keys.purge()
             assert not in_table_file()  # not only unreachable: the row version is gone
-            assert ledger.vault.open("subject-2", ledger.vault.seal("subject-2", {"a": "b"}))
+        sealed = ledger.vault.seal("subject-2", {"a": "b"})
+        assert ledger.vault.open("subject-2", sealed) == {"a": "b"}
     finally:
         ledger.close()
