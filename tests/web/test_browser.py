@@ -38,9 +38,26 @@ def page(browser: Any) -> Iterator[Any]:
     assert errors == [], f"browser console errors: {errors}"
 
 
+UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, button')]
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+               && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+  .map(e => e.outerHTML)"""
+
+
+def assert_accessible(page: Any) -> None:
+    """Every control has a label, one h1, and the landmarks are there."""
+    assert page.evaluate(UNLABELLED) == []
+    assert page.locator("h1").count() == 1
+    for landmark in ("banner", "main", "contentinfo"):
+        assert page.get_by_role(landmark).count() == 1
+    assert page.evaluate("[...document.querySelectorAll('svg')].every("
+                         "s => s.getAttribute('role') === 'img' && s.querySelector('title'))")
+
+
 def sign_in(page: Any, site: str, token: str, start: str = "/web/") -> None:
     page.goto(site + start)
     assert page.url.startswith(site + "/web/sign-in")
+    assert_accessible(page)
     page.get_by_label("API key").fill(token)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
@@ -49,6 +66,7 @@ def sign_in(page: Any, site: str, token: str, start: str = "/web/") -> None:
 def test_auditor_finds_a_parcel_and_replays_its_timeline(page: Any, site: str,
                                                            seeded: Seeded, browser: Any) -> None:
     sign_in(page, site, seeded.keys["auditor"])
+    assert_accessible(page)
     screenshot(page, "01-parcels")
     cookie = next(c for c in browser.cookies() if c["name"] == "returns_ledger_web")
     assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"], cookie["path"]) == (
@@ -74,6 +92,7 @@ def test_auditor_finds_a_parcel_and_replays_its_timeline(page: Any, site: str,
     assert routed.locator(".actor").inner_text() == "system"
     assert page.locator("#chain-badge").inner_text().startswith("✔ Chain OK: 9 stored events")
     assert page.locator("#state-status").inner_text() == "closed"
+    assert_accessible(page)
     screenshot(page, "02-timeline")
     page.set_viewport_size({"width": 1100, "height": 1000})
     screenshot(page, "timeline", full_page=False)  # the README's picture
@@ -129,6 +148,7 @@ def test_finance_opens_the_refunds_dashboard(page: Any, site: str, seeded: Seede
     lines = open(download.value.path(), encoding="utf-8").read().splitlines()
     assert lines[0].startswith("parcel_id,reference,")
     assert len(lines) == 2 and ",AMZ-REF-1," in lines[1] and ",906.50," in lines[1]
+    assert_accessible(page)
     screenshot(page, "05-refunds-dashboard")
 
     page.get_by_role("button", name="Sign out").click()

@@ -78,6 +78,20 @@ def test_badge_shows_a_broken_chain_when_a_stored_event_was_altered(fresh: Seede
     assert "Chain OK: 1 stored event verified" in before.get_data(True)
 
 
+def test_parcel_whose_events_no_longer_replay_shows_the_broken_chain(fresh: Seeded) -> None:
+    parcel = fresh.parcels["tiktok_shop_hold"]
+    db = sqlite3.connect(fresh.env["SQLITE_DBNAME"])
+    db.execute("DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 2",
+               (parcel.hex,))
+    db.commit()
+    db.close()
+    answer = signed_in(fresh.app, fresh.keys["auditor"]).get(f"/web/parcels/{parcel}")
+    page = answer.get_data(True)
+    assert answer.status_code == 500 and "text/html" in answer.content_type
+    assert "Chain broken\n  at version 2 (missing version)" in page
+    assert "no longer replay into a parcel" in page
+
+
 @pytest.mark.parametrize(("query", "found"), [
     ({"tracking_number": "LZPH0001"}, ["LZPH0001"]),
     ({"order_id": "CD-ORDER-1"}, ["CDFR0001"]),
