@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ def pg_schemas() -> Iterator[str]:
     """A fresh schema for the event store (and its `_views`, `_fresh`), dropped afterwards."""
     require_postgres()
     schema = f"rel_{uuid.uuid4().hex[:12]}"
-    with _pg_connect() as conn:
+    with connect() as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         yield schema
@@ -26,9 +28,21 @@ def pg_schemas() -> Iterator[str]:
 
 
 def drop_schemas(schema: str) -> None:
-    with _pg_connect() as conn:
+    with connect() as conn:
         for name in (schema, f"{schema}_views", f"{schema}_fresh"):
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def connect(attempts: int = 20) -> Any:
+    """An admin connection; the shared server may briefly have no free connection slot."""
+    for attempt in range(attempts):
+        try:
+            return _pg_connect()
+        except Exception:  # noqa: BLE001 - "too many clients" while others' tests run
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture
@@ -37,3 +51,20 @@ def live(pg_schemas: str, tmp_path: Path) -> Iterator[Live]:
     running = start_live(pg_schemas, tmp_path / "service.log")
     yield running
     stop_live(running)
+
+
+@pytest.fixture(scope="package")
+def shared_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """One service for the tests that do not break it (conflicts, retries, logs)."""
+    require_postgres()
+    schema = f"rel_{uuid.uuid4().hex[:12]}"
+    with connect() as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        running = start_live(schema, tmp_path_factory.mktemp("shared") / "service.log")
+        try:
+            yield running
+        finally:
+            stop_live(running)
+    finally:
+        drop_schemas(schema)
