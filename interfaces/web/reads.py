@@ -7,26 +7,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import abort, current_app
+from flask import abort
 
 from domain.api_key import Role
 from interfaces.api.auth import caller, sees_all
-from interfaces.api.ledger import EXTENSION as LEDGER
+from interfaces.api import views as api_views
 
-VIEW_STORES = "returns_ledger_web_views"
 FINANCE_READ = frozenset({Role.FINANCE, Role.AUDITOR, Role.ADMIN})
 FINANCE_WRITE = frozenset({Role.FINANCE})
 
 
 def view(name: str) -> Any:
-    """One of the projections' views (tracking, free_return, deadlines, liabilities, refunds)."""
-    from projections.service import ViewStores
-
-    stores = current_app.extensions.get(VIEW_STORES)
-    if stores is None:
-        env = current_app.extensions[LEDGER]._env  # noqa: SLF001 - the ledger's own settings
-        stores = current_app.extensions.setdefault(VIEW_STORES, ViewStores(env))
-    return stores.view(name)
+    """One of the projections' views (tracking, free_return, deadlines, liabilities, refunds),
+    from the same view stores as the API (whose in-process runners keep them current)."""
+    return api_views.view(name)
 
 
 def scope() -> tuple[str, ...] | None:
@@ -74,7 +68,7 @@ def parse_day(text: str | None, field: str, end: bool = False) -> datetime | Non
 
 
 def close_views(app: Any) -> None:
-    """Close the view store connections of an app (tests, shutdown)."""
-    stores = app.extensions.pop(VIEW_STORES, None)
-    if stores is not None:
-        stores.close()
+    """Close the app's view stores (and in-process runners, if any): tests, shutdown."""
+    holder = app.extensions.get(api_views.EXTENSION)
+    if holder is not None:
+        holder.close()
