@@ -16,17 +16,26 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# Business times outside these years are typing errors or probes, never parcels.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
+# Something visible, and no control characters (tab and line breaks allowed).
+PRINTABLE = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 def When(**kwargs: Any) -> fields.AwareDateTime:  # noqa: N802 - a field factory
-    """An ISO 8601 timestamp that must carry its zone (a naive one is a 422)."""
+    """An ISO 8601 timestamp that must carry its zone (a naive one is a 422), 2000-2099."""
     kwargs.setdefault("metadata", {})
-    kwargs["metadata"].setdefault("description", "ISO 8601 with a time zone")
+    kwargs["metadata"].setdefault("description", "ISO 8601 with a time zone, years 2000-2099")
+    kwargs.setdefault("validate", validate.Range(min=EARLIEST, max=LATEST, max_inclusive=False))
     return fields.AwareDateTime(format="iso", **kwargs)
 
 
 def Text(max_length: int = 200, **kwargs: Any) -> fields.String:  # noqa: N802
-    """A non-blank string of bounded length."""
+    """A non-blank string of bounded length, without control characters."""
     return fields.String(validate=[validate.Length(min=1, max=max_length),
-                                   validate.Regexp(r"\S", error="must not be blank")],
+                                   validate.Regexp(PRINTABLE, error="must not be blank "
+                                                   "nor contain control characters")],
                          **kwargs)
 
 
