@@ -38,7 +38,8 @@ def _scenarios(cfg: dict[str, Any], log: Path) -> list[tuple[str, Callable[[], A
         out.append(("group-commit-postgres",
                     lambda: http_mix.group_commit_scenario(load, cfg["http_reps"], log)))
     for module in others.found():
-        out.append((module, lambda m=module: others.run(m, cfg["size"], cfg["reps"], 1800)))
+        out.append((module, lambda m=module: others.run(m, cfg["size"], min(3, cfg["reps"]),
+                                                       2400)))
     if cfg.get("full") and "postgres" in cfg["stores"]:
         out.append(("rebuild-postgres", lambda: _rebuild(1_000_000)))
     return out
@@ -81,8 +82,12 @@ def main(argv: list[str] | None = None) -> int:
             if wanted and not any(key.startswith(w) for w in wanted):
                 continue
             print(f"bench: {key} ...", file=sys.stderr, flush=True)
-            result = measure()
+            try:
+                result = measure()
+            except Exception as error:  # noqa: BLE001 - one failed scenario must not lose the run
+                result = {"name": key, "skipped": f"{type(error).__name__}: {error}"[:300]}
             run["scenarios"] += result if isinstance(result, list) else [result]
+            report.write(run, args.out)  # partial results survive an interrupted run
     as_json, as_md = report.write(run, args.out)
     print(as_md.read_text())
     print(f"written: {as_json} and {as_md}", file=sys.stderr)

@@ -24,20 +24,30 @@ def pg_settings() -> dict[str, str]:
             "POSTGRES_PASSWORD": get("PASSWORD", "")}
 
 
-def pg_connect():  # noqa: ANN201
+def pg_connect(attempts: int = 5):  # noqa: ANN201
+    """A connection, retried a few times: a busy shared server may refuse for a moment."""
+    import time
+
     import psycopg
 
     pg = pg_settings()
-    return psycopg.connect(host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"],
-                           dbname=pg["POSTGRES_DBNAME"], user=pg["POSTGRES_USER"],
-                           password=pg["POSTGRES_PASSWORD"] or None, autocommit=True,
-                           connect_timeout=3)
+    for attempt in range(attempts):
+        try:
+            return psycopg.connect(host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"],
+                                   dbname=pg["POSTGRES_DBNAME"], user=pg["POSTGRES_USER"],
+                                   password=pg["POSTGRES_PASSWORD"] or None, autocommit=True,
+                                   connect_timeout=3)
+        except psycopg.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def postgres_missing() -> str | None:
     """Why PostgreSQL cannot be used, or None when it can."""
     try:
-        pg_connect().close()
+        pg_connect(attempts=1).close()
     except Exception as error:  # noqa: BLE001 - any failure means the server is missing
         return f"PostgreSQL not reachable: {error}"
     return None
