@@ -38,10 +38,11 @@ class FreeReturnView(ViewRecorder):
 
     def list(self, seller_id: str | None = None, site: str | None = None,
              outcome: str | None = None, sellers: tuple[str, ...] | None = None,
-             ) -> list[dict[str, Any]]:
+             parcel_id: str | None = None) -> list[dict[str, Any]]:
         """Used free returns, oldest first."""
         clauses, params = "", {}
-        for column, value in (("seller_id", seller_id), ("site", site), ("outcome", outcome)):
+        for column, value in (("seller_id", seller_id), ("site", site), ("outcome", outcome),
+                              ("parcel_id", parcel_id)):
             if value is not None:
                 clauses += f" AND {column} = :{column}"
                 params[column] = value
@@ -63,7 +64,7 @@ class FreeReturnView(ViewRecorder):
                            id=parcel_id)
         if known is None:
             return None
-        rows = [r for r in self.list() if r["parcel_id"] == parcel_id]
+        rows = self.list(parcel_id=parcel_id)
         return rows[0] if rows else {"parcel_id": parcel_id, "used": False}
 
     def totals(self, sellers: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
