@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from apispec import BasePlugin
-from flask import Flask, abort, request
+from flask import Flask, Response, abort, request
 from flask_smorest import Api
 
 from interfaces.api import addresses, deliveries, finance, parcels, problems, refunds, returns
@@ -109,6 +109,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     problems.install(app)
     install_observability(app, metrics)
     app.before_request(_require_json)
+    app.after_request(_security_headers)
     return app
 
 
@@ -120,3 +121,12 @@ def _require_json() -> None:
     has_body = bool(request.content_length) or "Transfer-Encoding" in request.headers
     if (has_body or request.mimetype) and not request.is_json:
         abort(415, "send the body as application/json")
+
+
+def _security_headers(response: Response) -> Response:
+    """Browsers must not guess content types; JSON answers are never cached by proxies."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype in ("application/json", "application/problem+json"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
