@@ -20,9 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import _pg_connect, require_postgres
 from tests.reliability.crash import crash_run
-from tests.reliability.live import start_live, stop_live
+from tests.reliability.live import connect, start_live, stop_live
 from tests.reliability.retries import RetryRun
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -31,7 +30,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def _with_live(run: Any) -> Any:
     """A fresh schema and service for one run; dropped afterwards."""
     schema = f"soak_{uuid.uuid4().hex[:10]}"
-    with _pg_connect() as conn:
+    with connect() as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -41,7 +40,7 @@ def _with_live(run: Any) -> Any:
             finally:
                 stop_live(live)
     finally:
-        with _pg_connect() as conn:
+        with connect() as conn:
             for name in (schema, f"{schema}_views", f"{schema}_fresh"):
                 conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["crash", "retries"])
     parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
     args = parser.parse_args(argv)
-    require_postgres()
+    connect().close()  # PostgreSQL is required
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if args.only in (None, "crash"):
         results["crash"] = crash(args.crash_parcels, args.threads, args.outage)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import _pg_connect, require_postgres
-from tests.reliability.live import Live, start_live, stop_live
+from tests.conftest import require_postgres
+from tests.reliability.live import Live, connect, start_live, stop_live
 
 
 @pytest.fixture
@@ -31,18 +29,6 @@ def drop_schemas(schema: str) -> None:
     with connect() as conn:
         for name in (schema, f"{schema}_views", f"{schema}_fresh"):
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-
-
-def connect(attempts: int = 20) -> Any:
-    """An admin connection; the shared server may briefly have no free connection slot."""
-    for attempt in range(attempts):
-        try:
-            return _pg_connect()
-        except Exception:  # noqa: BLE001 - "too many clients" while others' tests run
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5)
-    raise AssertionError("unreachable")
 
 
 @pytest.fixture

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from application.ledger import ReturnsLedger
-from tests.conftest import PG, TEST_PERSONAL_DATA_KEY
+from tests.conftest import PG, TEST_PERSONAL_DATA_KEY, _pg_connect
 from tests.reliability.load import Http
 from tests.reliability.proxy import TcpProxy
 from tests.reliability.service import Service
@@ -74,7 +75,7 @@ def start_live(schema: str, log_path: Path, workers: int = 2) -> Live:
     service = Service(env, workers=workers, log=log)
     try:
         service.start()
-        status, _, body = Http(service.port, admin, 30).send(
+        status, _, body = Http(service.port, admin, 30).call(
             "POST", "/v1/return-addresses", ADDRESS)
         assert status == 201, body
     except BaseException:
@@ -91,3 +92,15 @@ def stop_live(live: Live) -> None:
 
 def problem_of(answer: Any) -> str:
     return answer.get("type", "") if isinstance(answer, dict) else ""
+
+
+def connect(attempts: int = 20) -> Any:
+    """An admin connection; the shared server may briefly have no free connection slot."""
+    for attempt in range(attempts):
+        try:
+            return _pg_connect()
+        except Exception:  # noqa: BLE001 - "too many clients" while others' tests run
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")

@@ -107,6 +107,23 @@ class Http:
             response.getheader("Content-Type") or "").encode() else raw
         return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
 
+    def call(self, method: str, path: str, body: Any = None,
+             headers: dict[str, str] | None = None,
+             patience: float = 60) -> tuple[int, dict[str, str], Any]:
+        """send(), again while the answer is a 503 or the connection drops (the shared
+        PostgreSQL server sometimes has no free connection for a moment)."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                answer = self.send(method, path, body, headers)
+            except (OSError, http.client.HTTPException):
+                if time.monotonic() > deadline:
+                    raise
+            else:
+                if answer[0] != 503 or time.monotonic() > deadline:
+                    return answer
+            time.sleep(0.5)
+
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()

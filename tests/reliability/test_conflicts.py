@@ -2,7 +2,8 @@
 
 Different references, 5.00 each, on a parcel that cost 39.80: exactly seven fit. Each
 client retries only a lost race (409 concurrent-update, or 412 with If-Match after reading
-the parcel again); a refund that no longer fits is a 409 naming AM-3.
+the parcel again) and a 503 (the reference makes that safe); a refund that no longer fits
+is a 409 naming AM-3.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ FITTING = 7  # 7 x 5.00 <= 39.80 < 8 x 5.00
 
 
 def registered_parcel(live: Live) -> str:
-    status, _, body = live.http().send("POST", "/v1/parcels",
+    status, _, body = live.http().call("POST", "/v1/parcels",
                                        lifecycle(SELLER, f"CF{uuid.uuid4().hex[:10]}")[0][2])
     assert status == 201, body
     return body["id"]
@@ -43,9 +44,9 @@ def refund_race(live: Live, parcel: str, if_match: bool) -> list[tuple[int, dict
         for _ in range(200):
             headers = {}
             if if_match:
-                _, got, _ = http.send("GET", f"/v1/parcels/{parcel}")
+                _, got, _ = http.call("GET", f"/v1/parcels/{parcel}")
                 headers["If-Match"] = got["etag"]
-            status, _, answer = http.send("POST", f"/v1/parcels/{parcel}/refunds", body, headers)
+            status, _, answer = http.call("POST", f"/v1/parcels/{parcel}/refunds", body, headers)
             if not (status == 412 or answer.get("type", "").endswith(":concurrent-update")):
                 break
             lost += 1
@@ -69,9 +70,9 @@ def test_am3_concurrent_refunds_never_exceed_what_was_paid(shared_live, if_match
     for status, body, _ in results:
         if status == 409:
             assert body["type"].endswith(":rule-violation")
-    state = shared_live.http().send("GET", f"/v1/parcels/{parcel}")[2]
+    state = shared_live.http().call("GET", f"/v1/parcels/{parcel}")[2]
     assert Decimal(state["refunded_total"]["amount"]) == FITTING * Decimal("5.00")
-    history = shared_live.http(shared_live.admin).send(
+    history = shared_live.http(shared_live.admin).call(
         "GET", f"/v1/parcels/{parcel}/history")[2]["events"]
     issued = [e["data"]["reference"] for e in history if e["type"] == "RefundIssued"]
     winners = {f"RACE-{i}" for i, (status, _, _) in enumerate(results) if status == 201}
