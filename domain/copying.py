@@ -18,11 +18,18 @@ IMMUTABLE: frozenset[type] = frozenset({
     Money, Line, RefundComponent})
 
 
+# IMMUTABLE plus each enum type met so far: one set look-up per value on the hot path.
+_SHARED: set[type] = set(IMMUTABLE)
+
+
 def _copy_value(value: Any, memo: dict[int, Any]) -> Any:
     kind = type(value)
-    if kind in IMMUTABLE or isinstance(value, Enum):
+    if kind in _SHARED:
         return value
-    if kind is list and all(type(v) in IMMUTABLE for v in value):
+    if issubclass(kind, Enum):
+        _SHARED.add(kind)
+        return value
+    if kind is list and all(type(v) in _SHARED for v in value):
         return list(value)
     return copy.deepcopy(value, memo)
 
@@ -37,5 +44,7 @@ class CheapCopy:
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         clone = object.__new__(type(self))
         memo[id(self)] = clone
-        clone.__dict__.update({k: _copy_value(v, memo) for k, v in self.__dict__.items()})
+        shared = _SHARED
+        clone.__dict__.update({k: v if type(v) in shared else _copy_value(v, memo)
+                               for k, v in self.__dict__.items()})
         return clone
