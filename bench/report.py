@@ -52,6 +52,8 @@ def _rate(figures: dict[str, Any]) -> tuple[str, Any]:
         if key in figures:
             return unit, figures[key]
     for key, value in figures.items():  # someone else's shape: its first figure, named
+        if key in ("p50_ms", "p99_ms", "samples", "reps"):
+            continue  # latencies have their own columns
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return "" if key == "value" else key, value
     return "", None
