@@ -27,14 +27,14 @@ from tests.reliability.retries import RetryRun
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _with_live(run: Any) -> Any:
+def _with_live(run: Any, workers: int = 2) -> Any:
     """A fresh schema and service for one run; dropped afterwards."""
     schema = f"soak_{uuid.uuid4().hex[:10]}"
     with connect() as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            live = start_live(schema, Path(tmp) / "service.log")
+            live = start_live(schema, Path(tmp) / "service.log", workers)
             try:
                 return run(live)
             finally:
@@ -45,9 +45,9 @@ def _with_live(run: Any) -> Any:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
-def crash(parcels: int, threads: int, outage: float) -> dict[str, Any]:
+def crash(parcels: int, threads: int, outage: float, workers: int) -> dict[str, Any]:
     report = _with_live(lambda live: crash_run(live, parcels, threads, outage,
-                                               deadline=3 * 3600))
+                                               deadline=3 * 3600), workers)
     return {**report.figures(), "commands sent": report.commands,
             "problems": [repr(p) for p in report.problems[:20]],
             "improper 5xx": len(report.bad_5xx),
@@ -58,8 +58,8 @@ def crash(parcels: int, threads: int, outage: float) -> dict[str, Any]:
             "timeline": report.timeline}
 
 
-def retries(parcels: int, threads: int) -> dict[str, Any]:
-    report = _with_live(lambda live: RetryRun(live, parcels, threads).run())
+def retries(parcels: int, threads: int, workers: int) -> dict[str, Any]:
+    report = _with_live(lambda live: RetryRun(live, parcels, threads).run(), workers)
     return {**report.figures(), "unacknowledged": len(report.unacknowledged),
             "copies answered differently": len(report.disagreeing),
             "statuses": {str(k): v for k, v in sorted(report.statuses.items())}}
@@ -71,16 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-parcels", type=int, default=1667)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--outage", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--only", choices=["crash", "retries"])
     parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
     args = parser.parse_args(argv)
     connect().close()  # PostgreSQL is required
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if args.only in (None, "crash"):
-        results["crash"] = crash(args.crash_parcels, args.threads, args.outage)
+        results["crash"] = crash(args.crash_parcels, args.threads, args.outage, args.workers)
         print(json.dumps(results["crash"], indent=2), flush=True)
     if args.only in (None, "retries"):
-        results["retries"] = retries(args.retry_parcels, args.threads)
+        results["retries"] = retries(args.retry_parcels, args.threads, args.workers)
         print(json.dumps(results["retries"], indent=2), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
