@@ -71,6 +71,11 @@ def projection_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]
         else:
             env[f"{prefix}_POSTGRES_SCHEMA"] = env.get("VIEWS_POSTGRES_SCHEMA",
                                                        DEFAULT_VIEWS_SCHEMA)
+            # One writer per view; the pool grows on demand (overflow) for concurrent reads.
+            env.setdefault(f"{prefix}_POSTGRES_POOL_SIZE", "1")
+    if module == "eventsourcing.postgres":
+        # A runner's ledger holds one connection to LISTEN and one to pull notifications.
+        env.setdefault("RETURNSLEDGER_POSTGRES_POOL_SIZE", "2")
     return env
 
 

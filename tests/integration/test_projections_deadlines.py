@@ -103,3 +103,24 @@ def test_tt2_deadlines_run_command(view_env, app, monkeypatch):
     done = cli.invoke(main, ["deadlines", "run", "--catch-up", "--now", HOLD_UNTIL.isoformat()])
     assert done.exit_code == 0, done.output
     assert f"destroyed {held}" in done.output
+
+
+def test_one_process_per_sqlite_view_store_runs_the_embedded_views(view_env, app):
+    from projections.embedded import EmbeddedProjections
+
+    if view_env["PERSISTENCE_MODULE"] != "eventsourcing.sqlite":
+        first = EmbeddedProjections(app, view_env).start()  # PROJECTIONS_IN_PROCESS decides
+        assert first.active
+        first.stop()
+        return
+    first = EmbeddedProjections(app, view_env).start()
+    second = EmbeddedProjections(app, view_env).start()  # e.g. a second gunicorn worker
+    try:
+        assert (first.active, second.active) == (True, False)
+        first.stop()
+        third = EmbeddedProjections(app, view_env).start()
+        assert third.active
+        third.stop()
+    finally:
+        first.stop()
+        second.stop()
