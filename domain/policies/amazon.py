@@ -22,6 +22,8 @@ class AmazonPolicy(PlatformPolicy):
     def route(self, facts: ParcelFacts, addresses: list[AddressFacts],
               occurred_at: datetime, remedy: Remedy | None = None) -> RouteDecision:
         """AM-1 confirm the return; AM-2 the seller pays return shipping if at fault."""
+        if facts.status is Status.DELIVERY_FAILED:
+            return self.carrier_return(facts, addresses, occurred_at)
         if facts.status is not Status.RETURN_REQUESTED:
             raise RuleViolationError("AM-1", "the buyer must request the return first",
                                      status=facts.status)
@@ -38,6 +40,12 @@ class AmazonPolicy(PlatformPolicy):
                    "address_id": address.address_id if address else ""},
             expected_back_by=later(occurred_at, days=self.settings.return_window_days),
         )
+
+    def check_receipt(self, facts: ParcelFacts) -> None:
+        """AM-1: a buyer's return travels on the label the seller provided."""
+        if facts.return_reason is not None and facts.label_tracking_number is None:
+            raise RuleViolationError("AM-1", "the seller provides a return label before the "
+                                     "item comes back", status=facts.status)
 
     def check_refund(self, facts: ParcelFacts, kinds: set[str], total: Money) -> None:
         """AM-1: the item is received and inspected before it is refunded."""

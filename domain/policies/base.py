@@ -149,6 +149,19 @@ class PlatformPolicy:
         """Decide where the parcel goes back to; platforms override."""
         raise RuleViolationError("routing", f"no routing rule for {facts.platform}")
 
+    def carrier_return(self, facts: ParcelFacts, addresses: list[AddressFacts],
+                       occurred_at: datetime) -> RouteDecision:
+        """RL-1: an undeliverable parcel of a platform without a failed-delivery rule
+        goes back to the seller's return address in force, at the seller's cost."""
+        active = [a for a in addresses if a.platform == self.platform and a.active_at(occurred_at)]
+        address = max(active, key=lambda a: a.effective_from) if active else None
+        return RouteDecision(
+            destination=Destination.SELLER_DOMESTIC, rule="RL-1", free_return=False,
+            payer=Party.SELLER, address_id=address.address_id if address else None,
+            facts={"delivery_failure_reason": facts.failure_reason or "",
+                   "address_id": address.address_id if address else ""},
+            expected_back_by=later(occurred_at, days=self.settings.return_window_days))
+
     def check_redelivery(self, facts: ParcelFacts, occurred_at: datetime) -> Ruling:
         """TT-2 / TT-4: redelivery only from the warehouse, inside the hold."""
         if facts.status is Status.RETURNING:
@@ -195,9 +208,12 @@ class PlatformPolicy:
                 raise RuleViolationError(
                     "TT-2", "the parcel is still within its warehouse hold",
                     hold_until=facts.hold_until.isoformat(), disposed_at=occurred_at.isoformat())
-            return Ruling("TT-2", Party.SELLER, {
+            # After a failed return (TT-5) the loss stays with whoever bore it then.
+            liability = facts.liability or Party.SELLER
+            return Ruling("TT-2", liability, {
                 "hold_until": facts.hold_until.isoformat(),
-                "disposed_at": occurred_at.isoformat(), "kind": kind.value})
+                "disposed_at": occurred_at.isoformat(), "kind": kind.value,
+                "liability_from": "return_failure" if facts.liability else "hold_expiry"})
         if facts.status is Status.RETURN_FAILED:
             liability = facts.liability or Party.SELLER
             return Ruling("TT-5", liability, {"cause": facts.return_failure_cause or "",

@@ -47,6 +47,8 @@ class CdiscountPolicy(PlatformPolicy):
     def route(self, facts: ParcelFacts, addresses: list[AddressFacts],
               occurred_at: datetime, remedy: Remedy | None = None) -> RouteDecision:
         """CD-4: not the buyer's fault (or a withdrawal): FR address, prepaid label, or refund."""
+        if facts.status is Status.DELIVERY_FAILED:
+            return self.carrier_return(facts, addresses, occurred_at)
         if facts.status is not Status.RETURN_REQUESTED:
             raise RuleViolationError("CD-4", "the buyer must request the return first",
                                      status=facts.status)

@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from application.ledger import ReturnsLedger
-from domain.errors import RuleViolationError
+from domain.errors import RuleViolationError, TransitionError
 from domain.money import Money
 from domain.refunds import RefundNotFoundError
 from tests.unit.conftest import (
@@ -65,12 +65,31 @@ def test_am1_full_flow_in_order(ledger: ReturnsLedger, parcel: UUID) -> None:
     assert (state.condition, state.restock) == ("resellable", True)
 
 
-def test_am1_return_must_be_requested_before_it_is_confirmed(ledger: ReturnsLedger) -> None:
+def test_am1_undeliverable_parcel_comes_back_to_the_seller_at_its_cost(
+        ledger: ReturnsLedger) -> None:
     parcel = register(ledger, "amazon", site="DE", currency="EUR", tracking="AM-2")
     ledger.record_failed_delivery(parcel, "refused", T0 + 2 * DAY)
+    decision = ledger.route_return(parcel, T0 + 3 * DAY).extra["decision"]
+    assert (decision.rule, decision.payer.value) == ("RL-1", "seller")
+    ledger.receive(parcel, T0 + 8 * DAY)  # no buyer return: no label needed
+    assert ledger.get_parcel(parcel).status == "received"
+
+
+def test_am1_return_must_be_requested_before_it_is_confirmed(ledger: ReturnsLedger,
+                                                             parcel: UUID) -> None:
+    with pytest.raises(TransitionError):
+        ledger.route_return(parcel, T0 + 3 * DAY)  # delivered, no return requested
+
+
+def test_am1_item_comes_back_only_on_the_sellers_label(ledger: ReturnsLedger,
+                                                       parcel: UUID) -> None:
+    ledger.request_return(parcel, "changed mind", seller_fault=False, occurred_at=T0 + 5 * DAY)
+    ledger.route_return(parcel, T0 + 5 * DAY)
+    version = ledger.get_parcel(parcel).version
     with pytest.raises(RuleViolationError) as err:
-        ledger.route_return(parcel, T0 + 3 * DAY)
+        ledger.receive(parcel, T0 + 9 * DAY)
     assert err.value.rule == "AM-1"
+    assert ledger.get_parcel(parcel).version == version
 
 
 @pytest.mark.parametrize("step", ["requested", "routed", "received"])

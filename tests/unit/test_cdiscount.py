@@ -198,3 +198,14 @@ def test_cd4_buyer_fault_is_owed_no_remedy(ledger: ReturnsLedger) -> None:
     assert decision.remedy is None
     assert decision.payer.value == "buyer"
     assert ledger.get_parcel(parcel).status == "returning_to_seller"
+
+
+def test_rl1_undeliverable_parcel_goes_back_to_the_sellers_address(ledger: ReturnsLedger) -> None:
+    address = cd_address(ledger, "FR")
+    parcel = cd_parcel(ledger)
+    ledger.record_failed_delivery(parcel, "bad_address", T0 + 3 * DAY)
+    decision = ledger.route_return(parcel, T0 + 4 * DAY).extra["decision"]
+    assert (decision.rule, decision.payer.value) == ("RL-1", "seller")
+    assert decision.address_id == str(address)
+    assert decision.facts["delivery_failure_reason"] == "bad_address"
+    assert ledger.get_parcel(parcel).status == "returning_to_seller"

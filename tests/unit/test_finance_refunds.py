@@ -37,6 +37,7 @@ def received(ledger: ReturnsLedger) -> UUID:
     ledger.request_return(parcel, "broken", seller_fault=True, occurred_at=T0 + 2 * DAY,
                           return_shipping_cost=eur("7.50"))
     ledger.route_return(parcel, T0 + 2 * DAY)
+    ledger.issue_return_label(parcel, "DHL", "DHL-RET-1", T0 + 2 * DAY)
     ledger.receive(parcel, T0 + 5 * DAY)
     ledger.inspect(parcel, "damaged", T0 + 5 * DAY)
     return parcel

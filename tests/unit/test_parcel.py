@@ -107,6 +107,7 @@ def test_inspection_happens_once(ledger: ReturnsLedger) -> None:
     ledger.record_delivery(parcel, T0 + DAY)
     ledger.request_return(parcel, "defect", seller_fault=True, occurred_at=T0 + 2 * DAY)
     ledger.route_return(parcel, T0 + 2 * DAY)
+    ledger.issue_return_label(parcel, "DHL", "DHL-RET-1", T0 + 2 * DAY)
     ledger.receive(parcel, T0 + 5 * DAY)
     ledger.inspect(parcel, "damaged", T0 + 5 * DAY)
     with pytest.raises(TransitionError):

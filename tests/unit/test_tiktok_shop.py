@@ -263,6 +263,16 @@ def test_tt5_failed_return_goes_back_to_the_warehouse(ledger: ReturnsLedger,
     assert decision.facts["return_failed"] == "true"
 
 
+def test_tt5_platform_liability_survives_the_warehouse_hold(ledger: ReturnsLedger,
+                                                            returning_parcel: UUID) -> None:
+    ledger.record_return_failure(returning_parcel, "carrier", T0 + 8 * DAY)
+    hold_until = ledger.route_return(returning_parcel, T0 + 9 * DAY).extra["decision"].hold_until
+    ledger.dispose(returning_parcel, "destroyed", hold_until)
+    assert ledger.get_parcel(returning_parcel).liability == "platform"
+    destroyed = ledger.get_parcel_history(returning_parcel)[-1]
+    assert destroyed.data["facts"]["liability_from"] == "return_failure"
+
+
 # -- TT-6 false return --------------------------------------------------------------
 
 
