@@ -101,12 +101,12 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
         except IntegrityError:
             raise VersionConflictError(aggregates[0].id) from None
 
-    def _get_parcel(self, parcel_id: UUID, version: int | None = None,
-                    for_reading: bool = False) -> ReturnParcel:
+    def _get_parcel(self, parcel_id: UUID, version: int | None = None) -> ReturnParcel:
         try:
-            # A query only reads: it may look at the cached parcel itself, uncopied.
-            return self.repository.get(parcel_id, version=version,
-                                       deepcopy_from_cache=not for_reading)
+            # Always a copy: the repository fast-forwards its cached parcel in place,
+            # and a reader in another thread (deadlines timer, threaded server) must
+            # never see it half-updated. The copy is cheap (domain/copying.py).
+            return self.repository.get(parcel_id, version=version)
         except AggregateNotFoundError:
             raise ParcelNotFoundError(parcel_id) from None
 
@@ -301,7 +301,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
     # -- parcel queries -----------------------------------------------------------
     def get_parcel(self, parcel_id: UUID, version: int | None = None) -> ParcelView:
         """A parcel's state now (or at a version)."""
-        return ParcelView.of(self._get_parcel(parcel_id, version, for_reading=True))
+        return ParcelView.of(self._get_parcel(parcel_id, version))
 
     def find_parcel(self, tracking_number: str, platform: str | None = None) -> ParcelView:
         """Look a parcel up by its tracking number (on one platform or any)."""
