@@ -17,7 +17,7 @@ PARCELS = 30  # eight commands each: 240 commands (bench/soak.py runs the full s
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_acknowledged_commands_survive_worker_projector_and_database_crashes(live) -> None:
-    report = crash_run(live, PARCELS, threads=6, outage=10.0, deadline=240)
+    report = crash_run(live, PARCELS, threads=6, outage=12.0, deadline=240)
     timeline = report.timeline
     assert report.gave_up == 0, (report.figures(), timeline)
     assert report.acknowledged == report.commands
