@@ -36,7 +36,7 @@ def test_create_list_and_revoke(env) -> None:  # noqa: ANN001
         ledger.close()
     listed = runner.invoke(main, ["keys", "list"])
     assert str(key.id) in listed.output and "client" in listed.output
-    assert token not in listed.output and token.split("_")[2] not in listed.output
+    assert token not in listed.output and token.split("_", 2)[2] not in listed.output
     revoked = runner.invoke(main, ["keys", "revoke", str(key.id)])
     assert revoked.exit_code == 0 and f"revoked {key.id}" in revoked.output
     ledger = ReturnsLedger(env)
