@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 
 run: $(BIN)/.installed
 	$(BIN)/returns-ledger db init
-	CREATE_TABLE=no $(BIN)/gunicorn --bind 127.0.0.1:8000 --workers 2 wsgi:app
+	CREATE_TABLE=no $(BIN)/gunicorn --bind 127.0.0.1:8000 --workers 2 --no-control-socket wsgi:app
 
 test: $(BIN)/.installed browser
 	$(BIN)/python -m pytest

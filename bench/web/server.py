@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 # One setting for all: 2 workers (2 cores), threads so keep-alive connections stay open.
 GUNICORN_ARGS = ["--workers", "2", "--worker-class", "gthread", "--threads", "8",
-                 "--keep-alive", "30", "--backlog", "256", "--log-level", "warning"]
+                 "--keep-alive", "30", "--backlog", "256", "--log-level", "warning",
+                 "--no-control-socket"]
 
 
 def free_port() -> int:

@@ -53,7 +53,7 @@ def server(tmp_path: Path):  # noqa: ANN201
     port = free_port()
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--env", "CREATE_TABLE=no", "wsgi:app"],
+         "--no-control-socket", "--env", "CREATE_TABLE=no", "wsgi:app"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
