@@ -32,7 +32,7 @@ IDENTITY = ("name", "id_number", "document_front", "document_back")
 @blp.route("/return-addresses")
 class ReturnAddresses(MethodView):
     @requires(WRITE)
-    @blp.arguments(RegisterReturnAddressRequest)
+    @blp.arguments(RegisterReturnAddressRequest())
     @blp.response(201, ReturnAddressResponse)
     def post(self, body: dict[str, Any]) -> Any:
         """A return address the seller registered on the platform."""
@@ -42,7 +42,7 @@ class ReturnAddresses(MethodView):
         return jsonable(view), 201, headers
 
     @requires(READ)
-    @blp.arguments(SellerQuery, location="query")
+    @blp.arguments(SellerQuery(), location="query")
     @blp.response(200, ReturnAddressListResponse)
     def get(self, query: dict[str, Any]) -> Any:
         """Every return address a seller ever registered."""
@@ -53,7 +53,7 @@ class ReturnAddresses(MethodView):
 @blp.route("/return-addresses/<uuid:address_id>/real-name-verifications")
 class RealNameVerifications(MethodView):
     @requires(WRITE)
-    @blp.arguments(VerifyRealNameRequest)
+    @blp.arguments(VerifyRealNameRequest())
     @blp.response(201, ReturnAddressResponse)
     def post(self, body: dict[str, Any], address_id: UUID) -> Any:
         """LZ-1: the recipient's identity, sealed at once; never echoed back."""
@@ -67,7 +67,7 @@ class RealNameVerifications(MethodView):
 @blp.route("/return-addresses/<uuid:address_id>/deactivations")
 class Deactivations(MethodView):
     @requires(WRITE)
-    @blp.arguments(DeactivateReturnAddressRequest)
+    @blp.arguments(DeactivateReturnAddressRequest())
     @blp.response(201, ReturnAddressResponse)
     def post(self, body: dict[str, Any], address_id: UUID) -> Any:
         """The seller stops using the address."""
@@ -80,14 +80,14 @@ class Deactivations(MethodView):
 @blp.route("/sku-customs-profiles")
 class CustomsProfiles(MethodView):
     @requires(WRITE)
-    @blp.arguments(SetCustomsProfileRequest)
+    @blp.arguments(SetCustomsProfileRequest())
     @blp.response(200, CustomsProfileResponse)
     def put(self, body: dict[str, Any]) -> Any:
         """Enter or correct a SKU's customs data (LZ-2); later returns reuse it."""
         return _set_profile(body)
 
     @requires(WRITE)
-    @blp.arguments(SetCustomsProfileRequest)
+    @blp.arguments(SetCustomsProfileRequest())
     @blp.response(200, CustomsProfileResponse)
     def post(self, body: dict[str, Any]) -> Any:
         """The same as PUT, for clients that only POST."""

@@ -28,7 +28,7 @@ blp = Blueprint("deliveries", __name__, url_prefix="/v1/parcels",
 @blp.route("/<uuid:parcel_id>/delivery-attempts")
 class DeliveryAttempts(MethodView):
     @requires(WRITE)
-    @blp.arguments(RecordDeliveryAttemptRequest)
+    @blp.arguments(RecordDeliveryAttemptRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """One failed delivery attempt of the last-mile carrier (TT-7)."""
@@ -40,7 +40,7 @@ class DeliveryAttempts(MethodView):
 @blp.route("/<uuid:parcel_id>/delivery-failures")
 class DeliveryFailures(MethodView):
     @requires(WRITE)
-    @blp.arguments(RecordDeliveryFailureRequest)
+    @blp.arguments(RecordDeliveryFailureRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The carrier gave up: refused, unreachable, bad address, other."""
@@ -52,7 +52,7 @@ class DeliveryFailures(MethodView):
 @blp.route("/<uuid:parcel_id>/deliveries")
 class Deliveries(MethodView):
     @requires(WRITE)
-    @blp.arguments(RecordDeliveryRequest)
+    @blp.arguments(RecordDeliveryRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The buyer has the parcel (first delivery or redelivery)."""
@@ -63,7 +63,7 @@ class Deliveries(MethodView):
 @blp.route("/<uuid:parcel_id>/return-requests")
 class ReturnRequests(MethodView):
     @requires(WRITE)
-    @blp.arguments(RequestReturnRequest)
+    @blp.arguments(RequestReturnRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The buyer asks to send the item back (AM-1, CD-4)."""
@@ -76,7 +76,7 @@ class ReturnRequests(MethodView):
 @blp.route("/<uuid:parcel_id>/routes")
 class Routes(MethodView):
     @requires(WRITE)
-    @blp.arguments(RouteReturnRequest)
+    @blp.arguments(RouteReturnRequest())
     @blp.response(201, RouteResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The ledger decides where the parcel goes back to and who pays (`decision`)."""
@@ -88,7 +88,7 @@ class Routes(MethodView):
 @blp.route("/<uuid:parcel_id>/redelivery-requests")
 class RedeliveryRequests(MethodView):
     @requires(WRITE)
-    @blp.arguments(RequestRedeliveryRequest)
+    @blp.arguments(RequestRedeliveryRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The buyer asks for another delivery from the warehouse (TT-2; TT-4 refuses)."""

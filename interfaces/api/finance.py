@@ -126,7 +126,7 @@ def csv_response(lines: Iterator[str], name: str) -> Response:
 @blp.route("/refunds")
 class Refunds(MethodView):
     @requires(READ)
-    @blp.arguments(RefundFilters, location="query")
+    @blp.arguments(RefundFilters(), location="query")
     @blp.response(200, RefundsResponse)
     @blp.doc(**CSV)
     def get(self, filters: dict[str, Any]) -> Any:
@@ -144,7 +144,7 @@ class Refunds(MethodView):
 @blp.route("/refunds/totals")
 class RefundTotals(MethodView):
     @requires(READ)
-    @blp.arguments(RefundFilters, location="query")
+    @blp.arguments(RefundFilters(), location="query")
     @blp.response(200, TotalsResponse)
     @blp.doc(**CSV)
     def get(self, filters: dict[str, Any]) -> Any:
@@ -212,7 +212,7 @@ class ReconciliationReport(MethodView):
 def _release(command: str) -> type[MethodView]:
     class Release(MethodView):
         @requires(WRITE)
-        @blp.arguments(ReleaseRefundRequest)
+        @blp.arguments(ReleaseRefundRequest())
         @blp.response(201, RefundCommandResponse)
         def post(self, body: dict[str, Any], parcel_id: UUID, reference: str) -> Any:
             return on_parcel(parcel_id, lambda led, who, version: getattr(led, command)(

@@ -39,7 +39,7 @@ blp = Blueprint("parcels", __name__, url_prefix="/v1/parcels",
 @blp.route("")
 class Parcels(MethodView):
     @requires(WRITE)
-    @blp.arguments(RegisterParcelRequest)
+    @blp.arguments(RegisterParcelRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any]) -> Any:
         """Register a parcel that shipped (201, Location: the parcel)."""
@@ -49,7 +49,7 @@ class Parcels(MethodView):
         return answer(result), 201, headers
 
     @requires(READ)
-    @blp.arguments(ParcelListQuery, location="query")
+    @blp.arguments(ParcelListQuery(), location="query")
     @blp.response(200, ParcelPageResponse)
     def get(self, query: dict[str, Any]) -> Any:
         """Find parcels by tracking number; without one, a page of the tracking view
@@ -73,7 +73,7 @@ class ParcelState(MethodView):
 @blp.route("/<uuid:parcel_id>/history")
 class ParcelHistory(MethodView):
     @requires(READ)
-    @blp.arguments(HistoryQuery, location="query")
+    @blp.arguments(HistoryQuery(), location="query")
     @blp.response(200, HistoryResponse)
     def get(self, query: dict[str, Any], parcel_id: UUID) -> Any:
         """Events and state as known then (`recorded_before`, `version`), or by business time."""

@@ -24,7 +24,7 @@ blp = Blueprint("refunds", __name__, url_prefix="/v1/parcels",
 @blp.route("/<uuid:parcel_id>/refunds")
 class Refunds(MethodView):
     @requires(REFUND)
-    @blp.arguments(RequestRefundRequest)
+    @blp.arguments(RequestRefundRequest())
     @blp.response(201, RefundCommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """A refund; the same reference again is the same refund."""
@@ -37,7 +37,7 @@ class Refunds(MethodView):
 @blp.route("/<uuid:parcel_id>/refunds/<string:reference>/approvals")
 class RefundApprovals(MethodView):
     @requires(APPROVE)
-    @blp.arguments(ApproveRefundRequest)
+    @blp.arguments(ApproveRefundRequest())
     @blp.response(201, RefundCommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID, reference: str) -> Any:
         """A finance key other than the requester's approves a large refund; it is issued."""

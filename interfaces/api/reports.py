@@ -147,7 +147,7 @@ def by_numbers(query: dict[str, Any], numbers: list[str], caught_up: bool) -> An
 @blp.route("/parcels")
 class ParcelReport(MethodView):
     @requires(READ)
-    @blp.arguments(ParcelReportQuery, location="query")
+    @blp.arguments(ParcelReportQuery(), location="query")
     @blp.response(200, Report)
     @blp.doc(**CSV)
     def get(self, query: dict[str, Any]) -> Any:
@@ -177,7 +177,7 @@ class ParcelReport(MethodView):
 @blp.route("/parcels/upload")
 class ParcelUploadReport(MethodView):
     @requires(READ)
-    @blp.arguments(ReportQuery, location="query")
+    @blp.arguments(ReportQuery(), location="query")
     @blp.response(200, Report)
     @blp.doc(requestBody={"required": True, "content": {
         "multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -206,7 +206,7 @@ class ParcelUploadReport(MethodView):
 @blp.route("/free-returns")
 class FreeReturnReport(MethodView):
     @requires(READ)
-    @blp.arguments(FreeReturnQuery, location="query")
+    @blp.arguments(FreeReturnQuery(), location="query")
     @blp.response(200, Report)
     @blp.doc(**CSV)
     def get(self, query: dict[str, Any]) -> Any:
@@ -223,7 +223,7 @@ class FreeReturnReport(MethodView):
 @blp.route("/deadlines")
 class DeadlinesReport(MethodView):
     @requires(READ)
-    @blp.arguments(DeadlinesQuery, location="query")
+    @blp.arguments(DeadlinesQuery(), location="query")
     @blp.response(200, Schema.from_dict({k: fields.Raw() for k in (
         "position", "caught_up", "now", "holds", "expired_holds", "overdue_returns", "pending_refunds",
         "open_investigations")}, name="DeadlinesReport"))
@@ -252,7 +252,7 @@ class DeadlinesReport(MethodView):
 @blp.route("/liabilities")
 class LiabilitiesReport(MethodView):
     @requires(READ)
-    @blp.arguments(LiabilitiesQuery, location="query")
+    @blp.arguments(LiabilitiesQuery(), location="query")
     @blp.response(200, Report)
     @blp.doc(**CSV)
     def get(self, query: dict[str, Any]) -> Any:

@@ -30,7 +30,7 @@ blp = Blueprint("returns", __name__, url_prefix="/v1/parcels",
 @blp.route("/<uuid:parcel_id>/return-labels")
 class ReturnLabels(MethodView):
     @requires(WRITE)
-    @blp.arguments(IssueReturnLabelRequest)
+    @blp.arguments(IssueReturnLabelRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The seller's return label (AM-1, CD-4)."""
@@ -42,7 +42,7 @@ class ReturnLabels(MethodView):
 @blp.route("/<uuid:parcel_id>/return-failures")
 class ReturnFailures(MethodView):
     @requires(WRITE)
-    @blp.arguments(RecordReturnFailureRequest)
+    @blp.arguments(RecordReturnFailureRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The return to the seller failed; TT-5 says who bears the loss."""
@@ -54,7 +54,7 @@ class ReturnFailures(MethodView):
 @blp.route("/<uuid:parcel_id>/receipts")
 class Receipts(MethodView):
     @requires(WRITE)
-    @blp.arguments(RecordReceiptRequest)
+    @blp.arguments(RecordReceiptRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The seller (or its return warehouse) has the parcel back."""
@@ -66,7 +66,7 @@ class Receipts(MethodView):
 @blp.route("/<uuid:parcel_id>/inspections")
 class Inspections(MethodView):
     @requires(WRITE)
-    @blp.arguments(RecordInspectionRequest)
+    @blp.arguments(RecordInspectionRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The item's condition and whether it goes back to stock (AM-1)."""
@@ -78,7 +78,7 @@ class Inspections(MethodView):
 @blp.route("/<uuid:parcel_id>/disposals")
 class Disposals(MethodView):
     @requires(WRITE)
-    @blp.arguments(DisposeParcelRequest)
+    @blp.arguments(DisposeParcelRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """Destroy or abandon the parcel (TT-2 after the hold, TT-5 after a failed return)."""
@@ -89,7 +89,7 @@ class Disposals(MethodView):
 @blp.route("/<uuid:parcel_id>/closures")
 class Closures(MethodView):
     @requires(WRITE)
-    @blp.arguments(CloseParcelRequest)
+    @blp.arguments(CloseParcelRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """Nothing more will happen to this parcel."""
@@ -100,7 +100,7 @@ class Closures(MethodView):
 @blp.route("/<uuid:parcel_id>/investigations")
 class Investigations(MethodView):
     @requires(WRITE)
-    @blp.arguments(OpenInvestigationRequest)
+    @blp.arguments(OpenInvestigationRequest())
     @blp.response(201, InvestigationCommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """A ticket: false return (TT-6) or a failed return not the seller's fault (TT-5)."""
@@ -111,7 +111,7 @@ class Investigations(MethodView):
 @blp.route("/<uuid:parcel_id>/investigations/<string:investigation_id>/resolutions")
 class Resolutions(MethodView):
     @requires(WRITE)
-    @blp.arguments(ResolveInvestigationRequest)
+    @blp.arguments(ResolveInvestigationRequest())
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID, investigation_id: str) -> Any:
         """The platform's finding, and who bears the loss."""
