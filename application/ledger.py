@@ -22,6 +22,7 @@ from application.dto import (
 )
 from application.group_commit import GroupCommitter
 from application.idempotency import IdempotentCommands
+from application.preload import PreloadedParcels
 from application.transcodings import MoneyAsDict
 from application.audit_chain import ChainedEventStore, ChainedMapper
 from application.audit_history import ParcelHistory, build_history
@@ -44,7 +45,7 @@ from domain.values import Line, Platform, RefundComponent, Remedy, choice
 ParcelCommand = Callable[[ReturnParcel], Any]
 
 
-class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
+class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[UUID]):
     """The returns ledger: parcels, return addresses and SKU customs profiles."""
 
     name = "ReturnsLedger"
@@ -102,6 +103,9 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, Application[UUID]):
             raise VersionConflictError(aggregates[0].id) from None
 
     def _get_parcel(self, parcel_id: UUID, version: int | None = None) -> ReturnParcel:
+        loaded = self._take_loaded(parcel_id) if version is None else None
+        if loaded is not None:  # loaded for this request's scope check (preload.py)
+            return loaded
         try:
             # Always a copy: the repository fast-forwards its cached parcel in place,
             # and a reader in another thread (deadlines timer, threaded server) must

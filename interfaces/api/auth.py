@@ -69,7 +69,11 @@ def check_seller(seller_id: str) -> None:
 
 def check_parcel(parcel_id: Any) -> Any:
     """The parcel, if it exists and the key may see it; another seller's parcel is a 404."""
-    view = ledger().get_parcel(parcel_id)
+    return check_parcel_view(parcel_id, ledger().get_parcel(parcel_id))
+
+
+def check_parcel_view(parcel_id: Any, view: Any) -> Any:
+    """The loaded parcel, if the key may see it; another seller's parcel is a 404."""
     if not sees_all() and view.seller_id != caller().seller_id:
         raise ParcelNotFoundError(parcel_id)
     return view

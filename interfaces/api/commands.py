@@ -13,7 +13,7 @@ from flask import abort, request
 
 from application.dto import CommandResult
 from application.idempotency import Idempotency, jsonable
-from interfaces.api.auth import actor, caller, check_parcel
+from interfaces.api.auth import actor, caller, check_parcel_view
 from interfaces.api.ledger import ledger
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
@@ -63,8 +63,10 @@ def run(command: Callable[[], Any]) -> Any:
 
 
 def on_parcel(parcel_id: UUID, command: ParcelCommand) -> tuple[dict[str, Any], int, dict]:
-    """Check the key may see the parcel, then run the command on it: 201 with ETag."""
-    check_parcel(parcel_id)
-    expected = if_match()
-    result = run(lambda: command(ledger(), actor(), expected))
+    """Check the key may see the parcel, then run the command on it: 201 with ETag.
+    The command acts on the parcel loaded for the check (one read, not two)."""
+    with ledger().parcel_loaded(parcel_id) as view:
+        check_parcel_view(parcel_id, view)
+        expected = if_match()
+        result = run(lambda: command(ledger(), actor(), expected))
     return answer(result), 201, etag(result.version)

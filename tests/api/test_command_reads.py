@@ -1,0 +1,59 @@
+"""A parcel command over HTTP reads the parcel once and still keeps sellers apart."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask import Flask
+
+from tests.api.conftest import Keys, day, post, register
+
+
+def _count_parcel_reads(app: Flask, parcel: str) -> list[int]:
+    """Wrap the recorder: count event reads of this parcel."""
+    recorder = app.extensions["returns_ledger"].get().recorder
+    original, reads = recorder.select_events, [0]
+
+    def counting(originator_id: Any, *args: Any, **kwargs: Any) -> Any:
+        if UUID(str(originator_id)) == UUID(parcel):
+            reads[0] += 1
+        return original(originator_id, *args, **kwargs)
+
+    recorder.select_events = counting
+    return reads
+
+
+def test_a_command_reads_its_parcel_once(app: Flask, keys: Keys, client) -> None:  # noqa: ANN001
+    parcel = register(client, keys.client)
+    reads = _count_parcel_reads(app, parcel)
+    response = post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts",
+                    {"reason": "buyer not at home", "occurred_at": day(3)},
+                    **{"If-Match": '"1"'})
+    assert response.status_code == 201 and response.get_json()["version"] == 2
+    assert reads[0] == 1
+
+
+def test_the_shared_load_keeps_another_sellers_parcel_a_404(client, keys) -> None:  # noqa: ANN001
+    parcel = register(client, keys.client)
+    response = post(client, keys.other_seller, f"/v1/parcels/{parcel}/delivery-attempts",
+                    {"reason": "buyer not at home", "occurred_at": day(3)})
+    assert response.status_code == 404
+    mine = post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts",
+                {"reason": "buyer not at home", "occurred_at": day(3)})
+    assert mine.status_code == 201 and mine.get_json()["version"] == 2
+
+
+def test_the_next_request_loads_afresh(client, keys) -> None:  # noqa: ANN001
+    """A replayed command leaves no loaded parcel behind for the next request."""
+    parcel = register(client, keys.client)
+    base, body = f"/v1/parcels/{parcel}/delivery-attempts", {
+        "reason": "buyer not at home", "occurred_at": day(3)}
+    first = post(client, keys.client, base, body, **{"Idempotency-Key": "k-1"})
+    again = post(client, keys.client, base, body, **{"Idempotency-Key": "k-1"})
+    assert first.get_json() == again.get_json()
+    second = post(client, keys.client, base, {**body, "occurred_at": day(4)})
+    assert second.status_code == 201 and second.get_json()["version"] == 3
+    stale = post(client, keys.client, base, {**body, "occurred_at": day(5)},
+                 **{"If-Match": '"2"'})
+    assert stale.status_code == 412
