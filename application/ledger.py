@@ -110,9 +110,12 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
             # Always a copy: the repository fast-forwards its cached parcel in place,
             # and a reader in another thread (deadlines timer, threaded server) must
             # never see it half-updated. The copy is cheap (domain/copying.py).
-            return self.repository.get(parcel_id, version=version)
+            parcel = self.repository.get(parcel_id, version=version)
         except AggregateNotFoundError:
             raise ParcelNotFoundError(parcel_id) from None
+        if not isinstance(parcel, ReturnParcel):  # an address's or a key's id, say
+            raise ParcelNotFoundError(parcel_id)
+        return parcel
 
     def _act(self, parcel_id: UUID, command: ParcelCommand,
              expected_version: int | None = None) -> CommandResult:
@@ -323,7 +326,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
         """The parcel's events and state as the ledger knew them (recorded <= T, version <= N),
         optionally cut and ordered by business time (occurred_at <= T)."""
         events = list(self.events.get(parcel_id))
-        if not events:
+        if not events or not isinstance(events[0], ReturnParcel.ParcelRegistered):
             raise ParcelNotFoundError(parcel_id)
         return build_history(parcel_id, events, recorded_before=recorded_before,
                              version=version, occurred_before=occurred_before,

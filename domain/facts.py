@@ -36,6 +36,7 @@ class ParcelFacts:
     condition: Condition | None = None
     label_tracking_number: str | None = None
     remedy: Remedy | None = None
+    refunds_committed: Money | None = None  # requested, approved or issued (AM-3, AM-4)
 
     @property
     def buyer_fault(self) -> bool:

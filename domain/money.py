@@ -17,7 +17,7 @@ MINOR_UNITS: dict[str, int] = {
 }
 
 # Keep amounts within what a NUMERIC column and a human both handle.
-MAX_DIGITS = 18
+MAX_DIGITS = 15  # minor units of the largest amount still fit a 64-bit integer
 
 
 def parse_amount(value: Any, field: str = "amount") -> Decimal:

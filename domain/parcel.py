@@ -330,7 +330,7 @@ class ReturnParcel(CheapCopy, Aggregate):
             liability=self.liability, return_reason=self.return_reason,
             seller_fault=self.seller_fault, unconditional_return=self.unconditional_return,
             condition=self.condition, label_tracking_number=self.label_tracking_number,
-            remedy=self.remedy)
+            remedy=self.remedy, refunds_committed=self.refunds.committed_total)
 
     def _allow(self, command: str) -> None:
         if self.status not in ALLOWED[command]:
@@ -559,7 +559,7 @@ class ReturnParcel(CheapCopy, Aggregate):
         amount = self.refunds.check_new(components, self.facts(), self.amount_paid,
                                         self.shipping_paid, self.return_shipping_cost)
         policy.check_refund(self.facts(), {c.kind.value for c in components}, amount)
-        approval = policy.needs_approval(amount)
+        approval = policy.needs_approval(amount, self.refunds.committed_total)
         occurred_at = aware(occurred_at, "occurred_at")
         needs_approval = approval.facts["needs_approval"] == "true"
         self._refund_requested(reference=reference,

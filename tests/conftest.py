@@ -53,6 +53,22 @@ def require_postgres() -> None:
         pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _key_files_outside_the_repo(tmp_path_factory) -> Iterator[None]:  # noqa: ANN001
+    """Keys generated on first use land in a temporary folder, never in the repo's var/."""
+    folder = tmp_path_factory.mktemp("keys")
+    saved = {name: os.environ.get(name) for name in ("PERSONAL_DATA_KEY_FILE",
+                                                      "WEB_SECRET_KEY_FILE")}
+    os.environ["PERSONAL_DATA_KEY_FILE"] = str(folder / "personal-data.key")
+    os.environ["WEB_SECRET_KEY_FILE"] = str(folder / "web-secret.key")
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def pg_schema() -> Iterator[dict[str, str]]:
     """A fresh PostgreSQL schema for one test, dropped afterwards."""

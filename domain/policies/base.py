@@ -222,12 +222,16 @@ class PlatformPolicy:
                                  status=facts.status)
 
     # -- refunds ------------------------------------------------------------
-    def needs_approval(self, amount: Money) -> Ruling:
-        """AM-4: refunds above the threshold wait for a second person's approval."""
+    def needs_approval(self, amount: Money, committed_before: Money | None = None) -> Ruling:
+        """AM-4: a refund that takes the parcel's refunds above the threshold waits for a
+        second person's approval, so splitting a large refund does not avoid the review."""
         threshold = self.settings.large_refund_thresholds.get(amount.currency)
-        above = threshold is not None and amount.amount > threshold
+        before = committed_before if committed_before is not None else Money.zero(amount.currency)
+        cumulative = before + amount
+        above = threshold is not None and cumulative.amount > threshold
         return Ruling("AM-4", Party.NOBODY, {
             "amount": str(amount.amount), "currency": amount.currency,
+            "refunds_before": str(before.amount), "cumulative": str(cumulative.amount),
             "threshold": str(threshold) if threshold is not None else "none",
             "needs_approval": str(above).lower()})
 

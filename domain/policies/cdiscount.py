@@ -106,9 +106,13 @@ class CdiscountPolicy(PlatformPolicy):
 
     def check_refund(self, facts: ParcelFacts, kinds: set[str], total: Money) -> None:
         """CD-4: refund without return is the full amount, shipping included."""
-        if facts.remedy == Remedy.REFUND_WITHOUT_RETURN and total != facts.full_refund:
+        if facts.remedy != Remedy.REFUND_WITHOUT_RETURN:
+            return
+        before = facts.refunds_committed or Money.zero(total.currency)
+        if before + total != facts.full_refund:
             raise RuleViolationError(
-                "CD-4", "a refund without return is the full amount, shipping included",
-                requested=str(total), full_refund=str(facts.full_refund))
+                "CD-4", "a refund without return brings the refunds to the full amount, "
+                "shipping included", requested=str(total), refunded_before=str(before),
+                full_refund=str(facts.full_refund))
 
 

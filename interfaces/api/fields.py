@@ -49,7 +49,7 @@ class MoneyRequest(Schema):
     """Money on the wire: the amount is a decimal string, never a JSON number."""
 
     amount = fields.String(required=True, validate=validate.Regexp(
-        r"^-?\d{1,18}(\.\d{1,4})?$", error="must be a decimal string such as \"12.30\""),
+        r"^-?\d{1,15}(\.\d{1,4})?$", error="must be a decimal string such as \"12.30\""),
         metadata={"example": "12.30"})
     currency = fields.String(required=True, validate=validate.OneOf(sorted(MINOR_UNITS)),
                              metadata={"example": "MYR"})

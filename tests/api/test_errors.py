@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from interfaces.api.problems import PROBLEM_JSON
@@ -74,6 +76,16 @@ def test_unknown_parcel_is_a_404(client, keys) -> None:  # noqa: ANN001
     problem_of(client.get(missing, headers=bearer(keys.client)), 404, "parcel-not-found")
     problem_of(post(client, keys.client, f"{missing}/routes"), 404, "parcel-not-found")
     problem_of(client.get("/v1/nothing-here", headers=bearer(keys.client)), 404, "not-found")
+
+
+def test_an_id_of_something_else_is_not_a_parcel(client, keys) -> None:  # noqa: ANN001
+    address = post(client, keys.client, "/v1/return-addresses", ADDRESS).get_json()["id"]
+    key_id = str(uuid.UUID(hex=keys.admin.split("_", 2)[1]))
+    for other in (address, key_id):
+        for path in (f"/v1/parcels/{other}", f"/v1/parcels/{other}/history"):
+            problem_of(client.get(path, headers=bearer(keys.admin)), 404, "parcel-not-found")
+        problem_of(post(client, keys.admin, f"/v1/parcels/{other}/delivery-attempts",
+                        {"reason": "nobody home"}), 404, "parcel-not-found")
 
 
 def test_tt4_rule_violation_is_a_409_naming_the_rule(client, keys) -> None:  # noqa: ANN001

@@ -253,3 +253,16 @@ def test_am4_small_refund_needs_no_approval(ledger: ReturnsLedger, parcel: UUID)
     assert err.value.rule == "AM-4"
     with pytest.raises(RefundNotFoundError):
         ledger.approve_refund(parcel, "R-404", T0 + 10 * DAY, actor="finance-lead")
+
+
+def test_am4_splitting_a_large_refund_does_not_avoid_the_review(ledger: ReturnsLedger) -> None:
+    parcel = amazon_parcel(ledger, price="899.00")
+    returned(ledger, parcel, seller_fault=False)
+    first = ledger.request_refund(parcel, "R-1", [item(eur("450.00"))], T0 + 10 * DAY,
+                                  actor="clerk").extra["refund"]
+    assert (first.status, first.needs_approval) == ("issued", False)
+    second = ledger.request_refund(parcel, "R-2", [item(eur("449.00"))], T0 + 10 * DAY,
+                                   actor="clerk").extra["refund"]
+    assert (second.status, second.needs_approval) == ("requested", True)
+    facts = ledger.get_parcel_history(parcel)[-1].data["facts"]
+    assert (facts["refunds_before"], facts["cumulative"]) == ("450.00", "899.00")

@@ -209,3 +209,20 @@ def test_rl1_undeliverable_parcel_goes_back_to_the_sellers_address(ledger: Retur
     assert decision.address_id == str(address)
     assert decision.facts["delivery_failure_reason"] == "bad_address"
     assert ledger.get_parcel(parcel).status == "returning_to_seller"
+
+
+def test_cd4_refund_without_return_counts_an_earlier_goodwill_refund(
+        ledger: ReturnsLedger) -> None:
+    parcel = cd_parcel(ledger)
+    ledger.record_delivery(parcel, T0 + 3 * DAY)
+    ledger.request_refund(parcel, "GOODWILL", [item(eur("5.00"))], T0 + 4 * DAY)
+    ledger.request_return(parcel, "defective", seller_fault=True, occurred_at=T0 + 6 * DAY)
+    ledger.route_return(parcel, T0 + 6 * DAY)
+    with pytest.raises(RuleViolationError) as err:  # 39 + 4.90 would pay 5 EUR twice
+        ledger.request_refund(parcel, "CD-R-1", [item(eur("34.00")), shipping(eur("4.00"))],
+                              T0 + 7 * DAY)
+    assert err.value.rule == "CD-4"
+    ledger.request_refund(parcel, "CD-R-1", [item(eur("34.00")), shipping(eur("4.90"))],
+                          T0 + 7 * DAY)
+    state = ledger.get_parcel(parcel)
+    assert (state.status, state.refunded_total) == ("closed", eur("43.90"))

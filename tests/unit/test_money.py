@@ -77,3 +77,10 @@ def test_money_adds_and_compares_exactly() -> None:
 def test_money_round_trips_its_wire_form() -> None:
     for money in (Money.of("12.30", "MYR"), Money.of("1500", "JPY"), Money.of("-3", "VND")):
         assert Money.from_dict(money.as_dict()) == money
+
+
+def test_largest_amount_fits_a_64_bit_count_of_minor_units() -> None:
+    largest = Money.of("999999999999999.99", "MYR")
+    assert int(largest.amount * 100) < 2 ** 63
+    with pytest.raises(InvalidValueError):
+        Money.of("1000000000000000", "MYR")
