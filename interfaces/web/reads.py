@@ -55,6 +55,8 @@ def parse_time(text: str | None, field: str) -> datetime | None:
         at = datetime.fromisoformat(text.strip())
     except ValueError:
         abort(400, f"{field}: write a date and time like 2026-03-12T09:00:00Z")
+    if not 2000 <= at.year <= 2099:  # the same business-time range as the API
+        abort(400, f"{field}: a date between 2000 and 2099")
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 

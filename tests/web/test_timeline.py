@@ -58,6 +58,15 @@ def test_as_recorded_at_that_does_not_parse_is_a_400_page(seeded: Seeded,
     assert "as recorded at: write a date and time" in answer.get_data(True)
 
 
+@pytest.mark.parametrize("query", ["/web/parcels?to=9999-12-31",
+                                   "/web/parcels?from=0001-01-01T00:00:00%2B01:00",
+                                   "/web/finance?to=9999-12-31"])
+def test_dates_outside_business_time_are_a_400_page(auditor: FlaskClient, query: str) -> None:
+    answer = auditor.get(query)
+    assert answer.status_code == 400
+    assert "a date between 2000 and 2099" in answer.get_data(True)
+
+
 def test_badge_shows_a_broken_chain_when_a_stored_event_was_altered(fresh: Seeded) -> None:
     parcel = fresh.parcels["tiktok_shop_hold"]
     db = sqlite3.connect(fresh.env["SQLITE_DBNAME"])
