@@ -55,8 +55,11 @@ def test_am3_reversal_over_http_returns_the_amount_to_the_cap(app: Flask, keys: 
     base = amazon_inspected(client, keys, seller_fault=True)
     assert post(client, keys.finance, f"{base}/refunds",
                 refund("R-1", item="400.00")).status_code == 201
-    assert post(client, keys.finance, f"{base}/refunds",
-                refund("R-2", item="400.00")).status_code == 201
+    second = post(client, keys.finance, f"{base}/refunds", refund("R-2", item="400.00"))
+    # AM-4 counts R-1: together they pass the 500 EUR threshold, so R-2 waits.
+    assert second.status_code == 201 and second.get_json()["refund"]["status"] == "requested"
+    assert post(client, keys.finance_b, f"{base}/refunds/R-2/approvals",
+                {}).status_code == 201
     over = post(client, keys.finance, f"{base}/refunds", refund("R-3", item="100.00"))
     assert over.status_code == 409 and over.get_json()["rule"] == "AM-3"
     reversals = f"{base}/refunds/R-1/reversals"
