@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class _Pending:
 
 _PENDING: ContextVar[_Pending | None] = ContextVar("pending_idempotency", default=None)
 
+# How stale the lower bound of the log head may get before the store is asked again.
+HEAD_REFRESH_SECONDS = 1.0
+
 
 def jsonable(value: Any) -> Any:
     """A command's answer as JSON-ready data: Money as a dict, decisions as objects."""
@@ -63,7 +67,7 @@ class IdempotentCommands:
         answer = self._answer_again(idempotency)
         if answer is not None:
             return answer
-        after = self.recorder.max_notification_id() or 0  # type: ignore[attr-defined]
+        after = self._log_head_bound()
         token = _PENDING.set(_Pending(idempotency, after))
         try:
             return command()
@@ -75,6 +79,26 @@ class IdempotentCommands:
             return answer
         finally:
             _PENDING.reset(token)
+
+    _head_seen = 0
+    _head_read_at = float("-inf")
+
+    def _log_head_bound(self) -> int:
+        """A position no later than the log's head: the last one this process saw stored,
+        re-read from the store at most once a second (a replay scans on from it)."""
+        now = time.monotonic()
+        if now - self._head_read_at >= HEAD_REFRESH_SECONDS:
+            head = self.recorder.max_notification_id() or 0  # type: ignore[attr-defined]
+            self._head_seen, self._head_read_at = max(self._head_seen, head), now
+        return self._head_seen
+
+    def _record(self, processing_event: Any) -> Any:
+        """Record, and remember the last position stored: the next lower bound, for free."""
+        recordings = super()._record(processing_event)  # type: ignore[misc]
+        ids = [r.notification.id for r in recordings if r.notification.id is not None]
+        if ids:
+            self._head_seen = max(self._head_seen, *ids)
+        return recordings
 
     def _note_extra(self, extra: dict[str, Any]) -> None:
         pending = _PENDING.get()

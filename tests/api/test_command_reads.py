@@ -57,3 +57,25 @@ def test_the_next_request_loads_afresh(client, keys) -> None:  # noqa: ANN001
     stale = post(client, keys.client, base, {**body, "occurred_at": day(5)},
                  **{"If-Match": '"2"'})
     assert stale.status_code == 412
+
+
+def test_idempotent_commands_do_not_read_the_log_head_each_time(app: Flask, keys: Keys,
+                                                                client) -> None:  # noqa: ANN001
+    """The lower bound a replay scans from comes from the positions this process stored."""
+    ledger = app.extensions["returns_ledger"].get()
+    parcels = [register(client, keys.client, tracking=f"TTMY-H{n}") for n in range(3)]
+    original, heads = ledger.recorder.max_notification_id, [0]
+
+    def counting() -> Any:
+        heads[0] += 1
+        return original()
+
+    ledger.recorder.max_notification_id = counting
+    body = {"reason": "buyer not at home", "occurred_at": day(3)}
+    answers = [post(client, keys.client, f"/v1/parcels/{p}/delivery-attempts", body,
+                    **{"Idempotency-Key": f"head-{p}"}) for p in parcels]
+    assert heads[0] <= 1  # at most one refresh a second, not one per command
+    for parcel, first in zip(parcels, answers, strict=True):
+        again = post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts", body,
+                     **{"Idempotency-Key": f"head-{parcel}"})
+        assert again.get_json() == first.get_json() and first.get_json()["position"] > 0
