@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -14,6 +16,10 @@ from domain.api_key import ApiKey, KeyRing
 from domain.errors import NotFoundError
 
 KEY_PREFIX = "rlk"
+# Active keys are remembered this long per process (API_KEY_CACHE_SECONDS, at most this):
+# a revocation in the same process takes effect at once, in another one within it.
+KEY_CACHE_MAX_SECONDS = 2.0
+KEY_CACHE_MAXSIZE = 10000
 
 
 class ApiKeyNotFoundError(NotFoundError):
@@ -56,6 +62,9 @@ class IssuedKey:
 class ApiKeys:
     """Mixed into the ledger: issue, revoke, list and check API keys."""
 
+    _key_lock = threading.Lock()  # one per process is enough: held for a dict update
+    _key_generation = 0  # revocations seen by this process
+
     def issue_api_key(self, role: str, seller_id: str | None, occurred_at: datetime,
                       label: str | None = None, actor: str = "system") -> IssuedKey:
         """A new random key; its token is returned once and stored only hashed."""
@@ -75,6 +84,9 @@ class ApiKeys:
         key = self._get_key(key_id)
         key.revoke(occurred_at, actor)
         self.save(key)  # type: ignore[attr-defined]
+        with self._key_lock:  # a read that began before this save is not remembered
+            self._key_generation += 1
+            self._known_keys().pop(key.id, None)
         return ApiKeyView.of(key)
 
     def list_api_keys(self) -> list[ApiKeyView]:
@@ -86,13 +98,39 @@ class ApiKeys:
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX:
             return None
+        secret_hash, now, generation = hash_key(token), time.monotonic(), self._key_generation
         try:
-            key = self._get_key(UUID(hex=parts[1]))
+            key_id = UUID(hex=parts[1])
+            known = self._known_keys().get(key_id)
+            if known is not None and known[0] > now and known[1] == secret_hash:
+                return known[2]
+            key = self._get_key(key_id)
         except (ValueError, ApiKeyNotFoundError):
             return None
-        if not key.matches(hash_key(token)) or not key.active:
+        if not key.matches(secret_hash) or not key.active:
             return None
-        return ApiKeyView.of(key)
+        view = ApiKeyView.of(key)
+        self._remember_key(view, secret_hash, now, generation)
+        return view
+
+    def _known_keys(self) -> dict[UUID, tuple[float, str, ApiKeyView]]:
+        """Active keys recently read from the store: until when, their hash, their view."""
+        if not hasattr(self, "_key_cache"):
+            env = self.env  # type: ignore[attr-defined]
+            ttl = float(env.get("API_KEY_CACHE_SECONDS") or 1.0)
+            self._key_cache_ttl = min(max(ttl, 0.0), KEY_CACHE_MAX_SECONDS)
+            self._key_cache: dict[UUID, tuple[float, str, ApiKeyView]] = {}
+        return self._key_cache
+
+    def _remember_key(self, view: ApiKeyView, secret_hash: str, now: float,
+                      generation: int) -> None:
+        cache = self._known_keys()
+        with self._key_lock:
+            if self._key_cache_ttl <= 0 or generation != self._key_generation:
+                return
+            if len(cache) >= KEY_CACHE_MAXSIZE:
+                cache.clear()
+            cache[view.id] = (now + self._key_cache_ttl, secret_hash, view)
 
     def _key_ring(self) -> KeyRing:
         try:
