@@ -92,7 +92,10 @@ def test_am3_failed_payment_releases_the_amount_for_a_new_refund(ledger, receive
     assert str(state.refunded_total) == "0.00 EUR"
     assert refund_of(ledger, received, "R-1").status == "failed"
     ledger.request_refund(received, "R-2", item("400.00"), T0 + 8 * DAY)
-    ledger.request_refund(received, "R-3", item("400.00"), T0 + 8 * DAY)
+    ledger.request_refund(received, "R-3", item("400.00"), T0 + 8 * DAY, actor="clerk")
+    # Together with R-2 above the AM-4 threshold: R-3 waits for a second person.
+    assert refund_of(ledger, received, "R-3").status == "requested"
+    ledger.approve_refund(received, "R-3", T0 + 8 * DAY, actor="finance-lead")
     assert str(ledger.get_parcel(received).refunded_total) == "800.00 EUR"
 
 
