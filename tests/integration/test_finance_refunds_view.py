@@ -6,7 +6,6 @@ import csv
 import io
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from application.finance_exports import (
     REFUND_COLUMNS,
@@ -19,25 +18,10 @@ from application.ledger import ReturnsLedger
 from domain.money import Money
 from domain.values import Line, RefundComponent
 from interfaces.cli.finance import caught_up_refunds
-from tests.conftest import _pg_connect
+from tests.integration.projection_support import view_env  # noqa: F401 - fixture
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def view_env(store_env, tmp_path):  # noqa: ANN001, ANN201
-    """The ledger's store and a fresh view store beside it (dropped after, on PostgreSQL)."""
-    env = dict(store_env)
-    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
-        yield {**env, "VIEWS_SQLITE_DBNAME": str(tmp_path / "views.sqlite3")}
-        return
-    env["VIEWS_POSTGRES_SCHEMA"] = f"{env['POSTGRES_SCHEMA']}_views"
-    try:
-        yield env
-    finally:
-        with _pg_connect() as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{env["VIEWS_POSTGRES_SCHEMA"]}" CASCADE')
 
 
 def parcel(ledger: ReturnsLedger, tracking: str, currency: str, price: str,
