@@ -6,7 +6,6 @@ import csv
 import io
 from datetime import datetime, timedelta, timezone
 
-
 from application.finance_exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
