@@ -8,6 +8,7 @@ tracking table (`<projection name>_tracking`), so views advance and rebuild inde
 from __future__ import annotations
 
 import contextlib
+from abc import abstractmethod
 import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
@@ -84,8 +85,9 @@ class ViewRecorder:
     def tracking_table(cls) -> str:
         return f"{cls.view_name}_view_tracking"
 
-    def _tx(self, cursor: Any) -> Tx:  # pragma: no cover - each database defines it
-        raise NotImplementedError
+    @abstractmethod
+    def _tx(self, cursor: Any) -> Tx:
+        """The transaction wrapper of this view's database (SQLite or PostgreSQL)."""
 
     def _pipeline(self, cursor: Any) -> contextlib.AbstractContextManager[Any]:
         """Send a batch's statements without waiting for each answer, where the driver can."""
