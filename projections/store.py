@@ -8,8 +8,8 @@ tracking table (`<projection name>_tracking`), so views advance and rebuild inde
 from __future__ import annotations
 
 import contextlib
-from abc import abstractmethod
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
