@@ -36,6 +36,7 @@ class _Pending:
     idempotency: Idempotency
     after_position: int
     extra: dict[str, Any] = field(default_factory=dict)
+    attached: bool = False  # the record went into the command's save
 
 
 _PENDING: ContextVar[_Pending | None] = ContextVar("pending_idempotency", default=None)
@@ -64,21 +65,27 @@ class IdempotentCommands:
         """Run the command, or answer again what the first request with this key got."""
         if idempotency is None:
             return command()
-        answer = self._answer_again(idempotency)
-        if answer is not None:
-            return answer
-        after = self._log_head_bound()
-        token = _PENDING.set(_Pending(idempotency, after))
+        # Optimistic: no look-up first. The record is inserted in the command's own
+        # transaction, so a key already used makes that transaction fail as a whole
+        # (the record's first version exists) and nothing is recorded twice; only
+        # then, or when the command saved nothing, is the first answer read back.
+        pending = _Pending(idempotency, self._log_head_bound())
+        token = _PENDING.set(pending)
         try:
-            return command()
+            result = command()
         except DomainError:
-            # A concurrent twin with the same key may have won the race: answer as it did.
+            # The key was used before (or by a concurrent twin that won): answer as it did.
             answer = self._answer_again(idempotency)
             if answer is None:
                 raise
             return answer
         finally:
             _PENDING.reset(token)
+        if not pending.attached:  # nothing saved: a retry of a no-op answers the first result
+            answer = self._answer_again(idempotency)
+            if answer is not None:
+                return answer
+        return result
 
     _head_seen = 0
     _head_read_at = float("-inf")
@@ -111,6 +118,7 @@ class IdempotentCommands:
         if pending is None:
             return aggregates
         primary = aggregates[-1]
+        pending.attached = True
         idem = pending.idempotency
         record = IdempotencyRecord(
             scope=idem.scope, key=idem.key, fingerprint=idem.fingerprint,

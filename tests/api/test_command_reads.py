@@ -79,3 +79,26 @@ def test_idempotent_commands_do_not_read_the_log_head_each_time(app: Flask, keys
         again = post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts", body,
                      **{"Idempotency-Key": f"head-{parcel}"})
         assert again.get_json() == first.get_json() and first.get_json()["position"] > 0
+
+
+def test_a_new_idempotency_key_costs_no_read(app: Flask, keys: Keys, client) -> None:  # noqa: ANN001
+    """The record is inserted with the command (its first version is unique), not looked
+    up first: only a key used before makes the save fail and the first answer be read."""
+    from domain.idempotency import idempotency_record_id
+
+    ledger = app.extensions["returns_ledger"].get()
+    original, reads = ledger.recorder.select_events, []
+
+    def counting(originator_id: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(UUID(str(originator_id)))
+        return original(originator_id, *args, **kwargs)
+
+    ledger.recorder.select_events = counting
+    parcel = register(client, keys.client, tracking="TTMY-NEWKEY")
+    body = {"reason": "buyer not at home", "occurred_at": day(3)}
+    path = f"/v1/parcels/{parcel}/delivery-attempts"
+    first = post(client, keys.client, path, body, **{"Idempotency-Key": "fresh-1"})
+    record = idempotency_record_id(keys.ids["client"], "fresh-1")
+    assert first.status_code == 201 and record not in reads
+    again = post(client, keys.client, path, body, **{"Idempotency-Key": "fresh-1"})
+    assert again.get_json() == first.get_json() and record in reads
