@@ -36,7 +36,7 @@ class _Pending:
     idempotency: Idempotency
     after_position: int
     extra: dict[str, Any] = field(default_factory=dict)
-    attached: bool = False  # the record went into the command's save
+    saved: bool = False  # the record was stored with the command's events
 
 
 _PENDING: ContextVar[_Pending | None] = ContextVar("pending_idempotency", default=None)
@@ -81,7 +81,7 @@ class IdempotentCommands:
             return answer
         finally:
             _PENDING.reset(token)
-        if not pending.attached:  # nothing saved: a retry of a no-op answers the first result
+        if not pending.saved:  # nothing saved: a retry of a no-op answers the first result
             answer = self._answer_again(idempotency)
             if answer is not None:
                 return answer
@@ -112,13 +112,20 @@ class IdempotentCommands:
         if pending is not None:
             pending.extra = jsonable(extra)
 
+    def _commit_recorded(self, *aggregates: Any) -> list[Any]:
+        """Save in one transaction, with the idempotency record when a key is pending."""
+        recordings = self._commit(*self._with_record(*aggregates))  # type: ignore[attr-defined]
+        pending = _PENDING.get()
+        if pending is not None:
+            pending.saved = True
+        return recordings
+
     def _with_record(self, *aggregates: Any) -> tuple[Any, ...]:
         """The aggregates to save, preceded by the idempotency record when a key is pending."""
         pending = _PENDING.get()
         if pending is None:
             return aggregates
         primary = aggregates[-1]
-        pending.attached = True
         idem = pending.idempotency
         record = IdempotencyRecord(
             scope=idem.scope, key=idem.key, fingerprint=idem.fingerprint,

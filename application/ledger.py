@@ -29,8 +29,10 @@ from application.audit_history import ParcelHistory, build_history
 from application.vault import PersonalDataVault, SubjectKeyStore, load_master_key
 from domain.address import ReturnAddress, SellerDirectory, seller_directory_id
 from domain.customs import SkuCustomsProfile, check_profile, customs_profile_id
+from domain.idempotency import IdempotencyRecord
 from domain.errors import (
     CustomsProfileNotFoundError,
+    DomainError,
     DuplicateParcelError,
     ParcelNotFoundError,
     ReturnAddressNotFoundError,
@@ -79,7 +81,8 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
         recordings = super()._record(processing_event)
         if self.repository.cache is not None:
             for aggregate_id, aggregate in processing_event.aggregates.items():
-                self.repository.cache.put(aggregate_id, deepcopy(aggregate))
+                if not isinstance(aggregate, IdempotencyRecord):  # read back only on a retry
+                    self.repository.cache.put(aggregate_id, deepcopy(aggregate))
         return recordings
 
     def _record_processing(self, processing_event: ProcessingEvent) -> list[Recording[UUID]]:
@@ -98,14 +101,11 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
     # -- plumbing ---------------------------------------------------------------
     def _save(self, *aggregates: Any) -> list[Recording[UUID]]:
         try:
-            return self._commit(*self._with_record(*aggregates))
+            return self._commit_recorded(*aggregates)
         except IntegrityError:
             raise VersionConflictError(aggregates[0].id) from None
 
     def _get_parcel(self, parcel_id: UUID, version: int | None = None) -> ReturnParcel:
-        loaded = self._take_loaded(parcel_id) if version is None else None
-        if loaded is not None:  # loaded for this request's scope check (preload.py)
-            return loaded
         try:
             # Always a copy: the repository fast-forwards its cached parcel in place,
             # and a reader in another thread (deadlines timer, threaded server) must
@@ -117,10 +117,55 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
             raise ParcelNotFoundError(parcel_id)
         return parcel
 
+    def _parcel_for_command(self, parcel_id: UUID) -> tuple[ReturnParcel, bool]:
+        """The parcel a command acts on, and whether it was just read from the store.
+
+        A parcel this process holds in its cache is taken as held, without a read. If
+        another process changed it since, the command's save conflicts (a version is
+        stored once) or the command decides on an older state: _act then decides again
+        on the parcel as stored, so a stale cache costs a retry, never a wrong answer.
+        """
+        held = self._held_copy(parcel_id)
+        if held is not None:
+            return held, False
+        return self._get_parcel(parcel_id), True
+
+    def _held_copy(self, parcel_id: UUID) -> ReturnParcel | None:
+        cache, repository = self.repository.cache, self.repository
+        if cache is None:
+            return None
+        # The lock the repository takes to fast-forward a cached aggregate in place:
+        # the copy must not see one half-updated.
+        lock = repository._use_fastforward_lock(parcel_id)  # noqa: SLF001
+        try:
+            with lock:
+                try:
+                    held = cache.get(parcel_id)
+                except KeyError:
+                    return None
+                return deepcopy(held) if isinstance(held, ReturnParcel) else None
+        finally:
+            repository._disuse_fastforward_lock(parcel_id)  # noqa: SLF001
+
     def _act(self, parcel_id: UUID, command: ParcelCommand,
              expected_version: int | None = None) -> CommandResult:
-        """Load the parcel, check If-Match, run the command, save, answer."""
-        parcel = self._get_parcel(parcel_id)
+        """Load the parcel, check If-Match, run the command, save, answer; a parcel
+        taken from the cache that did not lead to a save is decided again, read afresh."""
+        loaded = self._take_loaded(parcel_id)
+        parcel, fresh = loaded if loaded is not None else self._parcel_for_command(parcel_id)
+        if not fresh:
+            try:
+                result = self._act_on(parcel, command, expected_version)
+            except DomainError:
+                result = None
+            if result is not None and result.position is not None:
+                return result
+            parcel = self._get_parcel(parcel_id)
+        return self._act_on(parcel, command, expected_version)
+
+    def _act_on(self, parcel: ReturnParcel, command: ParcelCommand,
+                expected_version: int | None) -> CommandResult:
+        parcel_id = parcel.id
         if expected_version is not None and parcel.version != expected_version:
             raise VersionConflictError(parcel_id, expected_version, parcel.version)
         extra = command(parcel) or {}
@@ -157,7 +202,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
             ready_to_ship_at=ready_to_ship_at, policy=self.policies.for_platform(platform),
             occurred_at=occurred_at, actor=actor)
         try:
-            recordings = self._commit(*self._with_record(parcel))
+            recordings = self._commit_recorded(parcel)
         except IntegrityError:
             raise DuplicateParcelError(parcel.id) from None
         return self._result(parcel, recordings)

@@ -19,7 +19,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import Flask, current_app, session
+from flask import Flask, Request, current_app, session
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 DEFAULT_SECRET_FILE = "var/web-secret.key"
 SEAL_INFO = b"returns-ledger web session: sealed api key"
@@ -45,9 +46,20 @@ def load_secret_key(config: Any) -> str:
     return path.read_text().strip()
 
 
+class WebOnlySessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session on the web pages only; the API never reads a cookie,
+    so its requests skip unsigning one (a null session, which cannot be written)."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if not request.path.startswith(app.config["SESSION_COOKIE_PATH"]):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def configure(app: Flask) -> None:
     """The secret key and the session cookie's attributes (the API itself uses no cookie)."""
     app.config["SECRET_KEY"] = load_secret_key(app.config)
+    app.session_interface = WebOnlySessions()
     app.config.update(
         SESSION_COOKIE_NAME="returns_ledger_web",
         SESSION_COOKIE_PATH="/web",

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from flask import Flask
 
-from tests.api.conftest import Keys, day, post, register
+from tests.api.conftest import Keys, bearer, day, post, register
 
 
 def _count_parcel_reads(app: Flask, parcel: str) -> list[int]:
@@ -24,14 +24,53 @@ def _count_parcel_reads(app: Flask, parcel: str) -> list[int]:
     return reads
 
 
-def test_a_command_reads_its_parcel_once(app: Flask, keys: Keys, client) -> None:  # noqa: ANN001
+def test_a_command_reads_its_parcel_once_at_most(app: Flask, keys: Keys, client) -> None:  # noqa: ANN001
+    """A parcel this process holds is not read again; one it does not hold, once."""
     parcel = register(client, keys.client)
     reads = _count_parcel_reads(app, parcel)
-    response = post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts",
-                    {"reason": "buyer not at home", "occurred_at": day(3)},
-                    **{"If-Match": '"1"'})
+    attempt = {"reason": "buyer not at home", "occurred_at": day(3)}
+    path = f"/v1/parcels/{parcel}/delivery-attempts"
+    response = post(client, keys.client, path, attempt, **{"If-Match": '"1"'})
     assert response.status_code == 201 and response.get_json()["version"] == 2
+    assert reads[0] == 0
+    app.extensions["returns_ledger"].get().repository.cache.get(UUID(parcel), evict=True)
+    response = post(client, keys.client, path, {**attempt, "occurred_at": day(4)})
+    assert response.status_code == 201 and response.get_json()["version"] == 3
     assert reads[0] == 1
+
+
+def test_a_parcel_changed_by_another_worker_is_decided_on_its_stored_state(
+        store_app: Flask) -> None:
+    """Two workers on one store: each holds the parcel in its cache, the other changes it.
+
+    The stale copy must cost a retry, never a wrong answer: no 409 for a version the
+    caller saw, no refusal of a step the stored state allows, the right If-Match."""
+    from tests.api.conftest import issue_keys, make_app
+
+    keys = issue_keys(store_app)
+    other = make_app({k: v for k, v in store_app.extensions["returns_ledger"]._env.items()})
+    try:
+        one, two = store_app.test_client(), other.test_client()
+        parcel = register(one, keys.client, tracking="TTMY-STALE")
+        two_view = two.get(f"/v1/parcels/{parcel}", headers=bearer(keys.client)).get_json()
+        assert two_view["version"] == 1  # worker two now holds version 1
+        failed = post(one, keys.client, f"/v1/parcels/{parcel}/delivery-failures",
+                      {"reason": "refused", "occurred_at": day(4)})
+        assert failed.status_code == 201 and failed.get_json()["version"] == 2
+        # Worker two's copy says "registered": routing needs the failure it has not seen.
+        routed = post(two, keys.client, f"/v1/parcels/{parcel}/routes",
+                      {"occurred_at": day(5)}, **{"If-Match": '"2"'})
+        assert routed.status_code == 201, routed.get_json()
+        routed_version = routed.get_json()["version"]
+        assert routed_version > 2
+        stale = post(one, keys.client, f"/v1/parcels/{parcel}/routes",
+                     {"occurred_at": day(5)}, **{"If-Match": '"2"'})
+        assert stale.status_code == 412  # worker one is behind too, and the caller is
+        history = one.get(f"/v1/parcels/{parcel}/history",
+                          headers=bearer(keys.client)).get_json()
+        assert [e["version"] for e in history["events"]] == list(range(1, routed_version + 1))
+    finally:
+        other.extensions["returns_ledger"].close()
 
 
 def test_the_shared_load_keeps_another_sellers_parcel_a_404(client, keys) -> None:  # noqa: ANN001

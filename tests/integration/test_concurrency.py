@@ -48,24 +48,33 @@ def versions(ledger: ReturnsLedger, parcel: UUID) -> list[int]:
     return [e.originator_version for e in ledger.recorder.select_events(parcel)]
 
 
+def forget(ledger: ReturnsLedger, parcel: UUID) -> None:
+    """Drop the parcel from the ledger's cache: its next command reads it from the store."""
+    try:
+        ledger.repository.cache.get(parcel, evict=True)
+    except KeyError:
+        pass
+
+
 def after_load(ledger: ReturnsLedger, hook: Callable[[], None]) -> None:
-    """Run `hook` once, right after this ledger loads a parcel and before it saves."""
-    load = ledger.repository.get
+    """Run `hook` once, right after this ledger loads a parcel for a command, before it saves."""
+    load = ledger._parcel_for_command
     pending = [hook]
 
-    def get(*args: Any, **kwargs: Any) -> Any:
+    def loaded(*args: Any, **kwargs: Any) -> Any:
         aggregate = load(*args, **kwargs)
         if pending:
             pending.pop()()
         return aggregate
 
-    ledger.repository.get = get  # type: ignore[method-assign]
+    ledger._parcel_for_command = loaded  # type: ignore[method-assign]
 
 
 def test_second_writer_from_the_same_version_gets_a_version_conflict(ledgers) -> None:  # noqa: ANN001
     first, second = ledgers
     parcel = held_parcel(first)
     before = versions(first, parcel)
+    forget(first, parcel)  # the first ledger reads the parcel from the store
     # The second ledger loads and saves a redelivery request while the first ledger
     # holds the same version in hand and is about to record the disposal.
     after_load(first, lambda: second.request_redelivery(parcel, T0 + 10 * DAY))
@@ -83,6 +92,20 @@ def test_second_writer_from_the_same_version_gets_a_version_conflict(ledgers) ->
     # The loser retries on the new version: the state now refuses the disposal.
     with pytest.raises(TransitionError):
         first.dispose(parcel, "destroyed", T0 + 21 * DAY)
+
+
+def test_a_cached_copy_that_lost_the_race_is_decided_again_on_the_stored_state(
+        ledgers) -> None:  # noqa: ANN001
+    """The first ledger acts on the copy in its cache (no read); its save conflicts, so
+    the command is decided again on the parcel as stored, which refuses the disposal."""
+    first, second = ledgers
+    parcel = held_parcel(first)
+    before = versions(first, parcel)
+    after_load(first, lambda: second.request_redelivery(parcel, T0 + 10 * DAY))
+    with pytest.raises(TransitionError):
+        first.dispose(parcel, "destroyed", T0 + 21 * DAY)
+    assert versions(first, parcel) == list(range(1, len(before) + 2))
+    assert first.get_parcel(parcel).status == "redelivering"
 
 
 def test_stale_expected_version_is_refused_without_writing(ledgers) -> None:  # noqa: ANN001
@@ -109,7 +132,8 @@ def race(ledgers: list[ReturnsLedger], command: Callable[[ReturnsLedger], Any],
 
     if barrier is not None:  # every thread holds the same version before anyone saves
         for ledger in set(ledgers):
-            ledger.repository.get = _first_load_waits(ledger.repository.get, barrier)
+            ledger._parcel_for_command = _first_load_waits(  # type: ignore[method-assign]
+                ledger._parcel_for_command, barrier)
     threads = [threading.Thread(target=run, args=(i, ledger)) for i, ledger in
                enumerate(ledgers)]
     for thread in threads:
@@ -145,12 +169,18 @@ def test_threads_loading_the_same_version_one_wins_the_rest_conflict(
     try:
         parcel = held_parcel(apps[0])
         before = len(versions(apps[0], parcel))
+        for app in apps:
+            forget(app, parcel)
         writers = apps * THREADS if shared else apps
         outcomes = race(writers, lambda ledger: ledger.dispose(
             parcel, "destroyed", T0 + 21 * DAY), threading.Barrier(THREADS, timeout=30))
         winners = [o for o in outcomes if not isinstance(o, Exception)]
         assert len(winners) == 1, outcomes
-        assert all(isinstance(o, VersionConflictError) for o in outcomes if o not in winners)
+        losers = [o for o in outcomes if o not in winners]
+        if shared:  # a thread may act on the copy another cached: decided again, refused
+            assert all(isinstance(o, (VersionConflictError, TransitionError)) for o in losers)
+        else:  # every thread read the stored parcel: the save is what refuses them
+            assert all(isinstance(o, VersionConflictError) for o in losers), losers
         assert versions(apps[0], parcel) == list(range(1, before + 2))
         fresh = ReturnsLedger(store_env)
         assert fresh.get_parcel(parcel).status == "destroyed"
