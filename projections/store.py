@@ -52,9 +52,29 @@ class Tx:
         self.cursor = cursor
         self.prefix = prefix
         self.pyformat = pyformat
+        # Writes held until the end of the batch: statement -> key -> parameters.
+        self._later: dict[str, dict[Any, dict[str, Any]]] = {}
 
     def execute(self, statement: str, **params: Any) -> None:
         self.cursor.execute(_translate(statement, self.prefix, self.pyformat), params)
+
+    def later(self, statement: str, key: Any, **params: Any) -> None:
+        """Run this write at the end of the batch, with the others of the same statement in
+        one `executemany`; a later write with the same key replaces this one (the caller
+        merges what it must keep, see `pending`). Only for writes that nothing in the batch
+        reads back and that touch columns no immediate write of the batch touches."""
+        self._later.setdefault(statement, {})[key] = params
+
+    def pending(self, statement: str, key: Any) -> dict[str, Any] | None:
+        """The parameters of a write held for the end of the batch, if any."""
+        return self._later.get(statement, {}).get(key)
+
+    def flush(self) -> None:
+        """Run the held writes, statement by statement, in the order they were first held."""
+        for statement, rows in self._later.items():
+            self.cursor.executemany(_translate(statement, self.prefix, self.pyformat),
+                                    list(rows.values()))
+        self._later.clear()
 
     def all(self, statement: str, **params: Any) -> list[dict[str, Any]]:
         self.execute(statement, **params)
@@ -109,6 +129,7 @@ class ViewRecorder:
             with self._pipeline(c):
                 for domain_event, tracking in batch:
                     apply(domain_event, tx, tracking)
+                tx.flush()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Tx]:

@@ -29,6 +29,13 @@ ROUTED_STATUS = {Destination.PROVIDER_WAREHOUSE.value: Status.HELD,
                  Destination.BUYER_KEEPS.value: Status.AWAITING_REFUND}
 
 
+CHECKPOINT = ("INSERT INTO {p}tracking_checkpoints VALUES "
+              "(:id, :version, :type, :at, :recorded)")
+LAST_EVENT = ("UPDATE {p}tracking_parcels SET status = COALESCE(:status, status), "
+              "last_event_type = :type, last_event_at = :at, last_recorded_at = :recorded, "
+              "version = :version, position = :position WHERE parcel_id = :id")
+
+
 class TrackingView(ViewRecorder):
     """Parcels and their checkpoints, queried by seller, platform, site, status, dates, numbers."""
 
@@ -67,14 +74,20 @@ class TrackingView(ViewRecorder):
                    version=e.originator_version, position=tracking.notification_id)
 
     def checkpoint(self, tx: Tx, e: P.Event, tracking: Tracking, status: str | None) -> None:
+        """The event's checkpoint, and the parcel's last event and status.
+
+        Both are held to the end of the batch: checkpoints go in with one executemany,
+        and a parcel's row is updated once per batch with its last event (and its last
+        new status), however many of its events the batch holds.
+        """
         values = dict(id=str(e.originator_id), version=e.originator_version,
                       type=type(e).__name__, at=ts(e.occurred_at), recorded=ts(e.timestamp))
-        tx.execute("INSERT INTO {p}tracking_checkpoints VALUES "
-                   "(:id, :version, :type, :at, :recorded)", **values)
-        tx.execute("UPDATE {p}tracking_parcels SET status = COALESCE(:status, status), "
-                   "last_event_type = :type, last_event_at = :at, last_recorded_at = :recorded,"
-                   " version = :version, position = :position WHERE parcel_id = :id",
-                   status=status, position=tracking.notification_id, **values)
+        tx.later(CHECKPOINT, (values["id"], values["version"]), **values)
+        if status is None:
+            held = tx.pending(LAST_EVENT, values["id"])
+            status = held["status"] if held else None
+        tx.later(LAST_EVENT, values["id"], status=status,
+                 position=tracking.notification_id, **values)
 
     def update(self, tx: Tx, parcel_id: Any, **columns: Any) -> None:
         sets = ", ".join(f"{name} = :{name}" for name in columns)
@@ -210,11 +223,10 @@ class TrackingProjection(ViewProjection):
     def apply(self, domain_event: Any, tx: Tx, tracking: Tracking) -> None:
         if isinstance(domain_event, P.ParcelRegistered):
             self.view.insert_parcel(tx, domain_event, tracking)
-            tx.execute("INSERT INTO {p}tracking_checkpoints VALUES "
-                       "(:id, :version, :type, :at, :recorded)",
-                       id=str(domain_event.originator_id),
-                       version=domain_event.originator_version, type="ParcelRegistered",
-                       at=ts(domain_event.occurred_at), recorded=ts(domain_event.timestamp))
+            parcel = str(domain_event.originator_id)
+            tx.later(CHECKPOINT, (parcel, domain_event.originator_version), id=parcel,
+                     version=domain_event.originator_version, type="ParcelRegistered",
+                     at=ts(domain_event.occurred_at), recorded=ts(domain_event.timestamp))
         elif isinstance(domain_event, P.Event):
             status = STATUS_AFTER.get(type(domain_event))
             if isinstance(domain_event, P.ReturnRouted):
