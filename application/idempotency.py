@@ -81,21 +81,37 @@ def jsonable(value: Any) -> Any:
 class IdempotentCommands:
     """Mixed into the ledger: the record is saved in the same transaction as the command."""
 
-    def run_once(self, idempotency: Idempotency | None, command: Callable[[], T]) -> T:
-        """Run the command, or answer again what the first request with this key got."""
+    def run_once(self, idempotency: Idempotency | None, command: Callable[[], T],
+                 effects_outside: bool = False) -> T:
+        """Run the command, or answer again what the first request with this key got.
+
+        `effects_outside`: the command also writes outside its own transaction (it seals
+        personal data in the key store), so a retry must not run it at all: the key is
+        looked up first.
+        """
         if idempotency is None:
             return command()
-        # Optimistic: no look-up first. The record is inserted in the command's own
-        # transaction, so a key already used makes that transaction fail as a whole
-        # (the record's first version exists) and nothing is recorded twice; only
-        # then, or when the command saved nothing, is the first answer read back.
+        if effects_outside:
+            answer = self._answer_again(idempotency)
+            if answer is not None:
+                return answer
+        # Otherwise optimistic: no look-up first. The record is inserted in the command's
+        # own transaction, so a key already used makes that transaction fail as a whole
+        # (the record's first version exists) and nothing is recorded twice; only then,
+        # or when the command saved nothing, is the first answer read back.
         pending = _Pending(idempotency, self._log_head_bound())
         token = _PENDING.set(pending)
         try:
             result = command()
-        except DomainError:
+        except Exception as error:
             # The key was used before (or by a concurrent twin that won): answer as it did.
-            answer = self._answer_again(idempotency)
+            # A command that fails in another way on a retry answers the first result too.
+            try:
+                answer = self._answer_again(idempotency)  # 422 when the key was reused
+            except DomainError:
+                raise
+            except Exception:  # noqa: BLE001 - the store failed too: tell the command's error
+                raise error from None
             if answer is None:
                 raise
             return answer

@@ -59,8 +59,11 @@ class RealNameVerifications(MethodView):
         """LZ-1: the recipient's identity, sealed at once; never echoed back."""
         check_address(address_id)
         identity = {name: body[name] for name in IDENTITY}
+        # Sealing writes the subject's key outside the command's transaction: a retry
+        # must not seal again (it would undo an erasure done in between).
         view = run(lambda: ledger().verify_real_name(address_id, identity,
-                                                     body["occurred_at"], actor=actor()))
+                                                     body["occurred_at"], actor=actor()),
+                   effects_outside=True)
         return jsonable(view), 201, etag(view.version)
 
 

@@ -57,9 +57,10 @@ def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
 
 
-def run(command: Callable[[], Any]) -> Any:
-    """Run once per Idempotency-Key: a retry gets the first answer and records nothing."""
-    return ledger().run_once(idempotency(), command)
+def run(command: Callable[[], Any], effects_outside: bool = False) -> Any:
+    """Run once per Idempotency-Key: a retry gets the first answer and records nothing.
+    `effects_outside`: the command writes outside its transaction too (see run_once)."""
+    return ledger().run_once(idempotency(), command, effects_outside)
 
 
 def on_parcel(parcel_id: UUID, command: ParcelCommand) -> tuple[dict[str, Any], int, dict]:

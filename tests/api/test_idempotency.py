@@ -105,3 +105,25 @@ def test_a_malformed_idempotency_key_is_a_400(client, keys) -> None:  # noqa: AN
                         **{"Idempotency-Key": bad})
         assert response.status_code == 400, bad
         assert response.mimetype == "application/problem+json"
+
+
+def test_a_retried_real_name_verification_does_not_seal_again(app: Flask, client, keys) -> None:  # noqa: ANN001
+    """LZ-1 sealing writes the subject's key outside the command's transaction: a retry
+    must answer the first result without running the command, or it would bring back a
+    key erased in between (crypto-shredding undone)."""
+    from tests.api.test_auth import ADDRESS
+
+    lazada = {**ADDRESS, "platform": "lazada", "country": "CN", "seller_country": "CN"}
+    address = post(client, keys.client, "/v1/return-addresses", lazada).get_json()
+    identity = {"name": "Wang Fang", "id_number": "ID-RETRY-4711",
+                "document_front": "front-ref", "document_back": "back-ref"}
+    path, key = (f"/v1/return-addresses/{address['id']}/real-name-verifications",
+                 {"Idempotency-Key": "verify-1"})
+    first = post(client, keys.client, path, identity, **key)
+    assert first.status_code == 201, first.get_json()
+    ledger = app.extensions["returns_ledger"].get()
+    subject = ledger.repository.get(__import__("uuid").UUID(address["id"])).subject_id
+    assert ledger.vault.erase(subject) is True
+    again = post(client, keys.client, path, identity, **key)
+    assert again.status_code == 201 and again.get_json() == first.get_json()
+    assert ledger.vault.is_erased(subject)
