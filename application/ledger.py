@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from copy import deepcopy
 from datetime import datetime
 from typing import Any
@@ -107,10 +108,8 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
 
     def _get_parcel(self, parcel_id: UUID, version: int | None = None) -> ReturnParcel:
         try:
-            # Always a copy: the repository fast-forwards its cached parcel in place,
-            # and a reader in another thread (deadlines timer, threaded server) must
-            # never see it half-updated. The copy is cheap (domain/copying.py).
-            parcel = self.repository.get(parcel_id, version=version)
+            parcel = (self._get_copy(parcel_id) if version is None
+                      else self.repository.get(parcel_id, version=version))
         except AggregateNotFoundError:
             raise ParcelNotFoundError(parcel_id) from None
         if not isinstance(parcel, ReturnParcel):  # an address's or a key's id, say
@@ -131,21 +130,41 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
         return self._get_parcel(parcel_id), True
 
     def _held_copy(self, parcel_id: UUID) -> ReturnParcel | None:
-        cache, repository = self.repository.cache, self.repository
+        """A copy of the parcel this process holds in its cache, if it holds it."""
+        cache = self.repository.cache
         if cache is None:
             return None
-        # The lock the repository takes to fast-forward a cached aggregate in place:
-        # the copy must not see one half-updated.
-        lock = repository._use_fastforward_lock(parcel_id)  # noqa: SLF001
+        with self._fastforward_lock(parcel_id):
+            try:
+                held = cache.get(parcel_id)
+            except KeyError:
+                return None
+            return deepcopy(held) if isinstance(held, ReturnParcel) else None
+
+    def _get_copy(self, aggregate_id: UUID) -> Any:
+        """The aggregate as stored now, as a copy of its own.
+
+        The repository fast-forwards a cached aggregate in place and copies it after
+        releasing its lock; a reader in another thread (deadlines timer, threaded
+        server) must never copy one half-updated, so the copy is taken under that lock.
+        The copy is cheap (domain/copying.py).
+        """
+        aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
+        if self.repository.cache is None:
+            return aggregate  # rebuilt for this call alone: no one else holds it
+        with self._fastforward_lock(aggregate_id):
+            return deepcopy(aggregate)
+
+    @contextmanager
+    def _fastforward_lock(self, aggregate_id: UUID) -> Iterator[None]:
+        """The lock the repository holds while it fast-forwards a cached aggregate."""
+        repository = self.repository
+        lock = repository._use_fastforward_lock(aggregate_id)  # noqa: SLF001
         try:
             with lock:
-                try:
-                    held = cache.get(parcel_id)
-                except KeyError:
-                    return None
-                return deepcopy(held) if isinstance(held, ReturnParcel) else None
+                yield
         finally:
-            repository._disuse_fastforward_lock(parcel_id)  # noqa: SLF001
+            repository._disuse_fastforward_lock(aggregate_id)  # noqa: SLF001
 
     def _act(self, parcel_id: UUID, command: ParcelCommand,
              expected_version: int | None = None) -> CommandResult:
@@ -440,7 +459,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
 
     def _directory(self, seller_id: str) -> SellerDirectory:
         try:
-            return self.repository.get(seller_directory_id(seller_id))
+            return self._get_copy(seller_directory_id(seller_id))
         except AggregateNotFoundError:
             return SellerDirectory(seller_id)
 
@@ -449,7 +468,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
 
     def _get_address(self, address_id: UUID) -> ReturnAddress:
         try:
-            address = self.repository.get(address_id)
+            address = self._get_copy(address_id)
         except AggregateNotFoundError:
             raise ReturnAddressNotFoundError(address_id) from None
         if not isinstance(address, ReturnAddress):
