@@ -59,22 +59,17 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
 
 def jsonable(value: Any) -> Any:
     """A command's answer as JSON-ready data: Money as a dict, decisions as objects."""
-    kind = type(value)
-    if kind in _AS_IS:
+    if type(value) in _AS_IS:
         return value
-    if kind is dict:
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [jsonable(v) for v in value]
-    if isinstance(value, Money):
-        return value.as_dict()
-    names = _field_names(kind)
-    if names is not None:
-        return {name: jsonable(getattr(value, name)) for name in names}
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if isinstance(value, Money):
+        return value.as_dict()
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: jsonable(getattr(value, name)) for name in names}
     return plain(value)
 
 
@@ -104,17 +99,7 @@ class IdempotentCommands:
         try:
             result = command()
         except Exception as error:
-            # The key was used before (or by a concurrent twin that won): answer as it did.
-            # A command that fails in another way on a retry answers the first result too.
-            try:
-                answer = self._answer_again(idempotency)  # 422 when the key was reused
-            except DomainError:
-                raise
-            except Exception:  # noqa: BLE001 - the store failed too: tell the command's error
-                raise error from None
-            if answer is None:
-                raise
-            return answer
+            return self._answer_instead(idempotency, error)
         finally:
             _PENDING.reset(token)
         if not pending.saved:  # nothing saved: a retry of a no-op answers the first result
@@ -122,6 +107,19 @@ class IdempotentCommands:
             if answer is not None:
                 return answer
         return result
+
+    def _answer_instead(self, idempotency: Idempotency, error: Exception) -> Any:
+        """The command failed: the first answer if the key was used before (or by a
+        concurrent twin that won), whatever the failure on this retry; else the error."""
+        try:
+            answer = self._answer_again(idempotency)  # 422 when the key was reused
+        except DomainError:
+            raise
+        except Exception:  # noqa: BLE001 - the store failed too: tell the command's error
+            raise error from None
+        if answer is None:
+            raise error
+        return answer
 
     _head_seen = 0
     _head_read_at = float("-inf")

@@ -80,14 +80,20 @@ class TrackingView(ViewRecorder):
         and a parcel's row is updated once per batch with its last event (and its last
         new status), however many of its events the batch holds.
         """
-        values = dict(id=str(e.originator_id), version=e.originator_version,
-                      type=type(e).__name__, at=ts(e.occurred_at), recorded=ts(e.timestamp))
-        tx.later(CHECKPOINT, (values["id"], values["version"]), **values)
+        values = self.add_checkpoint(tx, e)
         if status is None:
             held = tx.pending(LAST_EVENT, values["id"])
             status = held["status"] if held else None
         tx.later(LAST_EVENT, values["id"], status=status,
                  position=tracking.notification_id, **values)
+
+    @staticmethod
+    def add_checkpoint(tx: Tx, e: P.Event) -> dict[str, Any]:
+        """The event's checkpoint, held for the batch's executemany; its column values."""
+        values = dict(id=str(e.originator_id), version=e.originator_version,
+                      type=type(e).__name__, at=ts(e.occurred_at), recorded=ts(e.timestamp))
+        tx.later(CHECKPOINT, (values["id"], values["version"]), **values)
+        return values
 
     def update(self, tx: Tx, parcel_id: Any, **columns: Any) -> None:
         sets = ", ".join(f"{name} = :{name}" for name in columns)
@@ -223,10 +229,7 @@ class TrackingProjection(ViewProjection):
     def apply(self, domain_event: Any, tx: Tx, tracking: Tracking) -> None:
         if isinstance(domain_event, P.ParcelRegistered):
             self.view.insert_parcel(tx, domain_event, tracking)
-            parcel = str(domain_event.originator_id)
-            tx.later(CHECKPOINT, (parcel, domain_event.originator_version), id=parcel,
-                     version=domain_event.originator_version, type="ParcelRegistered",
-                     at=ts(domain_event.occurred_at), recorded=ts(domain_event.timestamp))
+            self.view.add_checkpoint(tx, domain_event)
         elif isinstance(domain_event, P.Event):
             status = STATUS_AFTER.get(type(domain_event))
             if isinstance(domain_event, P.ReturnRouted):
