@@ -8,7 +8,7 @@ never executed, and served back as JSON.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -90,21 +90,29 @@ BAD_JSON_BODIES = {
 }
 
 
+def refused_storing_nothing(setup: tuple[Flask, Any, str],
+                            send: Callable[[FlaskClient, str, dict[str, str]], Any]) -> Any:
+    """Send one bad request: it must be a 4xx problem and leave the store as it was."""
+    app, keys, parcel = setup
+    client = app.test_client()
+    before = snapshot(app, client, keys, parcel)
+    answer = send(client, parcel, bearer(keys.client))
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.get_data(as_text=True))
+    assert answer.mimetype == "application/problem+json"
+    assert snapshot(app, client, keys, parcel) == before
+    return answer
+
+
 def target(kind: str, parcel: str) -> str:
     return "/v1/parcels" if kind == "register" else f"/v1/parcels/{parcel}/refunds"
 
 
 @pytest.mark.parametrize("case", sorted(BAD_JSON_BODIES))
 def test_bad_values_are_a_4xx_problem_and_store_nothing(setup, case) -> None:  # noqa: ANN001
-    app, keys, parcel = setup
-    client = app.test_client()
     kind, body = BAD_JSON_BODIES[case]
-    before = snapshot(app, client, keys, parcel)
-    answer = client.post(target(kind, parcel), json=body, headers=bearer(keys.client))
-    assert 400 <= answer.status_code < 500, (answer.status_code, answer.get_data(as_text=True))
-    assert answer.mimetype == "application/problem+json"
+    answer = refused_storing_nothing(setup, lambda client, parcel, auth: client.post(
+        target(kind, parcel), json=body, headers=auth))
     assert answer.get_json()["status"] == answer.status_code
-    assert snapshot(app, client, keys, parcel) == before
 
 
 RAW_BODIES = {
@@ -122,16 +130,11 @@ RAW_BODIES = {
 
 @pytest.mark.parametrize("case", sorted(RAW_BODIES))
 def test_malformed_bodies_are_a_4xx_problem_and_store_nothing(setup, case) -> None:  # noqa: ANN001
-    app, keys, parcel = setup
-    client = app.test_client()
     raw, status = RAW_BODIES[case]
-    before = snapshot(app, client, keys, parcel)
-    answer = client.post(f"/v1/parcels/{parcel}/refunds", data=raw,
-                         headers=bearer(keys.client, **{"Content-Type": "application/json"}))
-    assert 400 <= answer.status_code < 500, (answer.status_code, answer.get_data(as_text=True))
+    answer = refused_storing_nothing(setup, lambda client, parcel, auth: client.post(
+        f"/v1/parcels/{parcel}/refunds", data=raw,
+        headers={**auth, "Content-Type": "application/json"}))
     assert answer.status_code == status or status == 400
-    assert answer.mimetype == "application/problem+json"
-    assert snapshot(app, client, keys, parcel) == before
 
 
 HOSTILE_REQUESTS = {
@@ -147,16 +150,10 @@ HOSTILE_REQUESTS = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_REQUESTS))
 def test_hostile_ids_headers_and_queries_are_a_4xx_problem(setup, case) -> None:  # noqa: ANN001
-    app, keys, parcel = setup
-    client = app.test_client()
     method, path, headers = HOSTILE_REQUESTS[case]
-    before = snapshot(app, client, keys, parcel)
-    answer = client.open(path.replace("{p}", parcel), method=method,
-                         json={} if method == "POST" else None,
-                         headers=bearer(keys.client, **headers))
-    assert 400 <= answer.status_code < 500, (answer.status_code, answer.get_data(as_text=True))
-    assert answer.mimetype == "application/problem+json"
-    assert snapshot(app, client, keys, parcel) == before
+    refused_storing_nothing(setup, lambda client, parcel, auth: client.open(
+        path.replace("{p}", parcel), method=method, json={} if method == "POST" else None,
+        headers={**auth, **headers}))
 
 
 def test_sql_and_script_in_free_text_are_data_never_code(setup) -> None:  # noqa: ANN001

@@ -10,19 +10,10 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
 from schemathesis.generation.stateful.state_machine import StepOutput
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from tests.api.conftest import bearer, issue_keys, make_app, parcel_body
-
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+from tests.api.schema_checks import CHECKS
 
 
 @pytest.mark.slow
