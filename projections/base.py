@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
@@ -50,26 +51,58 @@ def goods_value(event: ReturnParcel.ParcelRegistered) -> Money:
     return Money.of(amount, currency)
 
 
+HEADER_FIELDS = ("parcel_id", "seller_id", "platform", "site", "order_id", "tracking_number",
+                 "goods_value", "currency", "last_failed_at")
+
+
+@lru_cache(maxsize=None)
+def _insert_statement(table: str) -> str:
+    return (f"INSERT INTO {{p}}{table} ({', '.join(HEADER_FIELDS)}) "
+            f"VALUES ({', '.join(':' + name for name in HEADER_FIELDS)})")
+
+
+@lru_cache(maxsize=None)
+def _failed_statement(table: str) -> str:
+    return (f"UPDATE {{p}}{table} SET last_failed_at = :at WHERE parcel_id = :id "
+            "AND (last_failed_at IS NULL OR last_failed_at < :at)")
+
+
 def insert_header(tx: Tx, table: str, event: ReturnParcel.ParcelRegistered) -> None:
-    """The parcel facts a view needs on its later rows (seller, site, goods value)."""
+    """The parcel facts a view needs on its later rows (seller, site, goods value).
+
+    Held to the end of the batch (one executemany); `header` and `note_failed_attempt`
+    look at the held row first.
+    """
     value = goods_value(event)
-    tx.execute(f"INSERT INTO {{p}}{table} (parcel_id, seller_id, platform, site, order_id, "
-               "tracking_number, goods_value, currency) VALUES (:id, :seller, :platform, "
-               ":site, :order_id, :tracking_number, :goods_value, :currency)",
-               id=str(event.originator_id), seller=event.seller_id, platform=event.platform,
-               site=event.site, order_id=event.order_id, tracking_number=event.tracking_number,
-               goods_value=str(value.amount), currency=value.currency)
+    parcel_id = str(event.originator_id)
+    tx.later(_insert_statement(table), parcel_id, parcel_id=parcel_id,
+             seller_id=event.seller_id, platform=event.platform, site=event.site,
+             order_id=event.order_id, tracking_number=event.tracking_number,
+             goods_value=str(value.amount), currency=value.currency, last_failed_at=None)
 
 
 def note_failed_attempt(tx: Tx, table: str, event: Any) -> None:
-    """TT-7: the return window counts from the last failed attempt."""
-    tx.execute(f"UPDATE {{p}}{table} SET last_failed_at = :at WHERE parcel_id = :id "
-               "AND (last_failed_at IS NULL OR last_failed_at < :at)",
-               at=ts(event.occurred_at), id=str(event.originator_id))
+    """TT-7: the return window counts from the last failed attempt (held to the batch end)."""
+    at, parcel_id = ts(event.occurred_at), str(event.originator_id)
+    held = tx.pending(_insert_statement(table), parcel_id)
+    if held is not None:  # registered in this batch: the row goes in with it
+        held["last_failed_at"] = max(held["last_failed_at"] or at, at)
+        return
+    update = _failed_statement(table)
+    earlier = tx.pending(update, parcel_id)
+    if earlier is None or earlier["at"] < at:
+        tx.later(update, parcel_id, at=at, id=parcel_id)
 
 
 def header(tx: Tx, table: str, parcel_id: str) -> dict[str, Any]:
+    """The parcel's header row, as it stands with the batch's held writes."""
+    held = tx.pending(_insert_statement(table), parcel_id)
+    if held is not None:
+        return dict(held)
     row = tx.one(f"SELECT * FROM {{p}}{table} WHERE parcel_id = :id", id=parcel_id)
     if row is None:  # every parcel event follows its ParcelRegistered in the log
         raise LookupError(f"{table}: no header for parcel {parcel_id}")
+    update = tx.pending(_failed_statement(table), parcel_id)
+    if update is not None and (row["last_failed_at"] or "") < update["at"]:
+        row["last_failed_at"] = update["at"]
     return row

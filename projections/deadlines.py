@@ -28,6 +28,27 @@ TIME_COLUMNS = ("hold_until", "held_at", "routed_at", "due_at", "last_failed_at"
                 "requested_at", "opened_at")
 
 
+UPSERTS = {
+    "deadline_holds": "INSERT INTO {p}deadline_holds VALUES (:id, :until, :at, :rule) "
+                      "ON CONFLICT (parcel_id) DO UPDATE SET hold_until = excluded.hold_until, "
+                      "held_at = excluded.held_at, rule = excluded.rule",
+    "deadline_returns": "INSERT INTO {p}deadline_returns VALUES (:id, :dest, :at, :failed, "
+                        ":due) ON CONFLICT (parcel_id) DO UPDATE SET "
+                        "destination = excluded.destination, routed_at = excluded.routed_at, "
+                        "last_failed_at = excluded.last_failed_at, due_at = excluded.due_at",
+}
+DELETES = {table: f"DELETE FROM {{p}}{table} WHERE parcel_id = :id" for table in UPSERTS}
+
+
+def _settle(tx: Tx, table: str, parcel_id: str, **row: Any) -> None:
+    """A parcel's hold or return as it stands after this event: the row, or none without
+    one. Held to the end of the batch, where only each parcel's last state is written."""
+    write, replaced = (UPSERTS[table], DELETES[table]) if row else (DELETES[table],
+                                                                     UPSERTS[table])
+    tx.discard(replaced, parcel_id)
+    tx.later(write, parcel_id, id=parcel_id, **row)
+
+
 def _times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         for column in TIME_COLUMNS:
@@ -123,23 +144,18 @@ class DeadlinesProjection(ViewProjection):
 
     @handle.register(P.HeldAtWarehouse)
     def _held(self, e: P.HeldAtWarehouse, tx: Tx, tracking: Tracking) -> None:
-        tx.execute("INSERT INTO {p}deadline_holds VALUES (:id, :until, :at, :rule) "
-                   "ON CONFLICT (parcel_id) DO UPDATE SET hold_until = excluded.hold_until, "
-                   "held_at = excluded.held_at, rule = excluded.rule", id=str(e.originator_id),
-                   until=ts(e.hold_until), at=ts(e.occurred_at), rule=e.rule)
+        _settle(tx, "deadline_holds", str(e.originator_id), until=ts(e.hold_until),
+                at=ts(e.occurred_at), rule=e.rule)
 
     @handle.register(P.ReturnRouted)
     def _routed(self, e: P.ReturnRouted, tx: Tx, tracking: Tracking) -> None:
         if e.destination not in TO_SELLER:
             return
-        last_failed = parse_ts(header(tx, "deadline_parcels", str(e.originator_id))
-                               ["last_failed_at"])
+        parcel_id = str(e.originator_id)
+        last_failed = parse_ts(header(tx, "deadline_parcels", parcel_id)["last_failed_at"])
         due = e.expected_back_by or (last_failed or e.occurred_at) + RETURN_WINDOW
-        tx.execute("INSERT INTO {p}deadline_returns VALUES (:id, :dest, :at, :failed, :due) "
-                   "ON CONFLICT (parcel_id) DO UPDATE SET destination = excluded.destination, "
-                   "routed_at = excluded.routed_at, last_failed_at = excluded.last_failed_at, "
-                   "due_at = excluded.due_at", id=str(e.originator_id), dest=e.destination,
-                   at=ts(e.occurred_at), failed=ts(last_failed), due=ts(due))
+        _settle(tx, "deadline_returns", parcel_id, dest=e.destination, at=ts(e.occurred_at),
+                failed=ts(last_failed), due=ts(due))
 
     @handle.register(P.RedeliveryRequested)
     @handle.register(P.Redelivered)
@@ -147,16 +163,16 @@ class DeadlinesProjection(ViewProjection):
     @handle.register(P.ReturnFailed)
     def _moved_on(self, e: Any, tx: Tx, tracking: Tracking) -> None:
         for table in ("deadline_holds", "deadline_returns"):
-            tx.execute(f"DELETE FROM {{p}}{table} WHERE parcel_id = :id",
-                       id=str(e.originator_id))
+            _settle(tx, table, str(e.originator_id))
 
     @handle.register(P.Destroyed)
     @handle.register(P.Abandoned)
     @handle.register(P.ParcelClosed)
     def _ended(self, e: Any, tx: Tx, tracking: Tracking) -> None:
-        for table in ("deadline_holds", "deadline_returns", "deadline_refunds"):
-            tx.execute(f"DELETE FROM {{p}}{table} WHERE parcel_id = :id",
-                       id=str(e.originator_id))
+        for table in ("deadline_holds", "deadline_returns"):
+            _settle(tx, table, str(e.originator_id))
+        tx.execute("DELETE FROM {p}deadline_refunds WHERE parcel_id = :id",
+                   id=str(e.originator_id))
 
     @handle.register(P.RefundRequested)
     def _refund_requested(self, e: P.RefundRequested, tx: Tx, tracking: Tracking) -> None:

@@ -21,6 +21,15 @@ def scope(sellers: tuple[str, ...] | None, column: str = "seller_id",
     return f" AND {column} IN ({marks})", params
 
 
+FREE_RETURN_COLUMNS = ("parcel_id", "seller_id", "platform", "site", "tracking_number",
+                       "used_at", "destination", "address_id", "rule", "outcome", "outcome_at",
+                       "cause", "liability")
+# The free return's row, held to the end of the batch; its outcome and liability are merged
+# into it while it is held.
+ROUTED = (f"INSERT INTO {{p}}free_returns ({', '.join(FREE_RETURN_COLUMNS)}) "
+          f"VALUES ({', '.join(':' + c for c in FREE_RETURN_COLUMNS)})")
+
+
 class FreeReturnView(ViewRecorder):
     """Per parcel: used or not, when, to which address, outcome, who bears the loss."""
 
@@ -101,13 +110,12 @@ class FreeReturnProjection(ViewProjection):
         if not e.free_return:
             return
         parcel = header(tx, "free_return_parcels", str(e.originator_id))
-        tx.execute("INSERT INTO {p}free_returns (parcel_id, seller_id, platform, site, "
-                   "tracking_number, used_at, destination, address_id, rule, outcome) VALUES "
-                   "(:id, :seller, :platform, :site, :number, :at, :destination, :address, "
-                   ":rule, 'in_transit')", id=parcel["parcel_id"], seller=parcel["seller_id"],
-                   platform=parcel["platform"], site=parcel["site"],
-                   number=parcel["tracking_number"], at=ts(e.occurred_at),
-                   destination=e.destination, address=e.address_id, rule=e.rule)
+        tx.later(ROUTED, parcel["parcel_id"], parcel_id=parcel["parcel_id"],
+                 seller_id=parcel["seller_id"], platform=parcel["platform"],
+                 site=parcel["site"], tracking_number=parcel["tracking_number"],
+                 used_at=ts(e.occurred_at), destination=e.destination,
+                 address_id=e.address_id, rule=e.rule, outcome="in_transit",
+                 outcome_at=None, cause=None, liability=None)
 
     @handle.register(P.Received)
     def _received(self, e: P.Received, tx: Tx, tracking: Tracking) -> None:
@@ -121,12 +129,22 @@ class FreeReturnProjection(ViewProjection):
     @handle.register(P.Destroyed)
     @handle.register(P.Abandoned)
     def _liable(self, e: Any, tx: Tx, tracking: Tracking) -> None:
+        held = tx.pending(ROUTED, str(e.originator_id))
+        if held is not None:
+            held["liability"] = e.liability
+            return
         tx.execute("UPDATE {p}free_returns SET liability = :liability WHERE parcel_id = :id",
                    liability=e.liability, id=str(e.originator_id))
 
     @staticmethod
     def _outcome(tx: Tx, e: Any, outcome: str, cause: str | None,
                  liability: str | None) -> None:
+        held = tx.pending(ROUTED, str(e.originator_id))
+        if held is not None:  # routed in this batch: its row goes in with the outcome
+            if held["outcome"] == "in_transit":
+                held.update(outcome=outcome, outcome_at=ts(e.occurred_at), cause=cause,
+                            liability=liability)
+            return
         tx.execute("UPDATE {p}free_returns SET outcome = :outcome, outcome_at = :at, "
                    "cause = :cause, liability = :liability "
                    "WHERE parcel_id = :id AND outcome = 'in_transit'", outcome=outcome,

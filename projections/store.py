@@ -62,12 +62,19 @@ class Tx:
         """Run this write at the end of the batch, with the others of the same statement in
         one `executemany`; a later write with the same key replaces this one (the caller
         merges what it must keep, see `pending`). Only for writes that nothing in the batch
-        reads back and that touch columns no immediate write of the batch touches."""
+        reads back except through `pending`, and that touch rows or columns no immediate
+        write of the batch touches."""
         self._later.setdefault(statement, {})[key] = params
 
     def pending(self, statement: str, key: Any) -> dict[str, Any] | None:
-        """The parameters of a write held for the end of the batch, if any."""
+        """The parameters of a write held for the end of the batch, if any (the caller may
+        change them in place: the write runs with what they are at the end)."""
         return self._later.get(statement, {}).get(key)
+
+    def discard(self, statement: str, key: Any) -> None:
+        """Forget a held write: a later write of another statement with the same key
+        decides instead (an upsert after a delete of the same row, or the other way)."""
+        self._later.get(statement, {}).pop(key, None)
 
     def flush(self) -> None:
         """Run the held writes, statement by statement, in the order they were first held."""
