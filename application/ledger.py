@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from copy import deepcopy
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -15,6 +15,7 @@ from eventsourcing.utils import strtobool
 
 from application.access import ApiKeys
 from application.config import ledger_env
+from application.freshness import StoredVersions
 from application.dto import (
     CommandResult,
     CustomsProfileView,
@@ -47,6 +48,8 @@ from domain.values import Line, Platform, RefundComponent, Remedy, choice
 
 ParcelCommand = Callable[[ReturnParcel], Any]
 
+T = TypeVar("T")
+
 
 class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[UUID]):
     """The returns ledger: parcels, return addresses and SKU customs profiles."""
@@ -57,6 +60,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
         full_env = ledger_env(env)
         super().__init__(full_env)
         self.policies = Policies(PolicySettings.from_env(full_env))
+        self._stored_versions = StoredVersions(self.recorder)
         self.vault = PersonalDataVault(load_master_key(full_env), SubjectKeyStore.for_recorder(
             self.recorder, self.factory.env_create_table()))
         # GROUP_COMMIT=yes: concurrent commands share transactions (application/group_commit.py).
@@ -131,15 +135,20 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
 
     def _held_copy(self, parcel_id: UUID) -> ReturnParcel | None:
         """A copy of the parcel this process holds in its cache, if it holds it."""
+        return self._read_held(parcel_id, ReturnParcel, deepcopy)
+
+    def _read_held(self, aggregate_id: UUID, kind: type, read: Callable[[Any], T]) -> T | None:
+        """`read` of the aggregate of this kind this process holds in its cache, if any,
+        under the lock the repository fast-forwards it under."""
         cache = self.repository.cache
         if cache is None:
             return None
-        with self._fastforward_lock(parcel_id):
+        with self._fastforward_lock(aggregate_id):
             try:
-                held = cache.get(parcel_id)
+                held = cache.get(aggregate_id)
             except KeyError:
                 return None
-            return deepcopy(held) if isinstance(held, ReturnParcel) else None
+            return read(held) if isinstance(held, kind) else None
 
     def _get_copy(self, aggregate_id: UUID) -> Any:
         """The aggregate as stored now, as a copy of its own.
@@ -263,7 +272,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
 
         def route(parcel: ReturnParcel) -> dict[str, Any]:
             parcel.check_allowed("route_return")  # the state first, then the platform's rules
-            addresses = [a.facts() for a in self._addresses_of(parcel.seller_id)]
+            addresses = self._address_facts(parcel.seller_id)
             facts = parcel.facts(customs_skus=self._customs_skus(parcel))
             decision = self._policy(parcel).route(facts, addresses, occurred_at, chosen)
             parcel.route_return(decision, occurred_at, actor)
@@ -465,6 +474,32 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
 
     def _addresses_of(self, seller_id: str) -> list[ReturnAddress]:
         return [self._get_address(a) for a in self._directory(seller_id).address_ids]
+
+    def _address_facts(self, seller_id: str) -> list[Any]:
+        """What routing needs of the seller's return addresses, as stored now (a stale
+        address must never be chosen): from the copies this process holds when one query
+        shows they are the last stored versions, else from each one read afresh."""
+        held = self._held_address_facts(seller_directory_id(seller_id))
+        if held is not None:
+            return held
+        return [a.facts() for a in self._addresses_of(seller_id)]
+
+    def _held_address_facts(self, directory_id: UUID) -> list[Any] | None:
+        held = self._read_held(directory_id, SellerDirectory,
+                               lambda d: (d.version, list(d.address_ids)))
+        if held is None:
+            return None
+        version, ids = held
+        stored = self._stored_versions([directory_id, *ids])
+        if stored.get(directory_id) != version:
+            return None
+        facts = []
+        for address_id in ids:
+            read = self._read_held(address_id, ReturnAddress, lambda a: (a.version, a.facts()))
+            if read is None or read[0] != stored.get(address_id):
+                return None
+            facts.append(read[1])
+        return facts
 
     def _get_address(self, address_id: UUID) -> ReturnAddress:
         try:

@@ -213,3 +213,50 @@ def test_free_race_records_the_command_exactly_once(store_env: dict[str, str],
     finally:
         for app in set(apps):
             app.close()
+
+
+def _failed_parcel(ledger: ReturnsLedger, n: int) -> UUID:
+    parcel = ledger.register_parcel(
+        platform="tiktok_shop", site="MY", seller_id="seller-addr", order_id=f"ORDER-A{n}",
+        order_created_at=T0, tracking_number=f"TRK-ADDR-{n}",
+        lines=[Line("SKU-1", 1, Money.of("50.00", "MYR"))],
+        amount_paid=Money.of("50.00", "MYR"), occurred_at=T0 + DAY).id
+    ledger.record_failed_delivery(parcel, "unreachable", T0 + 5 * DAY)
+    return parcel
+
+
+def _routed_to(ledger: ReturnsLedger, parcel: UUID) -> str | None:
+    return ledger.route_return(parcel, T0 + 6 * DAY).extra["decision"].address_id
+
+
+def test_tt1_routing_never_chooses_an_address_another_worker_deactivated(ledgers) -> None:  # noqa: ANN001
+    """Routing takes the seller's directory and addresses from the cache only when one
+    query shows they are the last stored versions: one query, no event read, while
+    nothing changed; an address deactivated by another worker is seen at once."""
+    first, second = ledgers
+
+    def address(country_day: int) -> UUID:
+        return first.register_return_address(
+            seller_id="seller-addr", platform="tiktok_shop", country="MY",
+            address={"lines": [f"{country_day} Jalan Example"], "city": "Kuala Lumpur",
+                     "postcode": "50000"}, effective_from=T0 - 30 * DAY,
+            occurred_at=T0 - country_day * DAY).id
+
+    old = address(30)
+    assert _routed_to(second, _failed_parcel(second, 1)) == str(old)  # second now holds them
+    reads: list[UUID] = []
+    select_events = second.recorder.select_events
+
+    def counting(originator_id: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(UUID(str(originator_id)))
+        return select_events(originator_id, *args, **kwargs)
+
+    second.recorder.select_events = counting  # type: ignore[method-assign]
+    assert _routed_to(second, _failed_parcel(second, 2)) == str(old)
+    assert old not in reads and not reads  # nothing changed: no events read
+
+    first.deactivate_return_address(old, "moved", T0 - DAY)  # the address alone changed
+    assert _routed_to(second, _failed_parcel(second, 3)) is None  # TT-2: held, no address
+    assert old in reads  # the stale copy was read afresh
+    new = address(20)  # the directory changed
+    assert _routed_to(second, _failed_parcel(second, 4)) == str(new)  # TT-1: the current one
