@@ -29,6 +29,12 @@ ROUTED_STATUS = {Destination.PROVIDER_WAREHOUSE.value: Status.HELD,
                  Destination.BUYER_KEEPS.value: Status.AWAITING_REFUND}
 
 
+PARCEL_COLUMNS = ("parcel_id", "seller_id", "platform", "site", "store_id", "order_id",
+                  "tracking_number", "status", "last_event_type", "last_event_at",
+                  "last_recorded_at", "destination", "free_return", "hold_until",
+                  "registered_at", "version", "position")
+INSERT_PARCEL = (f"INSERT INTO {{p}}tracking_parcels ({', '.join(PARCEL_COLUMNS)}) "
+                 f"VALUES ({', '.join(':' + c for c in PARCEL_COLUMNS)})")
 CHECKPOINT = ("INSERT INTO {p}tracking_checkpoints VALUES "
               "(:id, :version, :type, :at, :recorded)")
 LAST_EVENT = ("UPDATE {p}tracking_parcels SET status = COALESCE(:status, status), "
@@ -61,29 +67,34 @@ class TrackingView(ViewRecorder):
     )
 
     # -- writes (inside the projection's transaction) ----------------------------
+    # All held to the end of the batch: a parcel registered in the batch goes in with one
+    # row that its later events of the batch are merged into; the row of a parcel
+    # registered before is updated once with its last event (and its last new status);
+    # checkpoints go in with one executemany.
     def insert_parcel(self, tx: Tx, e: P.ParcelRegistered, tracking: Tracking) -> None:
-        tx.execute("INSERT INTO {p}tracking_parcels (parcel_id, seller_id, platform, site, "
-                   "store_id, order_id, tracking_number, status, last_event_type, "
-                   "last_event_at, last_recorded_at, registered_at, version, position) "
-                   "VALUES (:id, :seller, :platform, :site, :store, :order_id, :number, "
-                   ":status, :type, :at, :recorded, :at, :version, :position)",
-                   id=str(e.originator_id), seller=e.seller_id, platform=e.platform,
-                   site=e.site, store=e.store_id, order_id=e.order_id,
-                   number=e.tracking_number, status=Status.REGISTERED.value,
-                   type=type(e).__name__, at=ts(e.occurred_at), recorded=ts(e.timestamp),
-                   version=e.originator_version, position=tracking.notification_id)
+        parcel_id, at = str(e.originator_id), ts(e.occurred_at)
+        tx.later(INSERT_PARCEL, parcel_id, parcel_id=parcel_id, seller_id=e.seller_id,
+                 platform=e.platform, site=e.site, store_id=e.store_id, order_id=e.order_id,
+                 tracking_number=e.tracking_number, status=Status.REGISTERED.value,
+                 last_event_type=type(e).__name__, last_event_at=at,
+                 last_recorded_at=ts(e.timestamp), destination=None, free_return="unused",
+                 hold_until=None, registered_at=at, version=e.originator_version,
+                 position=tracking.notification_id)
 
     def checkpoint(self, tx: Tx, e: P.Event, tracking: Tracking, status: str | None) -> None:
-        """The event's checkpoint, and the parcel's last event and status.
-
-        Both are held to the end of the batch: checkpoints go in with one executemany,
-        and a parcel's row is updated once per batch with its last event (and its last
-        new status), however many of its events the batch holds.
-        """
+        """The event's checkpoint, and the parcel's last event and status."""
         values = self.add_checkpoint(tx, e)
+        held = tx.pending(INSERT_PARCEL, values["id"])
+        if held is not None:
+            held.update(last_event_type=values["type"], last_event_at=values["at"],
+                        last_recorded_at=values["recorded"], version=values["version"],
+                        position=tracking.notification_id)
+            if status is not None:
+                held["status"] = status
+            return
         if status is None:
-            held = tx.pending(LAST_EVENT, values["id"])
-            status = held["status"] if held else None
+            earlier = tx.pending(LAST_EVENT, values["id"])
+            status = earlier["status"] if earlier else None
         tx.later(LAST_EVENT, values["id"], status=status,
                  position=tracking.notification_id, **values)
 
@@ -96,12 +107,21 @@ class TrackingView(ViewRecorder):
         return values
 
     def update(self, tx: Tx, parcel_id: Any, **columns: Any) -> None:
+        held = tx.pending(INSERT_PARCEL, str(parcel_id))
+        if held is not None:
+            held.update(columns)
+            return
         sets = ", ".join(f"{name} = :{name}" for name in columns)
         tx.execute(f"UPDATE {{p}}tracking_parcels SET {sets} WHERE parcel_id = :parcel_id",
                    parcel_id=str(parcel_id), **columns)
 
     def settle_free_return(self, tx: Tx, parcel_id: Any, outcome: str) -> None:
         """TT-3/TT-5: the free return in transit ended, received or failed."""
+        held = tx.pending(INSERT_PARCEL, str(parcel_id))
+        if held is not None:
+            if held["free_return"] == "in_transit":
+                held["free_return"] = outcome
+            return
         tx.execute("UPDATE {p}tracking_parcels SET free_return = :outcome "
                    "WHERE parcel_id = :id AND free_return = 'in_transit'",
                    outcome=outcome, id=str(parcel_id))
