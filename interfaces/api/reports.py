@@ -191,8 +191,11 @@ class ParcelUploadReport(MethodView):
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             return problem(422, "invalid-upload", "the CSV must be UTF-8")
-        numbers = list(dict.fromkeys(
-            row[0].strip() for row in csv.reader(io.StringIO(text)) if row and row[0].strip()))
+        try:  # newline="": a CR or CRLF inside or between fields is the csv module's to read
+            numbers = list(dict.fromkeys(row[0].strip() for row in csv.reader(
+                io.StringIO(text, newline=""), strict=True) if row and row[0].strip()))
+        except csv.Error as error:
+            return problem(422, "invalid-upload", f"the CSV cannot be read: {error}")
         if numbers and numbers[0].lower().replace(" ", "_") in ("tracking_number",
                                                                   "tracking_numbers"):
             numbers = numbers[1:]

@@ -117,6 +117,25 @@ def test_lz4_parcel_reports_by_range_numbers_and_upload(api):
     assert other.get_json()["items"] == [] and other.get_json()["missing"] == ["LZ0000"]
 
 
+def test_lz4_upload_reads_any_line_ending_and_refuses_an_unreadable_csv(api):
+    """CR, LF and CRLF line ends all separate numbers; a CSV the reader cannot parse is a
+    422 that says why, not a server error."""
+    app, keys = api
+    client = app.test_client()
+    for n in range(3):
+        register(client, keys.client, tracking=f"LZ{n:04d}")
+    project(app)
+    upload = client.post("/v1/reports/parcels/upload", headers=bearer(keys.client),
+                         data=b"LZ0000\rLZ0001\r\nLZ0002\n", content_type="text/csv")
+    assert upload.status_code == 200, upload.get_json()
+    assert sorted(p["tracking_number"] for p in upload.get_json()["items"]) == [
+        "LZ0000", "LZ0001", "LZ0002"]
+    broken = client.post("/v1/reports/parcels/upload", headers=bearer(keys.client),
+                         data=b'"LZ0000\nLZ0001', content_type="text/csv")  # quote never closed
+    assert broken.status_code == 422, broken.get_json()
+    assert broken.get_json()["type"].endswith("invalid-upload")
+
+
 def test_free_return_deadline_and_liability_reports(api):
     app, keys = api
     client = app.test_client()
