@@ -8,8 +8,10 @@ alternating the two runners; the figures are medians over the repetitions, summe
 
 `--full` (what `make bench BENCH_ARGS=--full` runs): every view from 100,000 events. The
 one-transaction-per-event baseline is then timed over the first 10,000 events of the same
-log (`--baseline-events`): at its rate the whole log would take about 40 minutes a store,
-so the two are compared as rates (events per second), which stay flat along the log.
+log (`--baseline-events`), which keeps the run short (the whole log would add several
+minutes a store), and the two are compared as rates (events per second). The per-event
+rate stays flat along the log: over a 30,000-event log it was within 6% of its rate
+over the first 10,000 on both stores, and higher, not lower.
 """
 
 from __future__ import annotations
