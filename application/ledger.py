@@ -15,13 +15,13 @@ from eventsourcing.utils import strtobool
 
 from application.access import ApiKeys
 from application.config import ledger_env
-from application.freshness import StoredVersions
 from application.dto import (
     CommandResult,
     CustomsProfileView,
     ParcelView,
     ReturnAddressView,
 )
+from application.freshness import StoredVersions
 from application.group_commit import GroupCommitter
 from application.idempotency import IdempotentCommands
 from application.preload import PreloadedParcels

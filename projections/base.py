@@ -11,7 +11,7 @@ from eventsourcing.projection import Projection
 
 from domain.money import Money
 from domain.parcel import ReturnParcel
-from projections.store import Batch, Tx, ViewRecorder, ts
+from projections.store import Batch, Tx, ViewRecorder, insert_statement, ts
 
 APPLICATION_NAME = "ReturnsLedger"  # the notification log the views follow
 
@@ -57,8 +57,7 @@ HEADER_FIELDS = ("parcel_id", "seller_id", "platform", "site", "order_id", "trac
 
 @lru_cache(maxsize=None)
 def _insert_statement(table: str) -> str:
-    return (f"INSERT INTO {{p}}{table} ({', '.join(HEADER_FIELDS)}) "
-            f"VALUES ({', '.join(':' + name for name in HEADER_FIELDS)})")
+    return insert_statement(table, HEADER_FIELDS)
 
 
 @lru_cache(maxsize=None)

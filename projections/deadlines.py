@@ -43,8 +43,8 @@ DELETES = {table: f"DELETE FROM {{p}}{table} WHERE parcel_id = :id" for table in
 def _settle(tx: Tx, table: str, parcel_id: str, **row: Any) -> None:
     """A parcel's hold or return as it stands after this event: the row, or none without
     one. Held to the end of the batch, where only each parcel's last state is written."""
-    write, replaced = (UPSERTS[table], DELETES[table]) if row else (DELETES[table],
-                                                                     UPSERTS[table])
+    upsert, delete = UPSERTS[table], DELETES[table]
+    write, replaced = (upsert, delete) if row else (delete, upsert)
     tx.discard(replaced, parcel_id)
     tx.later(write, parcel_id, id=parcel_id, **row)
 

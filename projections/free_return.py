@@ -9,7 +9,7 @@ from eventsourcing.persistence import Tracking
 
 from domain.parcel import ReturnParcel as P
 from projections.base import HEADER_COLUMNS, ViewProjection, header, insert_header
-from projections.store import Tx, ViewRecorder, in_list, parse_ts, ts
+from projections.store import Tx, ViewRecorder, in_list, insert_statement, parse_ts, ts
 
 
 def scope(sellers: tuple[str, ...] | None, column: str = "seller_id",
@@ -26,8 +26,7 @@ FREE_RETURN_COLUMNS = ("parcel_id", "seller_id", "platform", "site", "tracking_n
                        "cause", "liability")
 # The free return's row, held to the end of the batch; its outcome and liability are merged
 # into it while it is held.
-ROUTED = (f"INSERT INTO {{p}}free_returns ({', '.join(FREE_RETURN_COLUMNS)}) "
-          f"VALUES ({', '.join(':' + c for c in FREE_RETURN_COLUMNS)})")
+ROUTED = insert_statement("free_returns", FREE_RETURN_COLUMNS)
 
 
 class FreeReturnView(ViewRecorder):
@@ -129,9 +128,7 @@ class FreeReturnProjection(ViewProjection):
     @handle.register(P.Destroyed)
     @handle.register(P.Abandoned)
     def _liable(self, e: Any, tx: Tx, tracking: Tracking) -> None:
-        held = tx.pending(ROUTED, str(e.originator_id))
-        if held is not None:
-            held["liability"] = e.liability
+        if tx.merge(ROUTED, str(e.originator_id), liability=e.liability):
             return
         tx.execute("UPDATE {p}free_returns SET liability = :liability WHERE parcel_id = :id",
                    liability=e.liability, id=str(e.originator_id))

@@ -71,6 +71,15 @@ class Tx:
         change them in place: the write runs with what they are at the end)."""
         return self._later.get(statement, {}).get(key)
 
+    def merge(self, statement: str, key: Any, **columns: Any) -> bool:
+        """Merge these values into a write held for the end of the batch; False when none
+        is held (the row is already stored: the caller updates it there)."""
+        held = self.pending(statement, key)
+        if held is None:
+            return False
+        held.update(columns)
+        return True
+
     def discard(self, statement: str, key: Any) -> None:
         """Forget a held write: a later write of another statement with the same key
         decides instead (an upsert after a delete of the same row, or the other way)."""
@@ -90,6 +99,12 @@ class Tx:
     def one(self, statement: str, **params: Any) -> dict[str, Any] | None:
         rows = self.all(statement, **params)
         return rows[0] if rows else None
+
+
+def insert_statement(table: str, columns: Sequence[str]) -> str:
+    """`INSERT INTO {p}table (columns) VALUES (:columns)`: parameters named as the columns."""
+    return (f"INSERT INTO {{p}}{table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(':' + column for column in columns)})")
 
 
 def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from eventsourcing.persistence import Tracking
 from domain.parcel import ReturnParcel
 from domain.values import Destination, Status
 from projections.base import ViewProjection
-from projections.store import Tx, ViewRecorder, in_list, parse_ts, ts
+from projections.store import Tx, ViewRecorder, in_list, insert_statement, parse_ts, ts
 
 P = ReturnParcel
 # The status each event leaves the parcel in (mirrors the aggregate; None: unchanged).
@@ -33,8 +33,7 @@ PARCEL_COLUMNS = ("parcel_id", "seller_id", "platform", "site", "store_id", "ord
                   "tracking_number", "status", "last_event_type", "last_event_at",
                   "last_recorded_at", "destination", "free_return", "hold_until",
                   "registered_at", "version", "position")
-INSERT_PARCEL = (f"INSERT INTO {{p}}tracking_parcels ({', '.join(PARCEL_COLUMNS)}) "
-                 f"VALUES ({', '.join(':' + c for c in PARCEL_COLUMNS)})")
+INSERT_PARCEL = insert_statement("tracking_parcels", PARCEL_COLUMNS)
 CHECKPOINT = ("INSERT INTO {p}tracking_checkpoints VALUES "
               "(:id, :version, :type, :at, :recorded)")
 LAST_EVENT = ("UPDATE {p}tracking_parcels SET status = COALESCE(:status, status), "
@@ -107,9 +106,7 @@ class TrackingView(ViewRecorder):
         return values
 
     def update(self, tx: Tx, parcel_id: Any, **columns: Any) -> None:
-        held = tx.pending(INSERT_PARCEL, str(parcel_id))
-        if held is not None:
-            held.update(columns)
+        if tx.merge(INSERT_PARCEL, str(parcel_id), **columns):
             return
         sets = ", ".join(f"{name} = :{name}" for name in columns)
         tx.execute(f"UPDATE {{p}}tracking_parcels SET {sets} WHERE parcel_id = :parcel_id",

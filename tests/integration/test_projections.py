@@ -199,8 +199,8 @@ def test_each_event_is_applied_once_per_event_or_batched(view_env, app, batch):
 
 def _varied_lifecycles(app) -> None:
     """Every scenario, plus what the views hold and merge within a batch: a free return
-    in transit, received, failed and then investigated, a hold ended by redelivery and held again,
-    parcels destroyed and abandoned, a large refund waiting for approval."""
+    in transit, received, failed and then investigated, a hold ended by redelivery and
+    held again, parcels destroyed and abandoned, a large refund waiting for approval."""
     for scenario in SCENARIOS.values():
         scenario(app, "-eq")
     tt_parcel(app, "eq0")  # stays in transit: its return deadline stays in the view
@@ -229,7 +229,7 @@ def test_every_view_batched_equals_the_view_built_event_by_event(view_env, app, 
     """A batch holds writes to its end (a parcel's row is written once per batch with what
     its events in the batch made of it; later events merge into a held row): the rows must
     come out as the library's one-event-per-transaction runner makes them, whether a
-    parcel's events share a batch (1000) or fall on both sides of batch ends (2, 3)."""
+    parcel's events share a batch (1000) or fall on both sides of batch ends (2 to 5)."""
     from projections.runners import VIEWS, open_view
 
     _varied_lifecycles(app)
