@@ -21,14 +21,15 @@ from application.dto import (
     ParcelView,
     ReturnAddressView,
 )
-from application.freshness import StoredVersions
-from application.group_commit import GroupCommitter
+from infrastructure.stored_versions import StoredVersions
+from infrastructure.group_commit import GroupCommitter
 from application.idempotency import IdempotentCommands
 from application.preload import PreloadedParcels
-from application.transcodings import MoneyAsDict
-from application.audit_chain import ChainedEventStore, ChainedMapper
-from application.audit_history import ParcelHistory, build_history
-from application.vault import PersonalDataVault, SubjectKeyStore, load_master_key
+from infrastructure.transcodings import MoneyAsDict
+from infrastructure.hash_chain import ChainedEventStore, ChainedMapper
+from application.audit.history import ParcelHistory, build_history
+from application.privacy import PersonalDataVault, load_master_key
+from infrastructure.subject_keys import SubjectKeyStore
 from domain.address import ReturnAddress, SellerDirectory, seller_directory_id
 from domain.customs import SkuCustomsProfile, check_profile, customs_profile_id
 from domain.idempotency import IdempotencyRecord
@@ -63,7 +64,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
         self._stored_versions = StoredVersions(self.recorder)
         self.vault = PersonalDataVault(load_master_key(full_env), SubjectKeyStore.for_recorder(
             self.recorder, self.factory.env_create_table()))
-        # GROUP_COMMIT=yes: concurrent commands share transactions (application/group_commit.py).
+        # GROUP_COMMIT=yes: concurrent commands share transactions (infrastructure/group_commit.py).
         self.group_commit = (GroupCommitter(self._record_processing)
                              if strtobool(full_env.get("GROUP_COMMIT", "no")) else None)
 
@@ -71,7 +72,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
         super().register_transcodings(transcoder)
         transcoder.register(MoneyAsDict())
 
-    # Every stored event carries the hash of its predecessor (see application/audit_chain.py).
+    # Every stored event carries the hash of its predecessor (see infrastructure/hash_chain.py).
     def construct_mapper(self) -> ChainedMapper:
         return ChainedMapper.wrap(super().construct_mapper())
 

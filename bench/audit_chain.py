@@ -19,9 +19,9 @@ from typing import Any
 
 from eventsourcing.persistence import EventStore, Mapper
 
-from application.audit import LedgerAudit
+from application.audit.verification import LedgerAudit
 from application.ledger import ReturnsLedger
-from application.scenarios import SCENARIOS
+from demo.scenarios import SCENARIOS
 
 KEY = base64.urlsafe_b64encode(b"b" * 32).decode()
 

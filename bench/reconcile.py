@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from application.finance import FinanceDesk
+from application.finance.reconciliations import FinanceDesk
 from application.ledger import ReturnsLedger
 from domain.reconciliation import LedgerRefund
 

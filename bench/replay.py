@@ -11,7 +11,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder
 
 from application.ledger import ReturnsLedger
-from application.transcodings import MoneyAsDict
+from infrastructure.transcodings import MoneyAsDict
 from bench.commands import DAY, T0, parcel_steps, prepare_ledger
 from bench.stats import latency_summary
 from bench.stores import fresh_store

@@ -11,7 +11,7 @@ from eventsourcing.projection import Projection
 
 from domain.money import Money
 from domain.parcel import ReturnParcel
-from projections.store import Batch, Tx, ViewRecorder, insert_statement, ts
+from infrastructure.view_store import Batch, Tx, ViewRecorder, insert_statement, ts
 
 APPLICATION_NAME = "ReturnsLedger"  # the notification log the views follow
 

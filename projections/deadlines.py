@@ -19,7 +19,7 @@ from projections.base import (
     note_failed_attempt,
 )
 from projections.free_return import scope
-from projections.store import Tx, ViewRecorder, parse_ts, ts
+from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
 
 RETURN_WINDOW = timedelta(days=PolicySettings().return_window_days)  # TT-7 default: 15 days
 TO_SELLER = {Destination.SELLER_OVERSEAS.value, Destination.SELLER_DOMESTIC.value}

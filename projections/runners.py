@@ -20,8 +20,8 @@ from projections.deadlines import DeadlinesProjection, DeadlinesView
 from projections.free_return import FreeReturnProjection, FreeReturnView
 from projections.liabilities import LiabilitiesProjection, LiabilitiesView
 from projections.refunds import RefundsProjection, RefundsView
-from projections.store import ViewRecorder, concrete
-from projections.subscriptions import (
+from infrastructure.view_store import ViewRecorder, concrete
+from infrastructure.subscriptions import (
     POSTGRES_WATCHDOG_INTERVAL,
     RECORDER_TOPICS,
     has_buffered,

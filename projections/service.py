@@ -21,7 +21,7 @@ from projections.runners import (
     projection_env,
     start_runner,
 )
-from projections.store import ViewRecorder
+from infrastructure.view_store import ViewRecorder
 
 log = logging.getLogger(__name__)
 READ_YOUR_WRITES_TIMEOUT = 5.0  # seconds a query waits for its view to reach min_position

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from application.audit import LedgerAudit
+from application.audit.verification import LedgerAudit
 from domain.api_key import ALL_SELLERS_ROLES
 from interfaces.api.auth import READ, check_parcel, requires, sees_all
 from interfaces.api.ledger import ledger

@@ -19,8 +19,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from application.finance import FinanceDesk, ReconciliationNotFoundError
-from application.finance_exports import (
+from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
+from application.finance.exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
     csv_lines,

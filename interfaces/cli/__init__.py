@@ -32,7 +32,7 @@ def db_init() -> None:
 @main.command()
 def demo() -> None:
     """Run one lifecycle per platform through the ledger and print each history."""
-    from application.scenarios import SCENARIOS
+    from demo.scenarios import SCENARIOS
 
     ledger = ReturnsLedger()
     run = uuid.uuid4().hex[:6]

@@ -11,8 +11,8 @@ from uuid import UUID
 
 import click
 
-from application.finance import FinanceDesk
-from application.finance_exports import (
+from application.finance.reconciliations import FinanceDesk
+from application.finance.exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
     csv_lines,

@@ -9,8 +9,8 @@ from uuid import UUID
 
 from flask import Response, abort, redirect, render_template, request, session, url_for
 
-from application.finance import FinanceDesk, ReconciliationNotFoundError
-from application.finance_exports import (
+from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
+from application.finance.exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
     csv_lines,

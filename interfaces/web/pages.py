@@ -8,8 +8,8 @@ from uuid import UUID
 
 from flask import abort, redirect, render_template, request, url_for
 
-from application.audit import LedgerAudit
-from application.audit_chain import stored_hash
+from application.audit.verification import LedgerAudit
+from infrastructure.hash_chain import stored_hash
 from domain.errors import DomainError
 from domain.values import Status
 from interfaces.api.auth import check_parcel, sees_all

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from application.audit import LedgerAudit
+from application.audit.verification import LedgerAudit
 from tests.api.conftest import bearer, day, post, register
 from tests.integration.audit_tampering import StoreTamperer, edited
 

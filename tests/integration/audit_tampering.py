@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 from uuid import UUID
 
-from application.audit_chain import PREV_HASH, event_hash
+from infrastructure.hash_chain import PREV_HASH, event_hash
 from tests.conftest import PG
 
 

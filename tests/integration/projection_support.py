@@ -14,7 +14,7 @@ from application.ledger import ReturnsLedger
 from domain.money import Money
 from domain.values import Line
 from projections.runners import VIEWS, close_runner, open_view, projection_env, start_runner
-from projections.store import ViewRecorder
+from infrastructure.view_store import ViewRecorder
 from tests.conftest import PG
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from application.audit import LedgerAudit
-from application.audit_bundle import verify_bundle, write_bundle
-from application.audit_chain import GENESIS, PREV_HASH, event_hash, next_digest
+from application.audit.verification import LedgerAudit
+from application.audit.bundle import verify_bundle, write_bundle
+from infrastructure.hash_chain import GENESIS, PREV_HASH, event_hash, next_digest
 from application.ledger import ReturnsLedger
-from application.scenarios import SCENARIOS
+from demo.scenarios import SCENARIOS
 from tests.integration.audit_tampering import StoreTamperer, edited
 
 NOW = datetime(2026, 4, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from application.ledger import ReturnsLedger
-from application.scenarios import SCENARIOS
+from demo.scenarios import SCENARIOS
 from interfaces.cli import main
 from tests.integration.audit_tampering import StoreTamperer, edited
 

@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from application.ledger import ReturnsLedger
-from application.scenarios import SCENARIOS
+from demo.scenarios import SCENARIOS
 from domain.errors import ParcelNotFoundError
 from domain.money import Money
 from domain.values import Line

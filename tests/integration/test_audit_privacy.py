@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from application.audit import LedgerAudit
+from application.audit.verification import LedgerAudit
 from application.ledger import ReturnsLedger
-from application.vault import ERASED, KEY_TABLE
+from application.privacy import ERASED
+from infrastructure.subject_keys import KEY_TABLE
 from tests.integration.audit_tampering import StoreTamperer
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -7,11 +7,11 @@ from uuid import UUID
 
 import pytest
 
-from application.audit import LedgerAudit
-from application.audit_chain import GENESIS, PREV_HASH, embedded_prev_hash, event_hash
-from application.audit_report import LedgerDigest
+from application.audit.verification import LedgerAudit
+from infrastructure.hash_chain import GENESIS, PREV_HASH, embedded_prev_hash, event_hash
+from application.audit.report import LedgerDigest
 from application.ledger import ReturnsLedger
-from application.scenarios import SCENARIOS
+from demo.scenarios import SCENARIOS
 from domain.errors import VersionConflictError
 from tests.integration.audit_tampering import StoreTamperer, edited
 

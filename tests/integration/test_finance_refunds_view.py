@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import datetime, timedelta, timezone
 
-from application.finance_exports import (
+from application.finance.exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
     csv_lines,

@@ -11,7 +11,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from application.ledger import ReturnsLedger
-from application.scenarios import DAY, T0
+from demo.scenarios import DAY, T0
 from domain.errors import VersionConflictError
 from domain.money import Money
 from domain.values import Line

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from application.ledger import ReturnsLedger
-from application.scenarios import SCENARIOS
+from demo.scenarios import SCENARIOS
 
 EXPECTED = {
     "tiktok_shop": ("closed", "0.00 MYR", ["ParcelRegistered", "DeliveryAttemptFailed",

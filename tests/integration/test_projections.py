@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from eventsourcing.projection import ProjectionRunner
 
-from application.scenarios import SCENARIOS
+from demo.scenarios import SCENARIOS
 from domain.money import Money
 from domain.values import RefundComponent
 from projections.runners import (

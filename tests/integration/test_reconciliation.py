@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from application.finance import FinanceDesk, ReconciliationNotFoundError
+from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
 from application.ledger import ReturnsLedger
 from domain.money import Money
 from domain.reconciliation import REPORT_COLUMNS, Reconciliation, reconciliation_id
@@ -115,7 +115,7 @@ def test_report_csv_is_rfc4180_with_the_documented_columns(desk) -> None:
 
 def test_a_run_that_stopped_half_way_starts_over(desk, tmp_path) -> None:
     with FIXTURE.open("rb") as stream:
-        from application.finance import fingerprint
+        from application.finance.reconciliations import fingerprint
 
         fp = fingerprint(stream)
     stale = Reconciliation(fingerprint=fp, file_name="x", source_format="returns_ledger",

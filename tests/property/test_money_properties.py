@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.finance_exports import csv_lines
+from application.finance.exports import csv_lines
 from domain.errors import CurrencyMismatchError, InvalidValueError
 from domain.money import MINOR_UNITS, Money, total
 from domain.reconciliation import major, minor

@@ -10,7 +10,7 @@ from application.ledger import ReturnsLedger
 from domain.parcel import parcel_id
 from projections.base import APPLICATION_NAME
 from projections.runners import VIEWS, close_runner, open_view, projection_env, start_runner
-from projections.store import ViewRecorder
+from infrastructure.view_store import ViewRecorder
 from tests.reliability.load import Walk, expected_types, lifecycle
 
 

@@ -7,8 +7,8 @@ import hashlib
 import json
 from uuid import UUID
 
-from application.audit_bundle import verify_bundle
-from application.audit_chain import GENESIS, ChainHeads, event_hash, next_digest
+from application.audit.bundle import verify_bundle
+from infrastructure.hash_chain import GENESIS, ChainHeads, event_hash, next_digest
 
 AGGREGATE = UUID("12345678-1234-5678-1234-567812345678")
 TOPIC = "domain.parcel:ReturnParcel.ParcelRegistered"

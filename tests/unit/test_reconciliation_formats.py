@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from application.finance_formats import (
+from application.finance.formats import (
     SettlementFile,
     SettlementFormatError,
     SettlementLine,

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from application.ledger import ReturnsLedger
-from application.scenarios import DAY, SCENARIOS, T0
+from demo.scenarios import DAY, SCENARIOS, T0
 from domain.money import Money
 from domain.values import Line
 from interfaces.api import create_app

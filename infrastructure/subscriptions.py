@@ -69,7 +69,7 @@ class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
 
 
 RECORDER_TOPICS: dict[str, str] = {
-    "eventsourcing.sqlite": "projections.subscriptions:PollingSQLiteApplicationRecorder",
+    "eventsourcing.sqlite": "infrastructure.subscriptions:PollingSQLiteApplicationRecorder",
 }
 
 

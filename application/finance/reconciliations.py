@@ -23,7 +23,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from application.finance_formats import (
+from application.finance.formats import (
     SettlementFile,
     SettlementFormatError,
     SettlementLine,

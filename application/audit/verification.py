@@ -9,8 +9,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 
-from application.audit_chain import GENESIS, PREV_HASH, next_digest, stored_hash
-from application.audit_report import (
+from infrastructure.hash_chain import GENESIS, PREV_HASH, next_digest, stored_hash
+from application.audit.report import (
     DIGEST_MISMATCH,
     HASH_MISMATCH,
     MISSING_VERSION,

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import IO, Any
 from uuid import UUID
 
-from application.audit import LedgerAudit
-from application.audit_chain import (
+from application.audit.verification import LedgerAudit
+from infrastructure.hash_chain import (
     DIGEST_RULE,
     EVENT_HASH_RULE,
     GENESIS,
@@ -21,7 +21,7 @@ from application.audit_chain import (
     next_digest,
     stored_hash,
 )
-from application.audit_report import (
+from application.audit.report import (
     BAD_HEADER,
     DIGEST_MISMATCH,
     HASH_MISMATCH,

@@ -9,7 +9,7 @@ from typing import Any, overload
 from uuid import UUID
 
 from application.dto import HistoryEntry
-from application.vault import ERASED, PersonalDataVault
+from application.privacy import ERASED, PersonalDataVault
 
 VIEW_RECORDED = "recorded"  # events in the order the ledger recorded them
 VIEW_BUSINESS = "business"  # events in the order they happened (occurred_at)

@@ -12,16 +12,13 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_ENV = "PERSONAL_DATA_KEY"
 DEFAULT_KEY_FILE = "var/personal-data.key"
-KEY_TABLE = "personal_data_keys"
 ERASED = "erased"
 
 
@@ -48,77 +45,6 @@ def load_master_key(env: Mapping[str, str]) -> bytes:
     if len(key) != 32:
         raise ValueError(f"{KEY_ENV} must be 32 bytes in URL-safe base64")
     return key
-
-
-class SubjectKeyStore:
-    """The table of wrapped subject keys, in the event store's own database."""
-
-    def __init__(self, datastore: Any, postgres: bool, create_table: bool = True) -> None:
-        self.datastore = datastore
-        self.postgres = postgres
-        self.mark = "%s" if postgres else "?"
-        self.table = f'"{datastore.schema}".{KEY_TABLE}' if postgres else KEY_TABLE
-        if create_table:
-            blob = "bytea" if postgres else "BLOB"
-            self._run(f"CREATE TABLE IF NOT EXISTS {self.table} (subject_id TEXT PRIMARY KEY, "
-                      f"wrapped_key {blob}, created_at TEXT NOT NULL, erased_at TEXT)")
-
-    @classmethod
-    def for_recorder(cls, recorder: Any, create_table: bool = True) -> SubjectKeyStore:
-        """The key store beside the recorder's events (SQLite file or PostgreSQL schema)."""
-        postgres = type(recorder).__module__ == "eventsourcing.postgres"
-        return cls(recorder.datastore, postgres, create_table)
-
-    def _run(self, statement: str, params: tuple[Any, ...] = (),
-             commit: bool = True) -> list[Any]:
-        statement = statement.replace("?", self.mark)
-        with self.datastore.transaction(commit=commit) as cursor:
-            if not self.postgres and commit:
-                cursor.execute("PRAGMA secure_delete = ON")  # overwrite freed key bytes
-            cursor.execute(statement, params)
-            return list(cursor.fetchall()) if statement.startswith("SELECT") else []
-
-    def get(self, subject_id: str) -> bytes | None:
-        rows = self._run(f"SELECT wrapped_key FROM {self.table} WHERE subject_id = ?",
-                         (subject_id,), commit=False)
-        return bytes(rows[0]["wrapped_key"]) if rows and rows[0]["wrapped_key"] else None
-
-    def put(self, subject_id: str, wrapped_key: bytes) -> None:
-        """Store a new key (also for a subject erased before: new data, new key)."""
-        now = datetime.now(UTC).isoformat()
-        self._run(f"INSERT INTO {self.table} (subject_id, wrapped_key, created_at) "
-                  "VALUES (?, ?, ?) ON CONFLICT (subject_id) DO UPDATE SET "
-                  "wrapped_key = excluded.wrapped_key, created_at = excluded.created_at, "
-                  "erased_at = NULL", (subject_id, wrapped_key, now))
-
-    def destroy(self, subject_id: str) -> bool:
-        """Overwrite and drop the subject's key; True when there was one."""
-        if self.get(subject_id) is None:
-            return False
-        self._run(f"UPDATE {self.table} SET wrapped_key = NULL, erased_at = ? "
-                  "WHERE subject_id = ?", (datetime.now(UTC).isoformat(), subject_id))
-        self.purge()
-        return True
-
-    def erased_at(self, subject_id: str) -> str | None:
-        rows = self._run(f"SELECT erased_at FROM {self.table} WHERE subject_id = ?",
-                         (subject_id,), commit=False)
-        return rows[0]["erased_at"] if rows else None
-
-    def purge(self) -> None:
-        """Push old key bytes out of the write-ahead log (SQLite), or rewrite the key table
-        without dead row versions (PostgreSQL: only those no running transaction of the
-        server may still see; purge again once older transactions ended)."""
-        if self.postgres:
-            with self.datastore.get_connection() as conn:
-                autocommit, conn.autocommit = conn.autocommit, True  # VACUUM needs it
-                try:
-                    conn.execute(f"VACUUM FULL {self.table}")  # a new file, without the row
-                finally:
-                    conn.autocommit = autocommit
-            return
-        with self.datastore.get_connection(commit=True) as conn:
-            conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class PersonalDataVault:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.audit_chain import DIGEST_RULE, HASH_ALGORITHM
+from infrastructure.hash_chain import DIGEST_RULE, HASH_ALGORITHM
 
 # Why a verification failed, one stable word each (docs/AUDIT_BUNDLE.md explains them).
 HASH_MISMATCH = "hash_mismatch"  # a stored event no longer hashes to what its successor recorded
