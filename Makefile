@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench browser clean
+.PHONY: run test lint bench browser clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ run: $(BIN)/.installed
 	$(BIN)/returns-ledger db init
 	CREATE_TABLE=no $(BIN)/gunicorn --bind 127.0.0.1:8000 --workers 2 --no-control-socket wsgi:app
 
-test: $(BIN)/.installed browser
+test: $(BIN)/.installed browser lint
 	$(BIN)/python -m pytest
+
+# Lint and types (settings in pyproject.toml).
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Headless Chromium from Debian's packages for the web page tests (tests/web/); only as
 # root where apt-get exists: elsewhere those tests skip loudly (and fail in CI).

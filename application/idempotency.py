@@ -98,7 +98,7 @@ class IdempotentCommands:
         token = _PENDING.set(pending)
         try:
             result = command()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - re-raised unless the key was used before
             return self._answer_instead(idempotency, error)
         finally:
             _PENDING.reset(token)

@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
 from eventsourcing.utils import strtobool
 
 from application.access import ApiKeys
+from application.audit.history import ParcelHistory, build_history
 from application.config import ledger_env
 from application.dto import (
     CommandResult,
@@ -21,18 +22,11 @@ from application.dto import (
     ParcelView,
     ReturnAddressView,
 )
-from infrastructure.stored_versions import StoredVersions
-from infrastructure.group_commit import GroupCommitter
 from application.idempotency import IdempotentCommands
 from application.preload import PreloadedParcels
-from infrastructure.transcodings import MoneyAsDict
-from infrastructure.hash_chain import ChainedEventStore, ChainedMapper
-from application.audit.history import ParcelHistory, build_history
 from application.privacy import PersonalDataVault, load_master_key
-from infrastructure.subject_keys import SubjectKeyStore
 from domain.address import ReturnAddress, SellerDirectory, seller_directory_id
 from domain.customs import SkuCustomsProfile, check_profile, customs_profile_id
-from domain.idempotency import IdempotencyRecord
 from domain.errors import (
     CustomsProfileNotFoundError,
     DomainError,
@@ -42,10 +36,16 @@ from domain.errors import (
     RuleViolationError,
     VersionConflictError,
 )
+from domain.idempotency import IdempotencyRecord
 from domain.money import Money
 from domain.parcel import ReturnParcel, parcel_id
 from domain.policies import Policies, PolicySettings
 from domain.values import Line, Platform, RefundComponent, Remedy, choice
+from infrastructure.group_commit import GroupCommitter
+from infrastructure.hash_chain import ChainedEventStore, ChainedMapper
+from infrastructure.stored_versions import StoredVersions
+from infrastructure.subject_keys import SubjectKeyStore
+from infrastructure.transcodings import MoneyAsDict
 
 ParcelCommand = Callable[[ReturnParcel], Any]
 

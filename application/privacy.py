@@ -13,9 +13,13 @@ import hmac
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from infrastructure.subject_keys import SubjectKeyStore
 
 KEY_ENV = "PERSONAL_DATA_KEY"
 DEFAULT_KEY_FILE = "var/personal-data.key"

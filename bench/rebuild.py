@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from application.ledger import ReturnsLedger

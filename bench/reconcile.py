@@ -20,7 +20,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from application.finance.reconciliations import FinanceDesk
 from application.ledger import ReturnsLedger
 from domain.reconciliation import LedgerRefund
 
-AT = datetime(2026, 3, 31, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 31, tzinfo=UTC)
 
 
 def write_settlement(path: Path, lines: int) -> None:

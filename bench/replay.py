@@ -11,10 +11,10 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder
 
 from application.ledger import ReturnsLedger
-from infrastructure.transcodings import MoneyAsDict
 from bench.commands import DAY, T0, parcel_steps, prepare_ledger
 from bench.stats import latency_summary
 from bench.stores import fresh_store
+from infrastructure.transcodings import MoneyAsDict
 
 EVENTS = 50
 

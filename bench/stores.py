@@ -24,7 +24,7 @@ def pg_settings() -> dict[str, str]:
             "POSTGRES_PASSWORD": get("PASSWORD", "")}
 
 
-def pg_connect(attempts: int = 5):  # noqa: ANN201
+def pg_connect(attempts: int = 5):
     """A connection, retried a few times: a busy shared server may refuse for a moment."""
     import time
 

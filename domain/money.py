@@ -22,7 +22,7 @@ MAX_DIGITS = 15  # minor units of the largest amount still fit a 64-bit integer
 
 def parse_amount(value: Any, field: str = "amount") -> Decimal:
     """Turn a str, int or Decimal into a finite Decimal; floats are refused."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise InvalidValueError(field, "must be a decimal string, not a float")
     if isinstance(value, Decimal):
         amount = value

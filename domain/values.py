@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.errors import InvalidValueError
-from domain.money import Money, parse_amount
+from domain.money import Money
 
 
 class Platform(StrEnum):

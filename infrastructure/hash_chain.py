@@ -104,7 +104,7 @@ class ChainedEventStore(EventStore[UUID]):
 
     mapper: ChainedMapper
 
-    def __init__(self, mapper: ChainedMapper, recorder: Any, cache_maxsize: int = 10000):
+    def __init__(self, mapper: ChainedMapper, recorder: Any, cache_maxsize: int = 10000) -> None:
         super().__init__(mapper, recorder)
         self.heads = ChainHeads(cache_maxsize)
         self.head_misses = 0

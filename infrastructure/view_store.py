@@ -11,8 +11,8 @@ import contextlib
 import re
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache, lru_cache
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -31,12 +31,12 @@ def ts(value: datetime | None) -> str | None:
     if value is None:
         return None
     # isoformat is several times faster than strftime; same text as TS_FORMAT.
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_ts(value: str | None) -> datetime | None:
     """Back from fixed-width UTC text to an aware datetime."""
-    return datetime.strptime(value, TS_FORMAT).replace(tzinfo=timezone.utc) if value else None
+    return datetime.strptime(value, TS_FORMAT).replace(tzinfo=UTC) if value else None
 
 
 @lru_cache(maxsize=512)
@@ -210,7 +210,7 @@ def concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewReco
     return _concrete(view, persistence_module)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:
     if persistence_module == "eventsourcing.sqlite":
         base: type[ViewRecorder] = SQLiteView

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
@@ -55,12 +55,12 @@ HEADER_FIELDS = ("parcel_id", "seller_id", "platform", "site", "order_id", "trac
                  "goods_value", "currency", "last_failed_at")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _insert_statement(table: str) -> str:
     return insert_statement(table, HEADER_FIELDS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _failed_statement(table: str) -> str:
     return (f"UPDATE {{p}}{table} SET last_failed_at = :at WHERE parcel_id = :id "
             "AND (last_failed_at IS NULL OR last_failed_at < :at)")

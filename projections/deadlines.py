@@ -11,6 +11,7 @@ from eventsourcing.persistence import Tracking
 from domain.parcel import ReturnParcel as P
 from domain.policies import PolicySettings
 from domain.values import Destination
+from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
 from projections.base import (
     HEADER_COLUMNS,
     ViewProjection,
@@ -19,7 +20,6 @@ from projections.base import (
     note_failed_attempt,
 )
 from projections.free_return import scope
-from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
 
 RETURN_WINDOW = timedelta(days=PolicySettings().return_window_days)  # TT-7 default: 15 days
 TO_SELLER = {Destination.SELLER_OVERSEAS.value, Destination.SELLER_DOMESTIC.value}

@@ -72,7 +72,7 @@ def _runner_lock(env: Mapping[str, str]) -> IO[str] | None:
     An flock on `<views file>.runners.lock`, released when this process stops or dies.
     """
     if env["PERSISTENCE_MODULE"] != "eventsourcing.sqlite":
-        return open(os.devnull)  # noqa: SIM115 - PostgreSQL: PROJECTIONS_IN_PROCESS decides
+        return open(os.devnull)
     handle = open(f"{views_sqlite_path(env)}.runners.lock", "a+")  # noqa: SIM115
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

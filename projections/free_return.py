@@ -8,8 +8,8 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 
 from domain.parcel import ReturnParcel as P
-from projections.base import HEADER_COLUMNS, ViewProjection, header, insert_header
 from infrastructure.view_store import Tx, ViewRecorder, in_list, insert_statement, parse_ts, ts
+from projections.base import HEADER_COLUMNS, ViewProjection, header, insert_header
 
 
 def scope(sellers: tuple[str, ...] | None, column: str = "seller_id",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from threading import Event, Thread
 from typing import Any
 from uuid import UUID
@@ -58,7 +58,7 @@ class HoldExpiryTimer:
         self.ledger = ledger
         self.deadlines = deadlines
         self.interval = interval
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._stopping = Event()
         self._thread = Thread(target=self._loop, name="hold-expiry", daemon=True)
 
@@ -70,7 +70,7 @@ class HoldExpiryTimer:
         while not self._stopping.wait(self.interval):
             try:
                 report = dispose_expired_holds(self.ledger, self.deadlines, self.clock())
-            except Exception:  # noqa: BLE001 - a failed run is retried on the next tick
+            except Exception:
                 log.exception("hold expiry run failed")
                 continue
             if report.disposed:

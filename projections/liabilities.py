@@ -10,9 +10,9 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 
 from domain.parcel import ReturnParcel as P
+from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
 from projections.base import HEADER_COLUMNS, ViewProjection, header, insert_header
 from projections.free_return import scope
-from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
 
 KIND_RULE = {"false_return": "TT-6", "failed_return": "TT-5"}
 

@@ -15,8 +15,8 @@ from eventsourcing.persistence import Tracking
 from domain.money import MINOR_UNITS
 from domain.parcel import ReturnParcel as P
 from domain.reconciliation import LedgerRefund, major
-from projections.base import HEADER_COLUMNS, ViewProjection, header, insert_header
 from infrastructure.view_store import Tx, ViewRecorder, in_list, ts
+from projections.base import HEADER_COLUMNS, ViewProjection, header, insert_header
 
 KINDS = ("item", "shipping", "return_shipping")
 FETCH = 1000  # rows read at once when streaming an export

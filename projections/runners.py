@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import weakref
-from threading import Thread
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Thread
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory
@@ -15,12 +15,6 @@ from eventsourcing.utils import Environment
 
 from application.config import ledger_env
 from application.ledger import ReturnsLedger
-from projections.base import ViewProjection
-from projections.deadlines import DeadlinesProjection, DeadlinesView
-from projections.free_return import FreeReturnProjection, FreeReturnView
-from projections.liabilities import LiabilitiesProjection, LiabilitiesView
-from projections.refunds import RefundsProjection, RefundsView
-from infrastructure.view_store import ViewRecorder, concrete
 from infrastructure.subscriptions import (
     POSTGRES_WATCHDOG_INTERVAL,
     RECORDER_TOPICS,
@@ -28,6 +22,12 @@ from infrastructure.subscriptions import (
     interval_from_env,
     wake,
 )
+from infrastructure.view_store import ViewRecorder, concrete
+from projections.base import ViewProjection
+from projections.deadlines import DeadlinesProjection, DeadlinesView
+from projections.free_return import FreeReturnProjection, FreeReturnView
+from projections.liabilities import LiabilitiesProjection, LiabilitiesView
+from projections.refunds import RefundsProjection, RefundsView
 from projections.tracking import TrackingProjection, TrackingView
 
 

@@ -12,6 +12,7 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 
+from infrastructure.view_store import ViewRecorder
 from projections.base import APPLICATION_NAME
 from projections.runners import (
     VIEWS,
@@ -21,7 +22,6 @@ from projections.runners import (
     projection_env,
     start_runner,
 )
-from infrastructure.view_store import ViewRecorder
 
 log = logging.getLogger(__name__)
 READ_YOUR_WRITES_TIMEOUT = 5.0  # seconds a query waits for its view to reach min_position

@@ -13,8 +13,8 @@ from eventsourcing.persistence import Tracking
 
 from domain.parcel import ReturnParcel
 from domain.values import Destination, Status
-from projections.base import ViewProjection
 from infrastructure.view_store import Tx, ViewRecorder, in_list, insert_statement, parse_ts, ts
+from projections.base import ViewProjection
 
 P = ReturnParcel
 # The status each event leaves the parcel in (mirrors the aggregate; None: unchanged).

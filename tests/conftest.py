@@ -31,7 +31,7 @@ settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
 
 
-def _pg_connect():  # noqa: ANN202
+def _pg_connect():
     import psycopg
 
     return psycopg.connect(host=PG["POSTGRES_HOST"], port=PG["POSTGRES_PORT"],
@@ -54,7 +54,7 @@ def require_postgres() -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _key_files_outside_the_repo(tmp_path_factory) -> Iterator[None]:  # noqa: ANN001
+def _key_files_outside_the_repo(tmp_path_factory) -> Iterator[None]:
     """Keys generated on first use land in a temporary folder, never in the repo's var/."""
     folder = tmp_path_factory.mktemp("keys")
     saved = {name: os.environ.get(name) for name in ("PERSONAL_DATA_KEY_FILE",
@@ -84,13 +84,13 @@ def pg_schema() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def sqlite_env(tmp_path) -> dict[str, str]:  # noqa: ANN001
+def sqlite_env(tmp_path) -> dict[str, str]:
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(tmp_path / "ledger.sqlite3")}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_env(request) -> dict[str, str]:  # noqa: ANN001
+def store_env(request) -> dict[str, str]:
     """The same test on the embedded SQLite store and on a real PostgreSQL schema."""
     base = {"PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}
     if request.param == "sqlite":
@@ -99,19 +99,19 @@ def store_env(request) -> dict[str, str]:  # noqa: ANN001
 
 
 @pytest.fixture
-def ledger_env(sqlite_env) -> dict[str, str]:  # noqa: ANN001
+def ledger_env(sqlite_env) -> dict[str, str]:
     return {"PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY, **sqlite_env}
 
 
 @pytest.fixture
-def ledger(ledger_env) -> Iterator[ReturnsLedger]:  # noqa: ANN001
+def ledger(ledger_env) -> Iterator[ReturnsLedger]:
     """A fresh ledger on its own SQLite file."""
     app = ReturnsLedger(ledger_env)
     yield app
     app.close()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if _pg_unavailable:
         terminalreporter.write_sep("!", "POSTGRESQL TESTS SKIPPED", red=True, bold=True)
         terminalreporter.write_line(_pg_unavailable[0], red=True)

@@ -10,17 +10,6 @@ from datetime import datetime
 from typing import IO, Any
 from uuid import UUID
 
-from application.audit.verification import LedgerAudit
-from infrastructure.hash_chain import (
-    DIGEST_RULE,
-    EVENT_HASH_RULE,
-    GENESIS,
-    HASH_ALGORITHM,
-    embedded_prev_hash,
-    event_hash,
-    next_digest,
-    stored_hash,
-)
 from application.audit.report import (
     BAD_HEADER,
     DIGEST_MISMATCH,
@@ -32,6 +21,17 @@ from application.audit.report import (
     Breach,
     LedgerDigest,
     Verification,
+)
+from application.audit.verification import LedgerAudit
+from infrastructure.hash_chain import (
+    DIGEST_RULE,
+    EVENT_HASH_RULE,
+    GENESIS,
+    HASH_ALGORITHM,
+    embedded_prev_hash,
+    event_hash,
+    next_digest,
+    stored_hash,
 )
 
 FORMAT = "returns-ledger-audit-bundle"

@@ -9,7 +9,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 
-from infrastructure.hash_chain import GENESIS, PREV_HASH, next_digest, stored_hash
 from application.audit.report import (
     DIGEST_MISMATCH,
     HASH_MISMATCH,
@@ -22,6 +21,7 @@ from application.audit.report import (
     Verification,
 )
 from domain.errors import ParcelNotFoundError
+from infrastructure.hash_chain import GENESIS, PREV_HASH, next_digest, stored_hash
 
 PAGE_SIZE = 500
 

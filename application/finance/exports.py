@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 REFUND_COLUMNS = (
@@ -30,7 +30,7 @@ def refund_line(row: dict[str, Any]) -> dict[str, Any]:
     line["needs_approval"] = bool(line["needs_approval"])
     for column in _TIMES:
         if line[column]:
-            at = datetime.strptime(line[column], _TS_FORMAT).replace(tzinfo=timezone.utc)
+            at = datetime.strptime(line[column], _TS_FORMAT).replace(tzinfo=UTC)
             line[column] = at.isoformat()
     return line
 

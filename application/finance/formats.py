@@ -17,8 +17,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import IO, Any
+from typing import IO
 
 from domain.errors import DomainError, InvalidValueError
 from domain.money import parse_amount

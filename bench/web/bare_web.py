@@ -8,12 +8,12 @@ app = Flask(__name__)
 
 
 @app.post("/echo")
-def echo():  # noqa: ANN201
+def echo():
     """Answer the posted JSON's size: parse, serialise, nothing stored."""
     body = request.get_json()
     return jsonify({"received": len(body)}), 201
 
 
 @app.get("/echo")
-def echo_get():  # noqa: ANN201
+def echo_get():
     return jsonify({"ok": True})

@@ -25,18 +25,18 @@ def store() -> BareStore:
 
 
 @app.post("/things")
-def create():  # noqa: ANN201
+def create():
     thing_id = store().create(request.get_json()["name"])
     return jsonify({"id": str(thing_id), "version": 1}), 201
 
 
 @app.post("/things/<uuid:thing_id>/touches")
-def touch(thing_id: UUID):  # noqa: ANN201
+def touch(thing_id: UUID):
     version = store().touch(thing_id, request.get_json()["note"])
     return jsonify({"id": str(thing_id), "version": version}), 201
 
 
 @app.get("/things/<uuid:thing_id>")
-def get(thing_id: UUID):  # noqa: ANN201
+def get(thing_id: UUID):
     thing = store().repository.get(thing_id)
     return jsonify({"id": str(thing.id), "version": thing.version, "touches": thing.touches})

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from domain.errors import RuleViolationError
 from domain.money import Money
 from domain.values import (
-    DisposalKind,
     Destination,
+    DisposalKind,
     Party,
     Remedy,
     ReturnFailureCause,

@@ -9,8 +9,17 @@ from apispec import BasePlugin
 from flask import Flask, Response, abort, request
 from flask_smorest import Api
 
-from interfaces.api import addresses, deliveries, finance, parcels, problems, refunds, returns
-from interfaces.api import reports, views
+from interfaces.api import (
+    addresses,
+    deliveries,
+    finance,
+    parcels,
+    problems,
+    refunds,
+    reports,
+    returns,
+    views,
+)
 from interfaces.api.audit import blp as audit
 from interfaces.api.ledger import EXTENSION, LedgerHolder
 from interfaces.api.observability import Metrics, configure_logging

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
@@ -13,12 +13,12 @@ from domain.money import MINOR_UNITS, Money
 
 def now() -> datetime:
     """Business time defaults to the moment the request arrives."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # Business times outside these years are typing errors or probes, never parcels.
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # Something visible, and no control characters (tab and line breaks allowed).
 PRINTABLE = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 

@@ -10,7 +10,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 from uuid import UUID
 
@@ -19,7 +19,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
 from application.finance.exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
@@ -27,6 +26,7 @@ from application.finance.exports import (
     refund_line,
     total_line,
 )
+from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
 from domain.api_key import Role
 from domain.reconciliation import REPORT_COLUMNS
 from interfaces.api.auth import actor, caller, requires, sees_all
@@ -185,7 +185,7 @@ class Reconciliations(MethodView):
         view = refunds_view()
         desk = FinanceDesk(ledger(), lambda: view.ledger_refunds(sellers))
         with _settlement_upload() as (stream, name):
-            run = desk.reconcile(stream, name, datetime.now(timezone.utc), actor(),
+            run = desk.reconcile(stream, name, datetime.now(UTC), actor(),
                                  request.args.get("currency"), ",".join(sellers or ()))
         return run.as_dict(), 200 if run.already_recorded else 201, {
             "Location": f"/v1/reconciliations/{run.id}"}

@@ -23,7 +23,6 @@ from interfaces.api.auth import (
 )
 from interfaces.api.commands import answer, etag, run
 from interfaces.api.ledger import ledger
-from interfaces.api.views import ParcelListQuery, ParcelPageResponse, list_parcels
 from interfaces.api.schemas import (
     CommandResponse,
     HistoryQuery,
@@ -31,6 +30,7 @@ from interfaces.api.schemas import (
     ParcelResponse,
     RegisterParcelRequest,
 )
+from interfaces.api.views import ParcelListQuery, ParcelPageResponse, list_parcels
 
 blp = Blueprint("parcels", __name__, url_prefix="/v1/parcels",
                 description="Register parcels and read their state and history")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Response, request
@@ -237,7 +237,7 @@ class DeadlinesReport(MethodView):
         if refused is not None:
             return refused
         sellers, deadlines = scope(query.get("seller_id")), view("deadlines")
-        now = query.get("now") or datetime.now(timezone.utc)
+        now = query.get("now") or datetime.now(UTC)
         lists = {"holds": lambda: deadlines.holds(sellers=sellers),
                  "expired_holds": lambda: deadlines.holds(now, sellers),
                  "overdue_returns": lambda: deadlines.overdue_returns(now, sellers),

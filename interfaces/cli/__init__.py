@@ -53,9 +53,9 @@ def demo() -> None:
 
 
 from interfaces.cli.deadlines import deadlines  # noqa: E402 - subcommands register last
-from interfaces.cli.project import project  # noqa: E402
-from interfaces.cli.keys import keys  # noqa: E402
 from interfaces.cli.finance import finance  # noqa: E402
+from interfaces.cli.keys import keys  # noqa: E402
+from interfaces.cli.project import project  # noqa: E402
 
 main.add_command(project)
 main.add_command(deadlines)

@@ -10,9 +10,9 @@ from uuid import UUID
 
 import click
 
-from application.audit.verification import LedgerAudit
 from application.audit.bundle import verify_bundle, write_bundle
 from application.audit.report import LedgerDigest, Verification
+from application.audit.verification import LedgerAudit
 from application.dto import plain
 from application.idempotency import jsonable
 from application.ledger import ReturnsLedger

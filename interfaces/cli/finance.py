@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import click
 
-from application.finance.reconciliations import FinanceDesk
 from application.finance.exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
@@ -19,6 +18,7 @@ from application.finance.exports import (
     refund_line,
     total_line,
 )
+from application.finance.reconciliations import FinanceDesk
 from application.ledger import ReturnsLedger
 
 
@@ -81,7 +81,7 @@ def reconcile(settlement: Path, report_path: Path | None, currency: str | None,
     ledger = ReturnsLedger()
     desk = FinanceDesk(ledger, view.ledger_refunds)
     with settlement.open("rb") as stream:
-        run = desk.reconcile(stream, settlement.name, datetime.now(timezone.utc), actor,
+        run = desk.reconcile(stream, settlement.name, datetime.now(UTC), actor,
                              currency)
     report_path = report_path or Path(f"reconciliation-{run.id}.csv")
     with report_path.open("w", encoding="utf-8", newline="") as out:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import click
@@ -26,7 +26,7 @@ def create(role: str, seller_id: str | None, label: str | None) -> None:
     """Issue a key; it is printed once, alone on the last line."""
     ledger = ReturnsLedger()
     try:
-        issued = ledger.issue_api_key(role, seller_id, datetime.now(timezone.utc), label,
+        issued = ledger.issue_api_key(role, seller_id, datetime.now(UTC), label,
                                       actor="cli")
     except DomainError as error:
         raise click.UsageError(error.detail) from None
@@ -57,7 +57,7 @@ def revoke(key_id: UUID) -> None:
     """Revoke a key: it opens nothing from now on."""
     ledger = ReturnsLedger()
     try:
-        key = ledger.revoke_api_key(key_id, datetime.now(timezone.utc), actor="cli")
+        key = ledger.revoke_api_key(key_id, datetime.now(UTC), actor="cli")
     except DomainError as error:
         raise click.ClickException(error.detail) from None
     finally:

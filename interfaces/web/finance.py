@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 from uuid import UUID
 
 from flask import Response, abort, redirect, render_template, request, session, url_for
 
-from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
 from application.finance.exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
@@ -17,6 +16,7 @@ from application.finance.exports import (
     refund_line,
     total_line,
 )
+from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
 from domain.errors import DomainError
 from domain.reconciliation import REPORT_COLUMNS
 from interfaces.api.auth import actor, caller, sees_all
@@ -93,7 +93,7 @@ def reconcile() -> Any:
     refunds = view("refunds")
     desk = FinanceDesk(ledger(), lambda: refunds.ledger_refunds(sellers))
     try:
-        run = desk.reconcile(upload.stream, upload.filename, datetime.now(timezone.utc),
+        run = desk.reconcile(upload.stream, upload.filename, datetime.now(UTC),
                              actor(), request.form.get("currency", "").strip().upper() or None,
                              ",".join(sellers or ()))
     except DomainError as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,7 @@ def as_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return at.astimezone(timezone.utc)
+    return at.astimezone(UTC)
 
 
 def when(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import render_template
@@ -24,7 +24,7 @@ def holds() -> Any:
     """What waits on a date or a person: holds (TT-2), returns due (TT-7), AM-4, tickets."""
     deadlines = view("deadlines")
     sellers = scope()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     overdue = {r["parcel_id"] for r in deadlines.overdue_returns(now, sellers)}
     return render_template(
         "holds.html", now=now, holds=deadlines.holds(sellers=sellers),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import abort
 
 from domain.api_key import Role
-from interfaces.api.auth import caller, sees_all
 from interfaces.api import views as api_views
+from interfaces.api.auth import caller, sees_all
 
 FINANCE_READ = frozenset({Role.FINANCE, Role.AUDITOR, Role.ADMIN})
 FINANCE_WRITE = frozenset({Role.FINANCE})
@@ -57,7 +57,7 @@ def parse_time(text: str | None, field: str) -> datetime | None:
         abort(400, f"{field}: write a date and time like 2026-03-12T09:00:00Z")
     if not 2000 <= at.year <= 2099:  # the same business-time range as the API
         abort(400, f"{field}: a date between 2000 and 2099")
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def parse_day(text: str | None, field: str, end: bool = False) -> datetime | None:

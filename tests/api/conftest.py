@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from interfaces.api import create_app
 from tests.conftest import TEST_PERSONAL_DATA_KEY
 
 T0 = "2026-03-02T09:00:00+00:00"
-NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
 ADDRESS = {"seller_id": "s1", "platform": "tiktok_shop", "country": "MY",
            "address": {"lines": ["No. 8, Jalan Example"], "city": "Kuala Lumpur",
                        "postcode": "50000"},

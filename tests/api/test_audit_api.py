@@ -7,10 +7,10 @@ from uuid import UUID
 
 from application.audit.verification import LedgerAudit
 from tests.api.conftest import bearer, day, post, register
-from tests.integration.audit_tampering import StoreTamperer, edited
+from tests.integration.audit_tampering import StoreTamperer
 
 
-def _failed_twice(client, keys) -> str:  # noqa: ANN001
+def _failed_twice(client, keys) -> str:
     parcel = register(client, keys.client)
     post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts",
          {"reason": "not at home", "occurred_at": day(3)})
@@ -19,7 +19,7 @@ def _failed_twice(client, keys) -> str:  # noqa: ANN001
     return parcel
 
 
-def test_auditor_reads_the_digest_and_sellers_do_not(client, keys, app) -> None:  # noqa: ANN001
+def test_auditor_reads_the_digest_and_sellers_do_not(client, keys, app) -> None:
     register(client, keys.client)
     response = client.get("/v1/audit/digest", headers=bearer(keys.auditor))
     assert response.status_code == 200
@@ -32,7 +32,7 @@ def test_auditor_reads_the_digest_and_sellers_do_not(client, keys, app) -> None:
     assert client.get("/v1/audit/digest").status_code == 401
 
 
-def test_auditor_verifies_any_sellers_parcel(client, keys) -> None:  # noqa: ANN001
+def test_auditor_verifies_any_sellers_parcel(client, keys) -> None:
     parcel = _failed_twice(client, keys)
     response = client.get(f"/v1/parcels/{parcel}/verification", headers=bearer(keys.auditor))
     assert response.status_code == 200
@@ -43,7 +43,7 @@ def test_auditor_verifies_any_sellers_parcel(client, keys) -> None:  # noqa: ANN
     assert other.status_code == 404
 
 
-def test_verification_reports_tampering_in_the_store(client, keys, sqlite_env) -> None:  # noqa: ANN001
+def test_verification_reports_tampering_in_the_store(client, keys, sqlite_env) -> None:
     parcel = _failed_twice(client, keys)
     tamper = StoreTamperer(sqlite_env)
     tamper.delete(UUID(parcel), 2)
@@ -53,7 +53,7 @@ def test_verification_reports_tampering_in_the_store(client, keys, sqlite_env) -
     assert (body["breach"]["reason"], body["breach"]["version"]) == ("missing_version", 2)
 
 
-def test_auditor_cannot_change_anything(client, keys) -> None:  # noqa: ANN001
+def test_auditor_cannot_change_anything(client, keys) -> None:
     parcel = register(client, keys.client)
     response = post(client, keys.auditor, f"/v1/parcels/{parcel}/delivery-failures",
                     {"reason": "refused"})
@@ -61,7 +61,7 @@ def test_auditor_cannot_change_anything(client, keys) -> None:  # noqa: ANN001
     assert client.post("/v1/audit/digest", headers=bearer(keys.auditor)).status_code == 405
 
 
-def test_history_by_version_with_state(client, keys) -> None:  # noqa: ANN001
+def test_history_by_version_with_state(client, keys) -> None:
     parcel = _failed_twice(client, keys)
     body = client.get(f"/v1/parcels/{parcel}/history?version=2",
                       headers=bearer(keys.auditor)).get_json()
@@ -71,7 +71,7 @@ def test_history_by_version_with_state(client, keys) -> None:  # noqa: ANN001
                       headers=bearer(keys.auditor)).status_code == 422
 
 
-def test_history_as_recorded_before_a_moment(client, keys) -> None:  # noqa: ANN001
+def test_history_as_recorded_before_a_moment(client, keys) -> None:
     parcel = register(client, keys.client)
     between = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts",
@@ -82,7 +82,7 @@ def test_history_as_recorded_before_a_moment(client, keys) -> None:  # noqa: ANN
     assert body["state"]["status"] == "registered"
 
 
-def test_tt7_history_by_business_time_flags_the_late_scan(client, keys) -> None:  # noqa: ANN001
+def test_tt7_history_by_business_time_flags_the_late_scan(client, keys) -> None:
     parcel = _failed_twice(client, keys)
     body = client.get(f"/v1/parcels/{parcel}/history", query_string={
         "occurred_before": day(2)}, headers=bearer(keys.auditor)).get_json()
@@ -92,7 +92,7 @@ def test_tt7_history_by_business_time_flags_the_late_scan(client, keys) -> None:
     assert "late" not in body["events"][0]  # only late-recorded events carry it
 
 
-def test_verification_of_an_unknown_parcel_is_a_404(client, keys) -> None:  # noqa: ANN001
+def test_verification_of_an_unknown_parcel_is_a_404(client, keys) -> None:
     response = client.get("/v1/parcels/00000000-0000-0000-0000-000000000001/verification",
                           headers=bearer(keys.auditor))
     assert response.status_code == 404

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
@@ -33,7 +33,7 @@ ENDPOINTS = [
 
 @pytest.mark.parametrize(("method", "path", "needs"), ENDPOINTS,
                          ids=[f"{m} {p.replace(P, '{id}')}" for m, p, _ in ENDPOINTS])
-def test_role_matrix(shared, method, path, needs) -> None:  # noqa: ANN001
+def test_role_matrix(shared, method, path, needs) -> None:
     app, keys = shared
     client = app.test_client()
     for role, may in ALLOWED.items():
@@ -47,7 +47,7 @@ def test_role_matrix(shared, method, path, needs) -> None:  # noqa: ANN001
             assert response.get_json()["type"].endswith(":forbidden")
 
 
-def test_no_key_or_a_wrong_key_is_a_401(client, keys) -> None:  # noqa: ANN001
+def test_no_key_or_a_wrong_key_is_a_401(client, keys) -> None:
     for headers in [{}, {"Authorization": "Basic abc"}, bearer("nonsense"),
                     bearer(keys.admin[:-2] + "xx"), bearer(keys.admin.replace("rlk", "xyz"))]:
         response = client.get("/v1/parcels?tracking_number=X", headers=headers)
@@ -55,16 +55,16 @@ def test_no_key_or_a_wrong_key_is_a_401(client, keys) -> None:  # noqa: ANN001
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_a_revoked_key_opens_nothing(app, client, keys) -> None:  # noqa: ANN001
+def test_a_revoked_key_opens_nothing(app, client, keys) -> None:
     assert client.get("/v1/parcels?tracking_number=X",
                       headers=bearer(keys.client)).status_code == 200
     app.extensions["returns_ledger"].get().revoke_api_key(
-        UUID(keys.ids["client"]), datetime.now(timezone.utc))
+        UUID(keys.ids["client"]), datetime.now(UTC))
     assert client.get("/v1/parcels?tracking_number=X",
                       headers=bearer(keys.client)).status_code == 401
 
 
-def test_another_sellers_parcel_is_a_404(client, keys) -> None:  # noqa: ANN001
+def test_another_sellers_parcel_is_a_404(client, keys) -> None:
     parcel = register(client, keys.client)
     base = f"/v1/parcels/{parcel}"
     other = keys.other_seller
@@ -81,7 +81,7 @@ def test_another_sellers_parcel_is_a_404(client, keys) -> None:  # noqa: ANN001
     assert client.get(base, headers=bearer(keys.auditor)).status_code == 200
 
 
-def test_another_sellers_addresses_are_out_of_reach(client, keys) -> None:  # noqa: ANN001
+def test_another_sellers_addresses_are_out_of_reach(client, keys) -> None:
     address = post(client, keys.client, "/v1/return-addresses", ADDRESS).get_json()["id"]
     other = keys.other_seller
     assert post(client, other, "/v1/return-addresses", ADDRESS).status_code == 403
@@ -92,7 +92,7 @@ def test_another_sellers_addresses_are_out_of_reach(client, keys) -> None:  # no
     assert post(client, other, "/v1/parcels", parcel_body(seller="s1")).status_code == 403
 
 
-def test_every_command_records_the_acting_key_as_actor(client, keys) -> None:  # noqa: ANN001
+def test_every_command_records_the_acting_key_as_actor(client, keys) -> None:
     parcel = register(client, keys.client)
     post(client, keys.admin, f"/v1/parcels/{parcel}/delivery-failures", {"reason": "refused"})
     history = client.get(f"/v1/parcels/{parcel}/history", headers=bearer(keys.auditor))
@@ -100,7 +100,7 @@ def test_every_command_records_the_acting_key_as_actor(client, keys) -> None:  #
     assert actors == [keys.ids["client"], keys.ids["admin"]]
 
 
-def test_lz1_identity_is_never_echoed_nor_logged(client, keys) -> None:  # noqa: ANN001
+def test_lz1_identity_is_never_echoed_nor_logged(client, keys) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())

@@ -24,7 +24,7 @@ def _count_parcel_reads(app: Flask, parcel: str) -> list[int]:
     return reads
 
 
-def test_a_command_reads_its_parcel_once_at_most(app: Flask, keys: Keys, client) -> None:  # noqa: ANN001
+def test_a_command_reads_its_parcel_once_at_most(app: Flask, keys: Keys, client) -> None:
     """A parcel this process holds is not read again; one it does not hold, once."""
     parcel = register(client, keys.client)
     reads = _count_parcel_reads(app, parcel)
@@ -73,7 +73,7 @@ def test_a_parcel_changed_by_another_worker_is_decided_on_its_stored_state(
         other.extensions["returns_ledger"].close()
 
 
-def test_the_shared_load_keeps_another_sellers_parcel_a_404(client, keys) -> None:  # noqa: ANN001
+def test_the_shared_load_keeps_another_sellers_parcel_a_404(client, keys) -> None:
     parcel = register(client, keys.client)
     response = post(client, keys.other_seller, f"/v1/parcels/{parcel}/delivery-attempts",
                     {"reason": "buyer not at home", "occurred_at": day(3)})
@@ -83,7 +83,7 @@ def test_the_shared_load_keeps_another_sellers_parcel_a_404(client, keys) -> Non
     assert mine.status_code == 201 and mine.get_json()["version"] == 2
 
 
-def test_the_next_request_loads_afresh(client, keys) -> None:  # noqa: ANN001
+def test_the_next_request_loads_afresh(client, keys) -> None:
     """A replayed command leaves no loaded parcel behind for the next request."""
     parcel = register(client, keys.client)
     base, body = f"/v1/parcels/{parcel}/delivery-attempts", {
@@ -99,7 +99,7 @@ def test_the_next_request_loads_afresh(client, keys) -> None:  # noqa: ANN001
 
 
 def test_idempotent_commands_do_not_read_the_log_head_each_time(app: Flask, keys: Keys,
-                                                                client) -> None:  # noqa: ANN001
+                                                                client) -> None:
     """The lower bound a replay scans from comes from the positions this process stored."""
     ledger = app.extensions["returns_ledger"].get()
     parcels = [register(client, keys.client, tracking=f"TTMY-H{n}") for n in range(3)]
@@ -120,7 +120,7 @@ def test_idempotent_commands_do_not_read_the_log_head_each_time(app: Flask, keys
         assert again.get_json() == first.get_json() and first.get_json()["position"] > 0
 
 
-def test_a_new_idempotency_key_costs_no_read(app: Flask, keys: Keys, client) -> None:  # noqa: ANN001
+def test_a_new_idempotency_key_costs_no_read(app: Flask, keys: Keys, client) -> None:
     """The record is inserted with the command (its first version is unique), not looked
     up first: only a key used before makes the save fail and the first answer be read."""
     from domain.idempotency import idempotency_record_id

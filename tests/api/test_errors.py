@@ -10,7 +10,7 @@ from interfaces.api.problems import PROBLEM_JSON
 from tests.api.conftest import ADDRESS, bearer, day, make_app, money, parcel_body, post, register
 
 
-def problem_of(response, status: int, slug: str) -> dict:  # noqa: ANN001
+def problem_of(response, status: int, slug: str) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == PROBLEM_JSON
     body = response.get_json()
@@ -19,27 +19,27 @@ def problem_of(response, status: int, slug: str) -> dict:  # noqa: ANN001
     return body
 
 
-def test_malformed_json_is_a_400(client, keys) -> None:  # noqa: ANN001
+def test_malformed_json_is_a_400(client, keys) -> None:
     response = client.post("/v1/parcels", data=b'{"platform": ',
                            headers=bearer(keys.client, **{"Content-Type": "application/json"}))
     problem_of(response, 400, "malformed-request")
 
 
-def test_a_body_that_is_not_json_is_a_415(client, keys) -> None:  # noqa: ANN001
+def test_a_body_that_is_not_json_is_a_415(client, keys) -> None:
     response = client.post("/v1/parcels", data="platform=amazon",
                            headers=bearer(keys.client, **{
                                "Content-Type": "application/x-www-form-urlencoded"}))
     problem_of(response, 415, "unsupported-media-type")
 
 
-def test_a_body_over_the_limit_is_a_413(sqlite_env, keys) -> None:  # noqa: ANN001
+def test_a_body_over_the_limit_is_a_413(sqlite_env, keys) -> None:
     small = make_app(sqlite_env, MAX_CONTENT_LENGTH=1024).test_client()
     body = parcel_body(order_id="x" * 2000)
     response = small.post("/v1/parcels", json=body, headers=bearer(keys.client))
     problem_of(response, 413, "body-too-large")
 
 
-def test_validation_lists_each_bad_field(client, keys) -> None:  # noqa: ANN001
+def test_validation_lists_each_bad_field(client, keys) -> None:
     body = parcel_body(platform="ebay", site="Malaysia",
                        amount_paid={"amount": 39.8, "currency": "MYR"},
                        order_created_at="2026-03-02T09:00:00")
@@ -54,31 +54,31 @@ def test_validation_lists_each_bad_field(client, keys) -> None:  # noqa: ANN001
     {"amount": "NaN", "currency": "MYR"}, {"amount": "Infinity", "currency": "MYR"},
     {"amount": "12.345", "currency": "MYR"}, {"amount": "12", "currency": "XYZ"},
     {"amount": 12, "currency": "MYR"}, {"amount": "1e3", "currency": "MYR"}, "12.30"])
-def test_money_must_be_a_decimal_string_in_a_known_currency(client, keys, amount) -> None:  # noqa: ANN001
+def test_money_must_be_a_decimal_string_in_a_known_currency(client, keys, amount) -> None:
     response = post(client, keys.client, "/v1/parcels", parcel_body(amount_paid=amount))
     assert "amount_paid" in problem_of(response, 422, "validation-error")["errors"]
 
 
-def test_a_timestamp_without_zone_is_a_422(client, keys) -> None:  # noqa: ANN001
+def test_a_timestamp_without_zone_is_a_422(client, keys) -> None:
     parcel = register(client, keys.client)
     response = post(client, keys.client, f"/v1/parcels/{parcel}/delivery-failures",
                     {"reason": "refused", "occurred_at": "2026-03-05T10:00:00"})
     assert "occurred_at" in problem_of(response, 422, "validation-error")["errors"]
 
 
-def test_unknown_fields_are_refused(client, keys) -> None:  # noqa: ANN001
+def test_unknown_fields_are_refused(client, keys) -> None:
     response = post(client, keys.client, "/v1/parcels", parcel_body(colour="red"))
     assert "colour" in problem_of(response, 422, "validation-error")["errors"]
 
 
-def test_unknown_parcel_is_a_404(client, keys) -> None:  # noqa: ANN001
+def test_unknown_parcel_is_a_404(client, keys) -> None:
     missing = "/v1/parcels/3f0c7a7e-0000-4000-8000-000000000000"
     problem_of(client.get(missing, headers=bearer(keys.client)), 404, "parcel-not-found")
     problem_of(post(client, keys.client, f"{missing}/routes"), 404, "parcel-not-found")
     problem_of(client.get("/v1/nothing-here", headers=bearer(keys.client)), 404, "not-found")
 
 
-def test_an_id_of_something_else_is_not_a_parcel(client, keys) -> None:  # noqa: ANN001
+def test_an_id_of_something_else_is_not_a_parcel(client, keys) -> None:
     address = post(client, keys.client, "/v1/return-addresses", ADDRESS).get_json()["id"]
     key_id = str(uuid.UUID(hex=keys.admin.split("_", 2)[1]))
     for other in (address, key_id):
@@ -88,7 +88,7 @@ def test_an_id_of_something_else_is_not_a_parcel(client, keys) -> None:  # noqa:
                         {"reason": "nobody home"}), 404, "parcel-not-found")
 
 
-def test_tt4_rule_violation_is_a_409_naming_the_rule(client, keys) -> None:  # noqa: ANN001
+def test_tt4_rule_violation_is_a_409_naming_the_rule(client, keys) -> None:
     post(client, keys.client, "/v1/return-addresses", ADDRESS)
     parcel = register(client, keys.client)
     base = f"/v1/parcels/{parcel}"
@@ -101,7 +101,7 @@ def test_tt4_rule_violation_is_a_409_naming_the_rule(client, keys) -> None:  # n
     assert body["rule"] == "TT-4" and body["detail"].startswith("TT-4")
 
 
-def test_tt2_redelivery_from_the_warehouse_hold(client, keys) -> None:  # noqa: ANN001
+def test_tt2_redelivery_from_the_warehouse_hold(client, keys) -> None:
     parcel = register(client, keys.client, tracking="TTTH0002", site="TH",
                       lines=[{"sku": "LAMP", "quantity": 1, "unit_price": money("450.00", "THB")}],
                       amount_paid=money("450.00", "THB"))
@@ -117,19 +117,19 @@ def test_tt2_redelivery_from_the_warehouse_hold(client, keys) -> None:  # noqa: 
     assert delivered.get_json()["status"] == "delivered"
 
 
-def test_invalid_transition_is_a_409(client, keys) -> None:  # noqa: ANN001
+def test_invalid_transition_is_a_409(client, keys) -> None:
     parcel = register(client, keys.client)
     response = post(client, keys.client, f"/v1/parcels/{parcel}/receipts")
     body = problem_of(response, 409, "invalid-transition")
     assert body["facts"] == {"status": "registered", "command": "receive"}
 
 
-def test_duplicate_parcel_is_a_409(client, keys) -> None:  # noqa: ANN001
+def test_duplicate_parcel_is_a_409(client, keys) -> None:
     register(client, keys.client)
     problem_of(post(client, keys.client, "/v1/parcels", parcel_body()), 409, "duplicate-parcel")
 
 
-def test_stale_if_match_is_a_412(client, keys) -> None:  # noqa: ANN001
+def test_stale_if_match_is_a_412(client, keys) -> None:
     parcel = register(client, keys.client)
     path = f"/v1/parcels/{parcel}/delivery-attempts"
     body = {"reason": "nobody home", "occurred_at": day(3)}
@@ -141,13 +141,13 @@ def test_stale_if_match_is_a_412(client, keys) -> None:  # noqa: ANN001
                "precondition-failed")
 
 
-def test_wrong_method_is_a_405(client, keys) -> None:  # noqa: ANN001
+def test_wrong_method_is_a_405(client, keys) -> None:
     response = client.delete("/v1/parcels", headers=bearer(keys.admin))
     problem_of(response, 405, "method-not-allowed")
     assert "POST" in response.headers["Allow"]
 
 
-def test_unreachable_store_is_a_503_with_retry_after(tmp_path) -> None:  # noqa: ANN001
+def test_unreachable_store_is_a_503_with_retry_after(tmp_path) -> None:
     app = make_app({"PERSISTENCE_MODULE": "eventsourcing.postgres",
                     "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "9",
                     "POSTGRES_CONNECT_TIMEOUT": "1", "POSTGRES_POOL_OPEN_TIMEOUT": "1"})

@@ -45,7 +45,7 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture
-def server(tmp_path: Path):  # noqa: ANN201
+def server(tmp_path: Path):
     env = {**os.environ, "SQLITE_DBNAME": str(tmp_path / "ledger.sqlite3"),
            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
            "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}
@@ -72,7 +72,7 @@ def server(tmp_path: Path):  # noqa: ANN201
 
 
 @pytest.mark.slow
-def test_tiktok_shop_failed_delivery_over_http(server) -> None:  # noqa: ANN001
+def test_tiktok_shop_failed_delivery_over_http(server) -> None:
     base, env = server
     admin = cli(env, "keys", "create", "--role", "admin")
     client = cli(env, "keys", "create", "--role", "client", "--seller", "seller-tt")

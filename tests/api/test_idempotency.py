@@ -9,12 +9,12 @@ from flask import Flask
 from tests.api.conftest import bearer, day, issue_keys, parcel_body, post, register
 
 
-def events_of(client, token: str, parcel: str) -> list[str]:  # noqa: ANN001
+def events_of(client, token: str, parcel: str) -> list[str]:
     history = client.get(f"/v1/parcels/{parcel}/history", headers=bearer(token)).get_json()
     return [e["type"] for e in history["events"]]
 
 
-def test_a_retry_answers_the_first_response_and_records_nothing(client, keys) -> None:  # noqa: ANN001
+def test_a_retry_answers_the_first_response_and_records_nothing(client, keys) -> None:
     key = {"Idempotency-Key": "reg-1"}
     first = post(client, keys.client, "/v1/parcels", parcel_body(), **key)
     retry = post(client, keys.client, "/v1/parcels", parcel_body(), **key)
@@ -33,7 +33,7 @@ def test_a_retry_answers_the_first_response_and_records_nothing(client, keys) ->
                                                       "DeliveryAttemptFailed"]
 
 
-def test_a_replayed_route_answers_the_same_decision(client, keys) -> None:  # noqa: ANN001
+def test_a_replayed_route_answers_the_same_decision(client, keys) -> None:
     parcel = register(client, keys.client)
     post(client, keys.client, f"/v1/parcels/{parcel}/delivery-failures", {"reason": "refused"})
     path, key = f"/v1/parcels/{parcel}/routes", {"Idempotency-Key": "route-1"}
@@ -45,7 +45,7 @@ def test_a_replayed_route_answers_the_same_decision(client, keys) -> None:  # no
     assert first.get_json()["decision"]["rule"] == "TT-2"
 
 
-def test_the_same_key_with_another_body_is_a_422(client, keys) -> None:  # noqa: ANN001
+def test_the_same_key_with_another_body_is_a_422(client, keys) -> None:
     key = {"Idempotency-Key": "reg-2"}
     assert post(client, keys.client, "/v1/parcels", parcel_body(), **key).status_code == 201
     other = post(client, keys.client, "/v1/parcels", parcel_body(tracking="TTMY0002"), **key)
@@ -53,14 +53,14 @@ def test_the_same_key_with_another_body_is_a_422(client, keys) -> None:  # noqa:
     assert other.get_json()["type"].endswith(":idempotency-key-reused")
 
 
-def test_keys_are_per_api_key(client, keys) -> None:  # noqa: ANN001
+def test_keys_are_per_api_key(client, keys) -> None:
     key = {"Idempotency-Key": "shared-name"}
     assert post(client, keys.client, "/v1/parcels", parcel_body(), **key).status_code == 201
     clash = post(client, keys.client_b, "/v1/parcels", parcel_body(), **key)
     assert clash.status_code == 409  # a new request of another key: the parcel exists
 
 
-def test_an_address_registration_retry_creates_one_address(client, keys) -> None:  # noqa: ANN001
+def test_an_address_registration_retry_creates_one_address(client, keys) -> None:
     from tests.api.conftest import ADDRESS
 
     key = {"Idempotency-Key": "addr-1"}
@@ -77,7 +77,7 @@ def test_ten_concurrent_retries_record_one_set_of_events(store_app: Flask) -> No
     post(client, keys.client, f"/v1/parcels/{parcel}/delivery-failures", {"reason": "refused"})
     path = f"/v1/parcels/{parcel}/routes"
 
-    def route(_: int):  # noqa: ANN202
+    def route(_: int):
         response = store_app.test_client().post(
             path, json={"occurred_at": day(5)},
             headers=bearer(keys.client, **{"Idempotency-Key": "race-1"}))
@@ -90,7 +90,7 @@ def test_ten_concurrent_retries_record_one_set_of_events(store_app: Flask) -> No
     assert events_of(client, keys.client, parcel) == [
         "ParcelRegistered", "DeliveryFailed", "ReturnRouted", "HeldAtWarehouse"]
 
-    def register_once(_: int):  # noqa: ANN202
+    def register_once(_: int):
         return store_app.test_client().post(
             "/v1/parcels", json=parcel_body(tracking="TTMY-RACE"),
             headers=bearer(keys.client, **{"Idempotency-Key": "race-2"})).status_code
@@ -99,7 +99,7 @@ def test_ten_concurrent_retries_record_one_set_of_events(store_app: Flask) -> No
         assert set(pool.map(register_once, range(10))) == {201}
 
 
-def test_a_malformed_idempotency_key_is_a_400(client, keys) -> None:  # noqa: ANN001
+def test_a_malformed_idempotency_key_is_a_400(client, keys) -> None:
     for bad in ["", "x" * 201, "with space"]:
         response = post(client, keys.client, "/v1/parcels", parcel_body(),
                         **{"Idempotency-Key": bad})
@@ -107,7 +107,7 @@ def test_a_malformed_idempotency_key_is_a_400(client, keys) -> None:  # noqa: AN
         assert response.mimetype == "application/problem+json"
 
 
-def test_a_retried_real_name_verification_does_not_seal_again(app: Flask, client, keys) -> None:  # noqa: ANN001
+def test_a_retried_real_name_verification_does_not_seal_again(app: Flask, client, keys) -> None:
     """LZ-1 sealing writes the subject's key outside the command's transaction: a retry
     must answer the first result without running the command, or it would bring back a
     key erased in between (crypto-shredding undone)."""

@@ -13,13 +13,13 @@ from tests.conftest import TEST_PERSONAL_DATA_KEY
 
 
 @pytest.fixture
-def env(sqlite_env, monkeypatch) -> dict[str, str]:  # noqa: ANN001
+def env(sqlite_env, monkeypatch) -> dict[str, str]:
     for name, value in {**sqlite_env, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}.items():
         monkeypatch.setenv(name, value)
     return sqlite_env
 
 
-def test_create_list_and_revoke(env) -> None:  # noqa: ANN001
+def test_create_list_and_revoke(env) -> None:
     runner = CliRunner()
     created = runner.invoke(main, ["keys", "create", "--role", "client", "--seller", "s1",
                                    "--label", "erp"])
@@ -48,7 +48,7 @@ def test_create_list_and_revoke(env) -> None:  # noqa: ANN001
     assert again.exit_code == 1 and "already revoked" in again.output
 
 
-def test_scope_rules_for_new_keys(env) -> None:  # noqa: ANN001
+def test_scope_rules_for_new_keys(env) -> None:
     runner = CliRunner()
     assert runner.invoke(main, ["keys", "create", "--role", "client"]).exit_code == 2
     assert runner.invoke(main, ["keys", "create", "--role", "admin",

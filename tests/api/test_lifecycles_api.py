@@ -121,7 +121,7 @@ def test_small_refund_is_issued_at_once_am4(store_app: Flask) -> None:
     assert refund.get_json()["refund"]["amount"] == money("43.90", "EUR")
 
 
-def test_tt5_failed_return_ticket_resolution_and_disposal(client, keys) -> None:  # noqa: ANN001
+def test_tt5_failed_return_ticket_resolution_and_disposal(client, keys) -> None:
     from tests.api.conftest import ADDRESS
 
     post(client, keys.client, "/v1/return-addresses", ADDRESS)
@@ -156,7 +156,7 @@ def test_tt5_failed_return_ticket_resolution_and_disposal(client, keys) -> None:
     assert set(view["investigations"]) == {"false_return-1", ticket["investigation_id"]}
 
 
-def test_addresses_and_customs_profiles(client, keys) -> None:  # noqa: ANN001
+def test_addresses_and_customs_profiles(client, keys) -> None:
     from tests.api.conftest import ADDRESS
 
     address = post(client, keys.client, "/v1/return-addresses", ADDRESS).get_json()
@@ -178,7 +178,7 @@ def test_addresses_and_customs_profiles(client, keys) -> None:  # noqa: ANN001
     assert bad.status_code == 422 and "hs_code" in bad.get_json()["errors"]
 
 
-def test_history_as_recorded_before_a_moment(client, keys) -> None:  # noqa: ANN001
+def test_history_as_recorded_before_a_moment(client, keys) -> None:
     parcel = register(client, keys.client)
     base = f"/v1/parcels/{parcel}"
     first = client.get(f"{base}/history", headers=bearer(keys.auditor)).get_json()

@@ -15,7 +15,7 @@ from tests.api.schema_checks import CHECKS
 TOTAL_EXAMPLES = 360  # a few hundred, spread over every operation
 
 
-def test_openapi_document_is_valid_openapi_3(client) -> None:  # noqa: ANN001
+def test_openapi_document_is_valid_openapi_3(client) -> None:
     spec = client.get("/openapi.json").get_json()
     validate(spec)
     assert spec["openapi"].startswith("3.")
@@ -31,7 +31,7 @@ def test_openapi_document_is_valid_openapi_3(client) -> None:  # noqa: ANN001
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
-def test_docs_page_works_offline(client) -> None:  # noqa: ANN001
+def test_docs_page_works_offline(client) -> None:
     page = client.get("/docs").get_data(as_text=True)
     assert "/docs/assets/swagger-ui-bundle.js" in page and "/openapi.json" in page
     assert "http://" not in page and "https://" not in page  # no CDN
@@ -52,16 +52,16 @@ def test_fuzzed_requests_never_get_a_5xx_and_conform_to_the_spec(app: Flask) -> 
         _fuzz(operation, known, keys.admin, per_operation)
 
 
-def _fuzz(operation, known: str, token: str, examples: int) -> None:  # noqa: ANN001
+def _fuzz(operation, known: str, token: str, examples: int) -> None:
     @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck),
               phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
     @hypothesis.given(case=operation.as_strategy())
-    def run(case) -> None:  # noqa: ANN001
-        if case.path_parameters and "parcel_id" in case.path_parameters:
-            # Half the cases hit a real parcel, so the commands reach the domain rules.
-            if hash(str(case.body)) % 2 == 0:
-                case.path_parameters["parcel_id"] = known
+    def run(case) -> None:
+        # Half the cases hit a real parcel, so the commands reach the domain rules.
+        if (case.path_parameters and "parcel_id" in case.path_parameters
+                and hash(str(case.body)) % 2 == 0):
+            case.path_parameters["parcel_id"] = known
         case.call_and_validate(headers=bearer(token), checks=CHECKS)
 
     run()

@@ -10,13 +10,13 @@ from interfaces.api.observability import JsonFormatter
 from tests.api.conftest import bearer, parcel_body, post
 
 
-def test_health_and_readiness(client) -> None:  # noqa: ANN001
+def test_health_and_readiness(client) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["status"] == "ready"
 
 
-def test_metrics_count_requests_latency_and_events(client, keys) -> None:  # noqa: ANN001
+def test_metrics_count_requests_latency_and_events(client, keys) -> None:
     post(client, keys.client, "/v1/parcels", parcel_body())
     post(client, keys.client, "/v1/parcels", parcel_body())  # a duplicate: 409
     text = client.get("/metrics").get_data(as_text=True)
@@ -28,7 +28,7 @@ def test_metrics_count_requests_latency_and_events(client, keys) -> None:  # noq
     assert 'ledger_events_appended_total{type="ParcelRegistered"} 1.0' in text
 
 
-def test_request_id_goes_in_and_out_and_into_the_log(client, keys) -> None:  # noqa: ANN001
+def test_request_id_goes_in_and_out_and_into_the_log(client, keys) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
@@ -48,7 +48,7 @@ def test_request_id_goes_in_and_out_and_into_the_log(client, keys) -> None:  # n
     assert keys.client not in stream.getvalue()
 
 
-def test_a_command_without_body_uses_now(client, keys) -> None:  # noqa: ANN001
+def test_a_command_without_body_uses_now(client, keys) -> None:
     parcel = post(client, keys.client, "/v1/parcels", parcel_body()).get_json()["id"]
     response = client.post(f"/v1/parcels/{parcel}/deliveries", headers=bearer(keys.client))
     assert response.status_code == 201 and response.get_json()["status"] == "delivered"

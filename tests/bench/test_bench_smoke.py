@@ -11,7 +11,7 @@ from bench.__main__ import main
 from bench.stats import percentile
 
 
-def test_smoke_run_writes_every_scenario_with_its_baselines(tmp_path) -> None:  # noqa: ANN001
+def test_smoke_run_writes_every_scenario_with_its_baselines(tmp_path) -> None:
     assert main(["--smoke", "--out", str(tmp_path)]) == 0
     run = json.loads((tmp_path / "latest.json").read_text())
     table = (tmp_path / "latest.md").read_text()
@@ -40,7 +40,7 @@ def test_smoke_run_writes_every_scenario_with_its_baselines(tmp_path) -> None:  
 @pytest.mark.parametrize(("ratio", "target", "expected"), [
     (0.9, (">=", 0.85), True), (0.8, (">=", 0.85), False),
     (1.4, ("<=", 1.5), True), (2.1, ("<=", 2.0), False)])
-def test_target_met_compares_the_ratio_with_its_bound(ratio, target, expected) -> None:  # noqa: ANN001
+def test_target_met_compares_the_ratio_with_its_bound(ratio, target, expected) -> None:
     assert report.met(ratio, target) is expected
 
 

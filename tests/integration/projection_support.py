@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -13,11 +13,11 @@ import pytest
 from application.ledger import ReturnsLedger
 from domain.money import Money
 from domain.values import Line
-from projections.runners import VIEWS, close_runner, open_view, projection_env, start_runner
 from infrastructure.view_store import ViewRecorder
+from projections.runners import VIEWS, close_runner, open_view, projection_env, start_runner
 from tests.conftest import PG
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 ADDRESS = {"lines": ["No. 8, Jalan Example"], "city": "Kuala Lumpur", "postcode": "50000"}
 CURRENCY = {"MY": "MYR", "TH": "THB", "PH": "PHP", "SG": "SGD"}

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from application.audit.verification import LedgerAudit
 from application.audit.bundle import verify_bundle, write_bundle
-from infrastructure.hash_chain import GENESIS, PREV_HASH, event_hash, next_digest
+from application.audit.verification import LedgerAudit
 from application.ledger import ReturnsLedger
 from demo.scenarios import SCENARIOS
+from infrastructure.hash_chain import GENESIS, PREV_HASH, event_hash, next_digest
 from tests.integration.audit_tampering import StoreTamperer, edited
 
 NOW = datetime(2026, 4, 1, tzinfo=UTC)
@@ -23,7 +23,7 @@ Lines = list[dict[str, Any]]
 
 
 @pytest.fixture
-def ledger_with_parcels(ledger) -> tuple[ReturnsLedger, dict[str, Any]]:  # noqa: ANN001
+def ledger_with_parcels(ledger) -> tuple[ReturnsLedger, dict[str, Any]]:
     return ledger, {name: SCENARIOS[name](ledger, "") for name in ("amazon", "cdiscount",
                                                                     "lazada")}
 
@@ -58,7 +58,7 @@ def _relink(lines: Lines) -> None:
     lines[-1]["digest"] = digest
 
 
-def test_whole_store_bundle_verifies_offline_against_the_ledger_digest(ledger_with_parcels) -> None:  # noqa: ANN001,E501
+def test_whole_store_bundle_verifies_offline_against_the_ledger_digest(ledger_with_parcels) -> None:
     ledger, _ = ledger_with_parcels
     lines, token = _bundle(ledger)
     assert token == LedgerAudit(ledger).digest().token
@@ -69,7 +69,7 @@ def test_whole_store_bundle_verifies_offline_against_the_ledger_digest(ledger_wi
     assert not _verify(lines).anchored  # without a trusted digest: self-consistent only
 
 
-def test_parcel_bundle_has_its_events_in_full_and_witnesses_for_the_rest(ledger_with_parcels) -> None:  # noqa: ANN001,E501
+def test_parcel_bundle_has_its_events_in_full_and_witnesses_for_the_rest(ledger_with_parcels) -> None:
     ledger, parcels = ledger_with_parcels
     lines, token = _bundle(ledger, parcel=parcels["amazon"])
     full = [lines[i] for i in _events(lines)]
@@ -80,7 +80,7 @@ def test_parcel_bundle_has_its_events_in_full_and_witnesses_for_the_rest(ledger_
     assert _verify(lines, token).ok
 
 
-def test_seller_bundle_holds_only_that_sellers_aggregates(ledger_with_parcels) -> None:  # noqa: ANN001,E501
+def test_seller_bundle_holds_only_that_sellers_aggregates(ledger_with_parcels) -> None:
     ledger, parcels = ledger_with_parcels
     lines, token = _bundle(ledger, seller="seller-lz")
     ids = {line["originator_id"] for line in lines if line["kind"] == "event"}
@@ -112,7 +112,7 @@ def _edit_and_rehash(lines: Lines, n: int) -> None:
 
 
 @pytest.mark.parametrize("forgery", sorted(FORGERIES))
-def test_forged_bundle_fails(ledger_with_parcels, forgery) -> None:  # noqa: ANN001
+def test_forged_bundle_fails(ledger_with_parcels, forgery) -> None:
     ledger, _ = ledger_with_parcels
     lines, token = _bundle(ledger)
     assert _verify(lines, token).ok
@@ -121,7 +121,7 @@ def test_forged_bundle_fails(ledger_with_parcels, forgery) -> None:  # noqa: ANN
     assert not _verify(lines, token).ok
 
 
-def test_consistently_recomputed_bundle_fails_only_against_the_right_digest(ledger_with_parcels) -> None:  # noqa: ANN001,E501
+def test_consistently_recomputed_bundle_fails_only_against_the_right_digest(ledger_with_parcels) -> None:
     ledger, _ = ledger_with_parcels
     lines, token = _bundle(ledger)
     target = lines[_events(lines)[4]]
@@ -133,7 +133,7 @@ def test_consistently_recomputed_bundle_fails_only_against_the_right_digest(ledg
     assert not result.ok and result.breach.reason == "digest_mismatch"
 
 
-def test_an_earlier_digest_checks_the_prefix_of_a_later_bundle(ledger_with_parcels) -> None:  # noqa: ANN001,E501
+def test_an_earlier_digest_checks_the_prefix_of_a_later_bundle(ledger_with_parcels) -> None:
     ledger, parcels = ledger_with_parcels
     earlier = LedgerAudit(ledger).digest().token
     SCENARIOS["tiktok_shop_hold"](ledger, "-later")
@@ -141,7 +141,7 @@ def test_an_earlier_digest_checks_the_prefix_of_a_later_bundle(ledger_with_parce
     assert _verify(lines, earlier).ok
 
 
-def test_bundle_exported_after_tampering_fails_against_the_earlier_digest(ledger_with_parcels, ledger_env) -> None:  # noqa: ANN001,E501
+def test_bundle_exported_after_tampering_fails_against_the_earlier_digest(ledger_with_parcels, ledger_env) -> None:  # noqa: E501
     ledger, parcels = ledger_with_parcels
     token = LedgerAudit(ledger).digest().token
     StoreTamperer(ledger_env).rewrite_from(parcels["cdiscount"], 5, {"actor": "intruder"})

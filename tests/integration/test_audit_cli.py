@@ -15,7 +15,7 @@ from tests.integration.audit_tampering import StoreTamperer, edited
 
 
 @pytest.fixture
-def cli(ledger_env, monkeypatch) -> Any:  # noqa: ANN001
+def cli(ledger_env, monkeypatch) -> Any:
     for name, value in ledger_env.items():
         monkeypatch.setenv(name, value)
 
@@ -26,7 +26,7 @@ def cli(ledger_env, monkeypatch) -> Any:  # noqa: ANN001
 
 
 @pytest.fixture
-def parcels(ledger_env) -> dict[str, Any]:  # noqa: ANN001
+def parcels(ledger_env) -> dict[str, Any]:
     ledger = ReturnsLedger(ledger_env)
     try:
         return {name: SCENARIOS[name](ledger, "") for name in ("tiktok_shop", "lazada",
@@ -35,7 +35,7 @@ def parcels(ledger_env) -> dict[str, Any]:  # noqa: ANN001
         ledger.close()
 
 
-def test_history_as_of_a_version_in_json(cli, parcels) -> None:  # noqa: ANN001
+def test_history_as_of_a_version_in_json(cli, parcels) -> None:
     result = cli("audit", "history", str(parcels["tiktok_shop"]), "--version", "6", "--json")
     assert result.exit_code == 0
     body = json.loads(result.output)
@@ -44,13 +44,13 @@ def test_history_as_of_a_version_in_json(cli, parcels) -> None:  # noqa: ANN001
     assert body["events"][-1]["data"]["rule"] == "TT-3"
 
 
-def test_history_json_carries_refunds_in_the_state(cli, parcels) -> None:  # noqa: ANN001
+def test_history_json_carries_refunds_in_the_state(cli, parcels) -> None:
     body = json.loads(cli("audit", "history", str(parcels["amazon"]), "--json").output)
     assert body["state"]["refunded_total"] == {"amount": "906.50", "currency": "EUR"}
     assert body["state"]["refunds"][0]["amount"]["currency"] == "EUR"
 
 
-def test_history_text_shows_rules_and_the_state(cli, parcels) -> None:  # noqa: ANN001
+def test_history_text_shows_rules_and_the_state(cli, parcels) -> None:
     result = cli("audit", "history", str(parcels["tiktok_shop"]))
     assert "[TT-3]" in result.output and "facts:" in result.output
     assert "state (recorded view): closed at version 9" in result.output
@@ -58,7 +58,7 @@ def test_history_text_shows_rules_and_the_state(cli, parcels) -> None:  # noqa: 
                "2026-01-01T00:00").exit_code == 2  # a time without a zone is refused
 
 
-def test_digest_verify_export_and_offline_verification(cli, parcels, tmp_path) -> None:  # noqa: ANN001
+def test_digest_verify_export_and_offline_verification(cli, parcels, tmp_path) -> None:
     token = cli("audit", "digest").output.splitlines()[-1]
     assert cli("audit", "verify", str(parcels["lazada"])).exit_code == 0
     result = cli("audit", "verify", "--all", "--against", token)
@@ -70,7 +70,7 @@ def test_digest_verify_export_and_offline_verification(cli, parcels, tmp_path) -
     assert offline.exit_code == 0 and "matches the digest given" in offline.output
 
 
-def test_tampering_makes_verify_exit_with_status_one(cli, parcels, ledger_env) -> None:  # noqa: ANN001
+def test_tampering_makes_verify_exit_with_status_one(cli, parcels, ledger_env) -> None:
     parcel = parcels["tiktok_shop"]
     tamper = StoreTamperer(ledger_env)
     tamper.update_state(parcel, 2, edited(tamper.state(parcel, 2), reason="moved"))
@@ -80,18 +80,18 @@ def test_tampering_makes_verify_exit_with_status_one(cli, parcels, ledger_env) -
     assert body["ok"] is False and body["breach"]["version"] == 3
 
 
-def test_unknown_parcel_is_a_message_not_a_traceback(cli) -> None:  # noqa: ANN001
+def test_unknown_parcel_is_a_message_not_a_traceback(cli) -> None:
     for command in ("history", "verify"):
         result = cli("audit", command, "00000000-0000-0000-0000-000000000001")
         assert result.exit_code == 1 and "not found" in result.output
 
 
-def test_verify_needs_a_parcel_or_all(cli) -> None:  # noqa: ANN001
+def test_verify_needs_a_parcel_or_all(cli) -> None:
     assert cli("audit", "verify").exit_code == 2
     assert cli("audit", "verify", "--all", "--against", "12:xyz").exit_code == 2
 
 
-def test_lz1_privacy_erase_from_the_command_line(cli, parcels, ledger_env) -> None:  # noqa: ANN001
+def test_lz1_privacy_erase_from_the_command_line(cli, parcels, ledger_env) -> None:
     subject = cli("privacy", "subject", "--seller", "seller-lz", "--id-number",
                   "ID-0001").output.strip()
     assert cli("privacy", "erase", subject).exit_code == 0

@@ -25,7 +25,7 @@ def _register(ledger: ReturnsLedger) -> UUID:
         amount_paid=Money.of("450.00", "THB"), occurred_at=T0 + DAY).id
 
 
-def test_as_of_a_recorded_moment_replays_what_the_ledger_knew_then(ledger) -> None:  # noqa: ANN001
+def test_as_of_a_recorded_moment_replays_what_the_ledger_knew_then(ledger) -> None:
     parcel = _register(ledger)
     ledger.record_delivery_attempt(parcel, "not at home", T0 + 2 * DAY)
     between = datetime.now(UTC)
@@ -44,7 +44,7 @@ def test_as_of_a_recorded_moment_replays_what_the_ledger_knew_then(ledger) -> No
     assert [e.version for e in exact] == [1, 2, 3]
 
 
-def test_as_of_a_version_shows_the_state_at_that_version(ledger) -> None:  # noqa: ANN001
+def test_as_of_a_version_shows_the_state_at_that_version(ledger) -> None:
     parcel = SCENARIOS["tiktok_shop"](ledger, "")
     at_six = ledger.get_parcel_history(parcel, version=6)
     assert [e.version for e in at_six] == [1, 2, 3, 4, 5, 6]
@@ -55,19 +55,19 @@ def test_as_of_a_version_shows_the_state_at_that_version(ledger) -> None:  # noq
     assert routed.data["facts"]["address_id"]
 
 
-def test_before_the_parcel_was_known_there_is_no_state(ledger) -> None:  # noqa: ANN001
+def test_before_the_parcel_was_known_there_is_no_state(ledger) -> None:
     before = datetime.now(UTC)
     parcel = _register(ledger)
     history = ledger.get_parcel_history(parcel, recorded_before=before - timedelta(seconds=1))
     assert list(history) == [] and history.state is None
 
 
-def test_unknown_parcel_is_not_found(ledger) -> None:  # noqa: ANN001
+def test_unknown_parcel_is_not_found(ledger) -> None:
     with pytest.raises(ParcelNotFoundError):
         ledger.get_parcel_history(UUID(int=7))
 
 
-def test_tt7_late_carrier_scan_is_flagged_with_where_it_was_recorded(ledger) -> None:  # noqa: ANN001
+def test_tt7_late_carrier_scan_is_flagged_with_where_it_was_recorded(ledger) -> None:
     parcel = _register(ledger)
     ledger.record_delivery_attempt(parcel, "not at home", T0 + 3 * DAY)
     # The carrier's scan of an earlier attempt reaches the ledger afterwards.
@@ -81,7 +81,7 @@ def test_tt7_late_carrier_scan_is_flagged_with_where_it_was_recorded(ledger) -> 
     assert history[1].late is None
 
 
-def test_business_time_view_orders_by_occurred_at_and_cuts_there(ledger) -> None:  # noqa: ANN001
+def test_business_time_view_orders_by_occurred_at_and_cuts_there(ledger) -> None:
     parcel = _register(ledger)
     ledger.record_delivery_attempt(parcel, "not at home", T0 + 3 * DAY)
     ledger.record_delivery_attempt(parcel, "shop closed", T0 + 2 * DAY)  # late scan
@@ -99,7 +99,7 @@ def test_business_time_view_orders_by_occurred_at_and_cuts_there(ledger) -> None
     assert by_day_two.state.attempts == 2 and by_day_two.state.version == 2
 
 
-def test_business_time_and_recorded_time_combine(ledger) -> None:  # noqa: ANN001
+def test_business_time_and_recorded_time_combine(ledger) -> None:
     parcel = _register(ledger)
     ledger.record_delivery_attempt(parcel, "not at home", T0 + 3 * DAY)
     known = datetime.now(UTC)

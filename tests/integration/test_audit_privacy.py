@@ -38,7 +38,7 @@ def _key_rows(store_env: dict[str, str], subject: str) -> list[tuple[bytes | Non
                       (subject,))
 
 
-def test_lz1_identity_is_sealed_under_a_key_of_its_own_subject(store_env) -> None:  # noqa: ANN001
+def test_lz1_identity_is_sealed_under_a_key_of_its_own_subject(store_env) -> None:
     ledger = ReturnsLedger(store_env)
     try:
         address, subject = _verified_address(ledger)
@@ -57,7 +57,7 @@ def test_lz1_identity_is_sealed_under_a_key_of_its_own_subject(store_env) -> Non
         ledger.close()
 
 
-def test_lz1_erasure_destroys_the_key_and_history_still_verifies(store_env) -> None:  # noqa: ANN001
+def test_lz1_erasure_destroys_the_key_and_history_still_verifies(store_env) -> None:
     ledger = ReturnsLedger(store_env)
     try:
         address, subject = _verified_address(ledger)
@@ -88,7 +88,7 @@ def test_lz1_erasure_destroys_the_key_and_history_still_verifies(store_env) -> N
         again.close()
 
 
-def test_lz1_reused_identity_is_erased_everywhere_at_once(ledger) -> None:  # noqa: ANN001
+def test_lz1_reused_identity_is_erased_everywhere_at_once(ledger) -> None:
     first, subject = _verified_address(ledger)
     second = ledger.register_return_address(
         seller_id="seller-cn", platform="lazada", country="CN", seller_country="CN",
@@ -120,7 +120,7 @@ def own_pg_database() -> Iterator[dict[str, str]]:
 
 
 @pytest.mark.postgres
-def test_lz1_erased_key_leaves_the_postgresql_table_file(own_pg_database) -> None:  # noqa: ANN001
+def test_lz1_erased_key_leaves_the_postgresql_table_file(own_pg_database) -> None:
     import psycopg
 
     from tests.conftest import TEST_PERSONAL_DATA_KEY

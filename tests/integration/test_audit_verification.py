@@ -7,17 +7,17 @@ from uuid import UUID
 
 import pytest
 
-from application.audit.verification import LedgerAudit
-from infrastructure.hash_chain import GENESIS, PREV_HASH, embedded_prev_hash, event_hash
 from application.audit.report import LedgerDigest
+from application.audit.verification import LedgerAudit
 from application.ledger import ReturnsLedger
 from demo.scenarios import SCENARIOS
 from domain.errors import VersionConflictError
+from infrastructure.hash_chain import GENESIS, PREV_HASH, embedded_prev_hash, event_hash
 from tests.integration.audit_tampering import StoreTamperer, edited
 
 
 @pytest.fixture
-def store(store_env) -> Iterator[tuple[ReturnsLedger, UUID, UUID, StoreTamperer]]:  # noqa: ANN001
+def store(store_env) -> Iterator[tuple[ReturnsLedger, UUID, UUID, StoreTamperer]]:
     """Two full lifecycles in a fresh store; the first parcel is the one we tamper with."""
     ledger = ReturnsLedger(store_env)
     first = SCENARIOS["amazon"](ledger, "")
@@ -26,7 +26,7 @@ def store(store_env) -> Iterator[tuple[ReturnsLedger, UUID, UUID, StoreTamperer]
     ledger.close()
 
 
-def test_every_stored_event_carries_its_predecessors_hash(store) -> None:  # noqa: ANN001
+def test_every_stored_event_carries_its_predecessors_hash(store) -> None:
     ledger, parcel, _, tamper = store
     rows = tamper.rows(parcel)
     assert [v for v, _, _ in rows] == list(range(1, 11))
@@ -38,7 +38,7 @@ def test_every_stored_event_carries_its_predecessors_hash(store) -> None:  # noq
     assert all(PREV_HASH not in vars(e) for e in ledger.events.get(parcel))
 
 
-def test_untouched_store_verifies(store) -> None:  # noqa: ANN001
+def test_untouched_store_verifies(store) -> None:
     ledger, parcel, _, _ = store
     audit = LedgerAudit(ledger)
     assert audit.verify_parcel(parcel).ok
@@ -47,7 +47,7 @@ def test_untouched_store_verifies(store) -> None:  # noqa: ANN001
     assert result.ok and result.anchored and result.events == taken.events
 
 
-def test_updated_state_bytes_are_detected(store) -> None:  # noqa: ANN001
+def test_updated_state_bytes_are_detected(store) -> None:
     ledger, parcel, _, tamper = store
     tamper.update_state(parcel, 3, edited(tamper.state(parcel, 3), reason="changed my mind"))
     breach = LedgerAudit(ledger).verify_parcel(parcel).breach
@@ -56,7 +56,7 @@ def test_updated_state_bytes_are_detected(store) -> None:  # noqa: ANN001
     assert LedgerAudit(ledger).verify_all().breach.reason == "hash_mismatch"
 
 
-def test_deleted_middle_event_is_detected(store) -> None:  # noqa: ANN001
+def test_deleted_middle_event_is_detected(store) -> None:
     ledger, parcel, _, tamper = store
     tamper.delete(parcel, 5)
     breach = LedgerAudit(ledger).verify_parcel(parcel).breach
@@ -64,7 +64,7 @@ def test_deleted_middle_event_is_detected(store) -> None:  # noqa: ANN001
     assert LedgerAudit(ledger).verify_all().breach.reason == "missing_version"
 
 
-def test_swapped_versions_are_detected_as_out_of_order(store) -> None:  # noqa: ANN001
+def test_swapped_versions_are_detected_as_out_of_order(store) -> None:
     ledger, parcel, _, tamper = store
     tamper.swap_versions(parcel, 2, 3)
     breach = LedgerAudit(ledger).verify_parcel(parcel).breach
@@ -73,7 +73,7 @@ def test_swapped_versions_are_detected_as_out_of_order(store) -> None:  # noqa: 
     assert LedgerAudit(ledger).verify_all().breach.reason == "out_of_order"
 
 
-def test_deleted_last_event_is_detected_only_through_an_earlier_digest(store) -> None:  # noqa: ANN001
+def test_deleted_last_event_is_detected_only_through_an_earlier_digest(store) -> None:
     ledger, _, second, tamper = store
     audit = LedgerAudit(ledger)
     taken = audit.digest()
@@ -85,7 +85,7 @@ def test_deleted_last_event_is_detected_only_through_an_earlier_digest(store) ->
     assert breach.position == taken.position - 1
 
 
-def test_consistent_rewrite_is_detected_only_through_an_earlier_digest(store) -> None:  # noqa: ANN001
+def test_consistent_rewrite_is_detected_only_through_an_earlier_digest(store) -> None:
     ledger, parcel, _, tamper = store
     audit = LedgerAudit(ledger)
     taken = audit.digest()
@@ -97,7 +97,7 @@ def test_consistent_rewrite_is_detected_only_through_an_earlier_digest(store) ->
     assert breach.position == taken.position
 
 
-def test_a_later_digest_still_matches_an_earlier_one_on_an_untouched_store(store) -> None:  # noqa: ANN001
+def test_a_later_digest_still_matches_an_earlier_one_on_an_untouched_store(store) -> None:
     ledger, parcel, _, _ = store
     audit = LedgerAudit(ledger)
     earlier = audit.digest()
@@ -108,7 +108,7 @@ def test_a_later_digest_still_matches_an_earlier_one_on_an_untouched_store(store
     assert audit.verify_all(earlier.token).ok
 
 
-def test_chain_head_is_not_advanced_by_a_conflicting_save(store, store_env) -> None:  # noqa: ANN001
+def test_chain_head_is_not_advanced_by_a_conflicting_save(store, store_env) -> None:
     ledger, _, _, _ = store
     parcel = SCENARIOS["lazada"](ledger, "")  # ends received: inspection and closing remain
     at = ledger.get_parcel(parcel).modified_at
@@ -130,13 +130,13 @@ def test_chain_head_is_not_advanced_by_a_conflicting_save(store, store_env) -> N
     assert LedgerAudit(ledger).verify_all().ok
 
 
-def test_warm_chain_cache_needs_no_extra_read(ledger) -> None:  # noqa: ANN001
+def test_warm_chain_cache_needs_no_extra_read(ledger) -> None:
     parcel = SCENARIOS["amazon"](ledger, "")
     assert ledger.events.head_misses == 0
     assert LedgerAudit(ledger).verify_parcel(parcel).ok
 
 
-def test_cold_chain_cache_reads_the_last_stored_event(ledger_env) -> None:  # noqa: ANN001
+def test_cold_chain_cache_reads_the_last_stored_event(ledger_env) -> None:
     first = ReturnsLedger(ledger_env)
     parcel = SCENARIOS["lazada"](first, "")
     first.close()
@@ -158,7 +158,7 @@ def test_digest_token_round_trips() -> None:
         LedgerDigest.parse("42:nothex")
 
 
-def test_chains_hold_under_concurrent_grouped_commands(store_env) -> None:  # noqa: ANN001
+def test_chains_hold_under_concurrent_grouped_commands(store_env) -> None:
     """Threads racing on their own and on one shared parcel, saves grouped in transactions."""
     from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC, datetime, timedelta
@@ -182,7 +182,7 @@ def test_chains_hold_under_concurrent_grouped_commands(store_env) -> None:  # no
             for target in (parcels[n], parcels[0], parcels[n]):
                 try:
                     ledger.record_delivery_attempt(target, "not at home", t0 + timedelta(hours=n))
-                except Exception:  # noqa: BLE001, S112 - conflicts and TT-7 caps are expected here
+                except Exception:  # noqa: BLE001 - conflicts and TT-7 caps are expected here
                     continue
 
         with ThreadPoolExecutor(6) as pool:

@@ -70,7 +70,7 @@ def after_load(ledger: ReturnsLedger, hook: Callable[[], None]) -> None:
     ledger._parcel_for_command = loaded  # type: ignore[method-assign]
 
 
-def test_second_writer_from_the_same_version_gets_a_version_conflict(ledgers) -> None:  # noqa: ANN001
+def test_second_writer_from_the_same_version_gets_a_version_conflict(ledgers) -> None:
     first, second = ledgers
     parcel = held_parcel(first)
     before = versions(first, parcel)
@@ -95,7 +95,7 @@ def test_second_writer_from_the_same_version_gets_a_version_conflict(ledgers) ->
 
 
 def test_a_cached_copy_that_lost_the_race_is_decided_again_on_the_stored_state(
-        ledgers) -> None:  # noqa: ANN001
+        ledgers) -> None:
     """The first ledger acts on the copy in its cache (no read); its save conflicts, so
     the command is decided again on the parcel as stored, which refuses the disposal."""
     first, second = ledgers
@@ -108,7 +108,7 @@ def test_a_cached_copy_that_lost_the_race_is_decided_again_on_the_stored_state(
     assert first.get_parcel(parcel).status == "redelivering"
 
 
-def test_stale_expected_version_is_refused_without_writing(ledgers) -> None:  # noqa: ANN001
+def test_stale_expected_version_is_refused_without_writing(ledgers) -> None:
     first, second = ledgers
     parcel = held_parcel(first)
     seen = second.get_parcel(parcel).version
@@ -229,7 +229,7 @@ def _routed_to(ledger: ReturnsLedger, parcel: UUID) -> str | None:
     return ledger.route_return(parcel, T0 + 6 * DAY).extra["decision"].address_id
 
 
-def test_tt1_routing_never_chooses_an_address_another_worker_deactivated(ledgers) -> None:  # noqa: ANN001
+def test_tt1_routing_never_chooses_an_address_another_worker_deactivated(ledgers) -> None:
     """Routing takes the seller's directory and addresses from the cache only when one
     query shows they are the last stored versions: one query, no event read, while
     nothing changed; an address deactivated by another worker is seen at once."""

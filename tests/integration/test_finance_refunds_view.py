@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from application.finance.exports import (
     REFUND_COLUMNS,
@@ -19,7 +19,7 @@ from domain.values import Line, RefundComponent
 from interfaces.cli.finance import caught_up_refunds
 from tests.integration.projection_support import view_env  # noqa: F401 - fixture
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 

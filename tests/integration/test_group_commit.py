@@ -18,7 +18,7 @@ from domain.values import Line
 
 
 @pytest.fixture
-def grouped(store_env) -> Iterator[ReturnsLedger]:  # noqa: ANN001
+def grouped(store_env) -> Iterator[ReturnsLedger]:
     ledger = ReturnsLedger({**store_env, "GROUP_COMMIT": "yes"})
     yield ledger
     ledger.close()
@@ -71,7 +71,7 @@ class Gate:
         return outcomes
 
 
-def test_waiting_commands_are_saved_in_one_transaction(grouped) -> None:  # noqa: ANN001
+def test_waiting_commands_are_saved_in_one_transaction(grouped) -> None:
     parcels = [_register(grouped, n) for n in range(4)]
     results = Gate(grouped).run(
         lambda: grouped.record_failed_delivery(parcels[0], "refused", T0 + 4 * DAY),
@@ -88,7 +88,7 @@ def test_waiting_commands_are_saved_in_one_transaction(grouped) -> None:  # noqa
         assert grouped.get_parcel(parcel).version == result.version
 
 
-def test_a_conflict_fails_only_its_own_command(grouped) -> None:  # noqa: ANN001
+def test_a_conflict_fails_only_its_own_command(grouped) -> None:
     parcels = [_register(grouped, n) for n in range(3)]
     stale = grouped.repository.get(parcels[2])  # version 1, about to be outdated
     grouped.record_failed_delivery(parcels[2], "refused", T0 + 3 * DAY)
@@ -103,7 +103,7 @@ def test_a_conflict_fails_only_its_own_command(grouped) -> None:  # noqa: ANN001
     assert grouped.get_parcel(parcels[2]).status == "delivery_failed"  # not "delivered"
 
 
-def test_two_commands_on_one_parcel_keep_optimistic_concurrency(grouped) -> None:  # noqa: ANN001
+def test_two_commands_on_one_parcel_keep_optimistic_concurrency(grouped) -> None:
     parcel = _register(grouped, 0)
     other = _register(grouped, 1)
     first_copy = grouped.repository.get(parcel)
@@ -121,7 +121,7 @@ def test_two_commands_on_one_parcel_keep_optimistic_concurrency(grouped) -> None
     assert grouped.get_parcel(parcel).status == "delivery_failed"
 
 
-def test_idempotent_retries_in_one_group_record_once(grouped) -> None:  # noqa: ANN001
+def test_idempotent_retries_in_one_group_record_once(grouped) -> None:
     from application.idempotency import Idempotency
 
     parcels = [_register(grouped, n) for n in range(2)]
@@ -138,7 +138,7 @@ def test_idempotent_retries_in_one_group_record_once(grouped) -> None:  # noqa: 
     assert [e.originator_version for e in grouped.events.get(parcels[1])] == [1, 2]
 
 
-def test_without_the_setting_saves_are_not_grouped(store_env) -> None:  # noqa: ANN001
+def test_without_the_setting_saves_are_not_grouped(store_env) -> None:
     ledger = ReturnsLedger(store_env)
     try:
         assert ledger.group_commit is None

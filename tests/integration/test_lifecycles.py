@@ -28,7 +28,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_full_lifecycle_per_platform(store_env, name) -> None:  # noqa: ANN001
+def test_full_lifecycle_per_platform(store_env, name) -> None:
     ledger = ReturnsLedger(store_env)
     parcel_id = SCENARIOS[name](ledger, "")
     status, refunded, types = EXPECTED[name]

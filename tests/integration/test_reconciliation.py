@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from interfaces.cli.finance import caught_up_refunds
 from tests.integration.projection_support import view_env  # noqa: F401 - fixture
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "settlement_refunds.csv"
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
@@ -41,7 +41,7 @@ def refund(ledger: ReturnsLedger, reference: str, parts: dict[str, str], **kw) -
 
 
 @pytest.fixture
-def desk(view_env):  # noqa: ANN001, ANN201
+def desk(view_env):
     ledger = ReturnsLedger(view_env)
     refund(ledger, "R-MATCH", {"item": "100.00"})
     refund(ledger, "R-SPLIT", {"item": "50.00", "shipping": "5.00"})
@@ -56,7 +56,7 @@ def desk(view_env):  # noqa: ANN001, ANN201
     ledger.close()
 
 
-def run(desk: FinanceDesk, path: Path = FIXTURE):  # noqa: ANN201
+def run(desk: FinanceDesk, path: Path = FIXTURE):
     with path.open("rb") as stream:
         return desk.reconcile(stream, path.name, T0 + 10 * DAY, actor="finance-1")
 

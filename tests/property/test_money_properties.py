@@ -20,7 +20,7 @@ CURRENCIES = sorted(MINOR_UNITS)
 
 
 @st.composite
-def money(draw, currency: str | None = None) -> Money:  # noqa: ANN001
+def money(draw, currency: str | None = None) -> Money:
     code = currency or draw(st.sampled_from(CURRENCIES))
     units = draw(st.integers(min_value=-10**12, max_value=10**12))
     return Money(Decimal(units).scaleb(-MINOR_UNITS[code]), code)
@@ -28,29 +28,29 @@ def money(draw, currency: str | None = None) -> Money:  # noqa: ANN001
 
 @given(st.sampled_from(CURRENCIES).flatmap(
     lambda c: st.lists(money(c), max_size=30).map(lambda xs: (c, xs))))
-def test_sums_are_exact_in_minor_units(case) -> None:  # noqa: ANN001
+def test_sums_are_exact_in_minor_units(case) -> None:
     currency, amounts = case
     assert minor(total(amounts, currency).amount, currency) == sum(
         minor(m.amount, currency) for m in amounts)
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(CURRENCIES))
-def test_no_float_path(value, currency) -> None:  # noqa: ANN001
+def test_no_float_path(value, currency) -> None:
     with pytest.raises(InvalidValueError):
         Money.of(value, currency)
 
 
 @given(money(), money())
-def test_mixed_currencies_are_refused(a, b) -> None:  # noqa: ANN001
+def test_mixed_currencies_are_refused(a, b) -> None:
     if a.currency == b.currency:
         assert (a + b).currency == a.currency
     else:
         with pytest.raises(CurrencyMismatchError):
-            a + b  # noqa: B018
+            a + b
 
 
 @given(st.sampled_from(CURRENCIES), st.integers(min_value=1, max_value=10**9))
-def test_more_decimals_than_minor_units_are_refused(currency, units) -> None:  # noqa: ANN001
+def test_more_decimals_than_minor_units_are_refused(currency, units) -> None:
     too_fine = Decimal(units).scaleb(-(MINOR_UNITS[currency] + 1))
     if too_fine == too_fine.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency])):
         return  # e.g. 10 * 10^-3 is exactly 0.01
@@ -59,7 +59,7 @@ def test_more_decimals_than_minor_units_are_refused(currency, units) -> None:  #
 
 
 @given(money())
-def test_amount_string_shows_exactly_the_minor_units(m) -> None:  # noqa: ANN001
+def test_amount_string_shows_exactly_the_minor_units(m) -> None:
     text = str(m.amount)
     decimals = len(text.split(".")[1]) if "." in text else 0
     assert decimals == MINOR_UNITS[m.currency]
@@ -68,7 +68,7 @@ def test_amount_string_shows_exactly_the_minor_units(m) -> None:  # noqa: ANN001
 
 @settings(max_examples=50)
 @given(st.lists(money(), min_size=1, max_size=20))
-def test_round_trip_through_json_and_csv_is_exact(amounts) -> None:  # noqa: ANN001
+def test_round_trip_through_json_and_csv_is_exact(amounts) -> None:
     via_json = [Money.from_dict(d) for d in json.loads(json.dumps([m.as_dict() for m in amounts]))]
     assert via_json == amounts
     rows = [{"amount": str(m.amount), "currency": m.currency} for m in amounts]

@@ -8,9 +8,9 @@ from typing import Any
 
 from application.ledger import ReturnsLedger
 from domain.parcel import parcel_id
+from infrastructure.view_store import ViewRecorder
 from projections.base import APPLICATION_NAME
 from projections.runners import VIEWS, close_runner, open_view, projection_env, start_runner
-from infrastructure.view_store import ViewRecorder
 from tests.reliability.load import Walk, expected_types, lifecycle
 
 

@@ -108,7 +108,7 @@ def target(kind: str, parcel: str) -> str:
 
 
 @pytest.mark.parametrize("case", sorted(BAD_JSON_BODIES))
-def test_bad_values_are_a_4xx_problem_and_store_nothing(setup, case) -> None:  # noqa: ANN001
+def test_bad_values_are_a_4xx_problem_and_store_nothing(setup, case) -> None:
     kind, body = BAD_JSON_BODIES[case]
     answer = refused_storing_nothing(setup, lambda client, parcel, auth: client.post(
         target(kind, parcel), json=body, headers=auth))
@@ -129,7 +129,7 @@ RAW_BODIES = {
 
 
 @pytest.mark.parametrize("case", sorted(RAW_BODIES))
-def test_malformed_bodies_are_a_4xx_problem_and_store_nothing(setup, case) -> None:  # noqa: ANN001
+def test_malformed_bodies_are_a_4xx_problem_and_store_nothing(setup, case) -> None:
     raw, status = RAW_BODIES[case]
     answer = refused_storing_nothing(setup, lambda client, parcel, auth: client.post(
         f"/v1/parcels/{parcel}/refunds", data=raw,
@@ -149,14 +149,14 @@ HOSTILE_REQUESTS = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_REQUESTS))
-def test_hostile_ids_headers_and_queries_are_a_4xx_problem(setup, case) -> None:  # noqa: ANN001
+def test_hostile_ids_headers_and_queries_are_a_4xx_problem(setup, case) -> None:
     method, path, headers = HOSTILE_REQUESTS[case]
     refused_storing_nothing(setup, lambda client, parcel, auth: client.open(
         path.replace("{p}", parcel), method=method, json={} if method == "POST" else None,
         headers={**auth, **headers}))
 
 
-def test_sql_and_script_in_free_text_are_data_never_code(setup) -> None:  # noqa: ANN001
+def test_sql_and_script_in_free_text_are_data_never_code(setup) -> None:
     app, keys, parcel = setup
     client = app.test_client()
     body = {"reason": f"{SQL} {SCRIPT}", "occurred_at": "2026-03-05T10:00:00+08:00"}

@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 from tests.reliability.live import SELLER, Live
-from tests.reliability.load import Http, lifecycle, money
+from tests.reliability.load import lifecycle, money
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 CLIENTS = 20

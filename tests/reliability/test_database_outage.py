@@ -14,11 +14,11 @@ import pytest
 
 from interfaces.api import create_app
 from projections.service import Runners
+from tests.conftest import PG
 from tests.reliability import checks
 from tests.reliability.live import SELLER, init_store, service_env
 from tests.reliability.load import lifecycle
 from tests.reliability.proxy import TcpProxy
-from tests.conftest import PG
 
 pytestmark = pytest.mark.postgres
 
@@ -34,7 +34,7 @@ def register_body(tracking: str) -> dict:
     return lifecycle(SELLER, tracking)[0][2]
 
 
-def until_served(call, seconds: float = 60):  # noqa: ANN001, ANN201
+def until_served(call, seconds: float = 60):
     """Call again, as a client honouring Retry-After would, until it is not a 503."""
     deadline = time.monotonic() + seconds
     while (answer := call()).status_code == 503 and time.monotonic() < deadline:

@@ -43,14 +43,14 @@ def test_stateful_walks_over_the_inferred_links_never_get_a_5xx(tmp_path: Path) 
             self.recorder.record_response(case_id=case.id, response=response)
             self._add_results_to_targets((), [StepOutput(response, case)])
 
-        def after_call(self, response, case):  # noqa: ANN001, ANN201
+        def after_call(self, response, case):
             seen[(case.operation.path, response.status_code)] += 1
 
-        def get_call_kwargs(self, case):  # noqa: ANN001, ANN201
+        def get_call_kwargs(self, case):
             return {"headers": bearer(token)}
 
-        def validate_response(self, response, case, additional_checks=None,  # noqa: ANN001
-                              **kwargs):  # noqa: ANN003
+        def validate_response(self, response, case, additional_checks=None,
+                              **kwargs):
             case.validate_response(response, checks=CHECKS)
 
     try:

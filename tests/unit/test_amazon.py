@@ -157,7 +157,7 @@ def test_am3_refund_up_to_what_was_paid_per_component(ledger: ReturnsLedger,
     (item(eur("100.01")), "item"), (shipping(eur("5.01")), "shipping"),
     (return_shipping(eur("7.51")), "return_shipping")])
 def test_am3_refund_above_a_component_paid_is_refused(ledger: ReturnsLedger, parcel: UUID,
-                                                      component, kind: str) -> None:  # noqa: ANN001
+                                                      component, kind: str) -> None:
     returned(ledger, parcel, seller_fault=True, cost=eur("7.50"))
     with pytest.raises(RuleViolationError) as err:
         ledger.request_refund(parcel, "R-1", [component], T0 + 10 * DAY)

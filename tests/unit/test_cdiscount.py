@@ -15,7 +15,7 @@ FR_ADDRESS = {"lines": ["12 rue Exemple"], "city": "Lyon", "postcode": "69001"}
 
 
 def cd_parcel(ledger: ReturnsLedger, price: str = "39.00", tracking: str | None = "CD-1",
-              **kwargs) -> UUID:  # noqa: ANN003
+              **kwargs) -> UUID:
     return register(ledger, "cdiscount", site="FR", currency="EUR", price=price,
                     shipping_paid="4.90", tracking=tracking, **kwargs)
 
@@ -36,7 +36,7 @@ def return_requested(ledger: ReturnsLedger, seller_fault: bool = True,
     return parcel
 
 
-def untracked(ledger: ReturnsLedger, price: str, **kwargs) -> UUID:  # noqa: ANN003
+def untracked(ledger: ReturnsLedger, price: str, **kwargs) -> UUID:
     # No tracking number: the id comes from the order (register() names it after "tracking").
     return ledger.register_parcel(
         platform="cdiscount", site="FR", seller_id="seller-1", order_id="CD-ORDER-9",

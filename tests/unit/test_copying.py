@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from domain.money import Money
 from domain.parcel import ReturnParcel
 from domain.policies import Policies, PolicySettings
 from domain.values import Line, RefundComponent
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _parcel() -> tuple[ReturnParcel, object]:

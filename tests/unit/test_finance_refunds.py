@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -13,7 +13,7 @@ from domain.money import Money
 from domain.refunds import RefundNotFoundError
 from domain.values import Line, RefundComponent
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
@@ -43,7 +43,7 @@ def received(ledger: ReturnsLedger) -> UUID:
     return parcel
 
 
-def refund_of(ledger: ReturnsLedger, parcel: UUID, reference: str):  # noqa: ANN201
+def refund_of(ledger: ReturnsLedger, parcel: UUID, reference: str):
     return next(r for r in ledger.get_parcel(parcel).refunds if r.reference == reference)
 
 

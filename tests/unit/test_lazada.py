@@ -18,14 +18,14 @@ IDENTITY = {"name": "Zhang Wei", "id_number": "110101199003074514",
 
 
 def cn_address(ledger: ReturnsLedger, seller: str = "seller-1",
-               seller_country: str | None = "CN", at=T0 - 10 * DAY) -> UUID:  # noqa: ANN001
+               seller_country: str | None = "CN", at=T0 - 10 * DAY) -> UUID:
     return ledger.register_return_address(
         seller_id=seller, platform="lazada", country="CN", seller_country=seller_country,
         address=CN_ADDRESS, effective_from=at, occurred_at=at).id
 
 
 def failed_lazada_parcel(ledger: ReturnsLedger, seller: str = "seller-1",
-                         tracking: str = "LZ-1", **kwargs) -> UUID:  # noqa: ANN003
+                         tracking: str = "LZ-1", **kwargs) -> UUID:
     parcel = register(ledger, "lazada", site="PH", currency="PHP", seller=seller,
                       tracking=tracking, **kwargs)
     ledger.record_failed_delivery(parcel, "bad_address", T0 + 5 * DAY)
@@ -33,7 +33,7 @@ def failed_lazada_parcel(ledger: ReturnsLedger, seller: str = "seller-1",
 
 
 def set_customs(ledger: ReturnsLedger, sku: str = "SKU-1", hs_code: str = "420292",
-                seller: str = "seller-1", similar: bool = False):  # noqa: ANN201
+                seller: str = "seller-1", similar: bool = False):
     return ledger.set_customs_profile(
         seller_id=seller, sku=sku, hs_code=hs_code, declared_name_local="手机壳",
         declared_name_en="Phone case", declared_value=Money.of("3.50", "USD"),

@@ -76,7 +76,7 @@ def closed(ledger: ReturnsLedger) -> UUID:
 
 
 def test_terminal_states_are_the_three_ends_and_no_command_allows_them() -> None:
-    assert TERMINAL == {Status.DESTROYED, Status.ABANDONED, Status.CLOSED}
+    assert {Status.DESTROYED, Status.ABANDONED, Status.CLOSED} == TERMINAL
     lifecycle = {name for name in ALLOWED if name in COMMANDS or name == "close"}
     for command in lifecycle:
         assert not ALLOWED[command] & TERMINAL, command
@@ -84,7 +84,7 @@ def test_terminal_states_are_the_three_ends_and_no_command_allows_them() -> None
 
 @pytest.mark.parametrize("end", [destroyed, abandoned, closed], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_terminal_state_absorbs_every_command(ledger: ReturnsLedger, end, command: str) -> None:  # noqa: ANN001
+def test_terminal_state_absorbs_every_command(ledger: ReturnsLedger, end, command: str) -> None:
     parcel = end(ledger)
     before = ledger.get_parcel(parcel)
     with pytest.raises(TransitionError) as err:
@@ -183,7 +183,7 @@ def test_same_refund_reference_and_components_is_the_same_refund(ledger: Returns
     [item(Money.of("10.00", "USD")), shipping(Money.of("4.90", "USD"))],
 ])
 def test_same_refund_reference_with_other_components_is_a_conflict(
-        ledger: ReturnsLedger, delivered: UUID, components) -> None:  # noqa: ANN001
+        ledger: ReturnsLedger, delivered: UUID, components) -> None:
     ledger.request_refund(delivered, "R-1", [item(eur("10.00")), shipping(eur("4.90"))],
                           T0 + 3 * DAY)
     before = ledger.get_parcel(delivered)

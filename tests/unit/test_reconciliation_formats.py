@@ -94,7 +94,7 @@ def settled(currency: str = "EUR", amount: int = 1000) -> SettledRefund:
     (None, settled(), "settled_not_in_ledger"),
     (ledger_refund(status="reversed"), settled(), "settled_not_in_ledger"),
 ])
-def test_classify_each_outcome(ledger, settlement, outcome) -> None:  # noqa: ANN001
+def test_classify_each_outcome(ledger, settlement, outcome) -> None:
     assert classify(ledger, settlement)["outcome"] == outcome
 
 

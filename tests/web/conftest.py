@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,7 +23,7 @@ from interfaces.web.reads import close_views
 from projections.runners import VIEWS, close_runner, projection_env, start_runner
 from tests.conftest import TEST_PERSONAL_DATA_KEY
 
-NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
 SECRET = "test-web-secret-key-0123456789abcdef"
 ROLES = {"auditor": ("auditor", None), "admin": ("admin", None),
          "finance": ("finance", "seller-am"), "seller_tt": ("client", "seller-tt"),
@@ -129,7 +129,7 @@ def signed_in(app: Flask, token: str) -> FlaskClient:
     return client
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     from tests.web.browser import missing_browser
 
     if missing_browser():
