@@ -6,12 +6,12 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from application.audit.verification import LedgerAudit
 from domain.api_key import ALL_SELLERS_ROLES
 from interfaces.api.auth import READ, check_parcel, requires, sees_all
+from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 
 blp = Blueprint("audit", __name__, url_prefix="/v1",

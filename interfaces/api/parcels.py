@@ -6,7 +6,6 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from application.idempotency import jsonable
 from domain.errors import ParcelNotFoundError
@@ -22,6 +21,7 @@ from interfaces.api.auth import (
     sees_all,
 )
 from interfaces.api.commands import answer, etag, run
+from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 from interfaces.api.schemas import (
     CommandResponse,

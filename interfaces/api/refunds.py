@@ -6,11 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.values import RefundComponent
 from interfaces.api.auth import APPROVE, REFUND, requires
 from interfaces.api.commands import on_parcel
+from interfaces.api.json_body import Blueprint
 from interfaces.api.schemas import (
     ApproveRefundRequest,
     RefundCommandResponse,
