@@ -16,7 +16,6 @@ from uuid import UUID
 
 from flask import Response, abort, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from application.finance.exports import (
@@ -31,6 +30,7 @@ from domain.api_key import Role
 from domain.reconciliation import REPORT_COLUMNS
 from interfaces.api.auth import actor, caller, requires, sees_all
 from interfaces.api.commands import on_parcel
+from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 from interfaces.api.schemas import CommandRequest, RefundCommandResponse, Text
 from interfaces.api.views import freshness, scope, view, wants_csv
@@ -54,7 +54,7 @@ class RefundFilters(Schema):
 
 
 class ReleaseRefundRequest(CommandRequest):
-    reason = Text(500, required=True)
+    reason = Text(500, required=True, metadata={"example": "duplicate of RF-2026-0001"})
 
 
 def _strings(name: str, names: tuple[str, ...], **typed: Any) -> type[Schema]:

@@ -15,12 +15,12 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from domain.values import Party, Platform, Status
 from interfaces.api.auth import READ, requires
-from interfaces.api.fields import Choice, Text, When
+from interfaces.api.fields import COUNTRY, Choice, Text, When
+from interfaces.api.json_body import Blueprint
 from interfaces.api.problems import problem
 from interfaces.api.views import freshness, scope, view, wants_csv
 from projections.tracking import ParcelQuery
@@ -55,12 +55,12 @@ class ParcelReportQuery(ReportQuery):
     registered_to = When()
     tracking_numbers = fields.String(metadata={"description": "comma-separated"})
     platform = Choice(Platform)
-    site = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    site = fields.String(validate=COUNTRY)
     status = Choice(Status)
 
 
 class FreeReturnQuery(ReportQuery):
-    site = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    site = fields.String(validate=COUNTRY)
     outcome = fields.String(validate=validate.OneOf(["in_transit", "received", "failed"]))
 
 

@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from domain.values import Platform, Status
 from interfaces.api.auth import caller, check_seller, sees_all
-from interfaces.api.fields import Choice, Text, When
+from interfaces.api.fields import COUNTRY, Choice, Text, When
 from interfaces.api.ledger import EXTENSION as LEDGER_EXTENSION
 from interfaces.api.problems import problem
 from projections.embedded import EmbeddedProjections, runs_in_process, start_embedded
@@ -168,7 +168,7 @@ class ParcelListQuery(Schema):
     tracking_number = Text(64)
     platform = Choice(Platform, load_default=None)
     seller_id = Text()
-    site = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    site = fields.String(validate=COUNTRY)
     status = Choice(Status)
     registered_from = When()
     registered_to = When()
