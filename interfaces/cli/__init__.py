@@ -9,11 +9,16 @@ import click
 
 from application.dto import plain
 from application.ledger import ReturnsLedger
+from infrastructure.web_sessions import WebSessionStore
+from interfaces.cli.errors import LedgerGroup
 
 
-@click.group()
+@click.group(cls=LedgerGroup)
 def main() -> None:
-    """An event-sourced returns ledger for cross-border marketplace sellers."""
+    """An event-sourced returns ledger for cross-border marketplace sellers.
+
+    A command that fails says why in one line on stderr and exits with status 1
+    (RETURNS_LEDGER_DEBUG=1 adds the traceback)."""
 
 
 @main.group()
@@ -25,6 +30,7 @@ def db() -> None:
 def db_init() -> None:
     """Create the event store's tables (run once at deploy time)."""
     ledger = ReturnsLedger({"CREATE_TABLE": "yes"})
+    WebSessionStore.for_recorder(ledger.recorder, create_table=True)  # web sign-ins
     ledger.close()
     click.echo("event store ready")
 
