@@ -40,12 +40,13 @@ def sign_in() -> Any:
     if key is None:
         return render_template("sign_in.html", next=_safe_next(request.form.get("next")),
                                error="That API key was not accepted."), 401
-    web_session.sign_in(token)
+    web_session.sign_in(token, key)
     return redirect(_safe_next(request.form.get("next")) or url_for("web.parcels"), 303)
 
 
 @bp.post("/sign-out")
 def sign_out() -> Any:
+    """Ends the session on the server: the cookie, or any copy of it, opens nothing now."""
     web_session.sign_out()
     return redirect(url_for("web.sign_in"), 303)
 

@@ -1,8 +1,13 @@
-"""The web session: a signed cookie holding the API key sealed (AES-GCM), and a CSRF token.
+"""The web session: a row on the server, and a signed cookie naming it, holding the API key
+sealed (AES-GCM) and a CSRF token.
 
 The raw key never travels in clear: the cookie (Flask's signed session, HttpOnly, Secure,
-SameSite=Lax, path /web) carries it encrypted under a key derived from SECRET_KEY, and
-every request checks it again with the ledger, so a revoked key signs the session out.
+SameSite=Lax, path /web) carries it encrypted under a key derived from SECRET_KEY. The
+session itself lives on the server (infrastructure/web_sessions.py, in the event store's
+database): the cookie only names it by a random id. Every request needs both: the row, open
+and not expired (WEB_SESSION_HOURS after sign-in, whatever the cookie says), and the key,
+checked again with the ledger. Signing out deletes the row, so a copy of the cookie taken
+before opens nothing; a revoked key closes its sessions on its next use.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import base64
 import hmac
 import os
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +25,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Request, current_app, session
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+
+from application.access import ApiKeyView
+from infrastructure.web_sessions import WebSessionStore
+from interfaces.api.ledger import ledger
 
 DEFAULT_SECRET_FILE = "var/web-secret.key"
 SEAL_INFO = b"returns-ledger web session: sealed api key"
 CSRF_FIELD = "csrf_token"
+SESSION_ID = "sid"
+STORE_EXTENSION = "returns_ledger_web_sessions"
 
 
 def load_secret_key(config: Any) -> str:
@@ -50,7 +61,7 @@ class WebOnlySessions(SecureCookieSessionInterface):
     """Flask's signed-cookie session on the web pages only; the API never reads a cookie,
     so its requests skip unsigning one (a null session, which cannot be written)."""
 
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if not request.path.startswith(app.config["SESSION_COOKIE_PATH"]):
             return self.make_null_session(app)
         return super().open_session(app, request)
@@ -97,20 +108,57 @@ def unseal(sealed: str) -> str | None:
         return None
 
 
-def sign_in(token: str) -> None:
-    """A fresh session (no fixation) holding the sealed key and a new CSRF token."""
+def sessions() -> WebSessionStore:
+    """The session table of the app's ledger (made where the ledger makes its tables)."""
+    current = ledger()
+    made = current_app.extensions.get(STORE_EXTENSION)
+    if made is None or made[0] is not current:
+        store = WebSessionStore.for_recorder(current.recorder,
+                                             current.factory.env_create_table())
+        made = (current, store)
+        current_app.extensions[STORE_EXTENSION] = made
+    return made[1]
+
+
+def _now() -> int:
+    return int(datetime.now(UTC).timestamp())
+
+
+def sign_in(token: str, key: ApiKeyView) -> None:
+    """A fresh session (no fixation): a new row on the server, the sealed key, a CSRF token."""
+    session_id = secrets.token_urlsafe(32)
+    now = _now()
+    lifetime = current_app.permanent_session_lifetime
+    sessions().open(session_id, key.id, now, now + int(lifetime.total_seconds()))
     session.clear()
     session.permanent = True
+    session[SESSION_ID] = session_id
     session["key"] = seal(token)
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
 
 
-def signed_in_token() -> str | None:
-    sealed = session.get("key")
-    return unseal(sealed) if isinstance(sealed, str) else None
+def signed_in() -> ApiKeyView | None:
+    """The key of this request's session: its row open and unexpired, its key active and
+    the one the session was opened with. Otherwise the session ends here."""
+    session_id, sealed = session.get(SESSION_ID), session.get("key")
+    if not isinstance(session_id, str) or not isinstance(sealed, str):
+        return None
+    token = unseal(sealed)
+    key_id = sessions().key_of(session_id, _now())
+    key = ledger().authenticate(token) if token and key_id else None
+    if key is None or key.id != key_id:
+        if key_id is not None and key is None and token:
+            sessions().close_all_of(key_id)  # the key no longer opens anything
+        sign_out()
+        return None
+    return key
 
 
 def sign_out() -> None:
+    """End the session on the server, then forget the cookie."""
+    session_id = session.get(SESSION_ID)
+    if isinstance(session_id, str):
+        sessions().close(session_id)
     session.clear()
 
 

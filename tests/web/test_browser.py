@@ -155,3 +155,20 @@ def test_finance_opens_the_refunds_dashboard(page: Any, site: str, seeded: Seede
     page.wait_for_load_state()
     assert page.url.startswith(site + "/web/sign-in")
     assert page.goto(site + "/web/finance").url.startswith(site + "/web/sign-in")
+
+
+def test_signing_out_ends_the_session_even_for_a_copied_cookie(page: Any, site: str,
+                                                               seeded: Seeded,
+                                                               browser: Any) -> None:
+    """The cookie from before sign-out, put back into the browser, opens nothing: the
+    session ended on the server (it used to sign in for the rest of its 8 hours)."""
+    sign_in(page, site, seeded.keys["auditor"])
+    assert page.url.startswith(site + "/web/parcels")
+    saved = [c for c in browser.cookies() if c["name"] == "returns_ledger_web"]
+    assert saved
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+    assert page.url.startswith(site + "/web/sign-in")
+    browser.add_cookies(saved)  # the copy an attacker, or the back button, kept
+    assert page.goto(site + "/web/parcels").url.startswith(site + "/web/sign-in")
+    assert page.get_by_label("API key").count() == 1
