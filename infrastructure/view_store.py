@@ -19,6 +19,8 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
+from infrastructure.seam import ViewTablesHook
+
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, UTC: text order is time order
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
@@ -113,7 +115,7 @@ def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     return ", ".join(f":{key}" for key in params), params
 
 
-class ViewRecorder:
+class ViewRecorder(ViewTablesHook):
     """A materialised view: DDL, batched writes with one tracking record, read transactions."""
 
     view_name: ClassVar[str]
@@ -121,7 +123,6 @@ class ViewRecorder:
     tables: ClassVar[tuple[str, ...]] = ()
 
     datastore: Any
-    _insert_tracking: Callable[[Any, Tracking], None]
 
     @classmethod
     def tracking_table(cls) -> str:
@@ -135,9 +136,8 @@ class ViewRecorder:
         """Send a batch's statements without waiting for each answer, where the driver can."""
         return contextlib.nullcontext()
 
-    def _create_table(self, c: Any) -> None:
-        super()._create_table(c)  # type: ignore[misc]  # the library's tracking table
-        tx = self._tx(c)
+    def create_view_tables(self, cursor: Any) -> None:
+        tx = self._tx(cursor)
         for statement in self.ddl:
             tx.execute(statement)
 
@@ -146,7 +146,7 @@ class ViewRecorder:
         with self.datastore.transaction(commit=True) as c:
             # Tracking first: it takes SQLite's write lock at once (no stale-read upgrade),
             # and a batch already applied fails here, before any row is touched.
-            self._insert_tracking(c, batch[-1][1])
+            self.insert_tracking_on(c, batch[-1][1])
             tx = self._tx(c)
             with self._pipeline(c):
                 for domain_event, tracking in batch:
