@@ -28,33 +28,27 @@ from flask import Flask, Request, current_app, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from application.access import ApiKeyView
-from infrastructure.web_sessions import WebSessionStore
+from application.settings import POSTGRES, Settings, SettingsError
+from infrastructure.key_files import read_or_create
+from infrastructure.persistence import WebSessions
 from interfaces.api.ledger import ledger
 
-DEFAULT_SECRET_FILE = "var/web-secret.key"
 SEAL_INFO = b"returns-ledger web session: sealed api key"
 CSRF_FIELD = "csrf_token"
 SESSION_ID = "sid"
-STORE_EXTENSION = "returns_ledger_web_sessions"
 
 
-def load_secret_key(config: Any) -> str:
-    """SECRET_KEY from the config or environment, else a key file made on first run."""
-    given = config.get("SECRET_KEY") or os.environ.get("SECRET_KEY")
+def load_secret_key(config: Any, settings: Settings) -> str:
+    """SECRET_KEY from the config or the settings, else a key file made on first run."""
+    given = config.get("SECRET_KEY") or settings.web_secret_key
     if given:
         return str(given)
-    path = Path(config.get("WEB_SECRET_KEY_FILE")
-                or os.environ.get("WEB_SECRET_KEY_FILE", DEFAULT_SECRET_FILE))
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker made it first
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    if settings.persistence_module == POSTGRES:
+        raise SettingsError("SECRET_KEY", "is required on PostgreSQL: every worker and host "
+                            "must sign web sessions with the same secret; make one with: "
+                            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
+    path = Path(config.get("WEB_SECRET_KEY_FILE") or settings.web_secret_key_file)
+    return read_or_create(path, lambda: secrets.token_urlsafe(48))
 
 
 class WebOnlySessions(SecureCookieSessionInterface):
@@ -69,7 +63,8 @@ class WebOnlySessions(SecureCookieSessionInterface):
 
 def configure(app: Flask) -> None:
     """The secret key and the session cookie's attributes (the API itself uses no cookie)."""
-    app.config["SECRET_KEY"] = load_secret_key(app.config)
+    app.config["SECRET_KEY"] = load_secret_key(app.config,
+                                               app.extensions["returns_ledger_settings"])
     app.session_interface = WebOnlySessions()
     app.config.update(
         SESSION_COOKIE_NAME="returns_ledger_web",
@@ -108,16 +103,10 @@ def unseal(sealed: str) -> str | None:
         return None
 
 
-def sessions() -> WebSessionStore:
-    """The session table of the app's ledger (made where the ledger makes its tables)."""
-    current = ledger()
-    made = current_app.extensions.get(STORE_EXTENSION)
-    if made is None or made[0] is not current:
-        store = WebSessionStore.for_recorder(current.recorder,
-                                             current.factory.env_create_table())
-        made = (current, store)
-        current_app.extensions[STORE_EXTENSION] = made
-    return made[1]
+def sessions() -> WebSessions:
+    """The session table beside the ledger's events (its recorder makes it with its own
+    tables: infrastructure/persistence.py)."""
+    return ledger().recorder.web_sessions
 
 
 def _now() -> int:

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from infrastructure.web_sessions import SESSION_TABLE, WebSessionStore, session_hash
+from infrastructure.web_sessions import SESSION_TABLE, session_hash
 from interfaces.web import session as web_session
 from tests.web.conftest import NOW, Seeded, csrf_of, signed_in
 
@@ -193,7 +193,7 @@ def test_revoking_a_key_ends_every_session_it_opened(fresh: Seeded) -> None:
     issued = fresh.ledger.issue_api_key("auditor", None, NOW, label="two browsers")
     laptop, phone = signed_in(fresh.app, issued.token), signed_in(fresh.app, issued.token)
     other = signed_in(fresh.app, fresh.keys["auditor"])
-    store = WebSessionStore.for_recorder(fresh.ledger.recorder)
+    store = fresh.ledger.recorder.web_sessions
     assert store.close_all_of(uuid4()) == 0
     fresh.ledger.revoke_api_key(issued.key.id, NOW)
     assert laptop.get("/web/parcels").status_code == 302  # its rows are deleted here
@@ -205,7 +205,7 @@ def test_revoking_a_key_ends_every_session_it_opened(fresh: Seeded) -> None:
 def test_a_session_deleted_on_the_server_is_signed_out(fresh: Seeded) -> None:
     """The cookie is only a name for the server's row: without the row it opens nothing."""
     client = signed_in(fresh.app, fresh.keys["auditor"])
-    store = WebSessionStore.for_recorder(fresh.ledger.recorder)
+    store = fresh.ledger.recorder.web_sessions
     assert store.close_all_of(fresh.ledger.authenticate(fresh.keys["auditor"]).id) == 1
     assert client.get("/web/parcels").status_code == 302
 
