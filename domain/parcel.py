@@ -9,7 +9,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.copying import CheapCopy
-from domain.errors import InvalidValueError, RuleViolationError, TransitionError
+from domain.errors import (
+    InvalidValueError,
+    InvestigationClosedError,
+    InvestigationNotFoundError,
+    RuleViolationError,
+    TransitionError,
+)
 from domain.facts import ParcelFacts
 from domain.money import Money, total
 from domain.policies.base import PlatformPolicy, RouteDecision
@@ -728,8 +734,10 @@ class ReturnParcel(CheapCopy, Aggregate):
         """The platform's finding: who bears the loss."""
         self._allow("resolve_investigation")
         inv = self.investigations.get(investigation_id)
-        if inv is None or inv["status"] != "open":
-            raise InvalidValueError("investigation_id", f"no open investigation {investigation_id}")
+        if inv is None:
+            raise InvestigationNotFoundError(investigation_id)
+        if inv["status"] != "open":
+            raise InvestigationClosedError(investigation_id)
         party = choice(Party, liability, "liability")
         self._investigation_resolved(investigation_id=investigation_id,
                                      outcome=text(outcome, "outcome"), liability=party.value,

@@ -121,7 +121,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["returns_ledger_metrics"] = metrics
     app.extensions[EXTENSION] = LedgerHolder(settings, metrics.observed_ledger())
     views.install(app)  # view stores, in-process runners (embedded default), lag metrics
-    api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders()]})
+    api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders(),
+                                                        contract.SchemaExtras()]})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(operations)

@@ -19,7 +19,7 @@ WRITE = frozenset({Role.CLIENT, Role.ADMIN})
 REFUND = frozenset({Role.CLIENT, Role.FINANCE, Role.ADMIN})
 APPROVE = frozenset({Role.FINANCE})
 
-BEARER = {"bearerAuth": []}
+BEARER: dict[str, list[str]] = {"bearerAuth": []}
 
 
 def requires(roles: frozenset[Role]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

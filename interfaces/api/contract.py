@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from apispec import BasePlugin
+
 # Idempotency-Key: 1 to 200 visible ASCII characters (no space, no control character).
 IDEMPOTENCY_KEY = r"^[!-~]{1,200}$"
 # If-Match: "*", or one version ETag as the answers send it ("3", weak W/"3" too, or bare 3).
@@ -14,7 +16,7 @@ IF_MATCH = r'^(\*|(W/)?"[0-9]{1,9}"|[0-9]{1,9})$'
 IDEMPOTENCY_KEY_HEADER = {
     "in": "header", "name": "Idempotency-Key", "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 200,
-               "pattern": IDEMPOTENCY_KEY, "example": "3f6c1a2e-register-TTMY0001"},
+               "pattern": IDEMPOTENCY_KEY},
     "description": "1 to 200 visible ASCII characters; a retry with the same key (and the "
                    "same body) answers the first result and records nothing twice; a "
                    "malformed key is a 400"}
@@ -51,3 +53,13 @@ def nullable_nested(self: Any, field: Any, ret: dict[str, Any], **_: Any) -> dic
         ret["allOf"] = others
         ret["nullable"] = True
     return {}
+
+
+class SchemaExtras(BasePlugin):
+    """A marshmallow schema's SPEC_EXTRA (what JSON Schema says beyond its fields, such as
+    MoneyRequest's decimals per currency) merged into its component in the document."""
+
+    def schema_helper(self, name: str, definition: dict[str, Any], **kwargs: Any) -> dict | None:
+        schema = kwargs.get("schema")
+        extra = getattr(schema, "SPEC_EXTRA", None)
+        return dict(extra) if extra else None

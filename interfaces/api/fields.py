@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from domain.errors import InvalidValueError
 from domain.money import MINOR_UNITS, Money
@@ -25,8 +25,12 @@ TIME_PATTERN = (r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
                 r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
 # Something visible, and no control characters (tab and line breaks allowed).
 PRINTABLE = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-# A decimal string in ASCII digits: never negative (a refund, a price, a cost), no sign.
-AMOUNT = r"^[0-9]{1,15}(\.[0-9]{1,4})?$"
+# A decimal string in ASCII digits: never negative (a refund, a price, a cost), no sign;
+# at most the decimals of its currency (two, or none: see MoneyRequest.SPEC_EXTRA).
+AMOUNT = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"
+POSITIVE_AMOUNT = r"^(?=[0-9.]*[1-9])[0-9]{1,15}(\.[0-9]{1,2})?$"
+DECIMALS = {digits: sorted(c for c, d in MINOR_UNITS.items() if d == digits)
+            for digits in sorted(set(MINOR_UNITS.values()))}
 
 
 class Pattern(validate.Regexp):
@@ -78,13 +82,30 @@ def Choice(values: Any, **kwargs: Any) -> fields.String:  # noqa: N802
 
 
 class MoneyRequest(Schema):
-    """Money on the wire: the amount is a decimal string, never a JSON number."""
+    """Money on the wire: the amount is a decimal string, never a JSON number, with at most
+    the decimals of its currency ("12.30" MYR, "1500" JPY)."""
 
+    AMOUNT_PATTERN = AMOUNT
     amount = fields.String(required=True, validate=Pattern(
         AMOUNT, error="must be a decimal string in the digits 0-9 such as \"12.30\""),
         metadata={"example": "12.30"})
     currency = fields.String(required=True, validate=validate.OneOf(sorted(MINOR_UNITS)),
                              metadata={"example": "MYR"})
+    # What the document adds to the generated schema (interfaces/api/contract.py): the
+    # decimals allowed per currency, one branch per number of minor units.
+    SPEC_EXTRA = {"oneOf": [
+        {"properties": {"currency": {"enum": currencies},
+                        "amount": {"pattern": (rf"^[0-9]{{1,15}}(\.[0-9]{{1,{digits}}})?$"
+                                               if digits else r"^[0-9]{1,15}$")}}}
+        for digits, currencies in DECIMALS.items()]}
+
+    @validates_schema
+    def currency_decimals(self, data: dict[str, str], **_: Any) -> None:
+        written = data["amount"].partition(".")[2]
+        allowed = MINOR_UNITS[data["currency"]]
+        if len(written) > allowed:
+            raise ValidationError(f"{data['currency']} has {allowed} decimals: write at most "
+                                  f"{allowed} after the point", field_name="amount")
 
     @post_load
     def to_money(self, data: dict[str, str], **_: Any) -> Money:
@@ -94,13 +115,21 @@ class MoneyRequest(Schema):
             raise ValidationError({"amount": [error.detail]}) from None
 
 
+class PositiveMoneyRequest(MoneyRequest):
+    """Money that must be more than nothing (a refund component, a declared value)."""
+
+    amount = fields.String(required=True, validate=Pattern(
+        POSITIVE_AMOUNT, error="must be more than zero, a decimal string in the digits 0-9 "
+                               "such as \"12.30\""), metadata={"example": "12.30"})
+
+
 class MoneyResponse(Schema):
     amount = fields.String(required=True, metadata={"example": "12.30"})
     currency = fields.String(required=True, metadata={"example": "MYR"})
 
 
-def MoneyField(**kwargs: Any) -> fields.Nested:  # noqa: N802
-    return fields.Nested(MoneyRequest, **kwargs)
+def MoneyField(positive: bool = False, **kwargs: Any) -> fields.Nested:  # noqa: N802
+    return fields.Nested(PositiveMoneyRequest if positive else MoneyRequest, **kwargs)
 
 
 def Timestamp(**kwargs: Any) -> fields.String:  # noqa: N802

@@ -27,6 +27,7 @@ from application.finance.exports import (
 )
 from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
 from domain.api_key import Role
+from domain.money import MINOR_UNITS
 from domain.reconciliation import REPORT_COLUMNS
 from interfaces.api.auth import actor, caller, requires, sees_all
 from interfaces.api.commands import on_parcel
@@ -106,6 +107,13 @@ class ReconciliationReportResponse(ReconciliationResponse):
     lines = fields.List(fields.Nested(ReportLine))
 
 
+class UploadQuery(Schema):
+    currency = fields.String(validate=validate.OneOf(sorted(MINOR_UNITS)), metadata={
+        "description": "the currency of a settlement file that has no currency column"})
+    file_name = Text(200, metadata={"description": "the file's name, for a text/csv body",
+                                    "example": "settlement-2026-03.csv"})
+
+
 CSV = {"responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}}
 UPLOAD = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
@@ -174,19 +182,20 @@ def _position() -> int:
 @blp.route("/reconciliations")
 class Reconciliations(MethodView):
     @requires(WRITE)
+    @blp.arguments(UploadQuery(), location="query")
     @blp.response(201, ReconciliationResponse)
     @blp.alt_response(200, schema=ReconciliationResponse,
                       description="the same file again: the recorded run")
     @blp.doc(**UPLOAD)
-    def post(self) -> Any:
+    def post(self, query: dict[str, Any]) -> Any:
         """Upload a settlement file (multipart `file`, or a text/csv body) and reconcile it."""
         request.max_content_length = SETTLEMENT_MAX_BYTES
         sellers = scope()
         view = refunds_view()
         desk = FinanceDesk(ledger(), lambda: view.ledger_refunds(sellers))
-        with _settlement_upload() as (stream, name):
+        with _settlement_upload(query.get("file_name")) as (stream, name):
             run = desk.reconcile(stream, name, datetime.now(UTC), actor(),
-                                 request.args.get("currency"), ",".join(sellers or ()))
+                                 query.get("currency"), ",".join(sellers or ()))
         return run.as_dict(), 200 if run.already_recorded else 201, {
             "Location": f"/v1/reconciliations/{run.id}"}
 
@@ -234,7 +243,7 @@ for _path, _command in (("rejections", "reject_refund"), ("failures", "record_re
 
 
 @contextlib.contextmanager
-def _settlement_upload() -> Iterator[tuple[IO[bytes], str]]:
+def _settlement_upload(file_name: str | None) -> Iterator[tuple[IO[bytes], str]]:
     """The uploaded file as a seekable binary stream (spooled to disk beyond 1 MiB)."""
     upload = request.files.get("file")
     if upload is not None:
@@ -245,4 +254,4 @@ def _settlement_upload() -> Iterator[tuple[IO[bytes], str]]:
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
         shutil.copyfileobj(request.stream, spool, 1 << 16)
         spool.seek(0)
-        yield spool, request.args.get("file_name", "settlement.csv")
+        yield spool, file_name or "settlement.csv"

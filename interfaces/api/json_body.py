@@ -17,6 +17,7 @@ from typing import Any
 import flask_smorest
 from flask import Flask, Request, request
 from flask.json.provider import DefaultJSONProvider
+from marshmallow import RAISE
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import BadRequest
@@ -102,7 +103,11 @@ class JsonRequest(Request):
 
 
 class JsonBodyParser(FlaskParser):
-    """webargs reads the body Flask parsed (and cached) instead of parsing it again."""
+    """webargs reads the body Flask parsed (and cached) instead of parsing it again; a
+    query parameter the operation does not document is refused (422), as in a body."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+                                   "query": RAISE, "querystring": RAISE}
 
     def _raw_load_json(self, req: Request) -> Any:
         if not is_json_request(req) or not req.get_data(cache=True):

@@ -165,6 +165,7 @@ class ParcelReport(MethodView):
                 return problem(422, "report-too-many-numbers",
                                f"at most {MAX_NUMBERS} tracking numbers", rule="LZ-4")
             return by_numbers(query, numbers, caught_up)
+        assert start is not None and end is not None  # both given: checked above
         if end <= start or end - start > MAX_RANGE:
             return problem(422, "report-range-too-long", "a report covers at most 30 days "
                            "(registered_to after registered_from)", rule="LZ-4",

@@ -117,7 +117,7 @@ class RecordInspectionRequest(CommandRequest):
 
 class RefundComponentRequest(Schema):
     kind = Choice(RefundComponentKind, required=True, metadata={"example": "item"})
-    amount = MoneyField(required=True, metadata={
+    amount = MoneyField(positive=True, required=True, metadata={
         "example": {"amount": "19.90", "currency": "MYR"}})
 
 
@@ -188,7 +188,7 @@ class SetCustomsProfileRequest(CommandRequest):
         r"^[0-9]{6,10}$", error="must be 6 to 10 digits"), metadata={"example": "392690"})
     declared_name_local = Text(required=True, metadata={"example": "手机壳"})
     declared_name_en = Text(required=True, metadata={"example": "phone case"})
-    declared_value = MoneyField(required=True, metadata={
+    declared_value = MoneyField(positive=True, required=True, metadata={
         "example": {"amount": "3.50", "currency": "USD"}})
     material = Text(required=True, metadata={"example": "silicone"})
     use = Text(required=True, metadata={"example": "protects a phone"})
