@@ -78,7 +78,7 @@ def _fuzz(operation: Any, mode: GenerationMode, known: str, token: str, examples
                 and "parcel_id" in case.path_parameters and hash(str(case.body)) % 2 == 0):
             case.path_parameters["parcel_id"] = known
         fresh_idempotency_key(case)
-        case.call_and_validate(headers=bearer(token))
+        case.call_and_validate(headers=bearer(token))  # as the CLI's -H: the run's own key
 
     run()
 
