@@ -139,3 +139,35 @@ def example_of(schemas: dict[str, Any], schema: dict[str, Any]) -> Any:
         return [example_of(schemas, schema["items"])]
     return {prop: example_of(schemas, value)
             for prop, value in schema.get("properties", {}).items()}
+
+
+def test_the_document_states_what_the_server_enforces(client, keys) -> None:
+    """Each rule the server checks is in the schema (not in a vendor extension), and the
+    server checks it exactly as written: the years 2000-2099, money in ASCII digits without
+    a sign, nullable money as Money, the If-Match and Idempotency-Key forms."""
+    spec = client.get("/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    occurred = schemas["RequestReturnRequest"]["properties"]["occurred_at"]
+    assert not {k for k in occurred if k.startswith("x-")}
+    assert occurred["pattern"].startswith("^20[0-9]{2}-")
+    amount = schemas["MoneyRequest"]["properties"]["amount"]["pattern"]
+    assert amount.startswith("^[0-9]") and r"\d" not in amount and "-?" not in amount
+    cost = schemas["RequestReturnRequest"]["properties"]["return_shipping_cost"]
+    assert cost["allOf"] == [{"$ref": "#/components/schemas/MoneyRequest"}]
+    assert cost["nullable"] is True and "anyOf" not in cost
+    route = spec["paths"]["/v1/parcels/{parcel_id}/routes"]["post"]["parameters"]
+    headers = {p["name"]: p["schema"] for p in route if p["in"] == "header"}
+    assert headers["If-Match"]["pattern"] and headers["Idempotency-Key"]["pattern"] == (
+        "^[!-~]{1,200}$")
+    # the server agrees with the patterns, at their edges
+    parcel = register(client, keys.admin)
+    path = f"/v1/parcels/{parcel}/delivery-attempts"
+    for when, status in [("2000-01-01T00:00:00+01:00", 201), ("2099-12-31T23:59:59-02:00", 201),
+                         ("1999-12-31T23:59:59Z", 422), ("2100-01-01T00:00:00Z", 422),
+                         ("2026-03-05T10:00Z", 422), ("2026-02-30T10:00:00Z", 422),
+                         ("2026-03-05 10:00:00Z", 422), ("2026-03-05T10:00:00Z\n", 422)]:
+        answer = client.post(path, json={"reason": "nobody home", "occurred_at": when},
+                             headers=bearer(keys.admin))
+        assert answer.status_code == status, (when, answer.get_json())
+    assert client.post(path, json={"reason": "x"}, headers=bearer(
+        keys.admin, **{"Idempotency-Key": "with space"})).status_code == 400
