@@ -547,19 +547,22 @@ class ReturnParcel(CheapCopy, Aggregate):
         self.restock = restock
 
     # -- refunds --------------------------------------------------------------
+    # Every refund command answers a retry (same reference, same person) with the same
+    # refund in every state, closed parcels included: a CD-4 refund without return closes
+    # the parcel in the very command a client may have to send again.
     def request_refund(self, reference: str, components: list[RefundComponent],
                        policy: PlatformPolicy, occurred_at: datetime,
                        actor: str = "system") -> Refund:
         """Record a refund; small ones are issued at once, large ones wait (AM-4)."""
-        self._allow("request_refund")
         reference = text(reference, "reference", 100)
         existing = self.refunds.same_request(reference, components)
         if existing is not None:
             return existing  # the same reference again is the same refund
+        self._allow("request_refund")
         amount = self.refunds.check_new(components, self.facts(), self.amount_paid,
                                         self.shipping_paid, self.return_shipping_cost)
         policy.check_refund(self.facts(), {c.kind.value for c in components}, amount)
-        approval = policy.needs_approval(amount, self.refunds.committed_total)
+        approval = policy.needs_approval(amount, self.refunds.outgoing_total)
         occurred_at = aware(occurred_at, "occurred_at")
         needs_approval = approval.facts["needs_approval"] == "true"
         self._refund_requested(reference=reference,
@@ -580,6 +583,9 @@ class ReturnParcel(CheapCopy, Aggregate):
     def approve_refund(self, reference: str, occurred_at: datetime,
                        actor: str = "system") -> Refund:
         """AM-4: a second person approves a large refund, which is then issued."""
+        retry = self.refunds.approval_retry(reference, actor)
+        if retry is not None:
+            return retry
         self._allow("approve_refund")
         refund = self.refunds.get_or_raise(reference)
         self.refunds.check_approval(refund, actor)
@@ -613,24 +619,31 @@ class ReturnParcel(CheapCopy, Aggregate):
 
     def record_refund_failure(self, reference: str, reason: str, occurred_at: datetime,
                               actor: str = "system") -> Refund:
-        """AM-3: the payment of an issued refund failed; the amount is no longer committed."""
+        """AM-3: the payment of an issued refund failed; the amount is no longer committed.
+
+        Recorded by a person other than the refund's issuer (separation of duties)."""
         return self._release("record_refund_failure", "failed", self._refund_failed,
                              reference, reason, occurred_at, actor)
 
     def reverse_refund(self, reference: str, reason: str, occurred_at: datetime,
                        actor: str = "system") -> Refund:
-        """AM-3: an issued refund came back (e.g. charged back); its amount is available again."""
+        """AM-3: an issued refund came back (e.g. charged back); its amount is available again.
+
+        Recorded by a person other than the refund's issuer (separation of duties)."""
         return self._release("reverse_refund", "reversed", self._refund_reversed, reference,
                              reason, occurred_at, actor)
 
     def _release(self, command: str, status: str, emit: Any, reference: str, reason: str,
                  occurred_at: datetime, actor: str) -> Refund:
+        retry = self.refunds.release_retry(reference, status)
+        if retry is not None:
+            return retry
         self._allow(command)
         refund = self.refunds.get_or_raise(reference)
-        if self.refunds.check_release(refund, status):
-            emit(reference=reference, amount=refund.amount, reason=text(reason, "reason"),
-                 rule=RELEASE_RULE[status], occurred_at=aware(occurred_at, "occurred_at"),
-                 actor=actor)
+        self.refunds.check_release(refund, status, actor)
+        emit(reference=reference, amount=refund.amount, reason=text(reason, "reason"),
+             rule=RELEASE_RULE[status], occurred_at=aware(occurred_at, "occurred_at"),
+             actor=actor)
         return refund
 
     @event(RefundRejected)

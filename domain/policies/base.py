@@ -222,11 +222,13 @@ class PlatformPolicy:
                                  status=facts.status)
 
     # -- refunds ------------------------------------------------------------
-    def needs_approval(self, amount: Money, committed_before: Money | None = None) -> Ruling:
-        """AM-4: a refund that takes the parcel's refunds above the threshold waits for a
-        second person's approval, so splitting a large refund does not avoid the review."""
+    def needs_approval(self, amount: Money, outgoing_before: Money | None = None) -> Ruling:
+        """AM-4: a refund that takes what has left or is leaving for the parcel above the
+        threshold waits for a second person's approval. `outgoing_before` counts refunds
+        waiting, approved, issued, failed and reversed (all but rejected ones), so neither
+        splitting a large refund nor releasing and re-issuing one avoids the review."""
         threshold = self.settings.large_refund_thresholds.get(amount.currency)
-        before = committed_before if committed_before is not None else Money.zero(amount.currency)
+        before = outgoing_before if outgoing_before is not None else Money.zero(amount.currency)
         cumulative = before + amount
         above = threshold is not None and cumulative.amount > threshold
         return Ruling("AM-4", Party.NOBODY, {
