@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -11,10 +11,11 @@ from eventsourcing.domain import Aggregate, event
 from domain.copying import CheapCopy
 from domain.errors import InvalidValueError, RuleViolationError, TransitionError
 from domain.facts import ParcelFacts
-from domain.money import Money, total
+from domain.money import Money
 from domain.policies.base import PlatformPolicy, RouteDecision
 from domain.refunds import RELEASE_RULE, Refund, RefundBook
 from domain.values import (
+    INVESTIGATION_RULE,
     TERMINAL,
     Condition,
     Destination,
@@ -31,6 +32,8 @@ from domain.values import (
     aware,
     choice,
     country,
+    goods_value,
+    latest,
     text,
 )
 
@@ -76,8 +79,21 @@ class ReturnParcel(CheapCopy, Aggregate):
     class Event(Aggregate.Event):
         occurred_at: datetime
         actor: str
+        # The status the parcel is in after the event (None: unchanged). The aggregate
+        # and every view take it from here: one source of truth for the transitions.
+        leads_to: ClassVar[Status | None] = None
+
+        def status_after(self) -> Status | None:
+            """The parcel's status once this event is applied; None when it stays."""
+            return self.leads_to
+
+        def apply(self, aggregate: Any) -> None:
+            status = self.status_after()
+            if status is not None:
+                aggregate.status = status
 
     class ParcelRegistered(Event, Aggregate.Created):
+        leads_to = Status.REGISTERED
         platform: str
         site: str
         seller_id: str
@@ -91,20 +107,27 @@ class ReturnParcel(CheapCopy, Aggregate):
         tracked_shipping: bool
         tracking_url: str | None
 
+        def goods_value(self) -> Money:
+            """What the goods in the parcel are worth at their order prices."""
+            return goods_value([Line.from_dict(line) for line in self.lines],
+                               self.amount_paid.currency)
+
     class DeliveryAttemptFailed(Event):
         attempt_number: int
         reason: str
 
     class DeliveryFailed(Event):
+        leads_to = Status.DELIVERY_FAILED
         reason: str
         reported_by: str
         rule: str | None
         facts: dict[str, str]
 
     class Delivered(Event):
-        pass
+        leads_to = Status.DELIVERED
 
     class ReturnRequested(Event):
+        leads_to = Status.RETURN_REQUESTED
         reason: str
         seller_fault: bool
         unconditional: bool
@@ -120,17 +143,25 @@ class ReturnParcel(CheapCopy, Aggregate):
         expected_back_by: datetime | None
         remedy: str | None
 
+        def status_after(self) -> Status:
+            """Held at the warehouse (TT-2), kept by the buyer (CD-4), else on its way."""
+            return {Destination.PROVIDER_WAREHOUSE.value: Status.HELD,
+                    Destination.BUYER_KEEPS.value: Status.AWAITING_REFUND,
+                    }.get(self.destination, Status.RETURNING)
+
     class HeldAtWarehouse(Event):
+        leads_to = Status.HELD
         hold_until: datetime
         rule: str
 
     class RedeliveryRequested(Event):
+        leads_to = Status.REDELIVERING
         rule: str
         payer: str
         facts: dict[str, str]
 
     class Redelivered(Event):
-        pass
+        leads_to = Status.DELIVERED
 
     class ReturnLabelIssued(Event):
         carrier: str
@@ -139,12 +170,14 @@ class ReturnParcel(CheapCopy, Aggregate):
         rule: str
 
     class ReturnFailed(Event):
+        leads_to = Status.RETURN_FAILED
         cause: str
         liability: str
         rule: str
         facts: dict[str, str]
 
     class Received(Event):
+        leads_to = Status.RECEIVED
         location: str
         received_by: str
 
@@ -187,12 +220,14 @@ class ReturnParcel(CheapCopy, Aggregate):
         rule: str
 
     class Destroyed(Event):
+        leads_to = Status.DESTROYED
         rule: str
         liability: str
         loss: Money
         facts: dict[str, str]
 
     class Abandoned(Event):
+        leads_to = Status.ABANDONED
         rule: str
         liability: str
         loss: Money
@@ -208,9 +243,21 @@ class ReturnParcel(CheapCopy, Aggregate):
         investigation_id: str
         outcome: str
         liability: str
+        kind: str  # what was investigated (TT-5 ticket, TT-6 false return)
+        rule: str  # the rule the finding settles
+
+        # Version 1, stored before the event named its kind and rule, carried them only
+        # in the investigation id ("false_return-1"): read that once, here.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            kind = str(state["investigation_id"]).rsplit("-", 1)[0]
+            state["kind"] = kind
+            state["rule"] = INVESTIGATION_RULE.get(kind, "")
 
     class ParcelClosed(Event):
-        pass
+        leads_to = Status.CLOSED
 
     @staticmethod
     def create_id(platform: str, tracking_number: str | None, order_id: str) -> UUID:
@@ -303,7 +350,7 @@ class ReturnParcel(CheapCopy, Aggregate):
     @property
     def goods_value(self) -> Money:
         """What the goods in the parcel are worth at their order prices."""
-        return total([line.value for line in self.lines], self.currency)
+        return goods_value(self.lines, self.currency)
 
     @property
     def full_refund(self) -> Money:
@@ -354,7 +401,8 @@ class ReturnParcel(CheapCopy, Aggregate):
     def _delivery_attempt_failed(self, attempt_number: int, reason: str,
                                  occurred_at: datetime, actor: str) -> None:
         self.attempts = attempt_number
-        self.last_failed_attempt_at = occurred_at
+        # TT-7: a scan recorded late never moves the last failed attempt back.
+        self.last_failed_attempt_at = latest(self.last_failed_attempt_at, occurred_at)
 
     def record_delivery_failure(self, reason: str, policy: PlatformPolicy,
                                 occurred_at: datetime, reported_by: str = "carrier",
@@ -371,11 +419,9 @@ class ReturnParcel(CheapCopy, Aggregate):
     @event(DeliveryFailed)
     def _delivery_failed(self, reason: str, reported_by: str, rule: str | None,
                          facts: dict[str, str], occurred_at: datetime, actor: str) -> None:
-        self.status = Status.DELIVERY_FAILED
         self.failure_reason = reason
         # TT-7: the return window counts from the last failed attempt.
-        if self.last_failed_attempt_at is None or occurred_at > self.last_failed_attempt_at:
-            self.last_failed_attempt_at = occurred_at
+        self.last_failed_attempt_at = latest(self.last_failed_attempt_at, occurred_at)
 
     def record_delivery(self, occurred_at: datetime, actor: str = "system") -> None:
         """The buyer has the parcel (first delivery or redelivery)."""
@@ -388,11 +434,10 @@ class ReturnParcel(CheapCopy, Aggregate):
 
     @event(Delivered)
     def _delivered(self, occurred_at: datetime, actor: str) -> None:
-        self.status = Status.DELIVERED
+        """The status comes from the event (`leads_to`)."""
 
     @event(Redelivered)
     def _redelivered(self, occurred_at: datetime, actor: str) -> None:
-        self.status = Status.DELIVERED
         self.hold_until = None
 
     # -- returns --------------------------------------------------------------
@@ -412,7 +457,6 @@ class ReturnParcel(CheapCopy, Aggregate):
     def _return_requested(self, reason: str, seller_fault: bool, unconditional: bool,
                           return_shipping_cost: Money | None, occurred_at: datetime,
                           actor: str) -> None:
-        self.status = Status.RETURN_REQUESTED
         self.return_reason = reason
         self.seller_fault = seller_fault
         self.unconditional_return = unconditional
@@ -451,15 +495,10 @@ class ReturnParcel(CheapCopy, Aggregate):
         self.remedy = Remedy(remedy) if remedy else None
         self.free_return_used = self.free_return_used or free_return
         self.return_failure_cause = None
-        self.status = {
-            Destination.PROVIDER_WAREHOUSE: Status.HELD,
-            Destination.BUYER_KEEPS: Status.AWAITING_REFUND,
-        }.get(self.destination, Status.RETURNING)
 
     @event(HeldAtWarehouse)
     def _held_at_warehouse(self, hold_until: datetime, rule: str, occurred_at: datetime,
                            actor: str) -> None:
-        self.status = Status.HELD
         self.hold_until = hold_until
 
     def request_redelivery(self, policy: PlatformPolicy, occurred_at: datetime,
@@ -474,7 +513,6 @@ class ReturnParcel(CheapCopy, Aggregate):
     @event(RedeliveryRequested)
     def _redelivery_requested(self, rule: str, payer: str, facts: dict[str, str],
                               occurred_at: datetime, actor: str) -> None:
-        self.status = Status.REDELIVERING
         self.attempts = 0  # TT-2/TT-7: the provider tries again, with attempts of its own
 
     def issue_return_label(self, carrier: str, tracking_number: str, policy: PlatformPolicy,
@@ -510,7 +548,6 @@ class ReturnParcel(CheapCopy, Aggregate):
     @event(ReturnFailed)
     def _return_failed(self, cause: str, liability: str, rule: str, facts: dict[str, str],
                        occurred_at: datetime, actor: str) -> None:
-        self.status = Status.RETURN_FAILED
         self.return_failure_cause = cause
         self.liability = Party(liability)
 
@@ -526,7 +563,7 @@ class ReturnParcel(CheapCopy, Aggregate):
     @event(Received)
     def _received(self, location: str, received_by: str, occurred_at: datetime,
                   actor: str) -> None:
-        self.status = Status.RECEIVED
+        """The status comes from the event (`leads_to`)."""
 
     def inspect(self, condition: str, occurred_at: datetime, restock: bool | None = None,
                 actor: str = "system") -> None:
@@ -534,10 +571,10 @@ class ReturnParcel(CheapCopy, Aggregate):
         self._allow("inspect")
         if self.condition is not None:
             raise TransitionError(self.status, "inspect (already inspected)")
-        condition = choice(Condition, condition, "condition")
+        found = choice(Condition, condition, "condition")
         if restock is None:
-            restock = condition is Condition.RESELLABLE
-        self._inspected(condition=condition.value, restock=bool(restock),
+            restock = found is Condition.RESELLABLE
+        self._inspected(condition=found.value, restock=bool(restock),
                         occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
 
     @event(Inspected)
@@ -666,27 +703,25 @@ class ReturnParcel(CheapCopy, Aggregate):
                 actor: str = "system") -> None:
         """The parcel's end without a return (TT-2 after the hold, TT-5 after a failure)."""
         self._allow("dispose")
-        kind = choice(DisposalKind, kind, "kind")
+        disposal = choice(DisposalKind, kind, "kind")
         occurred_at = aware(occurred_at, "occurred_at")
         for inv_id, inv in self.investigations.items():
             if inv["status"] == "open":
                 raise RuleViolationError(inv["rule"], "an open investigation keeps the parcel",
                                          investigation_id=inv_id)
-        ruling = policy.disposal_ruling(self.facts(), kind, occurred_at)
-        emit = self._destroyed if kind is DisposalKind.DESTROYED else self._abandoned
+        ruling = policy.disposal_ruling(self.facts(), disposal, occurred_at)
+        emit = self._destroyed if disposal is DisposalKind.DESTROYED else self._abandoned
         emit(rule=ruling.rule, liability=ruling.party.value, loss=self.goods_value,
              facts=ruling.facts, occurred_at=occurred_at, actor=actor)
 
     @event(Destroyed)
     def _destroyed(self, rule: str, liability: str, loss: Money, facts: dict[str, str],
                    occurred_at: datetime, actor: str) -> None:
-        self.status = Status.DESTROYED
         self.liability = Party(liability)
 
     @event(Abandoned)
     def _abandoned(self, rule: str, liability: str, loss: Money, facts: dict[str, str],
                    occurred_at: datetime, actor: str) -> None:
-        self.status = Status.ABANDONED
         self.liability = Party(liability)
 
     def close(self, occurred_at: datetime, actor: str = "system") -> None:
@@ -703,20 +738,20 @@ class ReturnParcel(CheapCopy, Aggregate):
 
     @event(ParcelClosed)
     def _closed(self, occurred_at: datetime, actor: str) -> None:
-        self.status = Status.CLOSED
+        """The status comes from the event (`leads_to`)."""
 
     # -- investigations (TT-5 tickets, TT-6 false returns) ----------------------
     def open_investigation(self, kind: str, occurred_at: datetime,
                            actor: str = "system") -> str:
         """The seller opens a ticket; the platform has the provider investigate."""
         self._allow("open_investigation")
-        kind = choice(InvestigationKind, kind, "kind")
-        if kind is InvestigationKind.FALSE_RETURN:
+        what = choice(InvestigationKind, kind, "kind")
+        if what is InvestigationKind.FALSE_RETURN:
             if self.status is not Status.RETURNING or self.destination not in (
                     Destination.SELLER_OVERSEAS, Destination.SELLER_DOMESTIC):
                 raise RuleViolationError("TT-6", "a false return is claimed only for a parcel "
                                          "tracked back to the seller", status=self.status)
-            rule, facts = "TT-6", {"destination": self.destination.value}
+            facts = {"destination": self.destination.value}
         else:
             if self.status is not Status.RETURN_FAILED:
                 raise RuleViolationError("TT-5", "a failed-return ticket needs a failed return",
@@ -724,9 +759,10 @@ class ReturnParcel(CheapCopy, Aggregate):
             if self.liability is Party.SELLER:
                 raise RuleViolationError("TT-5", "the failure was the seller's fault: no ticket",
                                          cause=self.return_failure_cause or "")
-            rule, facts = "TT-5", {"cause": self.return_failure_cause or ""}
-        investigation_id = f"{kind.value}-{len(self.investigations) + 1}"
-        self._investigation_opened(investigation_id=investigation_id, kind=kind.value,
+            facts = {"cause": self.return_failure_cause or ""}
+        rule = INVESTIGATION_RULE[what]
+        investigation_id = f"{what.value}-{len(self.investigations) + 1}"
+        self._investigation_opened(investigation_id=investigation_id, kind=what.value,
                                    rule=rule, facts=facts,
                                    occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
         return investigation_id
@@ -746,10 +782,12 @@ class ReturnParcel(CheapCopy, Aggregate):
         party = choice(Party, liability, "liability")
         self._investigation_resolved(investigation_id=investigation_id,
                                      outcome=text(outcome, "outcome"), liability=party.value,
+                                     kind=inv["kind"], rule=inv["rule"],
                                      occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
 
     @event(InvestigationResolved)
     def _investigation_resolved(self, investigation_id: str, outcome: str, liability: str,
-                                occurred_at: datetime, actor: str) -> None:
+                                kind: str, rule: str, occurred_at: datetime,
+                                actor: str) -> None:
         self.investigations[investigation_id]["status"] = "resolved"
         self.liability = Party(liability)

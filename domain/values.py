@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.errors import InvalidValueError
-from domain.money import Money
+from domain.money import Money, total
 
 
 class Platform(StrEnum):
@@ -95,6 +95,11 @@ class InvestigationKind(StrEnum):
     FAILED_RETURN = "failed_return"  # TT-5
 
 
+# The rule each kind of investigation settles.
+INVESTIGATION_RULE: dict[str, str] = {InvestigationKind.FALSE_RETURN: "TT-6",
+                                      InvestigationKind.FAILED_RETURN: "TT-5"}
+
+
 class Remedy(StrEnum):
     """CD-4: what a Cdiscount seller offers when the return is not the buyer's fault."""
 
@@ -103,7 +108,10 @@ class Remedy(StrEnum):
     REFUND_WITHOUT_RETURN = "refund_without_return"
 
 
-def choice(enum: type[StrEnum], value: Any, field: str) -> Any:
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(enum: type[E], value: Any, field: str) -> E:
     """Read an enum member from its value, with a clear error."""
     try:
         return enum(value)
@@ -119,6 +127,12 @@ def aware(value: Any, field: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValueError(field, "must carry a time zone")
     return value
+
+
+def latest(known: datetime | None, moment: datetime) -> datetime:
+    """The later of two business times: the last failed attempt is the latest one seen,
+    whatever order the carrier's scans were recorded in (TT-7)."""
+    return moment if known is None or moment > known else known
 
 
 def text(value: Any, field: str, max_length: int = 200) -> str:
@@ -169,6 +183,12 @@ class Line:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Line:
         return cls(data["sku"], data["quantity"], data["unit_price"])
+
+
+def goods_value(lines: list[Line], currency: str) -> Money:
+    """What the goods of a parcel are worth at their order prices: the loss when it is
+    gone, the amount at stake before (TT-2, TT-5)."""
+    return total([line.value for line in lines], currency)
 
 
 @dataclass(frozen=True, slots=True)
