@@ -443,10 +443,10 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
         """LZ-1: reuse a verified identity for another address of the same seller."""
         address = self._get_address(address_id)
         source = self._get_address(verified_address_id)
-        if source.seller_id != address.seller_id or source.sealed_identity is None:
+        if (source.seller_id != address.seller_id or source.sealed_identity is None
+                or source.subject_id is None):
             raise RuleViolationError("LZ-1", "only a verified identity of the same seller "
                                      "can be reused", source=str(verified_address_id))
-        assert source.subject_id is not None
         address.verify_real_name(source.subject_id, source.sealed_identity, occurred_at,
                                  reused_from=str(source.id), actor=actor)
         self._save(address)

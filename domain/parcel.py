@@ -467,6 +467,11 @@ class ReturnParcel(CheapCopy, Aggregate):
         """Send the parcel where the platform's rules say it goes."""
         self._allow("route_return")
         occurred_at = aware(occurred_at, "occurred_at")
+        hold_until = decision.hold_until
+        if decision.destination is Destination.PROVIDER_WAREHOUSE and hold_until is None:
+            # A hold is recorded with its end, always: the deadlines view needs it (TT-2).
+            raise InvalidValueError("hold_until", "a hold at the provider's warehouse ends "
+                                    "at a given time (TT-2)")
         if decision.free_return and self.free_return_used:
             raise RuleViolationError("TT-3", "the platform pays for one return per parcel only",
                                      free_return_used="true")
@@ -477,9 +482,8 @@ class ReturnParcel(CheapCopy, Aggregate):
             expected_back_by=decision.expected_back_by,
             remedy=decision.remedy.value if decision.remedy else None,
             occurred_at=occurred_at, actor=actor)
-        if decision.destination is Destination.PROVIDER_WAREHOUSE:
-            assert decision.hold_until is not None  # the TT-2 decision always sets it
-            self._held_at_warehouse(hold_until=decision.hold_until, rule=decision.rule,
+        if decision.destination is Destination.PROVIDER_WAREHOUSE and hold_until is not None:
+            self._held_at_warehouse(hold_until=hold_until, rule=decision.rule,
                                     occurred_at=occurred_at, actor=actor)
 
     @event(ReturnRouted)

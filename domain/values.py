@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -34,11 +33,6 @@ class Status(StrEnum):
     DESTROYED = "destroyed"
     ABANDONED = "abandoned"
     CLOSED = "closed"
-
-    @property
-    def is_terminal(self) -> bool:
-        """Destroyed, abandoned and closed absorb every command."""
-        return self in TERMINAL
 
 
 TERMINAL = frozenset({Status.DESTROYED, Status.ABANDONED, Status.CLOSED})
@@ -205,8 +199,3 @@ class RefundComponent:
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "amount": self.amount}
-
-
-def decimal_str(value: Decimal) -> str:
-    """Facts are strings, so an auditor reads exactly what the rule saw."""
-    return format(value, "f")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from domain.errors import RuleViolationError
+from domain.errors import NoApplicableRuleError, RuleViolationError, TransitionError
 from domain.money import Money
 from domain.values import (
     Destination,
@@ -147,7 +147,7 @@ class PlatformPolicy:
     def route(self, facts: ParcelFacts, addresses: list[AddressFacts],
               occurred_at: datetime, remedy: Remedy | None = None) -> RouteDecision:
         """Decide where the parcel goes back to; platforms override."""
-        raise RuleViolationError("routing", f"no routing rule for {facts.platform}")
+        raise NoApplicableRuleError(facts.platform, "routing")
 
     def carrier_return(self, facts: ParcelFacts, addresses: list[AddressFacts],
                        occurred_at: datetime) -> RouteDecision:
@@ -203,7 +203,9 @@ class PlatformPolicy:
                         occurred_at: datetime) -> Ruling:
         """TT-2: a held parcel is disposed of only when the hold has expired."""
         if facts.status is Status.HELD:
-            assert facts.hold_until is not None
+            if facts.hold_until is None:
+                raise RuleViolationError("TT-2", "a hold without its end is not disposed of",
+                                         status=facts.status)
             if occurred_at < facts.hold_until:
                 raise RuleViolationError(
                     "TT-2", "the parcel is still within its warehouse hold",
@@ -218,8 +220,7 @@ class PlatformPolicy:
             liability = facts.liability or Party.SELLER
             return Ruling("TT-5", liability, {"cause": facts.return_failure_cause or "",
                                               "kind": kind.value})
-        raise RuleViolationError("disposal", "only a held parcel or a failed return is disposed of",
-                                 status=facts.status)
+        raise TransitionError(facts.status, "dispose")  # held or failed return only
 
     # -- refunds ------------------------------------------------------------
     def needs_approval(self, amount: Money, outgoing_before: Money | None = None) -> Ruling:
