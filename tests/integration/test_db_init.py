@@ -64,3 +64,32 @@ def test_after_db_init_the_service_runs_with_create_table_no(store) -> None:
         runner.wait(2, timeout=20)
     finally:
         assert close_runner(runner) is None
+
+
+@pytest.mark.postgres
+def test_db_init_create_database_makes_a_missing_postgres_database(monkeypatch) -> None:
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import PG, require_postgres
+
+    require_postgres()
+    name = f"rl_init_{uuid.uuid4().hex[:12]}"
+    for key, value in {**PG, "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                       "POSTGRES_DBNAME": name, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY,
+                       "VIEWS_POSTGRES_SCHEMA": "views"}.items():
+        monkeypatch.setenv(key, value)
+    try:
+        missing = CliRunner().invoke(main, ["db", "init"])
+        assert missing.exit_code == 2 and "--create-database" in missing.output
+        made = CliRunner().invoke(main, ["db", "init", "--create-database"])
+        assert made.exit_code == 0, made.output
+        assert f"created the database '{name}'" in made.output
+        info = CliRunner().invoke(main, ["db", "info"])
+        assert info.exit_code == 0 and "identity: " in info.output
+    finally:
+        with psycopg.connect(host=PG["POSTGRES_HOST"], port=PG["POSTGRES_PORT"],
+                             dbname="postgres", user=PG["POSTGRES_USER"],
+                             autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
