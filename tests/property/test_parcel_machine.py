@@ -39,7 +39,7 @@ from domain.values import (
     Status,
 )
 from tests.conftest import TEST_PERSONAL_DATA_KEY
-from tests.unit.conftest import ADDRESS, DAY, T0
+from tests.integration.rules.conftest import ADDRESS, DAY, T0
 
 USEC = timedelta(microseconds=1)
 COMMITTED = ("requested", "approved", "issued")  # what the AM-3 cap counts
