@@ -21,6 +21,7 @@ from domain.errors import (
     InvalidValueError,
     InvestigationClosedError,
     InvestigationNotFoundError,
+    NoApplicableRuleError,
     NotFoundError,
     ParcelNotFoundError,
     ReturnAddressNotFoundError,
@@ -54,6 +55,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str]] = {
     ApiKeyRevokedError: (409, "api-key-revoked"),
     VersionConflictError: (412, "version-conflict"),
     IdempotencyKeyReusedError: (422, "idempotency-key-reused"),
+    NoApplicableRuleError: (422, "no-applicable-rule"),
     InvalidValueError: (422, "invalid-value"),
     DomainError: (422, "unprocessable"),
 }
@@ -87,9 +89,8 @@ def domain_problem(error: DomainError) -> Response:
     extra: dict[str, Any] = {}
     if isinstance(error, RuleViolationError):
         extra = {"rule": error.rule, "facts": error.facts or None}
-    elif isinstance(error, TransitionError):
-        extra = {"rule": error.rule, "facts": {"status": error.status,
-                                               "command": error.command}}
+    elif isinstance(error, TransitionError):  # no rule broke: the state says no
+        extra = {"facts": {"status": error.status, "command": error.command}}
     elif isinstance(error, InvalidValueError):
         extra = {"errors": {error.field: [error.detail]}}
     return problem(status, slug, error.detail, **extra)
@@ -127,7 +128,8 @@ def _field_errors(messages: Any) -> dict[str, Any]:
 
 def store_unavailable(error: Exception) -> Response:
     """The event store cannot be reached: try again later, never a 500."""
-    log.warning("event store unavailable: %s", type(error).__name__)
+    first = (str(error).strip().splitlines() or [""])[0]
+    log.warning("event store unavailable: %s: %s", type(error).__name__, first)
     return problem(503, "unavailable", "the event store is not reachable; retry later",
                    headers={"Retry-After": "5"})
 
