@@ -38,7 +38,7 @@ def refund(ledger: ReturnsLedger, reference: str, parts: dict[str, str], **kw) -
                           T0 + DAY, actor="clerk")
     if kw.get("fail"):
         ledger.record_refund_failure(parcel, reference, "card expired", T0 + 2 * DAY,
-                                     actor="finance")  # not the issuer (clerk)
+                                     actor="payments-desk")  # AM-4: not the issuer
 
 
 @pytest.fixture
