@@ -13,6 +13,7 @@ from application.settings import load as load_settings
 from interfaces.api import (
     addresses,
     deliveries,
+    events,
     finance,
     parcels,
     problems,
@@ -48,6 +49,7 @@ BLUEPRINTS = [
     audit,
     finance.blp,
     reports.blp,
+    events.blp,
 ]
 
 DEFAULTS: dict[str, Any] = {
