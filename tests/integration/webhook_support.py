@@ -72,9 +72,9 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = Received({k.lower(): v for k, v in self.headers.items()},
                                    self.rfile.read(length), time.monotonic())
-                status, headers, body = owner.behaviour(owner, request)
-                with owner.lock:
+                with owner.lock:  # recorded on arrival, before it is answered
                     owner.received.append(request)
+                status, headers, body = owner.behaviour(owner, request)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -1,0 +1,190 @@
+"""Webhook endpoints over HTTP: CRUD as events, the secret shown once and kept sealed, seller
+scope, and the SSRF guard at creation and at send time; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from uuid import UUID
+
+import pytest
+from flask import Flask
+
+from application.webhooks import WebhookEndpoints
+from infrastructure.webhook_http import (
+    MAX_RESPONSE_BYTES,
+    DestinationPolicy,
+    WebhookClient,
+    sign,
+)
+from tests.api.conftest import bearer, issue_keys, make_app, post
+from tests.integration.webhook_support import Receiver, verify
+
+# The Standard Webhooks specification's own test vector.
+SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SPEC_ID, SPEC_TS, SPEC_BODY = "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}'
+SPEC_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+@pytest.fixture
+def api(store_env) -> Iterator[Flask]:
+    app = make_app({**store_env, "WEBHOOK_ALLOW_LOOPBACK": "yes"})
+    yield app
+    app.extensions["returns_ledger"].close()
+    app.extensions["returns_ledger_webhooks"].close()
+
+
+@pytest.fixture
+def strict(sqlite_env) -> Iterator[Flask]:
+    """Loopback not allowed: the production default."""
+    app = make_app(sqlite_env)
+    yield app
+    app.extensions["returns_ledger"].close()
+
+
+def test_signing_matches_the_specs_test_vector():
+    assert sign(SPEC_SECRET, SPEC_ID, SPEC_TS, SPEC_BODY) == SPEC_SIGNATURE
+    assert verify(SPEC_SECRET, {"webhook-id": SPEC_ID, "webhook-timestamp": str(SPEC_TS),
+                                "webhook-signature": f"v1,bogus {SPEC_SIGNATURE}"}, SPEC_BODY)
+
+
+def test_crud_each_change_an_event_and_the_secret_shown_once(api, caplog):
+    keys, client = issue_keys(api), api.test_client()
+    caplog.set_level(logging.DEBUG)
+    created = post(client, keys.client, "/v1/webhook-endpoints",
+                   {"url": "http://127.0.0.1:9/hook", "event_types": ["RefundIssued"],
+                    "description": "ERP"})
+    assert created.status_code == 201
+    body = created.get_json()
+    endpoint_id, secret = body["id"], body["secret"]
+    assert secret.startswith("whsec_") and len(secret) > 40
+    assert created.headers["Location"] == f"/v1/webhook-endpoints/{endpoint_id}"
+    assert body["seller_id"] == "s1" and body["enabled"] is True
+    shown = client.get(f"/v1/webhook-endpoints/{endpoint_id}", headers=bearer(keys.client))
+    listed = client.get("/v1/webhook-endpoints", headers=bearer(keys.client))
+    assert secret not in shown.get_data(as_text=True) + listed.get_data(as_text=True)
+    assert [e["id"] for e in listed.get_json()["items"]] == [endpoint_id]
+    changed = client.patch(f"/v1/webhook-endpoints/{endpoint_id}", headers=bearer(keys.client),
+                           json={"enabled": False, "event_types": []})
+    assert changed.status_code == 200 and changed.get_json()["enabled"] is False
+    rotated = post(client, keys.client, f"/v1/webhook-endpoints/{endpoint_id}/secret-rotations")
+    new_secret = rotated.get_json()["secret"]
+    assert rotated.status_code == 201 and new_secret != secret
+    assert rotated.get_json()["previous_secret_valid_until"]
+    assert client.delete(f"/v1/webhook-endpoints/{endpoint_id}",
+                         headers=bearer(keys.client)).status_code == 204
+    assert client.get(f"/v1/webhook-endpoints/{endpoint_id}",
+                      headers=bearer(keys.client)).status_code == 404
+    feed = client.get("/v1/events", query_string={"types": ",".join([
+        "WebhookEndpointCreated", "WebhookEndpointChanged", "WebhookSecretRotated",
+        "WebhookEndpointDeleted"])}, headers=bearer(keys.client)).get_json()["events"]
+    assert [e["type"] for e in feed] == ["WebhookEndpointCreated", "WebhookEndpointChanged",
+                                         "WebhookSecretRotated", "WebhookEndpointDeleted"]
+    assert feed[1]["data"]["changes"] == {"enabled": False, "event_types": []}
+    # Sealed in the store, never in a log line, and unreadable once the endpoint is deleted.
+    ledger = api.extensions["returns_ledger"].get()
+    stored = b"".join(bytes(s.state) for s in ledger.recorder.select_events(UUID(endpoint_id)))
+    for clear in (secret, new_secret):
+        assert clear.encode() not in stored and clear not in str(feed)
+        assert all(clear not in str(vars(r)) for r in caplog.records)
+    assert ledger.vault.is_erased(f"webhook-endpoint:{endpoint_id}")
+
+
+def test_seller_scope_and_roles(api):
+    keys, client = issue_keys(api), api.test_client()
+    mine = post(client, keys.client, "/v1/webhook-endpoints",
+                {"url": "http://127.0.0.1:9/a"}).get_json()
+    post(client, keys.other_seller, "/v1/webhook-endpoints", {"url": "http://127.0.0.1:9/b"})
+    admin_all = post(client, keys.admin, "/v1/webhook-endpoints",
+                     {"url": "http://127.0.0.1:9/c"}).get_json()
+    assert admin_all["seller_id"] is None
+    for path in (f"/v1/webhook-endpoints/{mine['id']}",
+                 f"/v1/webhook-endpoints/{mine['id']}/deliveries"):
+        assert client.get(path, headers=bearer(keys.other_seller)).status_code == 404
+    for path in ("", "/replay?from=0", "/test", "/secret-rotations"):
+        response = post(client, keys.other_seller, f"/v1/webhook-endpoints/{mine['id']}{path}")
+        assert response.status_code in (404, 405), path
+    assert client.delete(f"/v1/webhook-endpoints/{mine['id']}",
+                         headers=bearer(keys.other_seller)).status_code == 404
+    theirs = client.get("/v1/webhook-endpoints", headers=bearer(keys.other_seller)).get_json()
+    assert [e["seller_id"] for e in theirs["items"]] == ["s2"]
+    assert len(client.get("/v1/webhook-endpoints",
+                          headers=bearer(keys.auditor)).get_json()["items"]) == 3
+    assert post(client, keys.auditor, "/v1/webhook-endpoints",
+                {"url": "http://127.0.0.1:9/d"}).status_code == 403
+    assert post(client, keys.finance, "/v1/webhook-endpoints",
+                {"url": "http://127.0.0.1:9/d"}).status_code == 403
+    # The answer with the secret is never kept for an Idempotency-Key replay.
+    response = post(client, keys.client, "/v1/webhook-endpoints",
+                    {"url": "http://127.0.0.1:9/e"}, **{"Idempotency-Key": "k1"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("url", [
+    "http://example.com/hook",  # plain http off loopback
+    "https://10.0.0.8/hook", "https://192.168.1.1/hook", "https://172.16.0.1/hook",
+    "https://169.254.169.254/latest/meta-data", "https://[fe80::1]/hook",
+    "https://[::ffff:169.254.169.254]/hook", "https://[fd00:ec2::254]/hook",
+    "https://100.64.0.1/hook", "https://0.0.0.0/hook", "https://224.0.0.1/hook",
+    "https://127.0.0.1/hook", "https://localhost/hook", "https://[::1]/hook",
+    "https://user:pw@example.com/hook", "ftp://example.com/hook", "/relative",
+    "https://example.com/hook#frag",
+])
+def test_ssrf_targets_are_refused_at_creation(strict, url):
+    keys, client = issue_keys(strict), strict.test_client()
+    response = post(client, keys.admin, "/v1/webhook-endpoints", {"url": url})
+    assert response.status_code == 422, response.get_json()
+    assert response.mimetype == "application/problem+json"
+
+
+def test_unknown_event_types_are_refused(api):
+    keys, client = issue_keys(api), api.test_client()
+    response = post(client, keys.client, "/v1/webhook-endpoints",
+                    {"url": "http://127.0.0.1:9/x", "event_types": ["NoSuch"]})
+    assert response.status_code == 422
+
+
+def test_send_time_guard_refuses_what_the_settings_do_not_allow(api):
+    receiver = Receiver().start()
+    try:
+        refused = WebhookClient(DestinationPolicy(allow_loopback=False), 2.0).post(
+            receiver.url, b"{}", {})
+        assert refused.refused and not refused.retryable and receiver.received == []
+        allowed = WebhookClient(DestinationPolicy(allow_loopback=True), 2.0).post(
+            receiver.url, b"{}", {})
+        assert allowed.delivered
+    finally:
+        receiver.stop()
+
+
+def test_answers_are_read_only_up_to_the_bound_and_slow_ones_time_out():
+    huge = Receiver(lambda r, q: (200, {}, b"x" * (MAX_RESPONSE_BYTES * 40))).start()
+    slow = Receiver(lambda r, q: (time.sleep(3), (200, {}, b""))[1]).start()
+    client = WebhookClient(DestinationPolicy(allow_loopback=True), 1.0)
+    try:
+        answer = client.post(huge.url, b"{}", {})
+        assert answer.delivered and client._idle.get(("http", "127.0.0.1",  # noqa: SLF001
+                                                      huge.server.server_address[1])) is None
+        started = time.monotonic()
+        timed_out = client.post(slow.url, b"{}", {})
+        assert timed_out.status is None and timed_out.retryable
+        assert "timeout" in (timed_out.error or "") and time.monotonic() - started < 2.5
+    finally:
+        client.close()
+        huge.stop()
+        slow.stop()
+
+
+def test_a_deleted_endpoints_secret_cannot_be_opened(api):
+    ledger = api.extensions["returns_ledger"].get()
+    from datetime import UTC, datetime
+
+    cases = WebhookEndpoints(ledger)
+    made = cases.create(seller_id="s1", url="http://127.0.0.1:9/z", types=None,
+                        description=None, enabled=True, occurred_at=datetime.now(UTC),
+                        actor="test")
+    endpoint = cases.get(made.endpoint.id)
+    assert cases.signing_secrets(endpoint, datetime.now(UTC)) == [made.secret]
+    cases.delete(made.endpoint.id, datetime.now(UTC), "test")
+    assert cases.signing_secrets(endpoint, datetime.now(UTC)) == []
