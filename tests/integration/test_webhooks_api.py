@@ -164,7 +164,7 @@ def test_answers_are_read_only_up_to_the_bound_and_slow_ones_time_out():
     client = WebhookClient(DestinationPolicy(allow_loopback=True), 1.0)
     try:
         answer = client.post(huge.url, b"{}", {})
-        assert answer.delivered and client._idle.get(("http", "127.0.0.1",  # noqa: SLF001
+        assert answer.delivered and client._idle.get(("http", "127.0.0.1",
                                                       huge.server.server_address[1])) is None
         started = time.monotonic()
         timed_out = client.post(slow.url, b"{}", {})

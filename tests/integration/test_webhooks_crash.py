@@ -13,8 +13,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from application.ledger import ReturnsLedger
 from application.webhooks import WebhookEndpoints
 from domain.money import Money
@@ -28,7 +26,7 @@ CONCURRENCY = 4
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("wb")
-    return subprocess.Popen(  # noqa: S603 - our own CLI, with the test's environment
+    return subprocess.Popen(
         [sys.executable, "-c", "from interfaces.cli import main; main()", "webhooks", "run"],
         env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parents[2])
