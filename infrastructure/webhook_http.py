@@ -13,6 +13,7 @@ Safety (a seller chooses the URL, so it must not make the ledger call into its o
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import http.client
@@ -199,9 +200,7 @@ class WebhookClient:
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         """One attempt; never raises."""
         started = time.perf_counter()
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.hostname or "", parts.port or _default_port(parts.scheme))
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key, path = _target(url)
         try:
             conn = self._connection(*key)
         except UnsafeDestinationError as error:
@@ -233,6 +232,14 @@ class WebhookClient:
                 for conn in connections:
                     conn.close()
             self._idle.clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(url: str) -> tuple[tuple[str, str, int], str]:
+    """((scheme, host, port), path?query) of a URL."""
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.hostname or "", parts.port or _default_port(parts.scheme))
+    return key, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def _ms(started: float) -> float:

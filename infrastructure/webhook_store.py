@@ -58,10 +58,25 @@ UPSERT_ENDPOINT = (
     # Enabled again: its failures so far no longer count towards WH-1.
     "failing_since = CASE WHEN excluded.enabled = 1 AND webhook_endpoints.enabled = 0 "
     "THEN NULL ELSE webhook_endpoints.failing_since END")
+INSERT_ATTEMPT = (
+    "INSERT INTO {p}webhook_attempts (endpoint_id, webhook_id, attempt, started_at, "
+    "duration_ms, status_code, error, outcome) VALUES (:endpoint_id, :webhook_id, :attempt, "
+    ":started_at, :duration_ms, :status_code, :error, :outcome) ON CONFLICT DO NOTHING")
+# Only a pending delivery is settled: one a replay made pending again is sent again.
+SETTLE_DELIVERY = (
+    "UPDATE {p}webhook_deliveries SET status = :status, attempts = :attempt, "
+    "next_attempt_at = :next_attempt_at, last_attempt_at = :started_at, "
+    "last_status = :status_code, last_error = :error, delivered_at = :delivered_at "
+    "WHERE endpoint_id = :endpoint_id AND webhook_id = :webhook_id AND status = 'pending'")
+RECOVERED = ("UPDATE {p}webhook_endpoints SET last_success_at = :at, "
+             "failing_since = :failing, last_error = :error WHERE endpoint_id = :id")
+FAILING = ("UPDATE {p}webhook_endpoints SET failing_since = COALESCE(failing_since, :at), "
+           "last_error = :error WHERE endpoint_id = :id")
 # The oldest pending delivery of each (endpoint, ordering key) that is due: a parcel's
 # later events wait for its earlier ones, other parcels' do not.
 DUE = (
     "SELECT d.endpoint_id, d.webhook_id, d.ordering_key, d.body, d.attempts, d.seq, "
+    "d.next_attempt_at, "
     "d.created_at, e.url FROM {p}webhook_deliveries d JOIN {p}webhook_endpoints e "
     "ON e.endpoint_id = d.endpoint_id WHERE d.status = 'pending' AND e.enabled = 1 "
     "AND d.next_attempt_at <= :now AND NOT EXISTS (SELECT 1 FROM {p}webhook_deliveries o "
@@ -110,36 +125,34 @@ class WebhookStore(ViewRecorder):
         return parse_ts(row["at"]) if row and row["at"] else None
 
     def settle(self, outcomes: Sequence[Mapping[str, Any]]) -> None:
-        """Write a batch of attempts' outcomes: attempt rows, delivery rows, endpoint health."""
+        """Write a batch of attempts' outcomes in one transaction: attempt rows, delivery
+        rows, and each endpoint's health once (failing since its first failure after its
+        last success)."""
+        health: dict[str, tuple[str | None, str | None, str | None]] = {}
+        for o in sorted(outcomes, key=lambda o: o["started_at"]):
+            success, failing, error = health.get(o["endpoint_id"], (None, None, None))
+            if o["outcome"] == DELIVERED:
+                health[o["endpoint_id"]] = (o["started_at"], None, None)
+            else:
+                health[o["endpoint_id"]] = (success, failing or o["started_at"], o["error"])
         with self.datastore.transaction(commit=True) as cursor:
             tx = self._tx(cursor)
             for o in outcomes:
-                tx.execute(
-                    "INSERT INTO {p}webhook_attempts (endpoint_id, webhook_id, attempt, "
-                    "started_at, duration_ms, status_code, error, outcome) VALUES "
-                    "(:endpoint_id, :webhook_id, :attempt, :started_at, :duration_ms, "
-                    ":status_code, :error, :outcome) ON CONFLICT DO NOTHING", **{
-                        k: o[k] for k in ("endpoint_id", "webhook_id", "attempt", "started_at",
-                                          "duration_ms", "status_code", "error", "outcome")})
-                tx.execute(
-                    "UPDATE {p}webhook_deliveries SET status = :status, attempts = :attempt, "
-                    "next_attempt_at = :next_attempt_at, last_attempt_at = :started_at, "
-                    "last_status = :status_code, last_error = :error, "
-                    "delivered_at = :delivered_at WHERE endpoint_id = :endpoint_id "
-                    "AND webhook_id = :webhook_id AND status = 'pending'",
-                    **{k: o[k] for k in ("status", "attempt", "next_attempt_at", "started_at",
-                                         "status_code", "error", "delivered_at",
-                                         "endpoint_id", "webhook_id")})
-                if o["outcome"] == DELIVERED:
-                    tx.execute("UPDATE {p}webhook_endpoints SET failing_since = NULL, "
-                               "last_success_at = :at, last_error = NULL "
-                               "WHERE endpoint_id = :id", at=o["started_at"],
-                               id=o["endpoint_id"])
+                key = (o["endpoint_id"], o["webhook_id"])
+                tx.later(INSERT_ATTEMPT, (*key, o["attempt"]), **{
+                    k: o[k] for k in ("endpoint_id", "webhook_id", "attempt", "started_at",
+                                      "duration_ms", "status_code", "error", "outcome")})
+                tx.later(SETTLE_DELIVERY, key, **{
+                    k: o[k] for k in ("status", "attempt", "next_attempt_at", "started_at",
+                                      "status_code", "error", "delivered_at", "endpoint_id",
+                                      "webhook_id")})
+            for endpoint_id, (success, failing, error) in health.items():
+                if success is not None:
+                    tx.later(RECOVERED, endpoint_id, id=endpoint_id, at=success,
+                             failing=failing, error=error)
                 else:
-                    tx.execute("UPDATE {p}webhook_endpoints SET failing_since = "
-                               "COALESCE(failing_since, :at), last_error = :error "
-                               "WHERE endpoint_id = :id", at=o["started_at"],
-                               error=o["error"], id=o["endpoint_id"])
+                    tx.later(FAILING, endpoint_id, id=endpoint_id, at=failing, error=error)
+            tx.flush()
 
     def failing_endpoints(self, since_before: datetime) -> list[dict[str, Any]]:
         """Enabled endpoints failing without a success since before `since_before`."""

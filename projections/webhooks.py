@@ -58,6 +58,9 @@ SECRET_CACHE_SECONDS = 2.0  # a rotation reaches the signatures within this
 IDLE_POLL_SECONDS = 0.2  # the longest the sender sleeps when nothing is due
 RETRY_AFTER_CEILING = 24 * 3600.0
 DISABLED_HOLD_SECONDS = 30.0
+SETTLE_GATHER_SECONDS = 0.003
+SEND_CHUNK = 8  # deliveries of one endpoint one sender task sends in a row
+SENT, UNSENT, TASK_DONE = "sent", "unsent", "task-done"
 
 
 def utc_now() -> datetime:
@@ -218,7 +221,8 @@ class Dispatcher:
         self.stopping = threading.Event()
         self.active = threading.Event()
         self._wake = threading.Event()
-        self._results: queue.Queue[tuple[dict[str, Any], Answer, datetime]] = queue.Queue()
+        self._results: queue.Queue[tuple[str, Any, Any, Any]] = queue.Queue()
+        self._tasks = 0  # sender tasks submitted and not yet ended
         self._in_flight: set[tuple[str, str]] = set()
         self._disabled: dict[str, float] = {}
         self._secrets: dict[str, tuple[float, list[str]]] = {}
@@ -255,7 +259,7 @@ class Dispatcher:
             with ThreadPoolExecutor(self.config.concurrency,
                                     thread_name_prefix="webhook-send") as pool:
                 self._loop(pool)
-                self._settle(block_for=len(self._in_flight))
+                self._settle(wait_for_tasks=True)
         finally:
             self._shutdown()
 
@@ -300,13 +304,16 @@ class Dispatcher:
                 if time.monotonic() - last_health > 1.0:
                     self._disable_failing()
                     last_health = time.monotonic()
-                started = self._send_due(pool)
+                self._send_due(pool)
             except Exception as error:  # noqa: BLE001 - the dispatcher outlives an outage
                 log.error("webhook dispatcher: %r; trying again in 2s", error)
                 self.stopping.wait(2.0)
                 continue
-            self._wake.wait(0.005 if started else IDLE_POLL_SECONDS)
+            self._wake.wait(IDLE_POLL_SECONDS)
             self._wake.clear()
+            if self._in_flight:
+                # Let a few more answers come back: one transaction settles them all.
+                self.stopping.wait(SETTLE_GATHER_SECONDS)
 
     def _restart_runner(self) -> None:
         error = close_runner(self.runner)
@@ -314,23 +321,26 @@ class Dispatcher:
         self.stopping.wait(1.0)
         self._start_runner()
 
-    def _send_due(self, pool: ThreadPoolExecutor) -> int:
+    def _send_due(self, pool: ThreadPoolExecutor) -> None:
+        """Hand the due deliveries to the senders, a few of one endpoint per task (one
+        kept-alive connection, fewer hand-overs), up to WEBHOOK_CONCURRENCY tasks."""
         assert self.store is not None
-        free = self.config.concurrency - len(self._in_flight)
+        free = self.config.concurrency - self._tasks
         if free <= 0:
-            return 0
-        started = 0
-        for row in self.store.due(self.clock(), free + len(self._in_flight)):
+            return
+        now = time.monotonic()
+        by_endpoint: dict[str, list[dict[str, Any]]] = {}
+        for row in self.store.due(self.clock(), free * SEND_CHUNK + len(self._in_flight)):
             key = (row["endpoint_id"], row["ordering_key"])
-            if key in self._in_flight or \
-                    self._disabled.get(row["endpoint_id"], 0.0) > time.monotonic():
-                continue
-            self._in_flight.add(key)
-            pool.submit(self._attempt, row)
-            started += 1
-            if started >= free:
-                break
-        return started
+            if key not in self._in_flight and self._disabled.get(key[0], 0.0) <= now:
+                by_endpoint.setdefault(key[0], []).append(row)
+        chunks = [rows[i:i + SEND_CHUNK] for rows in by_endpoint.values()
+                  for i in range(0, len(rows), SEND_CHUNK)]
+        chunks.sort(key=lambda chunk: chunk[0]["next_attempt_at"])  # the longest waiting first
+        for chunk in chunks[:free]:
+            self._in_flight.update((r["endpoint_id"], r["ordering_key"]) for r in chunk)
+            self._tasks += 1
+            pool.submit(self._send_chunk, chunk)
 
     def _signing_secrets(self, endpoint_id: str, now: datetime) -> list[str]:
         cached = self._secrets.get(endpoint_id)
@@ -341,31 +351,59 @@ class Dispatcher:
         self._secrets[endpoint_id] = (time.monotonic() + SECRET_CACHE_SECONDS, opened)
         return opened
 
-    def _attempt(self, row: dict[str, Any]) -> None:
-        started = self.clock()
+    def _send_chunk(self, rows: list[dict[str, Any]]) -> None:
+        """Send one after the other; after a network error or a timeout the rest go back
+        unsent (other senders take them: no parcel waits behind another's timeout)."""
+        try:
+            for n, row in enumerate(rows):
+                if self.stopping.is_set():
+                    self._results.put((UNSENT, row, None, None))
+                    continue
+                started = self.clock()
+                answer = self._attempt(row, started)
+                self._results.put((SENT, row, answer, started))
+                self._wake.set()
+                if answer.status is None and not answer.refused:
+                    for rest in rows[n + 1:]:
+                        self._results.put((UNSENT, rest, None, None))
+                    break
+        finally:
+            self._results.put((TASK_DONE, None, None, None))
+            self._wake.set()
+
+    def _attempt(self, row: dict[str, Any], started: datetime) -> Answer:
         try:
             secrets_ = self._signing_secrets(row["endpoint_id"], started)
             body = row["body"].encode()
             stamp = int(started.timestamp())
-            answer = self.client.post(row["url"], body, {
+            return self.client.post(row["url"], body, {
                 "webhook-id": row["webhook_id"], "webhook-timestamp": str(stamp),
                 "webhook-signature": sign_all(secrets_, row["webhook_id"], stamp, body)})
         except Exception as error:  # noqa: BLE001 - e.g. the endpoint was deleted meanwhile
-            answer = Answer(None, 0.0, f"{type(error).__name__}: {error}"[:500])
-        self._results.put((row, answer, started))
-        self._wake.set()
+            return Answer(None, 0.0, f"{type(error).__name__}: {error}"[:500])
 
-    def _settle(self, block_for: int = 0) -> None:
-        """Write the answers that came back (waiting for `block_for` of them at shutdown)."""
+    def _settle(self, wait_for_tasks: bool = False) -> None:
+        """Write the answers that came back in one transaction (at shutdown: after the
+        senders' tasks have ended, or the request timeout twice over)."""
         assert self.store is not None
         done: list[tuple[dict[str, Any], Answer, datetime]] = []
+        released: list[dict[str, Any]] = []
         deadline = time.monotonic() + self.config.timeout_seconds * 2
         while True:
+            block = wait_for_tasks and self._tasks > 0
             try:
-                timeout = max(deadline - time.monotonic(), 0.0)
-                done.append(self._results.get(block=len(done) < block_for, timeout=timeout))
+                kind, row, answer, started = self._results.get(
+                    block=block, timeout=max(deadline - time.monotonic(), 0.0))
             except queue.Empty:
                 break
+            if kind == TASK_DONE:
+                self._tasks -= 1
+            elif kind == UNSENT:
+                released.append(row)
+            else:
+                done.append((row, answer, started))
+        for row in released:
+            self._in_flight.discard((row["endpoint_id"], row["ordering_key"]))
         if not done:
             return
         now = self.clock()
@@ -373,8 +411,8 @@ class Dispatcher:
         try:
             self.store.settle(outcomes)
         except Exception:
-            for item in done:  # written next time round; the rows stay in flight meanwhile
-                self._results.put(item)
+            for row, answer, started in done:  # written next time; in flight meanwhile
+                self._results.put((SENT, row, answer, started))
             raise
         for row, _, _ in done:
             self._in_flight.discard((row["endpoint_id"], row["ordering_key"]))
