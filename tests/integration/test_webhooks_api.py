@@ -188,3 +188,41 @@ def test_a_deleted_endpoints_secret_cannot_be_opened(api):
     assert cases.signing_secrets(endpoint, datetime.now(UTC)) == [made.secret]
     cases.delete(made.endpoint.id, datetime.now(UTC), "test")
     assert cases.signing_secrets(endpoint, datetime.now(UTC)) == []
+
+
+def test_the_readme_receiver_verifies_our_signatures(capsys):
+    """The integrators' receiver in the README, run as written against the dispatcher's
+    signing: a signed POST is accepted once (a repeat is deduplicated), a forged one
+    refused."""
+    import re
+    import threading
+    from pathlib import Path
+
+    from infrastructure.webhook_http import new_secret, signature_header
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = re.search(r"```python\n(import base64.*?)```", readme, re.S).group(1)
+    secret = new_secret()
+    code = code.replace('"whsec_..."', repr(secret)).replace(
+        'HTTPServer(("127.0.0.1", 8080), Hook).serve_forever()', "")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    server = namespace["HTTPServer"](("127.0.0.1", 0), namespace["Hook"])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    client = WebhookClient(DestinationPolicy(allow_loopback=True), 2.0)
+    body = b'{"type":"RefundIssued","data":{"id":7,"type":"RefundIssued","parcel_id":"p"}}'
+    stamp = int(time.time())
+    headers = {"webhook-id": "msg_7", "webhook-timestamp": str(stamp),
+               "webhook-signature": signature_header([new_secret(), secret], "msg_7",
+                                                     stamp, body)}
+    try:
+        assert client.post(url, body, headers).status == 204
+        assert client.post(url, body, headers).status == 204  # a repeat: deduplicated
+        forged = {**headers, "webhook-signature": signature_header([new_secret()], "msg_7",
+                                                                   stamp, body)}
+        assert client.post(url, body, forged).status == 401
+    finally:
+        client.close()
+        server.shutdown()
+    assert capsys.readouterr().out.count("7 RefundIssued p") == 1
