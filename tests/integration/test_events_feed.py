@@ -155,3 +155,21 @@ def test_openapi_documents_the_feed(feed_app):
     assert {p["name"] for p in get["parameters"]} >= {"after", "limit", "types",
                                                      "parcel_id", "wait"}
     assert "EventPageResponse" in str(get["responses"]["200"])
+
+
+def test_every_event_class_of_the_public_aggregates_is_a_feed_type():
+    from eventsourcing.domain import Aggregate
+
+    from application.events_feed import KNOWN_TYPES, PUBLIC_AGGREGATES
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    for aggregate in PUBLIC_AGGREGATES.values():
+        for event_class in subclasses(aggregate.Event):
+            name = event_class.__name__
+            if event_class.__qualname__.startswith(aggregate.__name__ + ".") and \
+                    not hasattr(Aggregate, name):
+                assert name in KNOWN_TYPES, name

@@ -145,6 +145,20 @@ def test_unknown_event_types_are_refused(api):
     assert response.status_code == 422
 
 
+def test_a_change_is_checked_like_a_creation(api):
+    keys, client = issue_keys(api), api.test_client()
+    made = post(client, keys.client, "/v1/webhook-endpoints",
+                {"url": "http://127.0.0.1:9/x"}).get_json()
+    for change in ({"url": "https://169.254.169.254/"}, {"url": "http://10.1.1.1/"},
+                   {"event_types": ["NoSuch"]}, {"enabled": "maybe"}):
+        response = client.patch(f"/v1/webhook-endpoints/{made['id']}", json=change,
+                                headers=bearer(keys.client))
+        assert response.status_code == 422, change
+    shown = client.get(f"/v1/webhook-endpoints/{made['id']}", headers=bearer(keys.client))
+    assert shown.get_json()["url"] == "http://127.0.0.1:9/x" and shown.get_json()[
+        "version"] == 1
+
+
 def test_send_time_guard_refuses_what_the_settings_do_not_allow(api):
     receiver = Receiver().start()
     try:
