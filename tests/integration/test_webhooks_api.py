@@ -240,3 +240,22 @@ def test_the_readme_receiver_verifies_our_signatures(capsys):
         client.close()
         server.shutdown()
     assert capsys.readouterr().out.count("7 RefundIssued p") == 1
+
+
+def test_the_embedded_default_runs_the_dispatcher_in_the_api_process(sqlite_env):
+    from tests.api.conftest import register
+
+    receiver = Receiver().start()
+    app = make_app({**sqlite_env, "WEBHOOK_ALLOW_LOOPBACK": "yes", "WEBHOOK_IN_PROCESS": "yes"})
+    try:
+        keys, client = issue_keys(app), app.test_client()
+        post(client, keys.client, "/v1/webhook-endpoints",
+             {"url": receiver.url, "event_types": ["ParcelRegistered"]})
+        parcel = register(client, keys.client, tracking="TT-INPROC")
+        got = receiver.wait_for(lambda seen: len(seen) >= 1)
+        assert got[0].json["data"]["parcel_id"] == parcel
+        assert app.extensions["returns_ledger_webhooks"].dispatcher.active.is_set()
+    finally:
+        app.extensions["returns_ledger_webhooks"].close()
+        app.extensions["returns_ledger"].close()
+        receiver.stop()
