@@ -212,7 +212,8 @@ class WebhookClient:
                 **headers, "Content-Type": "application/json", "User-Agent": USER_AGENT,
                 "Content-Length": str(len(body))})
             response = conn.getresponse()
-            data = response.read(MAX_RESPONSE_BYTES + 1)
+            known = response.length is not None and response.length <= MAX_RESPONSE_BYTES
+            data = response.read() if known else response.read(MAX_RESPONSE_BYTES + 1)
             whole = len(data) <= MAX_RESPONSE_BYTES and response.isclosed()
             retry_after = retry_after_seconds(response.getheader("Retry-After"), time.time())
             answer = Answer(response.status, _ms(started), None, retry_after)

@@ -8,13 +8,15 @@ an answer settles it (delivered, or failed for good); every attempt is a row of 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import Environment
 
 from infrastructure.view_store import Tx, ViewRecorder, concrete, in_list, parse_ts, ts
@@ -32,7 +34,8 @@ DDL = (
     "ordering_key TEXT NOT NULL, event_type TEXT NOT NULL, body TEXT NOT NULL, "
     "status TEXT NOT NULL, attempts INTEGER NOT NULL, created_at TEXT NOT NULL, "
     "next_attempt_at TEXT NOT NULL, last_attempt_at TEXT, last_status INTEGER, "
-    "last_error TEXT, delivered_at TEXT, PRIMARY KEY (endpoint_id, webhook_id))",
+    "last_error TEXT, delivered_at TEXT, generation INTEGER NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (endpoint_id, webhook_id))",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON {p}webhook_deliveries "
     "(status, next_attempt_at)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_order ON {p}webhook_deliveries "
@@ -40,9 +43,9 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_log ON {p}webhook_deliveries "
     "(endpoint_id, seq)",
     "CREATE TABLE IF NOT EXISTS {p}webhook_attempts (endpoint_id TEXT NOT NULL, "
-    "webhook_id TEXT NOT NULL, attempt INTEGER NOT NULL, started_at TEXT NOT NULL, "
-    "duration_ms REAL NOT NULL, status_code INTEGER, error TEXT, outcome TEXT NOT NULL, "
-    "PRIMARY KEY (endpoint_id, webhook_id, attempt))",
+    "webhook_id TEXT NOT NULL, generation INTEGER NOT NULL, attempt INTEGER NOT NULL, "
+    "started_at TEXT NOT NULL, duration_ms REAL NOT NULL, status_code INTEGER, error TEXT, "
+    "outcome TEXT NOT NULL, PRIMARY KEY (endpoint_id, webhook_id, generation, attempt))",
 )
 DELIVERY_COLUMNS = ("endpoint_id", "webhook_id", "seq", "position", "ordering_key",
                     "event_type", "body", "status", "attempts", "created_at",
@@ -59,15 +62,18 @@ UPSERT_ENDPOINT = (
     "failing_since = CASE WHEN excluded.enabled = 1 AND webhook_endpoints.enabled = 0 "
     "THEN NULL ELSE webhook_endpoints.failing_since END")
 INSERT_ATTEMPT = (
-    "INSERT INTO {p}webhook_attempts (endpoint_id, webhook_id, attempt, started_at, "
-    "duration_ms, status_code, error, outcome) VALUES (:endpoint_id, :webhook_id, :attempt, "
-    ":started_at, :duration_ms, :status_code, :error, :outcome) ON CONFLICT DO NOTHING")
-# Only a pending delivery is settled: one a replay made pending again is sent again.
+    "INSERT INTO {p}webhook_attempts (endpoint_id, webhook_id, generation, attempt, "
+    "started_at, duration_ms, status_code, error, outcome) VALUES (:endpoint_id, "
+    ":webhook_id, :generation, :attempt, :started_at, :duration_ms, :status_code, :error, "
+    ":outcome) ON CONFLICT DO NOTHING")
+# Only the pending delivery that was sent is settled: one a replay made pending again since
+# (a new generation) is sent again.
 SETTLE_DELIVERY = (
     "UPDATE {p}webhook_deliveries SET status = :status, attempts = :attempt, "
     "next_attempt_at = :next_attempt_at, last_attempt_at = :started_at, "
     "last_status = :status_code, last_error = :error, delivered_at = :delivered_at "
-    "WHERE endpoint_id = :endpoint_id AND webhook_id = :webhook_id AND status = 'pending'")
+    "WHERE endpoint_id = :endpoint_id AND webhook_id = :webhook_id AND status = 'pending' "
+    "AND generation = :generation")
 RECOVERED = ("UPDATE {p}webhook_endpoints SET last_success_at = :at, "
              "failing_since = :failing, last_error = :error WHERE endpoint_id = :id")
 FAILING = ("UPDATE {p}webhook_endpoints SET failing_since = COALESCE(failing_since, :at), "
@@ -76,7 +82,7 @@ FAILING = ("UPDATE {p}webhook_endpoints SET failing_since = COALESCE(failing_sin
 # later events wait for its earlier ones, other parcels' do not.
 DUE = (
     "SELECT d.endpoint_id, d.webhook_id, d.ordering_key, d.body, d.attempts, d.seq, "
-    "d.next_attempt_at, "
+    "d.next_attempt_at, d.generation, "
     "d.created_at, e.url FROM {p}webhook_deliveries d JOIN {p}webhook_endpoints e "
     "ON e.endpoint_id = d.endpoint_id WHERE d.status = 'pending' AND e.enabled = 1 "
     "AND d.next_attempt_at <= :now AND NOT EXISTS (SELECT 1 FROM {p}webhook_deliveries o "
@@ -135,17 +141,18 @@ class WebhookStore(ViewRecorder):
                 health[o["endpoint_id"]] = (o["started_at"], None, None)
             else:
                 health[o["endpoint_id"]] = (success, failing or o["started_at"], o["error"])
-        with self.datastore.transaction(commit=True) as cursor:
+        with self._settling() as cursor:
             tx = self._tx(cursor)
             for o in outcomes:
                 key = (o["endpoint_id"], o["webhook_id"])
-                tx.later(INSERT_ATTEMPT, (*key, o["attempt"]), **{
-                    k: o[k] for k in ("endpoint_id", "webhook_id", "attempt", "started_at",
-                                      "duration_ms", "status_code", "error", "outcome")})
+                tx.later(INSERT_ATTEMPT, (*key, o["generation"], o["attempt"]), **{
+                    k: o[k] for k in ("endpoint_id", "webhook_id", "generation", "attempt",
+                                      "started_at", "duration_ms", "status_code", "error",
+                                      "outcome")})
                 tx.later(SETTLE_DELIVERY, key, **{
                     k: o[k] for k in ("status", "attempt", "next_attempt_at", "started_at",
                                       "status_code", "error", "delivered_at", "endpoint_id",
-                                      "webhook_id")})
+                                      "webhook_id", "generation")})
             for endpoint_id, (success, failing, error) in health.items():
                 if success is not None:
                     tx.later(RECOVERED, endpoint_id, id=endpoint_id, at=success,
@@ -153,6 +160,21 @@ class WebhookStore(ViewRecorder):
                 else:
                     tx.later(FAILING, endpoint_id, id=endpoint_id, at=failing, error=error)
             tx.flush()
+
+    @contextlib.contextmanager
+    def _settling(self) -> Iterator[Any]:
+        """The settle's transaction. SQLite: without an fsync of its own. A power cut may
+        then forget the last settles (WAL keeps the file consistent; the events and their
+        fan-out are not at stake): those deliveries are sent again, with their ids, as
+        after any crash."""
+        if not isinstance(self.datastore, SQLiteDatastore):
+            with self.datastore.transaction(commit=True) as cursor:
+                yield cursor
+            return
+        with self.datastore.get_connection(commit=True) as conn:
+            conn.cursor().execute("PRAGMA synchronous = NORMAL")  # this connection's
+            with conn.transaction(commit=True) as cursor:
+                yield cursor
 
     def failing_endpoints(self, since_before: datetime) -> list[dict[str, Any]]:
         """Enabled endpoints failing without a success since before `since_before`."""
@@ -179,7 +201,8 @@ class WebhookStore(ViewRecorder):
                 attempts = tx.all("SELECT webhook_id, attempt, started_at, duration_ms, "
                                   "status_code, error, outcome FROM {p}webhook_attempts "
                                   f"WHERE endpoint_id = :id AND webhook_id IN ({marks}) "
-                                  "ORDER BY attempt", id=endpoint_id, **params)
+                                  "ORDER BY started_at, generation, attempt",
+                                  id=endpoint_id, **params)
                 by_id: dict[str, list[dict[str, Any]]] = {}
                 for attempt in attempts:
                     by_id.setdefault(attempt.pop("webhook_id"), []).append(attempt)
@@ -196,7 +219,8 @@ class WebhookStore(ViewRecorder):
                            "WHERE endpoint_id = :id AND position > :after",
                            id=endpoint_id, after=after_position)
             tx.execute("UPDATE {p}webhook_deliveries SET status = 'pending', "
-                       "next_attempt_at = :due, delivered_at = NULL "
+                       "next_attempt_at = :due, delivered_at = NULL, "
+                       "generation = generation + 1 "
                        "WHERE endpoint_id = :id AND position > :after",
                        due=DUE_AT_ONCE, id=endpoint_id, after=after_position)
         return int(found["n"]) if found else 0

@@ -58,7 +58,7 @@ SECRET_CACHE_SECONDS = 2.0  # a rotation reaches the signatures within this
 IDLE_POLL_SECONDS = 0.2  # the longest the sender sleeps when nothing is due
 RETRY_AFTER_CEILING = 24 * 3600.0
 DISABLED_HOLD_SECONDS = 30.0
-SETTLE_GATHER_SECONDS = 0.003
+SETTLE_GATHER_SECONDS = 0.01
 SEND_CHUNK = 8  # deliveries of one endpoint one sender task sends in a row
 SENT, UNSENT, TASK_DONE = "sent", "unsent", "task-done"
 
@@ -429,7 +429,7 @@ class Dispatcher:
         else:
             status, outcome, next_at = FAILED, FAILED, started
         return {"endpoint_id": row["endpoint_id"], "webhook_id": row["webhook_id"],
-                "attempt": attempt, "started_at": ts(started),
+                "generation": row["generation"], "attempt": attempt, "started_at": ts(started),
                 "duration_ms": answer.duration_ms, "status_code": answer.status,
                 "error": None if answer.delivered else describe(answer)[:500],
                 "outcome": outcome, "status": status, "next_attempt_at": ts(next_at),

@@ -259,3 +259,37 @@ def test_the_embedded_default_runs_the_dispatcher_in_the_api_process(sqlite_env)
         app.extensions["returns_ledger_webhooks"].close()
         app.extensions["returns_ledger"].close()
         receiver.stop()
+
+
+def test_an_answer_to_a_send_before_a_replay_does_not_settle_the_replayed_delivery(
+        sqlite_env):
+    """Replay while a delivery is in flight: its answer is logged, but the delivery stays
+    pending for the replay's send (a race seen in the replay test)."""
+    from datetime import UTC, datetime
+
+    from infrastructure.view_store import ts
+    from infrastructure.webhook_store import open_store, store_env
+
+    store = open_store(store_env(sqlite_env))
+    try:
+        now = datetime.now(UTC)
+        with store.datastore.transaction(commit=True) as cursor:
+            tx = store._tx(cursor)
+            tx.execute("INSERT INTO webhook_endpoints (endpoint_id, seller_id, url, "
+                       "event_types, enabled) VALUES ('e', NULL, 'http://x', '[]', 1)")
+            store.add_delivery(tx, endpoint_id="e", webhook_id="msg_5", seq=5, position=5,
+                               ordering_key="p", event_type="T", body="{}", status="pending",
+                               attempts=0, created_at=ts(now), next_attempt_at=ts(now))
+            tx.flush()
+        sent = store.due(now, 10)[0]
+        assert store.replay("e", 4) == 1  # meanwhile: replay from before it
+        store.settle([{"endpoint_id": "e", "webhook_id": "msg_5",
+                       "generation": sent["generation"], "attempt": 1,
+                       "started_at": ts(now), "duration_ms": 1.0, "status_code": 200,
+                       "error": None, "outcome": "delivered", "status": "delivered",
+                       "next_attempt_at": ts(now), "delivered_at": ts(now)}])
+        [row] = store.deliveries("e", None, 10)
+        assert row["status"] == "pending" and len(row["attempt_log"]) == 1
+        assert store.due(now, 10)[0]["generation"] == sent["generation"] + 1
+    finally:
+        store.datastore.close()
