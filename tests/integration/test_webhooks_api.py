@@ -293,3 +293,21 @@ def test_an_answer_to_a_send_before_a_replay_does_not_settle_the_replayed_delive
         assert store.due(now, 10)[0]["generation"] == sent["generation"] + 1
     finally:
         store.datastore.close()
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"WEBHOOK_TIMEOUT_SECONDS": "0"}, "WEBHOOK_TIMEOUT_SECONDS"),
+    ({"WEBHOOK_TIMEOUT_SECONDS": "soon"}, "WEBHOOK_TIMEOUT_SECONDS"),
+    ({"WEBHOOK_DISABLE_AFTER_HOURS": "-1"}, "WEBHOOK_DISABLE_AFTER_HOURS"),
+    ({"WEBHOOK_RETRY_BASE_SECONDS": "60", "WEBHOOK_RETRY_MAX_SECONDS": "10"},
+     "WEBHOOK_RETRY_MAX_SECONDS"),
+    ({"WEBHOOK_CONCURRENCY": "0"}, "WEBHOOK_CONCURRENCY"),
+    ({"WEBHOOK_ALLOW_LOOPBACK": "sometimes"}, "WEBHOOK_ALLOW_LOOPBACK"),
+    ({"WEBHOOK_TIMEOUT": "5"}, "WEBHOOK_TIMEOUT"),  # a typo of a webhook setting
+])
+def test_webhook_settings_are_validated_at_start_up(env, named):
+    from application.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(env)
+    assert error.value.name == named
