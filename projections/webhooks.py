@@ -58,6 +58,7 @@ SECRET_CACHE_SECONDS = 2.0  # a rotation reaches the signatures within this
 IDLE_POLL_SECONDS = 0.2  # the longest the sender sleeps when nothing is due
 RETRY_AFTER_CEILING = 24 * 3600.0
 DISABLED_HOLD_SECONDS = 30.0
+RESTART_SECONDS = 3.0
 SETTLE_GATHER_SECONDS = 0.01
 SEND_CHUNK = 8  # deliveries of one endpoint one sender task sends in a row
 SENT, UNSENT, TASK_DONE = "sent", "unsent", "task-done"
@@ -160,6 +161,10 @@ class WebhookFanout(Projection[Any]):
         self.endpoints[endpoint_id] = row
 
 
+class LockLostError(RuntimeError):
+    """The lock that makes this dispatcher the only active one is gone."""
+
+
 class DispatcherLock:
     """One active dispatcher per store: an flock (SQLite) or an advisory lock (PostgreSQL),
     released when the holder stops or dies."""
@@ -190,6 +195,16 @@ class DispatcherLock:
             handle.close()
             return False
         self._handle = handle
+        return True
+
+    def still_held(self) -> bool:
+        """False when the lock's PostgreSQL session is gone (the server let the lock go)."""
+        if self._conn is None:
+            return self._handle is not None
+        try:
+            self._conn.execute("SELECT 1")
+        except Exception:  # noqa: BLE001 - any failure means the session is gone
+            return False
         return True
 
     def release(self) -> None:
@@ -241,14 +256,34 @@ class Dispatcher:
         return self
 
     def run(self) -> None:
-        """Wait for the lock, then fan out and send until stop()."""
+        """Wait for the lock, then fan out and send until stop(); after a failure (the
+        database away, say) start again in a few seconds."""
+        while not self.stopping.is_set():
+            try:
+                if self._acquire():
+                    self._run_active()
+            except Exception as error:  # noqa: BLE001 - the dispatcher outlives an outage
+                log.error("webhook dispatcher stopped (%r); starting again in %.0fs", error,
+                          RESTART_SECONDS)
+                self._shutdown()
+                self.stopping.wait(RESTART_SECONDS)
+
+    def _acquire(self) -> bool:
         waited = False
         while not self._lock.try_acquire():
             if not waited:
                 self.say("another webhook dispatcher is active on this store; waiting")
                 waited = True
             if self.stopping.wait(1.0):
-                return
+                return False
+        return True
+
+    def _run_active(self) -> None:
+        # What a previous session left unsettled is pending in the store: sent again.
+        self._in_flight.clear()
+        self._tasks = 0
+        while not self._results.empty():
+            self._results.get_nowait()
         try:
             self.say("webhook dispatcher active")
             self.ledger = ReturnsLedger(self.settings)
@@ -280,6 +315,7 @@ class Dispatcher:
         self.runner.__enter__()
 
     def _shutdown(self) -> None:
+        self.active.clear()
         if self.runner is not None:
             error = close_runner(self.runner)
             if error is not None:
@@ -287,11 +323,12 @@ class Dispatcher:
             self.runner = None
         if self.store is not None:
             self.store.datastore.close()
+            self.store = None
         if self.ledger is not None:
             self.ledger.close()
+            self.ledger = None
         self.client.close()
         self._lock.release()
-        self.active.clear()
 
     # -- the sender ----------------------------------------------------------------------
     def _loop(self, pool: ThreadPoolExecutor) -> None:
@@ -302,9 +339,13 @@ class Dispatcher:
                     self._restart_runner()
                 self._settle()
                 if time.monotonic() - last_health > 1.0:
+                    if not self._lock.still_held():
+                        raise LockLostError("the dispatcher's lock was lost")
                     self._disable_failing()
                     last_health = time.monotonic()
                 self._send_due(pool)
+            except LockLostError:
+                raise  # another dispatcher may be active now: stop, and wait for the lock
             except Exception as error:  # noqa: BLE001 - the dispatcher outlives an outage
                 log.error("webhook dispatcher: %r; trying again in 2s", error)
                 self.stopping.wait(2.0)
