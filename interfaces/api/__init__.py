@@ -14,6 +14,7 @@ from interfaces.api import (
     addresses,
     contract,
     deliveries,
+    events,
     finance,
     json_body,
     parcels,
@@ -22,6 +23,7 @@ from interfaces.api import (
     reports,
     returns,
     views,
+    webhooks,
 )
 from interfaces.api.audit import blp as audit
 from interfaces.api.ledger import (
@@ -50,6 +52,8 @@ BLUEPRINTS = [
     audit,
     finance.blp,
     reports.blp,
+    events.blp,
+    webhooks.blp,
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -121,6 +125,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["returns_ledger_metrics"] = metrics
     app.extensions[EXTENSION] = LedgerHolder(settings, metrics.observed_ledger())
     views.install(app)  # view stores, in-process runners (embedded default), lag metrics
+    webhooks.install(app)  # the dispatcher's store; the dispatcher itself in-process
     api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders(),
                                                         contract.SchemaExtras()]})
     for blueprint in BLUEPRINTS:
