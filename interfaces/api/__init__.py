@@ -84,7 +84,8 @@ class CommandHeaders(BasePlugin):
             if method not in ("post", "put"):
                 continue
             params = operation.setdefault("parameters", [])
-            params.append(dict(contract.IDEMPOTENCY_KEY_HEADER))
+            if (method, path) not in contract.NO_IDEMPOTENCY_KEY:
+                params.append(dict(contract.IDEMPOTENCY_KEY_HEADER))
             if path and path.startswith("/v1/parcels/{"):
                 params.append(dict(contract.IF_MATCH_HEADER))
 

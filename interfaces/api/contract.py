@@ -27,6 +27,11 @@ IF_MATCH_HEADER = {
                    "parcel is at another version; `*` or no header: any version; "
                    "a malformed value is a 400"}
 
+# Commands whose answer carries a secret shown once: never stored, so no Idempotency-Key
+# (interfaces/api/webhooks.py refuses one with a 400); the document does not offer it.
+NO_IDEMPOTENCY_KEY = frozenset({("post", "/v1/webhook-endpoints"),
+                                ("post", "/v1/webhook-endpoints/{endpoint_id}/secret-rotations")})
+
 _IF_MATCH = re.compile(IF_MATCH)
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
 

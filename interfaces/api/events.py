@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from application.events_feed import DEFAULT_LIMIT, KNOWN_TYPES, MAX_LIMIT, MAX_WAIT_SECONDS, EventFeed
 from interfaces.api.auth import READ, caller, requires, sees_all
+from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 
 blp = Blueprint("events", __name__, url_prefix="/v1/events",

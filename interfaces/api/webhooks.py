@@ -11,7 +11,6 @@ from uuid import UUID
 
 from flask import Flask, abort, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -23,6 +22,7 @@ from infrastructure.view_store import parse_ts
 from infrastructure.webhook_store import WebhookStore, open_store, store_env
 from interfaces.api.auth import actor, caller, check_seller, requires, sees_all
 from interfaces.api.fields import Text, now
+from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import EXTENSION as LEDGER_EXTENSION
 from interfaces.api.ledger import SETTINGS_EXTENSION, ledger
 from projections.runners import projection_env
@@ -38,21 +38,24 @@ SEE = frozenset({Role.CLIENT, Role.ADMIN, Role.AUDITOR})
 class CreateWebhookEndpointRequest(Schema):
     url = fields.String(required=True, validate=validate.Length(min=1, max=MAX_URL_LENGTH),
                         metadata={"description": "https:// (http:// to loopback only when "
-                                                 "WEBHOOK_ALLOW_LOOPBACK=yes)"})
+                                                 "WEBHOOK_ALLOW_LOOPBACK=yes)",
+                                  "example": "https://hooks.example.com/returns-ledger"})
     event_types = fields.List(fields.String(), load_default=list, metadata={
-        "description": "the event types to receive (empty: every type)"})
-    description = Text(500, load_default=None)
-    enabled = fields.Boolean(load_default=True)
-    seller_id = Text(load_default=None, metadata={
+        "description": "the event types to receive (empty: every type)",
+        "example": ["ReturnRouted", "RefundIssued"]})
+    description = Text(500, load_default=None, metadata={"example": "the ERP's refund feed"})
+    enabled = fields.Boolean(load_default=True, metadata={"example": True})
+    seller_id = Text(load_default=None, metadata={"example": "seller-my-001",
         "description": "admins only: the seller whose events to receive (none: every "
                        "seller's); a client key's endpoint is its own seller's"})
 
 
 class ChangeWebhookEndpointRequest(Schema):
-    url = fields.String(validate=validate.Length(min=1, max=MAX_URL_LENGTH))
-    event_types = fields.List(fields.String())
-    description = Text(500, allow_none=True)
-    enabled = fields.Boolean()
+    url = fields.String(validate=validate.Length(min=1, max=MAX_URL_LENGTH),
+                        metadata={"example": "https://hooks.example.com/returns-ledger"})
+    event_types = fields.List(fields.String(), metadata={"example": ["RefundIssued"]})
+    description = Text(500, allow_none=True, metadata={"example": "refunds only"})
+    enabled = fields.Boolean(metadata={"example": True})
 
 
 class WebhookEndpointResponse(Schema):
