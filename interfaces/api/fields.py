@@ -75,6 +75,20 @@ def Text(max_length: int = 200, **kwargs: Any) -> fields.String:  # noqa: N802
                          **kwargs)
 
 
+class JsonBoolean(fields.Boolean):
+    """A JSON true or false, nothing else (marshmallow's Boolean also reads "yes", "on",
+    1 and 0; and 1 == True in Python, so a truthy set cannot tell them apart)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def Flag(**kwargs: Any) -> fields.Boolean:  # noqa: N802
+    return JsonBoolean(**kwargs)
+
+
 def Choice(values: Any, **kwargs: Any) -> fields.String:  # noqa: N802
     """One of an enum's values."""
     return fields.String(validate=validate.OneOf([getattr(v, "value", v) for v in values]),

@@ -18,6 +18,7 @@ from domain.values import (
 from interfaces.api.fields import (
     COUNTRY,
     Choice,
+    Flag,
     MoneyField,
     MoneyResponse,
     Pattern,
@@ -58,7 +59,7 @@ class RegisterParcelRequest(CommandRequest):
         "example": {"amount": "39.80", "currency": "MYR"}})
     shipping_paid = MoneyField(load_default=None, metadata={
         "example": {"amount": "4.90", "currency": "MYR"}})
-    tracked_shipping = fields.Boolean(load_default=False, metadata={"example": True})
+    tracked_shipping = Flag(load_default=False, metadata={"example": True})
     tracking_url = Text(255, load_default=None, metadata={
         "example": "https://track.example.com/TTMY00012345"})
     ready_to_ship_at = When(load_default=None, metadata={"example": "2026-03-02T08:00:00+08:00"})
@@ -79,8 +80,8 @@ class RecordDeliveryRequest(CommandRequest):
 
 class RequestReturnRequest(CommandRequest):
     reason = Text(required=True, metadata={"example": "arrived damaged"})
-    seller_fault = fields.Boolean(required=True, metadata={"example": True})
-    unconditional = fields.Boolean(load_default=False, metadata={"example": False})
+    seller_fault = Flag(required=True, metadata={"example": True})
+    unconditional = Flag(load_default=False, metadata={"example": False})
     return_shipping_cost = MoneyField(load_default=None, metadata={
         "example": {"amount": "7.50", "currency": "MYR"}})
 
@@ -112,7 +113,7 @@ class RecordReceiptRequest(CommandRequest):
 
 class RecordInspectionRequest(CommandRequest):
     condition = Choice(Condition, required=True, metadata={"example": "resellable"})
-    restock = fields.Boolean(load_default=None, metadata={"example": True})
+    restock = Flag(load_default=None, metadata={"example": True})
 
 
 class RefundComponentRequest(Schema):
@@ -193,7 +194,7 @@ class SetCustomsProfileRequest(CommandRequest):
     material = Text(required=True, metadata={"example": "silicone"})
     use = Text(required=True, metadata={"example": "protects a phone"})
     brand = Text(100, required=True, metadata={"example": "no brand"})
-    similar_product = fields.Boolean(load_default=False, metadata={"example": False})
+    similar_product = Flag(load_default=False, metadata={"example": False})
 
 
 class HistoryQuery(Schema):
@@ -210,7 +211,7 @@ class SellerQuery(Schema):
 class DecisionResponse(Schema):
     destination = fields.String(required=True)
     rule = fields.String(required=True)
-    free_return = fields.Boolean(required=True)
+    free_return = Flag(required=True)
     payer = fields.String(required=True)
     facts = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     address_id = fields.String(allow_none=True)
@@ -229,7 +230,7 @@ class RefundResponse(Schema):
     status = fields.String(required=True)
     amount = fields.Nested(MoneyResponse, required=True)
     components = fields.List(fields.Nested(RefundComponentResponse), required=True)
-    needs_approval = fields.Boolean(required=True)
+    needs_approval = Flag(required=True)
     requested_by = fields.String(required=True)
     requested_at = Timestamp(required=True)
     approved_by = fields.String(allow_none=True)
@@ -285,13 +286,13 @@ class ParcelResponse(Schema):
     address_id = fields.String(allow_none=True)
     route_rule = fields.String(allow_none=True)
     payer = fields.String(allow_none=True)
-    free_return_used = fields.Boolean(required=True)
+    free_return_used = Flag(required=True)
     hold_until = Timestamp(allow_none=True)
     expected_back_by = Timestamp(allow_none=True)
     label_tracking_number = fields.String(allow_none=True)
     return_failure_cause = fields.String(allow_none=True)
     condition = fields.String(allow_none=True)
-    restock = fields.Boolean(allow_none=True)
+    restock = Flag(allow_none=True)
     refunded_total = fields.Nested(MoneyResponse, required=True)
     refunds = fields.List(fields.Nested(RefundResponse), required=True)
     liability = fields.String(allow_none=True)
@@ -350,7 +351,7 @@ class CustomsProfileResponse(Schema):
     seller_id = fields.String(required=True)
     sku = fields.String(required=True)
     profile = fields.Dict(required=True)
-    similar_product = fields.Boolean(required=True)
+    similar_product = Flag(required=True)
     version = fields.Integer(required=True)
 
 

@@ -21,7 +21,7 @@ from domain.webhooks import MAX_URL_LENGTH, WebhookEndpointNotFoundError
 from infrastructure.view_store import parse_ts
 from infrastructure.webhook_store import WebhookStore, open_store, store_env
 from interfaces.api.auth import actor, caller, check_seller, requires, sees_all
-from interfaces.api.fields import Text, now
+from interfaces.api.fields import Flag, Text, now
 from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import EXTENSION as LEDGER_EXTENSION
 from interfaces.api.ledger import SETTINGS_EXTENSION, ledger
@@ -44,7 +44,7 @@ class CreateWebhookEndpointRequest(Schema):
         "description": "the event types to receive (empty: every type)",
         "example": ["ReturnRouted", "RefundIssued"]})
     description = Text(500, load_default=None, metadata={"example": "the ERP's refund feed"})
-    enabled = fields.Boolean(load_default=True, metadata={"example": True})
+    enabled = Flag(load_default=True, metadata={"example": True})
     seller_id = Text(load_default=None, metadata={"example": "seller-my-001",
         "description": "admins only: the seller whose events to receive (none: every "
                        "seller's); a client key's endpoint is its own seller's"})
@@ -55,7 +55,7 @@ class ChangeWebhookEndpointRequest(Schema):
                         metadata={"example": "https://hooks.example.com/returns-ledger"})
     event_types = fields.List(fields.String(), metadata={"example": ["RefundIssued"]})
     description = Text(500, allow_none=True, metadata={"example": "refunds only"})
-    enabled = fields.Boolean(metadata={"example": True})
+    enabled = Flag(metadata={"example": True})
 
 
 class WebhookEndpointResponse(Schema):

@@ -252,3 +252,11 @@ def test_a_surrogate_pair_is_text_and_accepted(setup) -> None:
     history = app.test_client().get(f"/v1/parcels/{parcel}/history",
                                     headers=bearer(keys.client)).get_json()
     assert history["events"][-1]["data"]["reason"] == "box \U0001f4e6"
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, "on", None])
+def test_a_boolean_is_json_true_or_false_only(setup, value) -> None:
+    """marshmallow's Boolean reads "yes", 1 and "on" as true: the schema says boolean."""
+    body = with_(REGISTER, ("tracked_shipping",), value)
+    refused_storing_nothing(setup, lambda client, _p, auth: client.post(
+        "/v1/parcels", json=body, headers=auth))
