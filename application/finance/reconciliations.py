@@ -23,6 +23,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from application.csv_export import write_csv
 from application.finance.formats import (
     SettlementFile,
     SettlementFormatError,
@@ -204,10 +205,7 @@ class FinanceDesk:
 
     def write_report(self, reconciliation: UUID, out: IO[str]) -> None:
         """The report as CSV (RFC 4180: comma, double quotes, CRLF), one line per outcome."""
-        writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, lineterminator="\r\n")
-        writer.writeheader()
-        for row in self.report_lines(reconciliation):
-            writer.writerow(row)
+        write_csv(out, self.report_lines(reconciliation), REPORT_COLUMNS)
 
     def _completed(self, reconciliation: UUID) -> ReconciliationView | None:
         last = list(self.ledger.events.get(reconciliation, desc=True, limit=1))

@@ -1,6 +1,7 @@
 """Finance: the refunds ledger (JSON, CSV), reconciliations, and a refund's later life.
 
-Reading is for finance, auditor and admin keys; a finance key sees its own seller only.
+Every role reads the refunds ledger and its totals; a client or finance key sees its own
+seller's refunds only. Reconciliation reports are for finance, auditor and admin keys.
 Reconciling and rejecting, failing or reversing a refund are finance's alone.
 """
 
@@ -35,6 +36,7 @@ from interfaces.api.ledger import ledger
 from interfaces.api.schemas import CommandRequest, RefundCommandResponse, Text
 from interfaces.api.views import freshness, scope, view, wants_csv
 
+LEDGER_READ = frozenset(Role)  # a client reads its own seller's refunds
 READ = frozenset({Role.FINANCE, Role.AUDITOR, Role.ADMIN})
 WRITE = frozenset({Role.FINANCE})
 SETTLEMENT_MAX_BYTES = 256 * 1024 * 1024  # a settlement file is streamed to disk, not memory
@@ -125,7 +127,7 @@ def csv_response(lines: Iterator[str], name: str) -> Response:
 
 @blp.route("/refunds")
 class Refunds(MethodView):
-    @requires(READ)
+    @requires(LEDGER_READ)
     @blp.arguments(RefundFilters(), location="query")
     @blp.response(200, RefundsResponse)
     @blp.doc(**CSV)
@@ -134,7 +136,8 @@ class Refunds(MethodView):
         sellers, caught_up, refused = _read(filters)
         if refused is not None:
             return refused
-        rows = (refund_line(r) for r in refunds_view().rows(filters, sellers))
+        names = ledger().actor_names()
+        rows = (refund_line(r, names) for r in refunds_view().rows(filters, sellers))
         if wants_csv():
             return csv_response(csv_lines(rows, REFUND_COLUMNS), "refunds")
         return {"position": _position(), "caught_up": caught_up,
@@ -143,7 +146,7 @@ class Refunds(MethodView):
 
 @blp.route("/refunds/totals")
 class RefundTotals(MethodView):
-    @requires(READ)
+    @requires(LEDGER_READ)
     @blp.arguments(RefundFilters(), location="query")
     @blp.response(200, TotalsResponse)
     @blp.doc(**CSV)
@@ -215,8 +218,10 @@ def _release(command: str) -> type[MethodView]:
         @blp.arguments(ReleaseRefundRequest())
         @blp.response(201, RefundCommandResponse)
         def post(self, body: dict[str, Any], parcel_id: UUID, reference: str) -> Any:
+            # Releasing issued money is a four-eyes decision too: it needs a person.
+            person = caller().actor if command == "reject_refund" else caller().person()
             return on_parcel(parcel_id, lambda led, who, version: getattr(led, command)(
-                parcel_id, reference, body["reason"], body["occurred_at"], actor=who,
+                parcel_id, reference, body["reason"], body["occurred_at"], actor=person,
                 expected_version=version))
 
     Release.post.__doc__ = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,17 +56,24 @@ def finance() -> None:
 def refunds(as_csv: bool, totals: bool, seller: str | None, status: str | None) -> None:
     """Export every refund line (or the totals) of the ledger."""
     view = caught_up_refunds()
+    ledger = ReturnsLedger()
+    names = ledger.actor_names()
     filters = {"seller_id": seller, "status": status}
-    if totals:
-        lines, columns = [total_line(r) for r in view.totals(filters)], TOTAL_COLUMNS
-    else:
-        lines, columns = (refund_line(r) for r in view.rows(filters)), REFUND_COLUMNS
-    if as_csv:
-        for chunk in csv_lines(lines, columns):
-            sys.stdout.write(chunk)
-    else:
-        click.echo(json.dumps({"totals" if totals else "refunds": list(lines)}, indent=2))
-    view.datastore.close()
+    try:
+        lines: Iterable[dict[str, Any]]
+        columns: tuple[str, ...]
+        if totals:
+            lines, columns = [total_line(r) for r in view.totals(filters)], TOTAL_COLUMNS
+        else:
+            lines, columns = (refund_line(r, names) for r in view.rows(filters)), REFUND_COLUMNS
+        if as_csv:
+            for chunk in csv_lines(lines, columns):
+                sys.stdout.write(chunk)
+        else:
+            click.echo(json.dumps({"totals" if totals else "refunds": list(lines)}, indent=2))
+    finally:
+        view.datastore.close()
+        ledger.close()
 
 
 @finance.command("reconcile")

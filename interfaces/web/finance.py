@@ -7,7 +7,7 @@ from itertools import islice
 from typing import Any
 from uuid import UUID
 
-from flask import Response, abort, redirect, render_template, request, session, url_for
+from flask import Response, abort, g, redirect, render_template, request, session, url_for
 
 from application.finance.exports import (
     REFUND_COLUMNS,
@@ -38,6 +38,14 @@ REPORT_LINES_SHOWN = 200
 RECENT = "reconciliations"  # this session's runs, newest first
 
 
+@bp.app_template_filter("actor")
+def actor_name(actor: str | None) -> str:
+    """An actor as people read it: the person, or an unowned key's label beside its id."""
+    if "actor_names" not in g:
+        g.actor_names = ledger().actor_names()
+    return str(g.actor_names(actor)) if actor else ""
+
+
 def _filters() -> tuple[dict[str, str], dict[str, Any]]:
     """The form as typed, and as the refunds view's filters (dates bound the request time)."""
     form = {name: request.args.get(name, "").strip() for name in FILTER_FIELDS}
@@ -65,7 +73,8 @@ def finance() -> Any:
 @requires(FINANCE_READ)
 def refunds_csv() -> Response:
     _, filters = _filters()
-    rows = (refund_line(r) for r in view("refunds").rows(filters, scope()))
+    names = ledger().actor_names()
+    rows = (refund_line(r, names) for r in view("refunds").rows(filters, scope()))
     return _csv(csv_lines(rows, REFUND_COLUMNS), "refunds")
 
 

@@ -38,8 +38,20 @@ def test_refunds_json_is_scoped_to_the_finance_keys_seller(refunded, keys) -> No
         ("R-MATCH", "30.00", "MYR")]
     every = refunded.get("/v1/refunds", headers=bearer(keys.auditor)).get_json()
     assert sorted(r["reference"] for r in every["refunds"]) == ["R-MATCH", "R-OTHER"]
-    assert refunded.get("/v1/refunds", headers=bearer(keys.client)).status_code == 403
     assert refunded.get("/v1/refunds").status_code == 401
+
+
+def test_a_client_reads_its_own_sellers_refunds_only(refunded, keys) -> None:
+    """The role table: a client key runs every query for its seller, the refunds too."""
+    mine = refunded.get("/v1/refunds", headers=bearer(keys.client))
+    assert mine.status_code == 200, mine.get_json()
+    assert [r["reference"] for r in mine.get_json()["refunds"]] == ["R-MATCH"]
+    totals = refunded.get("/v1/refunds/totals", headers=bearer(keys.client)).get_json()
+    assert {t["seller_id"] for t in totals["totals"]} == {"s1"}
+    other = refunded.get("/v1/refunds?seller_id=s2", headers=bearer(keys.client))
+    assert other.status_code == 403
+    as_csv = refunded.get("/v1/refunds?format=csv", headers=bearer(keys.other_seller))
+    assert "R-MATCH" not in as_csv.data.decode() and "R-OTHER" in as_csv.data.decode()
 
 
 def test_refunds_csv_by_accept_header_or_query(refunded, keys) -> None:
