@@ -63,6 +63,15 @@ def write_csv(out: IO[str], rows: Iterable[dict[str, Any]], columns: tuple[str, 
         writer.writerow(_safe_row(row, columns))
 
 
+def write_csv_rows(out: IO[str], rows: Iterable[list[str]], columns: tuple[str, ...]) -> None:
+    """CSV of rows already in column order, all strings (long reports: no dict per row)."""
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns)
+    starts = FORMULA_STARTS
+    for row in rows:
+        writer.writerow([safe_cell(v) if v.startswith(starts) else v for v in row])
+
+
 def _drain(buffer: io.StringIO) -> str:
     text = buffer.getvalue()
     buffer.seek(0)

@@ -79,7 +79,7 @@ def reconcile_once(path: Path, lines: int, workdir: Path, traced: bool = False,
     ledger = ReturnsLedger({"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                             "SQLITE_DBNAME": str(workdir / f"ledger-{time.time_ns()}.sqlite3"),
                             "PERSONAL_DATA_KEY": "a" * 43 + "="})
-    desk = FinanceDesk(ledger, lambda: ledger_refunds(lines))
+    desk = FinanceDesk(ledger, lambda: ledger_refunds(lines), spool=workdir)
     if traced:
         tracemalloc.start()
     started = time.perf_counter()

@@ -26,7 +26,16 @@ class Outcome(StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"
     NOT_SETTLED = "in_ledger_not_settled"
     NOT_IN_LEDGER = "settled_not_in_ledger"
+    AMBIGUOUS = "ambiguous_reference"
     UNREADABLE = "unreadable_line"
+
+
+class RunStatus(StrEnum):
+    """Where a reconciliation run is: reconciling in the background, done, or failed."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 # The columns of a report line, in order: the CSV header and the digest's input.
@@ -37,13 +46,16 @@ REPORT_COLUMNS = (
 )
 
 
-def reconciliation_id(fingerprint: str, scope: str = "") -> UUID:
-    """The same settlement file (same SHA-256) always names the same reconciliation.
+def reconciliation_id(fingerprint: str, scope: str = "", ledger_state: str = "") -> UUID:
+    """The same settlement file (same SHA-256) against the same ledger refunds is one run.
 
     `scope` is the seller a finance key works for (empty: every seller), so two sellers
-    reconciling the same file never share a run.
+    reconciling the same file never share a run. `ledger_state` is the digest of the
+    ledger refunds the file is compared with: once a refund changes, the same file makes
+    a new run. (Runs recorded before the ledger state was part of the id have none.)
     """
-    return uuid5(RECONCILIATION_NAMESPACE, f"{scope}:{fingerprint}" if scope else fingerprint)
+    name = f"{scope}:{fingerprint}" if scope else fingerprint
+    return uuid5(RECONCILIATION_NAMESPACE, f"{name}@{ledger_state}" if ledger_state else name)
 
 
 def minor(amount: Decimal, currency: str) -> int:
@@ -77,7 +89,11 @@ class LedgerRefund:
 
 @dataclass(frozen=True)
 class SettledRefund:
-    """The settlement's lines for one reference and currency, summed (minor units)."""
+    """The settlement's lines for one reference and currency, summed (minor units).
+
+    `platform` and `seller_id` are what the file says (its layout names the platform; our
+    own layout may carry both columns); empty when it does not say.
+    """
 
     reference: str
     currency: str
@@ -85,6 +101,65 @@ class SettledRefund:
     lines: int
     first_line: int
     order_id: str
+    platform: str = ""
+    seller_id: str = ""
+
+    def could_be(self, ledger: LedgerRefund) -> bool:
+        """The ledger refund has this reference on the platform and seller the file names."""
+        return (ledger.reference == self.reference
+                and self.platform in ("", ledger.platform)
+                and self.seller_id in ("", ledger.seller_id))
+
+
+Compared = tuple[dict[str, str], LedgerRefund | None, SettledRefund | None]
+
+
+def match_reference(ledger: list[LedgerRefund], settled: list[SettledRefund]
+                    ) -> list[Compared]:
+    """The report lines of one reference: a refund reference is unique only per parcel.
+
+    Each settled sum is matched to the one ledger refund with that (platform, seller,
+    reference), an issued one first; two or more such refunds make the settled sum an
+    `ambiguous_reference` line, and so each of those refunds that nothing else settled.
+    Each ledger refund's amount is counted once in the totals (third item set only once).
+    """
+    if len(ledger) == 1 and len(settled) == 1 and settled[0].could_be(ledger[0]):
+        line = classify(ledger[0], settled[0])  # the common case: one refund, one sum
+        return [(line, ledger[0], settled[0])] if line is not None else []
+    lines: list[Compared] = []
+    claimed: dict[int, int] = {}  # ledger index -> times paired
+    contested: set[int] = set()
+    for found in settled:
+        candidates = [i for i, refund in enumerate(ledger) if found.could_be(refund)]
+        issued = [i for i in candidates if ledger[i].status == "issued"]
+        chosen = issued or candidates
+        if len(chosen) == 1:
+            i = chosen[0]
+            line = classify(ledger[i], found)
+            if line is not None:
+                lines.append((line, ledger[i] if i not in claimed else None, found))
+            claimed[i] = claimed.get(i, 0) + 1
+        elif not chosen:
+            lines.append((_line(Outcome.NOT_IN_LEDGER, None, found,
+                                "no issued refund has this reference"), None, found))
+        else:
+            contested.update(chosen)
+            parcels = ", ".join(sorted(ledger[i].parcel_id for i in chosen))
+            lines.append((_line(Outcome.AMBIGUOUS, None, found,
+                                f"{len(chosen)} ledger refunds have this reference "
+                                f"(parcels {parcels}): name the platform and seller"),
+                          None, found))
+    for i, refund in enumerate(ledger):
+        if i in claimed:
+            continue
+        if i in contested and refund.status == "issued":
+            lines.append((_line(Outcome.AMBIGUOUS, refund, None,
+                                "settled under a reference other refunds share"), refund, None))
+            continue
+        line = classify(refund, None)
+        if line is not None:
+            lines.append((line, refund, None))
+    return lines
 
 
 def classify(ledger: LedgerRefund | None,
@@ -130,6 +205,8 @@ def _line(outcome: Outcome, ledger: LedgerRefund | None, settled: SettledRefund 
                    ledger_currency=ledger.currency,
                    ledger_amount=major(ledger.amount_minor, ledger.currency))
     if settled is not None:
+        row["platform"] = row["platform"] or settled.platform
+        row["seller_id"] = row["seller_id"] or settled.seller_id
         row.update(reference=settled.reference, settled_currency=settled.currency,
                    settled_amount=major(settled.amount_minor, settled.currency),
                    settlement_lines=str(settled.lines), first_line=str(settled.first_line))
@@ -149,13 +226,17 @@ class ReportTally:
 
     def add(self, row: dict[str, str], ledger: LedgerRefund | None = None,
             settled: SettledRefund | None = None) -> None:
-        """Count one report line in, with the minor units of the two sides it compared."""
-        self.counts[row["outcome"]] += 1
+        """Count one report line in, with the minor units of the two sides it compared.
+
+        `ledger` is given only the first time a ledger refund is reported, so each amount
+        counts once in the totals, however many lines it appears on.
+        """
+        self.counts[row["outcome"]] = self.counts.get(row["outcome"], 0) + 1
         self._digest.update(line_bytes(row))
         if ledger is not None and ledger.status == "issued":  # only these were due
             self._sums(ledger.currency)["ledger"] += ledger.amount_minor
-            if row["outcome"] == Outcome.MATCHED.value:
-                self._sums(ledger.currency)["matched"] += ledger.amount_minor
+        if row["outcome"] == Outcome.MATCHED.value and settled is not None:
+            self._sums(settled.currency)["matched"] += settled.amount_minor
         if settled is not None:
             self._sums(settled.currency)["settled"] += settled.amount_minor
 
@@ -180,7 +261,12 @@ def line_bytes(row: dict[str, str]) -> bytes:
 
 
 class Reconciliation(Aggregate):
-    """One run of a settlement file against the ledger's refunds, and its outcome lines."""
+    """One run of a settlement file against the ledger's refunds, and its outcome lines.
+
+    Accepted (`Started`, status running) before any line is read; then chunks of outcome
+    rows, then `Completed` (done) or `Failed` (with the reason). A run that stopped half-way
+    (the process died) is `Restarted` from its kept file: earlier chunks no longer count.
+    """
 
     class Event(Aggregate.Event):
         occurred_at: datetime
@@ -191,6 +277,10 @@ class Reconciliation(Aggregate):
         file_name: str
         source_format: str
         scope: str
+        ledger_state: str = ""  # runs recorded before the ledger state was in the id
+        ledger_position: int = 0
+        file_bytes: int = 0
+        key_id: str = ""  # the key the person used
 
     class Restarted(Event):
         attempt: int
@@ -199,6 +289,13 @@ class Reconciliation(Aggregate):
         attempt: int
         chunk: int
         lines: list[dict[str, str]]
+
+    class OutcomeRowsRecorded(Event):
+        """A chunk of report lines, each a list of values in REPORT_COLUMNS order."""
+
+        attempt: int
+        chunk: int
+        rows: list[list[str]]
 
     class Completed(Event):
         counts: dict[str, int]
@@ -209,21 +306,34 @@ class Reconciliation(Aggregate):
         ledger_refunds: int
         attempt: int
 
+    class Failed(Event):
+        attempt: int
+        reason: str
+
     @staticmethod
-    def create_id(fingerprint: str, scope: str = "", **kwargs: Any) -> UUID:
-        return reconciliation_id(fingerprint, scope)
+    def create_id(fingerprint: str, scope: str = "", ledger_state: str = "",
+                  **kwargs: Any) -> UUID:
+        return reconciliation_id(fingerprint, scope, ledger_state)
 
     @event(Started)
     def __init__(self, *, fingerprint: str, file_name: str, source_format: str,
-                 scope: str, occurred_at: datetime, actor: str) -> None:
+                 scope: str, occurred_at: datetime, actor: str, ledger_state: str = "",
+                 ledger_position: int = 0, file_bytes: int = 0, key_id: str = "") -> None:
+        # Runs recorded before runs had a ledger state keep the defaults.
         self.fingerprint = fingerprint
         self.scope = scope
         self.file_name = file_name
         self.source_format = source_format
+        self.ledger_state = ledger_state
+        self.ledger_position = ledger_position
+        self.file_bytes = file_bytes
+        self.key_id = key_id
         self.started_at = occurred_at
         self.started_by = actor
         self.attempt = 1
         self.chunks = 0
+        self.status = RunStatus.RUNNING
+        self.failure: str | None = None
         self.completed: dict[str, Any] | None = None
 
     def restart(self, occurred_at: datetime, actor: str) -> None:
@@ -233,17 +343,24 @@ class Reconciliation(Aggregate):
     @event(Restarted)
     def _restarted(self, attempt: int, occurred_at: datetime, actor: str) -> None:
         self.attempt, self.chunks = attempt, 0
+        self.status, self.failure = RunStatus.RUNNING, None
 
     def record_outcomes(self, lines: list[dict[str, str]], occurred_at: datetime,
                         actor: str) -> None:
         """Keep one chunk of report lines (the state keeps only the count: memory stays flat)."""
-        self._outcomes_recorded(attempt=self.attempt, chunk=self.chunks + 1, lines=lines,
-                                occurred_at=occurred_at, actor=actor)
+        rows = [[line[c] for c in REPORT_COLUMNS] for line in lines]
+        self._rows_recorded(attempt=self.attempt, chunk=self.chunks + 1, rows=rows,
+                            occurred_at=occurred_at, actor=actor)
+
+    @event(OutcomeRowsRecorded)
+    def _rows_recorded(self, attempt: int, chunk: int, rows: list[list[str]],
+                       occurred_at: datetime, actor: str) -> None:
+        self.chunks = chunk
 
     @event(OutcomesRecorded)
     def _outcomes_recorded(self, attempt: int, chunk: int, lines: list[dict[str, str]],
                            occurred_at: datetime, actor: str) -> None:
-        self.chunks = chunk
+        self.chunks = chunk  # runs recorded before rows were lists
 
     def complete(self, tally: ReportTally, lines_read: int, lines_ignored: int,
                  ledger_refunds: int, occurred_at: datetime, actor: str) -> None:
@@ -257,6 +374,41 @@ class Reconciliation(Aggregate):
     def _completed(self, counts: dict[str, int], totals: dict[str, dict[str, str]],
                    digest: str, lines_read: int, lines_ignored: int, ledger_refunds: int,
                    attempt: int, occurred_at: datetime, actor: str) -> None:
+        self.status = RunStatus.DONE
         self.completed = {"counts": counts, "totals": totals, "digest": digest,
                           "lines_read": lines_read, "lines_ignored": lines_ignored,
                           "ledger_refunds": ledger_refunds, "completed_at": occurred_at}
+
+    def fail(self, reason: str, occurred_at: datetime, actor: str) -> None:
+        """The run cannot finish (unreadable file, file gone): say why; a new upload retries."""
+        if self.status is not RunStatus.RUNNING:
+            raise InvalidValueError("status", f"a {self.status.value} run cannot fail")
+        self._failed(attempt=self.attempt, reason=reason[:1000], occurred_at=occurred_at,
+                     actor=actor)
+
+    @event(Failed)
+    def _failed(self, attempt: int, reason: str, occurred_at: datetime, actor: str) -> None:
+        self.status, self.failure = RunStatus.FAILED, reason
+
+
+class ReconciliationIndex(Aggregate):
+    """Every reconciliation run, in the order they were accepted (saved with each new run)."""
+
+    class RunListed(Aggregate.Event):
+        reconciliation_id: UUID
+
+    @staticmethod
+    def create_id() -> UUID:
+        return RECONCILIATION_INDEX_ID
+
+    @event("Created")
+    def __init__(self) -> None:
+        self.run_ids: list[UUID] = []
+
+    @event(RunListed)
+    def list_run(self, reconciliation_id: UUID) -> None:
+        """Remember one more run."""
+        self.run_ids.append(reconciliation_id)
+
+
+RECONCILIATION_INDEX_ID = uuid5(RECONCILIATION_NAMESPACE, "index")

@@ -15,12 +15,13 @@ Assumptions, documented in the README's "For finance" section:
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
 from domain.errors import DomainError, InvalidValueError
-from domain.money import parse_amount
+from domain.money import MINOR_UNITS, parse_amount
 from domain.reconciliation import minor
 
 # Beyond this a settlement sum could leave SQLite's 64-bit integers: refuse the line.
@@ -37,6 +38,8 @@ class SettlementLine:
     amount_minor: int
     order_id: str
     kind: str
+    platform: str = ""
+    seller_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,15 +120,18 @@ class SettlementFormat:
     name: str
     required: frozenset[str]
     read: Reader
+    platform: str = ""  # the platform whose file this is; ours: a `platform` column, if any
 
 
 FORMATS = (
     SettlementFormat("returns_ledger", frozenset({"reference", "currency", "amount"}), _ours),
     SettlementFormat("amazon", frozenset({"transaction-type", "amount-type",
                                           "amount-description", "amount", "order-id"}),
-                     _amazon),
-    SettlementFormat("tiktok_shop", frozenset({"Order/adjustment ID", "Type"}), _tiktok_shop),
-    SettlementFormat("lazada", frozenset({"Fee Name", "Amount", "Order Item No."}), _lazada),
+                     _amazon, "amazon"),
+    SettlementFormat("tiktok_shop", frozenset({"Order/adjustment ID", "Type"}), _tiktok_shop,
+                     "tiktok_shop"),
+    SettlementFormat("lazada", frozenset({"Fee Name", "Amount", "Order Item No."}), _lazada,
+                     "lazada"),
 )
 
 
@@ -159,29 +165,53 @@ class SettlementFile:
 
     def __iter__(self) -> Iterator[SettlementLine | Unreadable]:
         names = [h.strip() for h in self.header]
+        read, state, platform = self.format.read, self._state, self.format.platform
+        ours = self.format.name == "returns_ledger"
         for values in self._rows:
             self.lines_read += 1
             line_no = self.lines_read + 1  # the header is line 1
-            if not any(v.strip() for v in values):
+            if not any(values) or not any(v.strip() for v in values):
                 self.lines_ignored += 1
                 continue
-            found = self.format.read(dict(zip(names, values, strict=False)), self._state)
+            row = dict(zip(names, values, strict=False))
+            found = read(row, state)
             if found is None:
                 self.lines_ignored += 1
                 continue
-            yield _normalise(line_no, *found)
+            if ours:  # our own layout may say where the refund was made
+                yield _normalise(line_no, *found, row.get("platform", "").strip(),
+                                 row.get("seller_id", "").strip())
+            else:
+                yield _normalise(line_no, *found, platform, "")
+
+
+_PLAIN = re.compile(r"^(-?)([0-9]{1,15})(?:\.([0-9]{1,4}))?$")
+
+
+def _units(amount: str, currency: str) -> int:
+    """Minor units of a plain decimal string, without Decimal (the common case, fast);
+    anything else through the exact Decimal path, which refuses what is not money."""
+    plain = _PLAIN.match(amount.strip())
+    places = MINOR_UNITS.get(currency)
+    if plain is None or places is None or len(plain.group(3) or "") > places:
+        return minor(parse_amount(amount), currency)
+    sign, whole, fraction = plain.groups()
+    units = int(whole) * 10 ** places + int((fraction or "").ljust(places, "0") or 0)
+    return -units if sign else units
 
 
 def _normalise(line_no: int, reference: str, currency: str, amount: str, order_id: str,
-               kind: str) -> SettlementLine | Unreadable:
+               kind: str, platform: str = "", seller_id: str = "",
+               ) -> SettlementLine | Unreadable:
     reference = reference.strip()
     if not reference:
         return Unreadable(line_no, "", "no refund reference")
     currency = currency.strip().upper()
     try:
-        units = minor(parse_amount(amount), currency)
+        units = _units(amount, currency)
     except InvalidValueError as error:
         return Unreadable(line_no, reference, error.detail)
     if abs(units) >= MAX_LINE_MINOR:
         return Unreadable(line_no, reference, "amount beyond what a refund line can be")
-    return SettlementLine(line_no, reference, currency, units, order_id.strip(), kind)
+    return SettlementLine(line_no, reference, currency, units, order_id.strip(), kind,
+                          platform, seller_id)

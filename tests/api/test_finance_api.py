@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -73,12 +74,26 @@ def test_totals_per_seller_platform_currency_day(refunded, keys) -> None:
 SETTLEMENT = "reference,currency,amount\r\nR-MATCH,MYR,30.00\r\nR-OTHER,MYR,10.00\r\n"
 
 
+def finished(client: FlaskClient, location: str, token: str) -> dict:
+    """Poll an accepted run until it is no longer running (it never answers 404)."""
+    for _ in range(200):
+        answer = client.get(location, headers=bearer(token))
+        assert answer.status_code == 200, answer.get_json()
+        if answer.get_json()["status"] != "running":
+            return answer.get_json()
+        time.sleep(0.02)
+    raise AssertionError(f"{location} still running")
+
+
 def test_reconciliation_upload_is_idempotent_and_scoped(refunded, keys) -> None:
     first = refunded.post("/v1/reconciliations", data={
         "file": (io.BytesIO(SETTLEMENT.encode()), "june.csv")},
         headers=bearer(keys.finance), content_type="multipart/form-data")
-    assert first.status_code == 201, first.get_json()
-    summary = first.get_json()
+    assert first.status_code == 202, first.get_json()
+    assert first.get_json()["status"] == "running"
+    summary = finished(refunded, first.headers["Location"], keys.finance)
+    assert summary["status"] == "done" and summary["started_by_owner"] == "fin-a"
+    assert summary["started_by_key_label"] == "finance"
     # For seller s1, R-OTHER (seller s2's) is not in its ledger: nothing of s2 leaks.
     assert summary["counts"]["matched"] == 1
     assert summary["counts"]["settled_not_in_ledger"] == 1
@@ -115,11 +130,12 @@ def test_the_fixture_file_uploads_with_every_outcome(refunded, keys) -> None:
     response = refunded.post("/v1/reconciliations", data={
         "file": (FIXTURE.open("rb"), FIXTURE.name)}, headers=bearer(keys.finance),
         content_type="multipart/form-data")
-    counts = response.get_json()["counts"]
+    assert response.status_code == 202
+    counts = finished(refunded, response.headers["Location"], keys.finance)["counts"]
     # Seller s1's one refund (R-MATCH, 30.00 MYR) is settled in EUR in the fixture.
     assert counts == {"matched": 0, "amount_mismatch": 0, "currency_mismatch": 1,
                       "in_ledger_not_settled": 0, "settled_not_in_ledger": 5,
-                      "unreadable_line": 2}
+                      "ambiguous_reference": 0, "unreadable_line": 2}
 
 
 def test_min_position_waits_for_the_write_and_a_future_one_is_refused(refunded, keys) -> None:
