@@ -22,8 +22,8 @@ from application.finance.exports import (
 )
 from application.finance.reconciliations import FinanceDesk
 from application.finance.worker import ReconciliationWorker
-from application.ledger import ReturnsLedger
 from domain.errors import DomainError
+from interfaces.cli.store import open_ledger
 
 
 def caught_up_refunds(env: dict[str, str] | None = None) -> Any:
@@ -59,7 +59,7 @@ def finance() -> None:
 def refunds(as_csv: bool, totals: bool, seller: str | None, status: str | None) -> None:
     """Export every refund line (or the totals) of the ledger."""
     view = caught_up_refunds()
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     names = ledger.actor_names()
     filters = {"seller_id": seller, "status": status}
     try:
@@ -89,7 +89,7 @@ def reconcile(settlement: Path, report_path: Path | None, currency: str | None,
               actor: str) -> None:
     """Reconcile a settlement file against the ledger's issued refunds."""
     view = caught_up_refunds()
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     desk = FinanceDesk(ledger, view.ledger_refunds,
                        ledger_position=lambda: view.max_tracking_id("ReturnsLedger") or 0)
     with settlement.open("rb") as stream:
@@ -112,7 +112,7 @@ def reconcile(settlement: Path, report_path: Path | None, currency: str | None,
 @click.argument("reconciliation_id", type=click.UUID)
 def report(reconciliation_id: UUID) -> None:
     """Print a recorded reconciliation's report as CSV, after checking its digest."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         desk = FinanceDesk(ledger, lambda: [])
         if not desk.verify(reconciliation_id):
@@ -134,7 +134,7 @@ def worker(once: bool, poll: float) -> None:
     First finishes the runs a crash left running (or marks them failed when their spooled
     file is gone), then keeps running newly accepted ones until stopped.
     """
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         desk = FinanceDesk(ledger)
         if once:

@@ -7,9 +7,9 @@ from uuid import UUID
 
 import click
 
-from application.ledger import ReturnsLedger
 from domain.api_key import Role
 from domain.errors import DomainError
+from interfaces.cli.store import open_ledger
 
 
 @click.group()
@@ -27,7 +27,7 @@ def keys() -> None:
                    "people, so two keys of one owner are one person)")
 def create(role: str, seller_id: str | None, label: str | None, owner: str | None) -> None:
     """Issue a key; it is printed once, alone on the last line."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         issued = ledger.issue_api_key(role, seller_id, datetime.now(UTC), label,
                                       actor="cli", owner=owner)
@@ -45,7 +45,7 @@ def create(role: str, seller_id: str | None, label: str | None, owner: str | Non
 @keys.command("list")
 def list_keys() -> None:
     """Every key: id, role, seller, owner, issued and revoked times, label (never the secret)."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         for key in ledger.list_api_keys():
             revoked = key.revoked_at.isoformat() if key.revoked_at else "active"
@@ -60,7 +60,7 @@ def list_keys() -> None:
 @click.argument("key_id", type=click.UUID)
 def revoke(key_id: UUID) -> None:
     """Revoke a key: it opens nothing from now on."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         key = ledger.revoke_api_key(key_id, datetime.now(UTC), actor="cli")
     except DomainError as error:

@@ -22,28 +22,24 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Request, current_app, session
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
-DEFAULT_SECRET_FILE = "var/web-secret.key"
+from application.settings import POSTGRES, Settings, SettingsError
+from infrastructure.key_files import read_or_create
+
 SEAL_INFO = b"returns-ledger web session: sealed api key"
 CSRF_FIELD = "csrf_token"
 
 
-def load_secret_key(config: Any) -> str:
-    """SECRET_KEY from the config or environment, else a key file made on first run."""
-    given = config.get("SECRET_KEY") or os.environ.get("SECRET_KEY")
+def load_secret_key(config: Any, settings: Settings) -> str:
+    """SECRET_KEY from the config or the settings, else a key file made on first run."""
+    given = config.get("SECRET_KEY") or settings.web_secret_key
     if given:
         return str(given)
-    path = Path(config.get("WEB_SECRET_KEY_FILE")
-                or os.environ.get("WEB_SECRET_KEY_FILE", DEFAULT_SECRET_FILE))
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker made it first
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    if settings.persistence_module == POSTGRES:
+        raise SettingsError("SECRET_KEY", "is required on PostgreSQL: every worker and host "
+                            "must sign web sessions with the same secret; make one with: "
+                            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
+    path = Path(config.get("WEB_SECRET_KEY_FILE") or settings.web_secret_key_file)
+    return read_or_create(path, lambda: secrets.token_urlsafe(48))
 
 
 class WebOnlySessions(SecureCookieSessionInterface):
@@ -58,7 +54,8 @@ class WebOnlySessions(SecureCookieSessionInterface):
 
 def configure(app: Flask) -> None:
     """The secret key and the session cookie's attributes (the API itself uses no cookie)."""
-    app.config["SECRET_KEY"] = load_secret_key(app.config)
+    app.config["SECRET_KEY"] = load_secret_key(app.config,
+                                               app.extensions["returns_ledger_settings"])
     app.session_interface = WebOnlySessions()
     app.config.update(
         SESSION_COOKIE_NAME="returns_ledger_web",

@@ -1,0 +1,217 @@
+"""The ledger's recorders and infrastructure factories, one per supported store.
+
+Extended the way the library's own examples extend persistence (searchabletimestamps):
+recorder subclasses whose extra tables come with the library's own create-table
+statements, so `returns-ledger db init` and `CREATE_TABLE=no` cover them, and factory
+subclasses that construct those recorders. `PERSISTENCE_MODULE` keeps naming the
+library's modules; `factory_for` picks the ledger's factory for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    OperationalError,
+    ProgrammingError,
+)
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.utils import Environment
+from psycopg.sql import SQL, Identifier
+
+from infrastructure.subject_keys import (
+    KEY_TABLE,
+    MemorySubjectKeys,
+    SubjectKeyStore,
+    sqlite_create_statement,
+)
+from infrastructure.subscriptions import PollingSQLiteApplicationRecorder
+
+SQLITE = "eventsourcing.sqlite"
+POSTGRES = "eventsourcing.postgres"
+POPO = "eventsourcing.popo"
+MODULES = (SQLITE, POSTGRES, POPO)
+
+
+class SubjectKeys(Protocol):
+    """The wrapped per-subject keys of the personal-data vault."""
+
+    def get(self, subject_id: str) -> bytes | None: ...
+    def put(self, subject_id: str, wrapped_key: bytes) -> None: ...
+    def destroy(self, subject_id: str) -> bool: ...
+    def erased_at(self, subject_id: str) -> str | None: ...
+    def purge(self) -> None: ...
+
+
+class LedgerRecorder(Protocol):
+    """What the ledger needs of its application recorder beyond the library's."""
+
+    subject_keys: SubjectKeys
+
+    def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]: ...
+    def store_identity(self, create: bool = False) -> str | None: ...
+    def max_notification_id(self) -> int | None: ...
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *,
+                             inclusive_of_start: bool = True) -> Sequence[Any]: ...
+
+
+STORE_TABLE = "ledger_store"  # one row: the store's identity, made when its tables are
+
+
+def _sql_identity(recorder: Any, postgres: bool, create: bool) -> str | None:
+    """The store's identity; with `create`, made first if the store has none yet."""
+    table = f'"{recorder.datastore.schema}".{STORE_TABLE}' if postgres else STORE_TABLE
+    mark = "%s" if postgres else "?"
+    try:
+        with recorder.datastore.transaction(commit=create) as cursor:
+            if create:
+                cursor.execute(f"INSERT INTO {table} (singleton, store_id, created_at) "
+                               f"VALUES (1, {mark}, {mark}) ON CONFLICT (singleton) DO NOTHING",
+                               (str(uuid4()), datetime.now(UTC).isoformat()))
+            cursor.execute(f"SELECT store_id FROM {table} WHERE singleton = 1")
+            rows = cursor.fetchall()
+    except (OperationalError, ProgrammingError):  # a store made before identities existed
+        return None
+    return str(rows[0]["store_id"]) if rows else None
+
+
+def _max_versions_sql(recorder: Any, ids: Sequence[UUID], postgres: bool) -> dict[UUID, int]:
+    """{id: last stored version} for those of `ids` that have events, in one query."""
+    if not ids:
+        return {}
+    mark = "%s" if postgres else "?"
+    table = (f'"{recorder.datastore.schema}"."{recorder.events_table_name}"' if postgres
+             else recorder.events_table_name)
+    statement = (f"SELECT originator_id, MAX(originator_version) AS version FROM {table} "
+                 f"WHERE originator_id IN ({', '.join([mark] * len(ids))}) "
+                 "GROUP BY originator_id")
+    # SQLite stores ids as hex text (as the library writes them); PostgreSQL as uuid.
+    params = list(ids) if postgres else [i.hex for i in ids]
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    return {UUID(str(row["originator_id"])): row["version"] for row in rows}
+
+
+class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
+    """The library's SQLite recorder (polled for projections) with the personal-data key table."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=False)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), sqlite_create_statement(),
+                f"CREATE TABLE IF NOT EXISTS {STORE_TABLE} (singleton INTEGER PRIMARY KEY "
+                "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)"]
+
+    def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        return _max_versions_sql(self, ids, postgres=False)
+
+    def store_identity(self, create: bool = False) -> str | None:
+        return _sql_identity(self, postgres=False, create=create)
+
+
+class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder with the personal-data key table."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} (subject_id TEXT PRIMARY KEY, "
+            "wrapped_key bytea, created_at TEXT NOT NULL, erased_at TEXT)").format(
+            schema=Identifier(datastore.schema), table=Identifier(KEY_TABLE)))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} (singleton INTEGER PRIMARY KEY "
+            "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)").format(
+            schema=Identifier(datastore.schema), table=Identifier(STORE_TABLE)))
+        self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=True)
+
+    def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        return _max_versions_sql(self, ids, postgres=True)
+
+    def store_identity(self, create: bool = False) -> str | None:
+        return _sql_identity(self, postgres=True, create=create)
+
+
+class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
+    """The library's in-memory recorder with an in-memory key table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subject_keys: SubjectKeys = MemorySubjectKeys()
+        self._identity = str(uuid4())  # a store in memory lives and dies with its process
+
+    def store_identity(self, create: bool = False) -> str | None:
+        return self._identity
+
+    def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        wanted = {str(i): i for i in ids}
+        found: dict[UUID, int] = {}
+        for stored in self.select_notifications(None, limit=2**62):
+            key = str(stored.originator_id)
+            if key in wanted:
+                found[wanted[key]] = max(found.get(wanted[key], 0), stored.originator_version)
+        return found
+
+
+class LedgerSQLiteFactory(SQLiteFactory):
+    application_recorder_class: type[LedgerSQLiteApplicationRecorder] = (
+        LedgerSQLiteApplicationRecorder)
+
+    def __init__(self, env: Environment) -> None:
+        path = env.get("SQLITE_DBNAME") or ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(env)
+
+    def application_recorder(self) -> LedgerSQLiteApplicationRecorder:
+        recorder = super().application_recorder()
+        assert isinstance(recorder, LedgerSQLiteApplicationRecorder)  # our class, above
+        interval = self.env.get("PROJECTION_POLL_INTERVAL")
+        if interval:
+            recorder.poll_interval = float(interval)
+        return recorder
+
+
+class LedgerPostgresFactory(PostgresFactory):
+    application_recorder_class = LedgerPostgresApplicationRecorder
+
+
+class LedgerPOPOFactory(POPOFactory):
+    def application_recorder(self) -> LedgerPOPOApplicationRecorder:
+        return LedgerPOPOApplicationRecorder()
+
+
+FACTORIES: dict[str, type[InfrastructureFactory[Any]]] = {
+    SQLITE: LedgerSQLiteFactory, POSTGRES: LedgerPostgresFactory, POPO: LedgerPOPOFactory}
+
+
+def store_file(env: Mapping[str, str]) -> tuple[int, int] | None:
+    """The (device, inode) of the SQLite store's file; None for a missing file or a store
+    that is no file (PostgreSQL, memory): a running service notices a replaced file."""
+    if env.get("PERSISTENCE_MODULE") != SQLITE:
+        return None
+    path = env.get("SQLITE_DBNAME") or ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def factory_for(env: Environment) -> InfrastructureFactory[Any]:
+    """The ledger's infrastructure factory for the configured PERSISTENCE_MODULE."""
+    module = env.get("PERSISTENCE_MODULE") or SQLITE
+    return FACTORIES[module](env)
