@@ -40,7 +40,12 @@ from application.finance.formats import (
     SettlementLine,
     Unreadable,
 )
-from domain.errors import DomainError, NotFoundError
+from domain.errors import (
+    DomainError,
+    DuplicateAggregateError,
+    NotFoundError,
+    VersionConflictError,
+)
 from domain.reconciliation import (
     REPORT_COLUMNS,
     Compared,
@@ -55,6 +60,8 @@ from domain.reconciliation import (
     unreadable,
 )
 
+# Another request or worker recorded first (the library's, or the ledger's save path's).
+CONFLICTS = (IntegrityError, DuplicateAggregateError, VersionConflictError)
 CHUNK_LINES = 5000  # report lines per recorded event
 BATCH = 5000  # rows per scratch-database insert
 READ_PAGE = 2  # events (of CHUNK_LINES lines each) read at once when the report is read back
@@ -201,22 +208,26 @@ class FinanceDesk:
                 return replace(known, already_recorded=True)
             (work / "run.json").write_text(json.dumps({"currency": currency}))
             target = self.spool / str(run_id)
-            shutil.rmtree(target, ignore_errors=True)  # left by a crash before it was recorded
-            work.rename(target)
-            run = Reconciliation(fingerprint=fp, file_name=file_name,
-                                 source_format=source_format, scope=scope,
-                                 ledger_state=state, ledger_position=position,
-                                 file_bytes=size, key_id=key_id, occurred_at=occurred_at,
-                                 actor=actor)
-            index = self._index()
-            index.list_run(run.id)
-            try:
-                self.ledger.save(index, run)
-            except IntegrityError:  # the same file, at the same moment, by another request
-                known = self.find(run_id)
-                if known is None:
-                    raise
-                return replace(known, already_recorded=True)
+            if not target.exists():  # else the same file and refunds, spooled by another
+                work.rename(target)  # request now or before a crash: the same bytes
+            for attempt in range(5):  # another run listed at the same moment: list again
+                run = Reconciliation(fingerprint=fp, file_name=file_name,
+                                     source_format=source_format, scope=scope,
+                                     ledger_state=state, ledger_position=position,
+                                     file_bytes=size, key_id=key_id, occurred_at=occurred_at,
+                                     actor=actor)
+                index = self._index()
+                index.list_run(run.id)
+                try:
+                    self.ledger.save(index, run)
+                    break
+                except CONFLICTS:  # the same file, at the same moment, by another request?
+                    known = self.find(run_id)
+                    if known is not None:
+                        return replace(known, already_recorded=True)
+                    if attempt == 4:
+                        shutil.rmtree(target, ignore_errors=True)
+                        raise
             return self.get_reconciliation(run.id)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -235,7 +246,7 @@ class FinanceDesk:
                 run.restart(self.clock(), run.started_by)
                 self.ledger.save(run)
             self._reconcile(run, work)
-        except IntegrityError:
+        except CONFLICTS:
             log.info("reconciliation %s is being run elsewhere", reconciliation)
             return self.get_reconciliation(reconciliation)
         except (UnicodeDecodeError, csv.Error) as error:
