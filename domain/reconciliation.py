@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -70,11 +70,19 @@ def minor(amount: Decimal, currency: str) -> int:
 
 def major(units: int, currency: str) -> str:
     """Minor units back to an exact decimal string (1230 MYR -> '12.30', 1500 JPY -> '1500')."""
-    return str(Decimal(units).scaleb(-MINOR_UNITS[currency_code(currency)]))
+    places = _places(currency)
+    if not places:
+        return str(units)
+    whole, fraction = divmod(abs(units), 10 ** places)
+    return f"{'-' if units < 0 else ''}{whole}.{fraction:0{places}d}"
 
 
-@dataclass(frozen=True)
-class LedgerRefund:
+@functools.lru_cache(maxsize=256)
+def _places(currency: str) -> int:
+    return MINOR_UNITS[currency_code(currency)]
+
+
+class LedgerRefund(NamedTuple):
     """A refund as the ledger recorded it; only an issued one is expected in a settlement."""
 
     reference: str
@@ -87,8 +95,7 @@ class LedgerRefund:
     status: str
 
 
-@dataclass(frozen=True)
-class SettledRefund:
+class SettledRefund(NamedTuple):
     """The settlement's lines for one reference and currency, summed (minor units).
 
     `platform` and `seller_id` are what the file says (its layout names the platform; our
@@ -111,7 +118,16 @@ class SettledRefund:
                 and self.seller_id in ("", ledger.seller_id))
 
 
-Compared = tuple[dict[str, str], LedgerRefund | None, SettledRefund | None]
+Row = list[str]  # one report line: its values in REPORT_COLUMNS order
+Compared = tuple[Row, LedgerRefund | None, SettledRefund | None]
+MATCHED, AMOUNT_MISMATCH, CURRENCY_MISMATCH = "matched", "amount_mismatch", "currency_mismatch"
+NOT_SETTLED, NOT_IN_LEDGER = "in_ledger_not_settled", "settled_not_in_ledger"
+AMBIGUOUS, UNREADABLE = "ambiguous_reference", "unreadable_line"
+
+
+def as_line(row: Row) -> dict[str, str]:
+    """A report line by column name."""
+    return dict(zip(REPORT_COLUMNS, row, strict=True))
 
 
 def match_reference(ledger: list[LedgerRefund], settled: list[SettledRefund]
@@ -140,12 +156,12 @@ def match_reference(ledger: list[LedgerRefund], settled: list[SettledRefund]
                 lines.append((line, ledger[i] if i not in claimed else None, found))
             claimed[i] = claimed.get(i, 0) + 1
         elif not chosen:
-            lines.append((_line(Outcome.NOT_IN_LEDGER, None, found,
+            lines.append((_line(NOT_IN_LEDGER, None, found,
                                 "no issued refund has this reference"), None, found))
         else:
             contested.update(chosen)
             parcels = ", ".join(sorted(ledger[i].parcel_id for i in chosen))
-            lines.append((_line(Outcome.AMBIGUOUS, None, found,
+            lines.append((_line(AMBIGUOUS, None, found,
                                 f"{len(chosen)} ledger refunds have this reference "
                                 f"(parcels {parcels}): name the platform and seller"),
                           None, found))
@@ -153,7 +169,7 @@ def match_reference(ledger: list[LedgerRefund], settled: list[SettledRefund]
         if i in claimed:
             continue
         if i in contested and refund.status == "issued":
-            lines.append((_line(Outcome.AMBIGUOUS, refund, None,
+            lines.append((_line(AMBIGUOUS, refund, None,
                                 "settled under a reference other refunds share"), refund, None))
             continue
         line = classify(refund, None)
@@ -162,8 +178,7 @@ def match_reference(ledger: list[LedgerRefund], settled: list[SettledRefund]
     return lines
 
 
-def classify(ledger: LedgerRefund | None,
-             settled: SettledRefund | None) -> dict[str, str] | None:
+def classify(ledger: LedgerRefund | None, settled: SettledRefund | None) -> Row | None:
     """Decide the outcome of one reference: both sides, or one of them, to a report line.
 
     A ledger refund that was never issued (waiting, rejected, failed, reversed) and is not
@@ -173,47 +188,46 @@ def classify(ledger: LedgerRefund | None,
         if settled is None:
             return None
         note = f"the ledger's refund is {ledger.status}, not issued"
-        return _line(Outcome.NOT_IN_LEDGER, ledger, settled, note)
+        return _line(NOT_IN_LEDGER, ledger, settled, note)
     if settled is None:
-        return _line(Outcome.NOT_SETTLED, ledger, None, "no settlement line")
+        return _line(NOT_SETTLED, ledger, None, "no settlement line")
     if ledger is None:
-        return _line(Outcome.NOT_IN_LEDGER, None, settled, "no issued refund has this reference")
+        return _line(NOT_IN_LEDGER, None, settled, "no issued refund has this reference")
     if ledger.currency != settled.currency:
-        return _line(Outcome.CURRENCY_MISMATCH, ledger, settled,
+        return _line(CURRENCY_MISMATCH, ledger, settled,
                      f"ledger in {ledger.currency}, settled in {settled.currency}")
     if ledger.amount_minor != settled.amount_minor:
-        return _line(Outcome.AMOUNT_MISMATCH, ledger, settled, "amounts differ")
-    return _line(Outcome.MATCHED, ledger, settled, "")
+        return _line(AMOUNT_MISMATCH, ledger, settled, "amounts differ")
+    return _line(MATCHED, ledger, settled, "")
 
 
-def unreadable(line_no: int, reference: str, detail: str) -> dict[str, str]:
+def unreadable(line_no: int, reference: str, detail: str) -> Row:
     """A settlement line the ledger could not read: shown, never silently dropped."""
-    row = dict.fromkeys(REPORT_COLUMNS, "")
-    row.update(outcome=Outcome.UNREADABLE.value, reference=reference,
-               settlement_lines="1", first_line=str(line_no), detail=detail)
-    return row
+    return [UNREADABLE, reference, "", "", "", "", "", "", "", "", "", "", "1", str(line_no),
+            detail]
 
 
-def _line(outcome: Outcome, ledger: LedgerRefund | None, settled: SettledRefund | None,
-          detail: str) -> dict[str, str]:
-    row = dict.fromkeys(REPORT_COLUMNS, "")
-    row["outcome"], row["detail"] = outcome.value, detail
+def _line(outcome: str, ledger: LedgerRefund | None, settled: SettledRefund | None,
+          detail: str) -> Row:
+    reference = parcel = order = seller = platform = status = currency = amount = ""
     if ledger is not None:
-        row.update(reference=ledger.reference, parcel_id=ledger.parcel_id,
-                   order_id=ledger.order_id, seller_id=ledger.seller_id,
-                   platform=ledger.platform, ledger_status=ledger.status,
-                   ledger_currency=ledger.currency,
-                   ledger_amount=major(ledger.amount_minor, ledger.currency))
+        reference, parcel, order, seller, platform = (
+            ledger.reference, ledger.parcel_id, ledger.order_id, ledger.seller_id,
+            ledger.platform)
+        status, currency = ledger.status, ledger.currency
+        amount = major(ledger.amount_minor, ledger.currency)
+    settled_currency = settled_amount = lines = first = difference = ""
     if settled is not None:
-        row["platform"] = row["platform"] or settled.platform
-        row["seller_id"] = row["seller_id"] or settled.seller_id
-        row.update(reference=settled.reference, settled_currency=settled.currency,
-                   settled_amount=major(settled.amount_minor, settled.currency),
-                   settlement_lines=str(settled.lines), first_line=str(settled.first_line))
-        row["order_id"] = row["order_id"] or settled.order_id
-    if outcome is Outcome.AMOUNT_MISMATCH and ledger is not None and settled is not None:
-        row["difference"] = major(settled.amount_minor - ledger.amount_minor, ledger.currency)
-    return row
+        reference = settled.reference
+        platform, seller = platform or settled.platform, seller or settled.seller_id
+        order = order or settled.order_id
+        settled_currency = settled.currency
+        settled_amount = major(settled.amount_minor, settled.currency)
+        lines, first = str(settled.lines), str(settled.first_line)
+        if outcome == AMOUNT_MISMATCH and ledger is not None:
+            difference = major(settled.amount_minor - ledger.amount_minor, ledger.currency)
+    return [outcome, reference, parcel, order, seller, platform, status, currency, amount,
+            settled_currency, settled_amount, difference, lines, first, detail]
 
 
 class ReportTally:
@@ -224,24 +238,28 @@ class ReportTally:
         self.totals: dict[str, dict[str, int]] = {}
         self._digest = hashlib.sha256()
 
-    def add(self, row: dict[str, str], ledger: LedgerRefund | None = None,
+    def add(self, row: Row, ledger: LedgerRefund | None = None,
             settled: SettledRefund | None = None) -> None:
         """Count one report line in, with the minor units of the two sides it compared.
 
         `ledger` is given only the first time a ledger refund is reported, so each amount
         counts once in the totals, however many lines it appears on.
         """
-        self.counts[row["outcome"]] = self.counts.get(row["outcome"], 0) + 1
-        self._digest.update(line_bytes(row))
+        outcome = row[0]
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self._digest.update(("\x1f".join(row) + "\n").encode())
         if ledger is not None and ledger.status == "issued":  # only these were due
             self._sums(ledger.currency)["ledger"] += ledger.amount_minor
-        if row["outcome"] == Outcome.MATCHED.value and settled is not None:
+        if outcome == MATCHED and settled is not None:
             self._sums(settled.currency)["matched"] += settled.amount_minor
         if settled is not None:
             self._sums(settled.currency)["settled"] += settled.amount_minor
 
     def _sums(self, currency: str) -> dict[str, int]:
-        return self.totals.setdefault(currency, {"ledger": 0, "settled": 0, "matched": 0})
+        sums = self.totals.get(currency)
+        if sums is None:
+            sums = self.totals[currency] = {"ledger": 0, "settled": 0, "matched": 0}
+        return sums
 
     @property
     def digest(self) -> str:
@@ -345,10 +363,8 @@ class Reconciliation(Aggregate):
         self.attempt, self.chunks = attempt, 0
         self.status, self.failure = RunStatus.RUNNING, None
 
-    def record_outcomes(self, lines: list[dict[str, str]], occurred_at: datetime,
-                        actor: str) -> None:
+    def record_outcomes(self, rows: list[Row], occurred_at: datetime, actor: str) -> None:
         """Keep one chunk of report lines (the state keeps only the count: memory stays flat)."""
-        rows = [[line[c] for c in REPORT_COLUMNS] for line in lines]
         self._rows_recorded(attempt=self.attempt, chunk=self.chunks + 1, rows=rows,
                             occurred_at=occurred_at, actor=actor)
 

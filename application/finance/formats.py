@@ -164,25 +164,41 @@ class SettlementFile:
         self.lines_ignored = 0
 
     def __iter__(self) -> Iterator[SettlementLine | Unreadable]:
+        if self.format.name == "returns_ledger":
+            yield from self._ours()
+            return
         names = [h.strip() for h in self.header]
         read, state, platform = self.format.read, self._state, self.format.platform
-        ours = self.format.name == "returns_ledger"
         for values in self._rows:
             self.lines_read += 1
             line_no = self.lines_read + 1  # the header is line 1
-            if not any(values) or not any(v.strip() for v in values):
+            if not any(v.strip() for v in values):
                 self.lines_ignored += 1
                 continue
-            row = dict(zip(names, values, strict=False))
-            found = read(row, state)
+            found = read(dict(zip(names, values, strict=False)), state)
             if found is None:
                 self.lines_ignored += 1
                 continue
-            if ours:  # our own layout may say where the refund was made
-                yield _normalise(line_no, *found, row.get("platform", "").strip(),
-                                 row.get("seller_id", "").strip())
-            else:
-                yield _normalise(line_no, *found, platform, "")
+            yield _normalise(line_no, *found, platform, "")
+
+    def _ours(self) -> Iterator[SettlementLine | Unreadable]:
+        """Our own layout, read by column position (the long files are ours: no dict per
+        row); it may say where the refund was made (`platform`, `seller_id`)."""
+        names = [h.strip() for h in self.header]
+        at = {n: names.index(n) if n in names else -1 for n in (
+            "reference", "currency", "amount", "order_id", "kind", "platform", "seller_id")}
+        columns = [at[n] for n in ("reference", "currency", "amount", "order_id", "kind",
+                                   "platform", "seller_id")]
+        for values in self._rows:
+            self.lines_read += 1
+            if not any(v.strip() for v in values):
+                self.lines_ignored += 1
+                continue
+            width = len(values)
+            reference, currency, amount, order_id, kind, platform, seller = (
+                values[i] if 0 <= i < width else "" for i in columns)
+            yield _normalise(self.lines_read + 1, reference, currency, amount, order_id,
+                             kind or "item", platform.strip(), seller.strip())
 
 
 _PLAIN = re.compile(r"^(-?)([0-9]{1,15})(?:\.([0-9]{1,4}))?$")

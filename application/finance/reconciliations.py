@@ -296,8 +296,9 @@ class FinanceDesk:
     def _record_lines(self, run: Reconciliation, rows: Iterator[Compared],
                       actor: str) -> ReportTally:
         tally, chunk = ReportTally(), []
+        add = tally.add
         for row, ledger, settled in rows:
-            tally.add(row, ledger, settled)
+            add(row, ledger, settled)
             chunk.append(row)
             if len(chunk) == CHUNK_LINES:
                 run.record_outcomes(chunk, self.clock(), actor)
@@ -464,20 +465,24 @@ def _snapshot(path: Path, refunds: Iterable[LedgerRefund]) -> tuple[str, int]:
         db.executescript(_LEDGER_DDL)
         digest, count, batch = hashlib.sha256(), 0, []
         for r in refunds:
-            values = (r.reference, r.parcel_id, r.order_id, r.seller_id, r.platform,
-                      r.currency, r.amount_minor, r.status)
-            digest.update(("\x1f".join(map(str, values)) + "\n").encode())
-            batch.append(values)
-            count += 1
+            batch.append(tuple(r))  # reference, parcel, order, seller, platform, currency,
+            count += 1  # amount in minor units, status
             if len(batch) >= BATCH:
-                db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
+                _insert_ledger(db, digest, batch)
                 batch = []
-        db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
+        _insert_ledger(db, digest, batch)
         db.execute("CREATE INDEX ledger_reference ON ledger (reference, parcel_id)")
         db.commit()
     finally:
         db.close()
     return digest.hexdigest(), count
+
+
+def _insert_ledger(db: sqlite3.Connection, digest: Any, batch: list[tuple[Any, ...]]) -> None:
+    """One batch of ledger refunds into the scratch file and the ledger state's digest
+    (each row: its values unit-separated, one line per refund)."""
+    digest.update("".join("\x1f".join(map(str, values)) + "\n" for values in batch).encode())
+    db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
 
 
 _UPSERT = ("INSERT INTO settled VALUES (?, ?, ?, ?, ?, 1, ?, ?) "

@@ -120,7 +120,7 @@ def test_a_run_that_stopped_half_way_starts_over(desk) -> None:
         accepted = desk.accept(stream, FIXTURE.name, T0, actor="finance-1")
     assert accepted.status == "running"
     stale = desk.ledger.repository.get(accepted.id)  # the process died after one chunk
-    stale.record_outcomes([dict.fromkeys(REPORT_COLUMNS, "stale")], T0, "finance-1")
+    stale.record_outcomes([["stale"] * len(REPORT_COLUMNS)], T0, "finance-1")
     desk.ledger.save(stale)
     assert desk.resume() == [accepted.id]  # what a restart does
     result = desk.get_reconciliation(accepted.id)

@@ -12,7 +12,7 @@ from application.finance.formats import (
     SettlementLine,
     Unreadable,
 )
-from domain.reconciliation import LedgerRefund, SettledRefund, classify
+from domain.reconciliation import LedgerRefund, SettledRefund, as_line, classify
 
 
 def lines(text: str, currency: str | None = None) -> tuple[str, list]:
@@ -97,7 +97,7 @@ def settled(currency: str = "EUR", amount: int = 1000) -> SettledRefund:
     (ledger_refund(status="reversed"), settled(), "settled_not_in_ledger"),
 ])
 def test_classify_each_outcome(ledger, settlement, outcome) -> None:
-    assert classify(ledger, settlement)["outcome"] == outcome
+    assert as_line(classify(ledger, settlement))["outcome"] == outcome
 
 
 def test_a_refund_never_issued_and_not_settled_needs_no_line() -> None:
