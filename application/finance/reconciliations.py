@@ -529,7 +529,8 @@ def _outcomes(db: sqlite3.Connection) -> Iterator[Compared]:
     left, right = next(ledger, None), next(settled, None)
     while left is not None or right is not None:
         if right is None or (left is not None and left[0] < right[0]):
-            yield from match_reference(left[1], [])  # type: ignore[index]
+            assert left is not None  # the branch's condition
+            yield from match_reference(left[1], [])
             left = next(ledger, None)
         elif left is None or right[0] < left[0]:
             yield from match_reference([], right[1])

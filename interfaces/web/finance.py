@@ -261,7 +261,7 @@ def reconciliation(reconciliation_id: UUID) -> Any:
 
 @bp.get("/finance/reconciliations/<uuid:reconciliation_id>.csv")
 @requires(FINANCE_READ)
-def reconciliation_csv(reconciliation_id: UUID) -> Response:
+def reconciliation_csv(reconciliation_id: UUID) -> Any:
     desk, run = _run(reconciliation_id)
     if not run.done:
         return page_error(409, f"The run is {run.status}: its report is there once it is done.")
