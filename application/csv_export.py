@@ -67,9 +67,13 @@ def write_csv_rows(out: IO[str], rows: Iterable[list[str]], columns: tuple[str, 
     """CSV of rows already in column order, all strings (long reports: no dict per row)."""
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns)
-    starts = FORMULA_STARTS
+    starts, marks = FORMULA_STARTS, tuple("\x1f" + s for s in FORMULA_STARTS)
     for row in rows:
-        writer.writerow([safe_cell(v) if v.startswith(starts) else v for v in row])
+        joined = "\x1f" + "\x1f".join(row)  # one look for a risky start in any cell
+        if any(mark in joined for mark in marks):
+            writer.writerow([safe_cell(v) if v.startswith(starts) else v for v in row])
+        else:
+            writer.writerow(row)
 
 
 def _drain(buffer: io.StringIO) -> str:

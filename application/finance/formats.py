@@ -18,7 +18,7 @@ import csv
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from domain.errors import DomainError, InvalidValueError
 from domain.money import MINOR_UNITS, parse_amount
@@ -28,8 +28,7 @@ from domain.reconciliation import minor
 MAX_LINE_MINOR = 10**15
 
 
-@dataclass(frozen=True)
-class SettlementLine:
+class SettlementLine(NamedTuple):
     """One refund line of a settlement file, normalised to our columns."""
 
     line_no: int
@@ -42,8 +41,7 @@ class SettlementLine:
     seller_id: str = ""
 
 
-@dataclass(frozen=True)
-class Unreadable:
+class Unreadable(NamedTuple):
     """A refund line that could not be read, and why."""
 
     line_no: int
