@@ -49,6 +49,8 @@ OWN_VARIABLES: dict[str, str] = {
     "WEB_SECRET_KEY_FILE": "a path",
     "SECRET_KEY": "the web session secret",
     "PROJECTIONS_IN_PROCESS": "a boolean",
+    "RECONCILIATIONS_IN_PROCESS": "a boolean",
+    "RECONCILIATION_SPOOL_DIR": "a directory",
     "VIEW_WAIT_SECONDS": "seconds",
     "HOLD_EXPIRY_INTERVAL": "seconds",
     "WEB_SESSION_HOURS": "hours",

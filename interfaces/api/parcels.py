@@ -79,7 +79,9 @@ class ParcelHistory(MethodView):
         """Events and state as known then (`recorded_before`, `version`), or by business time."""
         version = check_parcel(parcel_id).version
         history = ledger().get_parcel_history(parcel_id, **query)
-        events = [{k: v for k, v in jsonable(e).items() if k != "late" or v}  # late: when set
+        name = ledger().actor_names()
+        events = [{**{k: v for k, v in jsonable(e).items() if k != "late" or v},  # late: set
+                   "actor_owner": name(e.actor).owner, "actor_key_label": name(e.actor).key_label}
                   for e in history]
         return {"id": str(parcel_id), "view": history.view, "state": jsonable(history.state),
                 "events": events}, etag(version)

@@ -308,7 +308,11 @@ class HistoryEventResponse(Schema):
     type = fields.String(required=True)
     recorded_at = Timestamp(required=True)
     occurred_at = Timestamp(allow_none=True)
-    actor = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True, metadata={
+        "description": "person:<owner> for an owned key, else the key id, or system"})
+    actor_owner = fields.String(metadata={
+        "description": "the person who acted; 'unowned' for a key without owner"})
+    actor_key_label = fields.String(metadata={"description": "the acting key's label"})
     data = fields.Dict(required=True)
     late = fields.Dict(allow_none=True, metadata={
         "description": "set when recorded after an event that happened later"})

@@ -63,14 +63,18 @@ def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
     try:
         result = ledger.get_parcel_history(parcel_id, recorded_before=as_of, version=version,
                                            occurred_before=occurred_before)
+        name = ledger.actor_names()
+        names = {e.actor: name(e.actor) for e in result}  # keys read before the ledger closes
     except ParcelNotFoundError as error:
         raise click.ClickException(str(error)) from None
     finally:
         ledger.close()
     if as_json:
+        events = [{**jsonable(e), "actor_owner": names[e.actor].owner,
+                   "actor_key_label": names[e.actor].key_label} for e in result]
         _echo_json({"id": parcel_id, "view": result.view, "recorded_before": as_of,
                     "version": version, "occurred_before": occurred_before,
-                    "state": result.state, "events": list(result)})
+                    "state": result.state, "events": events})
         return
     for entry in result:
         rule = f"  [{entry.data['rule']}]" if entry.data.get("rule") else ""
@@ -81,7 +85,7 @@ def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
                 if late else "")
         click.echo(f"v{entry.version:<3} {entry.type:<22} recorded {entry.recorded_at.isoformat()}"
                    f"  occurred {entry.occurred_at.isoformat() if entry.occurred_at else '-'}"
-                   f"  by {entry.actor or '-'}{rule}{flag}")
+                   f"  by {names[entry.actor] if entry.actor else '-'}{rule}{flag}")
         if entry.data.get("facts"):
             click.echo(f"      facts: {json.dumps(plain(entry.data['facts']), ensure_ascii=False)}")
     state = result.state

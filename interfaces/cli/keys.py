@@ -22,31 +22,36 @@ def keys() -> None:
 @click.option("--seller", "seller_id", default=None,
               help="the one seller a client or finance key works for")
 @click.option("--label", default=None, help="a note to recognise the key by")
-def create(role: str, seller_id: str | None, label: str | None) -> None:
+@click.option("--owner", default=None,
+              help="the person who holds the key (required for finance keys: AM-4 compares "
+                   "people, so two keys of one owner are one person)")
+def create(role: str, seller_id: str | None, label: str | None, owner: str | None) -> None:
     """Issue a key; it is printed once, alone on the last line."""
     ledger = open_ledger()
     try:
         issued = ledger.issue_api_key(role, seller_id, datetime.now(UTC), label,
-                                      actor="cli")
+                                      actor="cli", owner=owner)
     except DomainError as error:
         raise click.UsageError(error.detail) from None
     finally:
         ledger.close()
     scope = issued.key.seller_id or "all sellers"
-    click.echo(f"key {issued.key.id} role={issued.key.role} seller={scope}", err=True)
+    click.echo(f"key {issued.key.id} role={issued.key.role} seller={scope} "
+               f"owner={issued.key.owner or 'unowned'}", err=True)
     click.echo("store it now: it is shown only once", err=True)
     click.echo(issued.token)
 
 
 @keys.command("list")
 def list_keys() -> None:
-    """Every key: id, role, seller, issued and revoked times (never the secret)."""
+    """Every key: id, role, seller, owner, issued and revoked times, label (never the secret)."""
     ledger = open_ledger()
     try:
         for key in ledger.list_api_keys():
             revoked = key.revoked_at.isoformat() if key.revoked_at else "active"
             click.echo(f"{key.id}  {key.role:<8} {key.seller_id or '*':<20} "
-                       f"{key.issued_at.isoformat()}  {revoked}  {key.label or ''}".rstrip())
+                       f"{key.owner or 'unowned':<20} {key.issued_at.isoformat()}  {revoked}  "
+                       f"{key.label or ''}".rstrip())
     finally:
         ledger.close()
 
