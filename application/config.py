@@ -21,6 +21,8 @@ def ledger_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
         if db != ":memory:" and not db.startswith("file:"):
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         env.setdefault("SQLITE_LOCK_TIMEOUT", "10")
+        # Positions never reused after a removed tail (infrastructure/recorders.py).
+        env.setdefault("APPLICATION_RECORDER_TOPIC", "infrastructure.recorders:SQLiteLedgerRecorder")
     elif env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
         env.setdefault("POSTGRES_HOST", "127.0.0.1")
         env.setdefault("POSTGRES_PORT", "5432")

@@ -16,6 +16,10 @@ UNREADABLE = "unreadable"  # a stored state or bundle line cannot be read
 DIGEST_MISMATCH = "digest_mismatch"  # events up to a digest's position were altered
 TRUNCATED = "truncated"  # events up to a digest's position are missing at the tail
 BAD_HEADER = "bad_header"  # a bundle that is not (this version of) an audit bundle
+NON_CANONICAL_ID = "non_canonical_id"  # an id stored in another spelling: hidden from its parcel
+MISTYPED = "mistyped"  # a column of the wrong type or NULL (state as TEXT, say)
+DUPLICATE_VERSION = "duplicate_version"  # one (id, version) stored twice
+READ_MISMATCH = "read_mismatch"  # the log and the aggregate's read disagree on its events
 
 _TOKEN = re.compile(r"^(\d+):([0-9a-f]{64})$")
 

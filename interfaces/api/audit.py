@@ -9,10 +9,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from application.audit.verification import LedgerAudit
+from application.audit.verification import DamagedStoreError, LedgerAudit
 from domain.api_key import ALL_SELLERS_ROLES
 from interfaces.api.auth import READ, check_parcel, requires, sees_all
 from interfaces.api.ledger import ledger
+from interfaces.api.problems import problem
 
 blp = Blueprint("audit", __name__, url_prefix="/v1",
                 description="Prove the stored events were not altered (auditors)")
@@ -48,9 +49,18 @@ class VerificationResponse(Schema):
 class LedgerDigest(MethodView):
     @requires(frozenset(ALL_SELLERS_ROLES))
     @blp.response(200, DigestResponse)
+    @blp.alt_response(409, description="a stored row is not as the ledger wrote it: no digest")
     def get(self) -> Any:
         """The running hash over every stored event, with its position: keep it for later."""
-        return LedgerAudit(ledger()).digest().as_dict()
+        try:
+            return LedgerAudit(ledger()).digest().as_dict()
+        except DamagedStoreError as error:
+            return damaged(error)
+
+
+def damaged(error: DamagedStoreError) -> Any:
+    """409: the store holds a row the ledger did not write that way; where, and why."""
+    return problem(409, "store-damaged", error.breach.detail, breach=error.breach.as_dict())
 
 
 @blp.route("/parcels/<uuid:parcel_id>/verification")

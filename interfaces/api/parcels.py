@@ -82,7 +82,7 @@ class ParcelHistory(MethodView):
         events = [{k: v for k, v in jsonable(e).items() if k != "late" or v}  # late: when set
                   for e in history]
         return {"id": str(parcel_id), "view": history.view, "state": jsonable(history.state),
-                "events": events}, etag(version)
+                "events": events, "damage": list(history.damage)}, etag(version)
 
 
 def _registration(body: dict[str, Any]) -> dict[str, Any]:

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, TypeVar
 from uuid import UUID
 
 import click
 
 from application.audit.bundle import verify_bundle, write_bundle
 from application.audit.report import LedgerDigest, Verification
-from application.audit.verification import LedgerAudit
+from application.audit.verification import DamagedStoreError, LedgerAudit
 from application.dto import plain
 from application.idempotency import jsonable
 from application.ledger import ReturnsLedger
 from domain.errors import ParcelNotFoundError
+
+T = TypeVar("T")
 
 
 def _time(_ctx: Any, _param: Any, value: str | None) -> datetime | None:
@@ -64,13 +71,20 @@ def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
         result = ledger.get_parcel_history(parcel_id, recorded_before=as_of, version=version,
                                            occurred_before=occurred_before)
     except ParcelNotFoundError as error:
+        _unreadable_history(ledger, parcel_id, error)
         raise click.ClickException(str(error)) from None
+    except Exception as error:
+        _unreadable_history(ledger, parcel_id, error)
+        raise  # the rows are as written: a fault of ours, shown as one
     finally:
         ledger.close()
     if as_json:
         _echo_json({"id": parcel_id, "view": result.view, "recorded_before": as_of,
                     "version": version, "occurred_before": occurred_before,
-                    "state": result.state, "events": list(result)})
+                    "state": result.state, "events": list(result),
+                    "damage": list(result.damage)})
+        if result.damaged:
+            sys.exit(1)
         return
     for entry in result:
         rule = f"  [{entry.data['rule']}]" if entry.data.get("rule") else ""
@@ -84,11 +98,30 @@ def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
                    f"  by {entry.actor or '-'}{rule}{flag}")
         if entry.data.get("facts"):
             click.echo(f"      facts: {json.dumps(plain(entry.data['facts']), ensure_ascii=False)}")
+    if result.damaged:
+        for problem in result.damage:
+            click.echo(f"DAMAGED: {problem}")
+        click.echo(f"the stored events do not replay into a state: see `returns-ledger audit "
+                   f"verify {parcel_id}`")
+        sys.exit(1)
     state = result.state
     click.echo(f"state ({result.view} view): " +
                (f"{state.status} at version {state.version}"
                 if state is not None and hasattr(state, "status")
                 else "nothing known yet" if state is None else f"version {state.version}"))
+
+
+def _unreadable_history(ledger: ReturnsLedger, parcel_id: UUID, error: Exception) -> None:
+    """The history cannot be read: when the stored rows are damaged, say where and exit 1
+    (returns when they are as the ledger wrote them)."""
+    try:
+        verdict = LedgerAudit(ledger).verify_parcel(parcel_id)
+    except ParcelNotFoundError:
+        return
+    if verdict.ok:
+        return
+    click.echo(f"the stored events of {parcel_id} do not read ({type(error).__name__}):")
+    _report(verdict, False)
 
 
 @audit.command("digest")
@@ -98,6 +131,9 @@ def digest(as_json: bool) -> None:
     ledger = ReturnsLedger()
     try:
         result = LedgerAudit(ledger).digest()
+    except DamagedStoreError as error:
+        _report(Verification("all", 0, error.breach), as_json)
+        return
     finally:
         ledger.close()
     if as_json:
@@ -163,14 +199,34 @@ def export(parcel_id: UUID | None, seller: str | None, everything: bool, out: st
         raise click.UsageError("give exactly one of --parcel, --seller, --all")
     ledger = ReturnsLedger()
     try:
-        with open(out, "w", encoding="utf-8") as handle:
-            result = write_bundle(LedgerAudit(ledger), handle, datetime.now(UTC),
-                                  parcel=parcel_id, seller=seller)
+        result = _write_atomically(out, lambda handle: write_bundle(
+            LedgerAudit(ledger), handle, datetime.now(UTC), parcel=parcel_id, seller=seller))
+    except DamagedStoreError as error:
+        _report(Verification("all", 0, error.breach), False)
+        return
     finally:
         ledger.close()
     click.echo(f"wrote {out}: digest at position {result.position} over {result.events} "
                "events")
     click.echo(result.token)
+
+
+def _write_atomically(out: str, write: Callable[[IO[str]], T]) -> T:
+    """Write to a temporary file beside `out`; rename it to `out` only once complete."""
+    target = Path(out)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                     dir=target.parent if str(target.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            result = write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return result
 
 
 @audit.command("verify-bundle")
