@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -11,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.persistence import ApplicationRecorder
 
 from application.dto import CommandResult, plain
 from domain.address import ReturnAddress
@@ -49,9 +49,19 @@ HEAD_REFRESH_SECONDS = 1.0
 _AS_IS = frozenset({str, int, float, bool, type(None)})
 
 
-@functools.cache
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...] | None:
     """A dataclass's field names (None for any other type), looked up once per type."""
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = _FIELD_NAMES[cls] = _dataclass_fields(cls)
+        return names
+
+
+def _dataclass_fields(cls: type) -> tuple[str, ...] | None:
     if not dataclasses.is_dataclass(cls):
         return None
     return tuple(f.name for f in dataclasses.fields(cls))
@@ -75,6 +85,12 @@ def jsonable(value: Any) -> Any:
 
 class IdempotentCommands:
     """Mixed into the ledger: the record is saved in the same transaction as the command."""
+
+    recorder: ApplicationRecorder
+    repository: Repository[UUID]
+    # The ledger's own (application/addresses.py, application/customs.py):
+    _address_view: Callable[[Any], Any]
+    _customs_view: Callable[[Any], Any]
 
     def run_once(self, idempotency: Idempotency | None, command: Callable[[], T],
                  effects_outside: bool = False) -> T:
@@ -129,30 +145,24 @@ class IdempotentCommands:
         re-read from the store at most once a second (a replay scans on from it)."""
         now = time.monotonic()
         if now - self._head_read_at >= HEAD_REFRESH_SECONDS:
-            head = self.recorder.max_notification_id() or 0  # type: ignore[attr-defined]
+            head = self.recorder.max_notification_id() or 0
             self._head_seen, self._head_read_at = max(self._head_seen, head), now
         return self._head_seen
 
-    def _record(self, processing_event: Any) -> Any:
-        """Record, and remember the last position stored: the next lower bound, for free."""
-        recordings = super()._record(processing_event)  # type: ignore[misc]
+    def _saved(self, recordings: list[Any]) -> None:
+        """After a save: the last position stored is the next lower bound, for free, and a
+        pending key's record went with the command's events."""
         ids = [r.notification.id for r in recordings if r.notification.id is not None]
         if ids:
             self._head_seen = max(self._head_seen, *ids)
-        return recordings
+        pending = _PENDING.get()
+        if pending is not None:
+            pending.saved = True
 
     def _note_extra(self, extra: dict[str, Any]) -> None:
         pending = _PENDING.get()
         if pending is not None:
             pending.extra = jsonable(extra)
-
-    def _commit_recorded(self, *aggregates: Any) -> list[Any]:
-        """Save in one transaction, with the idempotency record when a key is pending."""
-        recordings = self._commit(*self._with_record(*aggregates))  # type: ignore[attr-defined]
-        pending = _PENDING.get()
-        if pending is not None:
-            pending.saved = True
-        return recordings
 
     def _with_record(self, *aggregates: Any) -> tuple[Any, ...]:
         """The aggregates to save, preceded by the idempotency record when a key is pending."""
@@ -170,27 +180,27 @@ class IdempotentCommands:
 
     def _answer_again(self, idempotency: Idempotency) -> Any:
         try:
-            record = self.repository.get(  # type: ignore[attr-defined]
+            record: IdempotencyRecord = self.repository.get(
                 idempotency_record_id(idempotency.scope, idempotency.key))
         except AggregateNotFoundError:
             return None
         record.check(idempotency.fingerprint)
         result = record.result
-        aggregate = self.repository.get(  # type: ignore[attr-defined]
+        aggregate: Any = self.repository.get(
             UUID(result["id"]), version=result["version"])
         if isinstance(aggregate, ReturnParcel):
             position = self._position_of(aggregate.id, aggregate.version, record.after_position)
             return CommandResult(aggregate.id, aggregate.version, aggregate.status.value,
                                  position, result["extra"])
         if isinstance(aggregate, ReturnAddress):
-            return self._address_view(aggregate)  # type: ignore[attr-defined]
-        return self._customs_view(aggregate)  # type: ignore[attr-defined]
+            return self._address_view(aggregate)
+        return self._customs_view(aggregate)
 
     def _position_of(self, originator_id: UUID, version: int, after: int) -> int | None:
         """Where the command's last event sits in the log: it was recorded after `after`."""
         start = after + 1
         while True:
-            page = self.recorder.select_notifications(start, 500)  # type: ignore[attr-defined]
+            page = self.recorder.select_notifications(start, 500)
             for notification in page:
                 if (str(notification.originator_id) == str(originator_id)
                         and notification.originator_version == version):

@@ -1,72 +1,76 @@
-"""ReturnsLedger: one method per command and per query; load, act, save."""
+"""ReturnsLedger: one method per command and per query; load, act, save.
+
+Everything is saved through `save()`, the one save path: the idempotency record of a
+pending key, group commit and the mapping of a version stored twice to a conflict
+apply to every aggregate, parcels, addresses, reconciliations and API keys alike.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from copy import deepcopy
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording
-from eventsourcing.utils import strtobool
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    JSONTranscoder,
+    Recording,
+)
+from eventsourcing.utils import Environment
 
 from application.access import ApiKeys
+from application.addresses import ReturnAddresses
 from application.audit.history import ParcelHistory, build_history
-from application.config import ledger_env
-from application.dto import (
-    CommandResult,
-    CustomsProfileView,
-    ParcelView,
-    ReturnAddressView,
-)
+from application.command_cache import CommandCache, ParcelCommand
+from application.customs import CustomsProfiles
+from application.dto import CommandResult, ParcelView
 from application.idempotency import IdempotentCommands
-from application.preload import PreloadedParcels
 from application.privacy import PersonalDataVault, load_master_key
-from domain.address import ReturnAddress, SellerDirectory, seller_directory_id
-from domain.customs import SkuCustomsProfile, check_profile, customs_profile_id
+from application.settings import Settings, settings_of
+from domain.address import ReturnAddress
 from domain.errors import (
-    CustomsProfileNotFoundError,
     DomainError,
+    DuplicateAggregateError,
     DuplicateParcelError,
     ParcelNotFoundError,
-    ReturnAddressNotFoundError,
-    RuleViolationError,
     VersionConflictError,
 )
-from domain.idempotency import IdempotencyRecord
 from domain.money import Money
 from domain.parcel import ReturnParcel, parcel_id
-from domain.policies import Policies, PolicySettings
+from domain.policies import Policies
 from domain.values import Line, Platform, RefundComponent, Remedy, choice
 from infrastructure.group_commit import GroupCommitter
 from infrastructure.hash_chain import ChainedEventStore, ChainedMapper
-from infrastructure.stored_versions import StoredVersions
-from infrastructure.subject_keys import SubjectKeyStore
+from infrastructure.persistence import LedgerRecorder, factory_for
 from infrastructure.transcodings import MoneyAsDict
 
-ParcelCommand = Callable[[ReturnParcel], Any]
-
-T = TypeVar("T")
+SaveListener = Callable[[list[Recording[UUID]]], None]
 
 
-class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[UUID]):
+class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfiles,
+                    CommandCache, Application[UUID]):
     """The returns ledger: parcels, return addresses and SKU customs profiles."""
 
     name = "ReturnsLedger"
+    recorder: LedgerRecorder  # type: ignore[assignment]  # the library's, with our extras
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        full_env = ledger_env(env)
-        super().__init__(full_env)
-        self.policies = Policies(PolicySettings.from_env(full_env))
-        self._stored_versions = StoredVersions(self.recorder)
-        self.vault = PersonalDataVault(load_master_key(full_env), SubjectKeyStore.for_recorder(
-            self.recorder, self.factory.env_create_table()))
+    def __init__(self, env: Settings | Mapping[str, Any] | None = None) -> None:
+        self.settings = settings_of(env)
+        super().__init__(self.settings.env)
+        self.policies = Policies(self.settings.policies)
+        self.command_cache = self.settings.command_cache
+        self.vault = PersonalDataVault(load_master_key(self.settings.env),
+                                       self.recorder.subject_keys)
         # GROUP_COMMIT=yes: concurrent commands share transactions (infrastructure/group_commit.py).
-        self.group_commit = (GroupCommitter(self._record_processing)
-                             if strtobool(full_env.get("GROUP_COMMIT", "no")) else None)
+        self.group_commit = (GroupCommitter(self._store_group) if self.settings.group_commit
+                             else None)
+        self.save_listeners: list[SaveListener] = []
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
+        return factory_for(env)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -77,40 +81,49 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
         return ChainedMapper.wrap(super().construct_mapper())
 
     def construct_event_store(self) -> ChainedEventStore:
-        size = int(self.env.get("AUDIT_CHAIN_CACHE_MAXSIZE") or 10000)
-        return ChainedEventStore(self.mapper, self.recorder, size)  # type: ignore[arg-type]
+        assert isinstance(self.mapper, ChainedMapper)  # construct_mapper's, above
+        return ChainedEventStore(self.mapper, self.recorder, self.settings.chain_cache_size)
 
-    def _record(self, processing_event: Any) -> list[Recording[UUID]]:
-        """Record, then cache a copy of what was saved: the next command on it reads only
-        newer events instead of all of them (the library caches on save only without
-        fast-forward, which several workers need)."""
-        recordings = super()._record(processing_event)
-        if self.repository.cache is not None:
-            for aggregate_id, aggregate in processing_event.aggregates.items():
-                if not isinstance(aggregate, IdempotencyRecord):  # read back only on a retry
-                    self.repository.cache.put(aggregate_id, deepcopy(aggregate))
-        return recordings
-
-    def _record_processing(self, processing_event: ProcessingEvent) -> list[Recording[UUID]]:
-        """What Application.save does once the events are collected: one transaction."""
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
-        return recordings
-
-    def _commit(self, *aggregates: Any) -> list[Recording[UUID]]:
-        """Save in one transaction: alone, or grouped with concurrent commands' saves."""
-        if self.group_commit is None:
-            return self.save(*aggregates)
-        return self.group_commit.save(aggregates)
-
-    # -- plumbing ---------------------------------------------------------------
-    def _save(self, *aggregates: Any) -> list[Recording[UUID]]:
+    # -- the one save path ---------------------------------------------------------------
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save the aggregates' new events in one transaction, with the idempotency record
+        of the request's key when one is pending (grouped with concurrent commands' saves
+        when GROUP_COMMIT=yes). A version already stored (a concurrent change, or a new
+        aggregate that exists) raises VersionConflictError or DuplicateAggregateError."""
+        aggregates = self._with_record(*[o for o in objs if o is not None])
+        if not any(a.pending_events for a in aggregates):
+            return []
+        first = {a.id: a.pending_events[0].originator_version
+                 for a in aggregates if a.pending_events}
         try:
-            return self._commit_recorded(*aggregates)
+            if self.group_commit is None:
+                recordings = super().save(*aggregates, **kwargs)
+            else:
+                recordings = self.group_commit.save(aggregates)
         except IntegrityError:
-            raise VersionConflictError(aggregates[0].id) from None
+            raise self._conflict(first) from None
+        self._remember_saved(aggregates)
+        self._saved(recordings)
+        for listener in self.save_listeners:
+            listener(recordings)
+        return recordings
 
+    def _conflict(self, first: dict[UUID, int]) -> DomainError:
+        """Which aggregate's version was stored first by someone else: a new one that exists
+        already, or a concurrent change of an existing one (asked only after a failure)."""
+        stored = self.recorder.max_versions(list(first))
+        for aggregate_id, version in first.items():
+            if stored.get(aggregate_id, 0) >= version:
+                return (DuplicateAggregateError(aggregate_id) if version == 1
+                        else VersionConflictError(aggregate_id))
+        return VersionConflictError(next(reversed(first)))
+
+    def _store_group(self, events: list[Any], aggregates: list[Any]) -> list[Recording[UUID]]:
+        """Record several commands' (collected) events in one transaction, with the
+        library's own save."""
+        return Application.save(self, *events, *aggregates)
+
+    # -- loading and acting -----------------------------------------------------------------
     def _get_parcel(self, parcel_id: UUID, version: int | None = None) -> ReturnParcel:
         try:
             parcel = (self._get_copy(parcel_id) if version is None
@@ -121,77 +134,6 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
             raise ParcelNotFoundError(parcel_id)
         return parcel
 
-    def _parcel_for_command(self, parcel_id: UUID) -> tuple[ReturnParcel, bool]:
-        """The parcel a command acts on, and whether it was just read from the store.
-
-        A parcel this process holds in its cache is taken as held, without a read. If
-        another process changed it since, the command's save conflicts (a version is
-        stored once) or the command decides on an older state: _act then decides again
-        on the parcel as stored, so a stale cache costs a retry, never a wrong answer.
-        """
-        held = self._held_copy(parcel_id)
-        if held is not None:
-            return held, False
-        return self._get_parcel(parcel_id), True
-
-    def _held_copy(self, parcel_id: UUID) -> ReturnParcel | None:
-        """A copy of the parcel this process holds in its cache, if it holds it."""
-        return self._read_held(parcel_id, ReturnParcel, deepcopy)
-
-    def _read_held(self, aggregate_id: UUID, kind: type, read: Callable[[Any], T]) -> T | None:
-        """`read` of the aggregate of this kind this process holds in its cache, if any,
-        under the lock the repository fast-forwards it under."""
-        cache = self.repository.cache
-        if cache is None:
-            return None
-        with self._fastforward_lock(aggregate_id):
-            try:
-                held = cache.get(aggregate_id)
-            except KeyError:
-                return None
-            return read(held) if isinstance(held, kind) else None
-
-    def _get_copy(self, aggregate_id: UUID) -> Any:
-        """The aggregate as stored now, as a copy of its own.
-
-        The repository fast-forwards a cached aggregate in place and copies it after
-        releasing its lock; a reader in another thread (deadlines timer, threaded
-        server) must never copy one half-updated, so the copy is taken under that lock.
-        The copy is cheap (domain/copying.py).
-        """
-        aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
-        if self.repository.cache is None:
-            return aggregate  # rebuilt for this call alone: no one else holds it
-        with self._fastforward_lock(aggregate_id):
-            return deepcopy(aggregate)
-
-    @contextmanager
-    def _fastforward_lock(self, aggregate_id: UUID) -> Iterator[None]:
-        """The lock the repository holds while it fast-forwards a cached aggregate."""
-        repository = self.repository
-        lock = repository._use_fastforward_lock(aggregate_id)  # noqa: SLF001
-        try:
-            with lock:
-                yield
-        finally:
-            repository._disuse_fastforward_lock(aggregate_id)  # noqa: SLF001
-
-    def _act(self, parcel_id: UUID, command: ParcelCommand,
-             expected_version: int | None = None) -> CommandResult:
-        """Load the parcel, check If-Match, run the command, save, answer; a parcel
-        taken from the cache that did not lead to a save is decided again, read afresh."""
-        loaded = self._take_loaded(parcel_id)
-        parcel, fresh = loaded if loaded is not None else self._parcel_for_command(parcel_id)
-        if not fresh:
-            try:
-                result = self._act_on(parcel, command, expected_version)
-            except DomainError:
-                result = None
-            if result is not None and result.position is not None:
-                return result
-            parcel = self._get_parcel(parcel_id)
-        return self._act_on(parcel, command, expected_version)
-
     def _act_on(self, parcel: ReturnParcel, command: ParcelCommand,
                 expected_version: int | None) -> CommandResult:
         parcel_id = parcel.id
@@ -199,7 +141,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
             raise VersionConflictError(parcel_id, expected_version, parcel.version)
         extra = command(parcel) or {}
         self._note_extra(extra)
-        recordings = self._save(parcel) if parcel.pending_events else []
+        recordings = self.save(parcel) if parcel.pending_events else []
         return self._result(parcel, recordings, extra)
 
     @staticmethod
@@ -212,6 +154,10 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
     def _policy(self, parcel: ReturnParcel) -> Any:
         return self.policies.for_platform(parcel.platform)
 
+    # Commands decide on the aggregate and record events; they must have NO effect outside
+    # the transaction that saves those events (no e-mail, no HTTP call, no file, no other
+    # table): a command may run twice, once on the cached copy and again on the parcel as
+    # stored (application/command_cache.py), and only the saved run counts.
     # -- parcel commands ----------------------------------------------------------
     def register_parcel(self, *, platform: str, site: str, seller_id: str, order_id: str,
                         order_created_at: datetime, tracking_number: str | None,
@@ -231,8 +177,8 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
             ready_to_ship_at=ready_to_ship_at, policy=self.policies.for_platform(platform),
             occurred_at=occurred_at, actor=actor)
         try:
-            recordings = self._commit_recorded(parcel)
-        except IntegrityError:
+            recordings = self.save(parcel)
+        except DuplicateAggregateError:
             raise DuplicateParcelError(parcel.id) from None
         return self._result(parcel, recordings)
 
@@ -410,149 +356,3 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, PreloadedParcels, Application[U
         if isinstance(aggregate, ReturnParcel):
             return ParcelView.of(aggregate)
         return self._address_view(aggregate) if isinstance(aggregate, ReturnAddress) else None
-
-    # -- return addresses -----------------------------------------------------------
-    def register_return_address(self, *, seller_id: str, platform: str, country: str,
-                                address: dict[str, Any], effective_from: datetime,
-                                occurred_at: datetime, seller_country: str | None = None,
-                                actor: str = "system") -> ReturnAddressView:
-        """The seller registered a return address on the platform at `occurred_at`."""
-        return_address = ReturnAddress.register(
-            seller_id=seller_id, platform=platform, country_code=country, address=address,
-            effective_from=effective_from, occurred_at=occurred_at,
-            seller_country=seller_country, actor=actor)
-        directory = self._directory(return_address.seller_id)
-        directory.list_address(return_address.id)
-        self._save(directory, return_address)
-        return self._address_view(return_address)
-
-    def verify_real_name(self, address_id: UUID, identity: Mapping[str, str],
-                         occurred_at: datetime, actor: str = "system") -> ReturnAddressView:
-        """LZ-1: record the recipient's real-name verification, sealed."""
-        address = self._get_address(address_id)
-        # The subject id is stored in the event: a pseudonym, never the id number (LZ-1).
-        subject_id = (f"{address.seller_id}:"
-                      f"{self.vault.pseudonym(address.seller_id, identity.get('id_number', ''))}")
-        sealed = self.vault.seal(subject_id, dict(identity))
-        address.verify_real_name(subject_id, sealed, occurred_at, actor=actor)
-        self._save(address)
-        return self._address_view(address)
-
-    def reuse_real_name(self, address_id: UUID, verified_address_id: UUID,
-                        occurred_at: datetime, actor: str = "system") -> ReturnAddressView:
-        """LZ-1: reuse a verified identity for another address of the same seller."""
-        address = self._get_address(address_id)
-        source = self._get_address(verified_address_id)
-        if source.seller_id != address.seller_id or source.sealed_identity is None:
-            raise RuleViolationError("LZ-1", "only a verified identity of the same seller "
-                                     "can be reused", source=str(verified_address_id))
-        assert source.subject_id is not None
-        address.verify_real_name(source.subject_id, source.sealed_identity, occurred_at,
-                                 reused_from=str(source.id), actor=actor)
-        self._save(address)
-        return self._address_view(address)
-
-    def deactivate_return_address(self, address_id: UUID, reason: str, occurred_at: datetime,
-                                  actor: str = "system") -> ReturnAddressView:
-        """The seller stops using an address."""
-        address = self._get_address(address_id)
-        address.deactivate(reason, occurred_at, actor)
-        self._save(address)
-        return self._address_view(address)
-
-    def list_return_addresses(self, seller_id: str) -> list[ReturnAddressView]:
-        """Every return address the seller ever registered."""
-        return [self._address_view(a) for a in self._addresses_of(seller_id)]
-
-    def get_return_address(self, address_id: UUID) -> ReturnAddressView:
-        return self._address_view(self._get_address(address_id))
-
-    def _directory(self, seller_id: str) -> SellerDirectory:
-        try:
-            return self._get_copy(seller_directory_id(seller_id))
-        except AggregateNotFoundError:
-            return SellerDirectory(seller_id)
-
-    def _addresses_of(self, seller_id: str) -> list[ReturnAddress]:
-        return [self._get_address(a) for a in self._directory(seller_id).address_ids]
-
-    def _address_facts(self, seller_id: str) -> list[Any]:
-        """What routing needs of the seller's return addresses, as stored now (a stale
-        address must never be chosen): from the copies this process holds when one query
-        shows they are the last stored versions, else from each one read afresh."""
-        held = self._held_address_facts(seller_directory_id(seller_id))
-        if held is not None:
-            return held
-        return [a.facts() for a in self._addresses_of(seller_id)]
-
-    def _held_address_facts(self, directory_id: UUID) -> list[Any] | None:
-        held = self._read_held(directory_id, SellerDirectory,
-                               lambda d: (d.version, list(d.address_ids)))
-        if held is None:
-            return None
-        version, ids = held
-        stored = self._stored_versions([directory_id, *ids])
-        if stored.get(directory_id) != version:
-            return None
-        facts = []
-        for address_id in ids:
-            read = self._read_held(address_id, ReturnAddress, lambda a: (a.version, a.facts()))
-            if read is None or read[0] != stored.get(address_id):
-                return None
-            facts.append(read[1])
-        return facts
-
-    def _get_address(self, address_id: UUID) -> ReturnAddress:
-        try:
-            address = self._get_copy(address_id)
-        except AggregateNotFoundError:
-            raise ReturnAddressNotFoundError(address_id) from None
-        if not isinstance(address, ReturnAddress):
-            raise ReturnAddressNotFoundError(address_id)
-        return address
-
-    @staticmethod
-    def _address_view(a: ReturnAddress) -> ReturnAddressView:
-        return ReturnAddressView(a.id, a.seller_id, a.platform, a.country, dict(a.address),
-                                 a.effective_from, a.registered_at, a.deactivated_at,
-                                 a.real_name_status, a.seller_country, a.version)
-
-    # -- SKU customs profiles (LZ-2) ------------------------------------------------------
-    def set_customs_profile(self, *, seller_id: str, sku: str, hs_code: str,
-                            declared_name_local: str, declared_name_en: str,
-                            declared_value: Money, material: str, use: str, brand: str,
-                            occurred_at: datetime, similar_product: bool = False,
-                            actor: str = "system") -> CustomsProfileView:
-        """Enter (or correct) a SKU's customs data once; later returns reuse it."""
-        profile = check_profile(hs_code, declared_name_local, declared_name_en,
-                                declared_value, material, use, brand)
-        try:
-            existing = self.repository.get(customs_profile_id(seller_id, sku))
-        except AggregateNotFoundError:
-            existing = SkuCustomsProfile.create(seller_id, sku, profile, similar_product,
-                                                occurred_at, actor)
-        else:
-            existing.update(profile, similar_product, occurred_at, actor)
-        self._save(existing)
-        return self._customs_view(existing)
-
-    def get_customs_profile(self, seller_id: str, sku: str) -> CustomsProfileView:
-        try:
-            profile = self.repository.get(customs_profile_id(seller_id, sku))
-        except AggregateNotFoundError:
-            raise CustomsProfileNotFoundError(f"{seller_id}/{sku}") from None
-        return self._customs_view(profile)
-
-    def _customs_skus(self, parcel: ReturnParcel) -> frozenset[str]:
-        if not self._policy(parcel).uses_customs_facts:
-            return frozenset()  # one read per SKU saved where no rule looks at them
-        known = set()
-        for line in parcel.lines:
-            if customs_profile_id(parcel.seller_id, line.sku) in self.repository:
-                known.add(line.sku)
-        return frozenset(known)
-
-    @staticmethod
-    def _customs_view(p: SkuCustomsProfile) -> CustomsProfileView:
-        return CustomsProfileView(p.seller_id, p.sku, dict(p.profile), p.similar_product,
-                                  p.version)

@@ -82,6 +82,14 @@ class DuplicateParcelError(DomainError):
         self.parcel_id = parcel_id
 
 
+class DuplicateAggregateError(DomainError):
+    """Something with that id exists already: a concurrent twin created it first."""
+
+    def __init__(self, aggregate_id: object) -> None:
+        super().__init__(f"{aggregate_id} exists already")
+        self.aggregate_id = aggregate_id
+
+
 class VersionConflictError(DomainError):
     """Someone else changed the aggregate since it was read (optimistic concurrency)."""
 

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
-# Records one processing event in one transaction and answers its recordings.
-RecordFn = Callable[[ProcessingEvent], list[Recording[Any]]]
+# How many recent transaction sizes are kept (for tests and metrics): a bounded window,
+# so memory does not grow with uptime.
+RECENT_GROUPS = 1024
+
+
+class Group(NamedTuple):
+    """The events of one or more commands' saves, and their aggregates."""
+
+    events: list[Any]
+    aggregates: list[Any]
+
+
+# Records one group in one transaction and answers its recordings.
+StoreFn = Callable[[list[Any], list[Any]], list[Recording[Any]]]
 
 
 @dataclass
@@ -34,12 +46,12 @@ class _Save:
         return self.recordings
 
 
-def _processing_event(saves: Sequence[_Save]) -> ProcessingEvent:
-    processing = ProcessingEvent()
+def _group(saves: Sequence[_Save]) -> Group:
+    group = Group([], [])
     for save in saves:
-        processing.events.extend(save.events)
-        processing.aggregates.update(save.aggregates)
-    return processing
+        group.events.extend(save.events)
+        group.aggregates.extend(save.aggregates.values())
+    return group
 
 
 class GroupCommitter:
@@ -51,13 +63,16 @@ class GroupCommitter:
     arrival order: optimistic concurrency decides them as it would without grouping.
     """
 
-    def __init__(self, record: RecordFn, max_group: int = 64) -> None:
-        self._record = record
+    def __init__(self, store: StoreFn, max_group: int = 64) -> None:
+        self._record: Callable[[Group], list[Recording[Any]]] = lambda g: store(*g)
         self.max_group = max_group
         self._queue: list[_Save] = []
         self._busy = False
         self._cond = threading.Condition()
-        self.groups: list[int] = []  # sizes of the transactions recorded (for tests, metrics)
+        # Sizes of the last transactions recorded (for tests, metrics), and the totals.
+        self.groups: deque[int] = deque(maxlen=RECENT_GROUPS)
+        self.transactions = 0
+        self.saves = 0
 
     def save(self, aggregates: Sequence[Any]) -> list[Recording[Any]]:
         """Save these aggregates' pending events, atomically, grouped with others'."""
@@ -82,7 +97,9 @@ class GroupCommitter:
         return entry.outcome()
 
     def _commit(self, batch: list[_Save]) -> None:
-        group, later, seen = [], [], set()
+        group: list[_Save] = []
+        later: list[_Save] = []
+        seen: set[Any] = set()
         for save in batch:
             (later if save.ids & seen else group).append(save)
             seen |= save.ids
@@ -95,7 +112,7 @@ class GroupCommitter:
             self._record_alone(group[0])
             return
         try:
-            recordings = self._record(_processing_event(group))
+            recordings = self._record(_group(group))
         except IntegrityError:
             for save in group:  # someone conflicts: find out who, save by save
                 self._record_alone(save)
@@ -104,7 +121,7 @@ class GroupCommitter:
             for save in group:
                 save.error, save.done = error, True
             return
-        self.groups.append(len(group))
+        self._count(len(group))
         for save in group:
             ids = save.ids
             save.recordings = [r for r in recordings if r.domain_event.originator_id in ids]
@@ -112,8 +129,13 @@ class GroupCommitter:
 
     def _record_alone(self, save: _Save) -> None:
         try:
-            save.recordings = self._record(_processing_event([save]))
-            self.groups.append(1)
+            save.recordings = self._record(_group([save]))
+            self._count(1)
         except BaseException as error:  # noqa: BLE001 - raised in the command's own thread
             save.error = error
         save.done = True
+
+    def _count(self, size: int) -> None:
+        self.groups.append(size)
+        self.transactions += 1
+        self.saves += size

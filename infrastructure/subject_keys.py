@@ -8,24 +8,21 @@ from typing import Any
 KEY_TABLE = "personal_data_keys"
 
 
+def sqlite_create_statement() -> str:
+    """The key table's DDL on SQLite; the application recorder creates it with its own
+    tables (infrastructure/persistence.py, which also holds the PostgreSQL form)."""
+    return (f"CREATE TABLE IF NOT EXISTS {KEY_TABLE} (subject_id TEXT PRIMARY KEY, "
+            "wrapped_key BLOB, created_at TEXT NOT NULL, erased_at TEXT)")
+
+
 class SubjectKeyStore:
     """The table of wrapped subject keys, in the event store's own database."""
 
-    def __init__(self, datastore: Any, postgres: bool, create_table: bool = True) -> None:
+    def __init__(self, datastore: Any, postgres: bool) -> None:
         self.datastore = datastore
         self.postgres = postgres
         self.mark = "%s" if postgres else "?"
         self.table = f'"{datastore.schema}".{KEY_TABLE}' if postgres else KEY_TABLE
-        if create_table:
-            blob = "bytea" if postgres else "BLOB"
-            self._run(f"CREATE TABLE IF NOT EXISTS {self.table} (subject_id TEXT PRIMARY KEY, "
-                      f"wrapped_key {blob}, created_at TEXT NOT NULL, erased_at TEXT)")
-
-    @classmethod
-    def for_recorder(cls, recorder: Any, create_table: bool = True) -> SubjectKeyStore:
-        """The key store beside the recorder's events (SQLite file or PostgreSQL schema)."""
-        postgres = type(recorder).__module__ == "eventsourcing.postgres"
-        return cls(recorder.datastore, postgres, create_table)
 
     def _run(self, statement: str, params: tuple[Any, ...] = (),
              commit: bool = True) -> list[Any]:
@@ -77,3 +74,28 @@ class SubjectKeyStore:
             return
         with self.datastore.get_connection(commit=True) as conn:
             conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class MemorySubjectKeys:
+    """The key table of the in-memory store: the same answers, kept in a dict."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, tuple[bytes | None, str | None]] = {}
+
+    def get(self, subject_id: str) -> bytes | None:
+        return self._keys.get(subject_id, (None, None))[0]
+
+    def put(self, subject_id: str, wrapped_key: bytes) -> None:
+        self._keys[subject_id] = (wrapped_key, None)
+
+    def destroy(self, subject_id: str) -> bool:
+        if self.get(subject_id) is None:
+            return False
+        self._keys[subject_id] = (None, datetime.now(UTC).isoformat())
+        return True
+
+    def erased_at(self, subject_id: str) -> str | None:
+        return self._keys.get(subject_id, (None, None))[1]
+
+    def purge(self) -> None:
+        """Nothing outlives the process in memory."""

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from infrastructure.seam import ViewTablesHook
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, UTC: text order is time order
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
@@ -113,7 +114,7 @@ def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     return ", ".join(f":{key}" for key in params), params
 
 
-class ViewRecorder:
+class ViewRecorder(ViewTablesHook):
     """A materialised view: DDL, batched writes with one tracking record, read transactions."""
 
     view_name: ClassVar[str]
@@ -121,23 +122,27 @@ class ViewRecorder:
     tables: ClassVar[tuple[str, ...]] = ()
 
     datastore: Any
-    _insert_tracking: Callable[[Any, Tracking], None]
 
     @classmethod
     def tracking_table(cls) -> str:
         return f"{cls.view_name}_view_tracking"
 
-    @abstractmethod
+    pyformat: ClassVar[bool] = False  # the driver's parameter style: `%(name)s`, else `:name`
+
+    def _table_prefix(self) -> str:
+        """What stands before each table name (PostgreSQL: the view schema)."""
+        return ""
+
     def _tx(self, cursor: Any) -> Tx:
         """The transaction wrapper of this view's database (SQLite or PostgreSQL)."""
+        return Tx(cursor, self._table_prefix(), pyformat=self.pyformat)
 
     def _pipeline(self, cursor: Any) -> contextlib.AbstractContextManager[Any]:
         """Send a batch's statements without waiting for each answer, where the driver can."""
         return contextlib.nullcontext()
 
-    def _create_table(self, c: Any) -> None:
-        super()._create_table(c)  # type: ignore[misc]  # the library's tracking table
-        tx = self._tx(c)
+    def create_view_tables(self, cursor: Any) -> None:
+        tx = self._tx(cursor)
         for statement in self.ddl:
             tx.execute(statement)
 
@@ -146,7 +151,7 @@ class ViewRecorder:
         with self.datastore.transaction(commit=True) as c:
             # Tracking first: it takes SQLite's write lock at once (no stale-read upgrade),
             # and a batch already applied fails here, before any row is touched.
-            self._insert_tracking(c, batch[-1][1])
+            self.insert_tracking_on(c, batch[-1][1])
             tx = self._tx(c)
             with self._pipeline(c):
                 for domain_event, tracking in batch:
@@ -182,9 +187,6 @@ class SQLiteView(ViewRecorder, SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [self._rename(s) for s in super().construct_create_table_statements()]
 
-    def _tx(self, cursor: Any) -> Tx:
-        return Tx(cursor, "", pyformat=False)
-
 
 class PostgresView(ViewRecorder, PostgresTrackingRecorder):
     """A view in the PostgreSQL view schema."""
@@ -198,19 +200,26 @@ class PostgresView(ViewRecorder, PostgresTrackingRecorder):
             curs.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.datastore.schema}"')
         super().create_table()
 
-    def _tx(self, cursor: Any) -> Tx:
-        return Tx(cursor, f'"{self.datastore.schema}".', pyformat=True)
+    pyformat = True
+
+    def _table_prefix(self) -> str:
+        return f'"{self.datastore.schema}".'
 
     def _pipeline(self, cursor: Any) -> contextlib.AbstractContextManager[Any]:
         return cursor.connection.pipeline()  # psycopg pipeline mode: one round trip per sync
 
 
+_CONCRETE: dict[tuple[type[ViewRecorder], str], type[ViewRecorder]] = {}
+
+
 def concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:
-    """The view's class for the configured database."""
-    return _concrete(view, persistence_module)
+    """The view's class for the configured database (made once per view and database)."""
+    key = (view, persistence_module)
+    if key not in _CONCRETE:
+        _CONCRETE[key] = _concrete(view, persistence_module)
+    return _CONCRETE[key]
 
 
-@cache
 def _concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:
     if persistence_module == "eventsourcing.sqlite":
         base: type[ViewRecorder] = SQLiteView

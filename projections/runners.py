@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Thread
-from typing import Any
+from typing import Any, cast
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 
-from application.config import ledger_env
 from application.ledger import ReturnsLedger
-from infrastructure.subscriptions import (
-    POSTGRES_WATCHDOG_INTERVAL,
-    RECORDER_TOPICS,
-    has_buffered,
-    interval_from_env,
-    wake,
-)
+from application.settings import load
+from infrastructure.seam import BatchLoopRunner, has_buffered, runner_subscription, wake
+from infrastructure.subscriptions import POSTGRES_WATCHDOG_INTERVAL
 from infrastructure.view_store import ViewRecorder, concrete
 from projections.base import ViewProjection
 from projections.deadlines import DeadlinesProjection, DeadlinesView
@@ -56,13 +50,11 @@ def projection_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]
     SQLite: VIEWS_SQLITE_DBNAME (default: views.sqlite3 beside the ledger's file).
     PostgreSQL: VIEWS_POSTGRES_SCHEMA (default: `views`) in the ledger's database.
     """
-    env = ledger_env(overrides)
+    env = dict(load(overrides).env)
     module = env["PERSISTENCE_MODULE"]
     if module not in ("eventsourcing.sqlite", "eventsourcing.postgres"):
         raise ValueError(f"views need eventsourcing.sqlite or eventsourcing.postgres, "
                          f"not {module!r}")
-    if module in RECORDER_TOPICS:
-        env.setdefault("APPLICATION_RECORDER_TOPIC", RECORDER_TOPICS[module])
     for spec in VIEWS.values():
         prefix = spec.projection.name.upper()
         env[f"{prefix}_CREATE_TABLE"] = "yes"  # views create their tables on first use
@@ -90,10 +82,12 @@ def open_view(name: str, env: Mapping[str, str]) -> ViewRecorder:
     """A view's recorder on its own connection pool (creates its tables when missing)."""
     spec = VIEWS[name]
     factory = InfrastructureFactory.construct(env=Environment(spec.projection.name, env))
-    return factory.tracking_recorder(concrete(spec.view, env["PERSISTENCE_MODULE"]))
+    view_class = concrete(spec.view, env["PERSISTENCE_MODULE"])
+    return cast(ViewRecorder, factory.tracking_recorder(
+        cast(type[TrackingRecorder], view_class)))
 
 
-class BatchingProjectionRunner(ProjectionRunner[ReturnsLedger, ViewRecorder]):
+class BatchingProjectionRunner(BatchLoopRunner):
     """The library's runner, applying what the subscription has already read in one transaction.
 
     A batch ends when the subscription would have to wait, or at the projection's batch size.
@@ -103,34 +97,27 @@ class BatchingProjectionRunner(ProjectionRunner[ReturnsLedger, ViewRecorder]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        batch_size = (kwargs.get("env") or {}).get("PROJECTION_BATCH_SIZE")
+        env = kwargs.get("env") or {}
+        batch_size = env.get("PROJECTION_BATCH_SIZE")
         if batch_size:
-            self.projection.batch_size = int(batch_size)  # type: ignore[misc]
-        interval = interval_from_env(POSTGRES_WATCHDOG_INTERVAL)
+            self.projection.batch_size = int(batch_size)  # type: ignore[attr-defined]
+        interval = float(env.get("PROJECTION_POLL_INTERVAL") or POSTGRES_WATCHDOG_INTERVAL)
         self._watchdog = Thread(target=self._poke, args=(interval,), daemon=True,
                                 name=f"{self.projection.name}-watchdog")
         self._watchdog.start()
 
     def _poke(self, interval: float) -> None:
         while not self.is_interrupted.wait(interval):
-            wake(self._subscription)
+            wake(runner_subscription(self))
 
     @staticmethod
-    def _process_events_loop(subscription: Any, projection: Any, is_stopping: Any,
-                             runner: weakref.ReferenceType[Any]) -> None:
-        try:
-            batch: list[Any] = []
-            for pair in subscription:
-                batch.append(pair)
-                if len(batch) >= projection.batch_size or not has_buffered(subscription):
-                    projection.process_batch(batch)
-                    batch = []
-        except BaseException as error:  # noqa: BLE001 - handed to run_forever(), as the library does
-            owner = runner()
-            if owner is not None:
-                owner._thread_error = error  # noqa: SLF001
-        finally:
-            is_stopping.set()
+    def process_events(subscription: Any, projection: Any, is_stopping: Any) -> None:
+        batch: list[Any] = []
+        for pair in subscription:
+            batch.append(pair)
+            if len(batch) >= projection.batch_size or not has_buffered(subscription):
+                projection.process_batch(batch)
+                batch = []
 
 
 def start_runner(name: str, env: Mapping[str, str],

@@ -9,6 +9,7 @@ from apispec import BasePlugin
 from flask import Flask, Response, abort, request
 from flask_smorest import Api
 
+from application.settings import load as load_settings
 from interfaces.api import (
     addresses,
     deliveries,
@@ -21,7 +22,12 @@ from interfaces.api import (
     views,
 )
 from interfaces.api.audit import blp as audit
-from interfaces.api.ledger import EXTENSION, LedgerHolder
+from interfaces.api.ledger import (
+    EXTENSION,
+    SETTINGS_EXTENSION,
+    LedgerHolder,
+    ledger_overrides,
+)
 from interfaces.api.observability import Metrics, configure_logging
 from interfaces.api.observability import install as install_observability
 from interfaces.api.operations import blp as operations
@@ -106,9 +112,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env()
     app.config.update(config or {})
     configure_logging(app.config["LOG_LEVEL"])
+    # The composition root of the web process: the settings are validated once, here, and
+    # the ledger, the views and their runners, and the web pages are built from them.
+    settings = load_settings(ledger_overrides(config))
+    app.extensions[SETTINGS_EXTENSION] = settings
     metrics = Metrics()
     app.extensions["returns_ledger_metrics"] = metrics
-    app.extensions[EXTENSION] = LedgerHolder(config, metrics.observed_ledger())
+    app.extensions[EXTENSION] = LedgerHolder(settings, metrics.observed_ledger())
     views.install(app)  # view stores, in-process runners (embedded default), lag metrics
     api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders()]})
     for blueprint in BLUEPRINTS:

@@ -10,18 +10,25 @@ from eventsourcing.persistence import PersistenceError
 from flask import current_app
 
 from application.ledger import ReturnsLedger
+from application.settings import Settings
 from interfaces.api.problems import StoreUnavailableError
 
 EXTENSION = "returns_ledger"
+SETTINGS_EXTENSION = "returns_ledger_settings"
+
+
+def ledger_overrides(config: Mapping[str, Any] | None) -> dict[str, str]:
+    """The text settings of an app's config, which override the environment's."""
+    return {k: str(v) for k, v in (config or {}).items()
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
 class LedgerHolder:
     """One ledger per app (so per gunicorn worker), built lazily and thread-safely."""
 
-    def __init__(self, env: Mapping[str, Any] | None,
+    def __init__(self, settings: Settings,
                  ledger_class: type[ReturnsLedger] = ReturnsLedger) -> None:
-        self._env = {k: str(v) for k, v in (env or {}).items()
-                     if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+        self.settings = settings
         self._class = ledger_class
         self._ledger: ReturnsLedger | None = None
         self._lock = threading.Lock()
@@ -31,7 +38,7 @@ class LedgerHolder:
             with self._lock:
                 if self._ledger is None:
                     try:
-                        self._ledger = self._class(self._env)
+                        self._ledger = self._class(self.settings)
                     except PersistenceError as error:
                         raise StoreUnavailableError(str(error)) from error
         return self._ledger

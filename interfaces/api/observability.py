@@ -61,8 +61,12 @@ class Metrics:
         class ObservedLedger(ReturnsLedger):
             name = ReturnsLedger.name
 
-            def _notify(self, recordings: list[Any]) -> None:
-                super()._notify(recordings)
+            def __init__(self, env: Any = None) -> None:
+                super().__init__(env)
+                self.save_listeners.append(self._count)
+
+            @staticmethod
+            def _count(recordings: list[Any]) -> None:
                 for recording in recordings:
                     events.labels(type(recording.domain_event).__name__).inc()
 

@@ -15,6 +15,7 @@ from domain.api_key import ApiKeyRevokedError
 from domain.errors import (
     CustomsProfileNotFoundError,
     DomainError,
+    DuplicateAggregateError,
     DuplicateParcelError,
     InvalidValueError,
     NotFoundError,
@@ -41,6 +42,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str]] = {
     RuleViolationError: (409, "rule-violation"),
     TransitionError: (409, "invalid-transition"),
     DuplicateParcelError: (409, "duplicate-parcel"),
+    DuplicateAggregateError: (409, "concurrent-update"),
     RefundReferenceConflictError: (409, "refund-reference-conflict"),
     ApiKeyRevokedError: (409, "api-key-revoked"),
     VersionConflictError: (412, "version-conflict"),

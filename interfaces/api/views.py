@@ -8,7 +8,6 @@ hold-expiry timer with the first request when the embedded default wants them
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from domain.values import Platform, Status
 from interfaces.api.auth import caller, check_seller, sees_all
 from interfaces.api.fields import Choice, Text, When
 from interfaces.api.ledger import EXTENSION as LEDGER_EXTENSION
+from interfaces.api.ledger import SETTINGS_EXTENSION
 from interfaces.api.problems import problem
 from projections.embedded import EmbeddedProjections, runs_in_process, start_embedded
 from projections.service import ViewStores
@@ -92,16 +92,15 @@ class ViewLag:
 
 def install(app: Flask) -> ViewsHolder:
     """Keep the views in the app; start in-process runners with the first request."""
-    env = dict(app.extensions[LEDGER_EXTENSION]._env)  # noqa: SLF001 - the ledger's settings
-    settings = {**os.environ, **env}
-    explicit = app.config.get("PROJECTIONS_IN_PROCESS", settings.get("PROJECTIONS_IN_PROCESS"))
+    env = dict(app.extensions[SETTINGS_EXTENSION].env)  # validated once, by create_app
+    explicit = app.config.get("PROJECTIONS_IN_PROCESS", env.get("PROJECTIONS_IN_PROCESS"))
     if explicit is not None:
         in_process = bool(strtobool(str(explicit)))
     else:
         in_process = not app.testing and runs_in_process(env)
     default_wait = TESTING_WAIT if app.testing else DEFAULT_WAIT
     wait = float(app.config.get("VIEW_WAIT_SECONDS",
-                                settings.get("VIEW_WAIT_SECONDS", default_wait)))
+                                env.get("VIEW_WAIT_SECONDS", default_wait)))
     holder = ViewsHolder(env, in_process, wait)
     app.extensions[EXTENSION] = holder
     metrics = app.extensions.get("returns_ledger_metrics")

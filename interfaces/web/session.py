@@ -22,18 +22,18 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Request, current_app, session
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
-DEFAULT_SECRET_FILE = "var/web-secret.key"
+from application.settings import Settings
+
 SEAL_INFO = b"returns-ledger web session: sealed api key"
 CSRF_FIELD = "csrf_token"
 
 
-def load_secret_key(config: Any) -> str:
-    """SECRET_KEY from the config or environment, else a key file made on first run."""
-    given = config.get("SECRET_KEY") or os.environ.get("SECRET_KEY")
+def load_secret_key(config: Any, settings: Settings) -> str:
+    """SECRET_KEY from the config or the settings, else a key file made on first run."""
+    given = config.get("SECRET_KEY") or settings.web_secret_key
     if given:
         return str(given)
-    path = Path(config.get("WEB_SECRET_KEY_FILE")
-                or os.environ.get("WEB_SECRET_KEY_FILE", DEFAULT_SECRET_FILE))
+    path = Path(config.get("WEB_SECRET_KEY_FILE") or settings.web_secret_key_file)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -58,7 +58,8 @@ class WebOnlySessions(SecureCookieSessionInterface):
 
 def configure(app: Flask) -> None:
     """The secret key and the session cookie's attributes (the API itself uses no cookie)."""
-    app.config["SECRET_KEY"] = load_secret_key(app.config)
+    app.config["SECRET_KEY"] = load_secret_key(app.config,
+                                               app.extensions["returns_ledger_settings"])
     app.session_interface = WebOnlySessions()
     app.config.update(
         SESSION_COOKIE_NAME="returns_ledger_web",

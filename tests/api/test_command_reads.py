@@ -48,7 +48,7 @@ def test_a_parcel_changed_by_another_worker_is_decided_on_its_stored_state(
     from tests.api.conftest import issue_keys, make_app
 
     keys = issue_keys(store_app)
-    other = make_app({k: v for k, v in store_app.extensions["returns_ledger"]._env.items()})
+    other = make_app({k: v for k, v in store_app.extensions["returns_ledger"].settings.env.items()})
     try:
         one, two = store_app.test_client(), other.test_client()
         parcel = register(one, keys.client, tracking="TTMY-STALE")

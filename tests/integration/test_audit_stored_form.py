@@ -194,20 +194,26 @@ def test_positions_are_never_reused_after_a_removed_tail(store, store_env) -> No
     assert result.position > last
 
 
-def test_a_store_with_the_librarys_table_is_rebuilt_positions_kept(sqlite_env) -> None:
+def test_a_store_with_the_librarys_table_is_rebuilt_positions_kept(tmp_path) -> None:
     from tests.conftest import TEST_PERSONAL_DATA_KEY
 
-    db = sqlite3.connect(sqlite_env["SQLITE_DBNAME"])
-    db.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
-               "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))")
-    db.commit()
-    db.close()
-    env = {**sqlite_env, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}
-    ledger = ReturnsLedger({**env, "APPLICATION_RECORDER_TOPIC":
-                            "eventsourcing.sqlite:SQLiteApplicationRecorder"})
+    made = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "PERSONAL_DATA_KEY":
+            TEST_PERSONAL_DATA_KEY, "SQLITE_DBNAME": str(tmp_path / "made.sqlite3")}
+    ledger = ReturnsLedger(made)
     parcel = SCENARIOS["amazon"](ledger, "")
     kept = LedgerAudit(ledger).digest()
     ledger.close()
+    # The same rows in the library's own table (plain rowid), as an older store has them.
+    env = {**made, "SQLITE_DBNAME": str(tmp_path / "old.sqlite3")}
+    db = sqlite3.connect(env["SQLITE_DBNAME"])
+    db.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
+               "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))")
+    db.execute("ATTACH DATABASE ? AS made", (made["SQLITE_DBNAME"],))
+    db.execute("INSERT INTO stored_events (rowid, originator_id, originator_version, topic, "
+               "state) SELECT rowid, originator_id, originator_version, topic, state FROM "
+               "made.stored_events ORDER BY rowid")
+    db.commit()
+    db.close()
     tamper = StoreTamperer(env)
     upgraded = ReturnsLedger(env)  # the ledger's own recorder rebuilds the table
     try:

@@ -121,7 +121,7 @@ def test_chain_head_is_not_advanced_by_a_conflicting_save(store, store_env) -> N
         other.close()
     stale.close(at, "late writer")
     with pytest.raises(VersionConflictError):
-        ledger._save(stale)  # our head + 1 loses
+        ledger.save(stale)  # our head + 1 loses
     assert ledger.events.heads.get(parcel, head + 1) is None
     misses = ledger.events.head_misses
     ledger.close_parcel(parcel, at)  # links to the head + 1 really stored, read on a miss

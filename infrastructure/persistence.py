@@ -1,0 +1,189 @@
+"""The ledger's recorders and infrastructure factories, one per supported store.
+
+Extended the way the library's own examples extend persistence (searchabletimestamps):
+recorder subclasses whose extra tables come with the library's own create-table
+statements, so `returns-ledger db init` and `CREATE_TABLE=no` cover them, and factory
+subclasses that construct those recorders. `PERSISTENCE_MODULE` keeps naming the
+library's modules; `factory_for` picks the ledger's factory for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.utils import Environment
+from psycopg.sql import SQL, Identifier
+
+from infrastructure.subject_keys import (
+    KEY_TABLE,
+    MemorySubjectKeys,
+    SubjectKeyStore,
+    sqlite_create_statement,
+)
+from infrastructure.subscriptions import PollingSQLiteApplicationRecorder
+
+SQLITE = "eventsourcing.sqlite"
+POSTGRES = "eventsourcing.postgres"
+POPO = "eventsourcing.popo"
+MODULES = (SQLITE, POSTGRES, POPO)
+
+
+class SubjectKeys(Protocol):
+    """The wrapped per-subject keys of the personal-data vault."""
+
+    def get(self, subject_id: str) -> bytes | None: ...
+    def put(self, subject_id: str, wrapped_key: bytes) -> None: ...
+    def destroy(self, subject_id: str) -> bool: ...
+    def erased_at(self, subject_id: str) -> str | None: ...
+    def purge(self) -> None: ...
+
+
+class LedgerRecorder(Protocol):
+    """What the ledger needs of its application recorder beyond the library's."""
+
+    subject_keys: SubjectKeys
+
+    def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]: ...
+
+
+def _max_versions_sql(recorder: Any, ids: Sequence[UUID], postgres: bool) -> dict[UUID, int]:
+    """{id: last stored version} for those of `ids` that have events, in one query."""
+    if not ids:
+        return {}
+    mark = "%s" if postgres else "?"
+    table = (f'"{recorder.datastore.schema}"."{recorder.events_table_name}"' if postgres
+             else recorder.events_table_name)
+    statement = (f"SELECT originator_id, MAX(originator_version) AS version FROM {table} "
+                 f"WHERE originator_id IN ({', '.join([mark] * len(ids))}) "
+                 "GROUP BY originator_id")
+    # SQLite stores ids as hex text (as the library writes them); PostgreSQL as uuid.
+    params = list(ids) if postgres else [i.hex for i in ids]
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    return {UUID(str(row["originator_id"])): row["version"] for row in rows}
+
+
+def _sqlite_events_statement(name: str) -> str:
+    """The library's SQLite event table, numbered with AUTOINCREMENT: SQLite hands the
+    rowid of a deleted last row to the next insert, and a removed tail's position must
+    never name another event (an auditor's checkpoint names it). The column keeps the
+    name `rowid`, so the library's notification queries read it unchanged."""
+    return (f"CREATE TABLE IF NOT EXISTS {name} ("
+            "originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, "
+            "rowid INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "UNIQUE (originator_id, originator_version))")
+
+
+class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
+    """The library's SQLite recorder (polled for projections) with the personal-data key
+    table, its event positions never given out twice."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=False)
+        self.insert_events_statement = (
+            f"INSERT INTO {self.events_table_name} "
+            "(originator_id, originator_version, topic, state) VALUES (?,?,?,?)")
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [_sqlite_events_statement(self.events_table_name), sqlite_create_statement()]
+
+    def _create_table(self, c: Any) -> None:
+        c.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                  (self.events_table_name,))
+        row = c.fetchone()
+        if row is not None and "AUTOINCREMENT" not in (row["sql"] or "").upper():
+            self._rebuild_events_table(c)
+        super()._create_table(c)
+
+    def _rebuild_events_table(self, c: Any) -> None:
+        """A store made with the library's table, into this one, every row at its position."""
+        table, new = self.events_table_name, f"{self.events_table_name}_autoincrement"
+        c.execute(f"DROP TABLE IF EXISTS {new}")
+        c.execute(_sqlite_events_statement(new))
+        c.execute(f"INSERT INTO {new} (rowid, originator_id, originator_version, topic, state) "
+                  f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+                  "ORDER BY rowid")
+        c.execute(f"DROP TABLE {table}")
+        c.execute(f"ALTER TABLE {new} RENAME TO {table}")
+
+    def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        return _max_versions_sql(self, ids, postgres=False)
+
+
+class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder with the personal-data key table."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} (subject_id TEXT PRIMARY KEY, "
+            "wrapped_key bytea, created_at TEXT NOT NULL, erased_at TEXT)").format(
+            schema=Identifier(datastore.schema), table=Identifier(KEY_TABLE)))
+        self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=True)
+
+    def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        return _max_versions_sql(self, ids, postgres=True)
+
+
+class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
+    """The library's in-memory recorder with an in-memory key table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subject_keys: SubjectKeys = MemorySubjectKeys()
+
+    def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        wanted = {str(i): i for i in ids}
+        found: dict[UUID, int] = {}
+        for stored in self.select_notifications(None, limit=2**62):
+            key = str(stored.originator_id)
+            if key in wanted:
+                found[wanted[key]] = max(found.get(wanted[key], 0), stored.originator_version)
+        return found
+
+
+class LedgerSQLiteFactory(SQLiteFactory):
+    application_recorder_class: type[LedgerSQLiteApplicationRecorder] = (
+        LedgerSQLiteApplicationRecorder)
+
+    def __init__(self, env: Environment) -> None:
+        path = env.get("SQLITE_DBNAME") or ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(env)
+
+    def application_recorder(self) -> LedgerSQLiteApplicationRecorder:
+        recorder = super().application_recorder()
+        assert isinstance(recorder, LedgerSQLiteApplicationRecorder)  # our class, above
+        interval = self.env.get("PROJECTION_POLL_INTERVAL")
+        if interval:
+            recorder.poll_interval = float(interval)
+        return recorder
+
+
+class LedgerPostgresFactory(PostgresFactory):
+    application_recorder_class = LedgerPostgresApplicationRecorder
+
+
+class LedgerPOPOFactory(POPOFactory):
+    def application_recorder(self) -> LedgerPOPOApplicationRecorder:
+        return LedgerPOPOApplicationRecorder()
+
+
+FACTORIES: dict[str, type[InfrastructureFactory[Any]]] = {
+    SQLITE: LedgerSQLiteFactory, POSTGRES: LedgerPostgresFactory, POPO: LedgerPOPOFactory}
+
+
+def factory_for(env: Environment) -> InfrastructureFactory[Any]:
+    """The ledger's infrastructure factory for the configured PERSISTENCE_MODULE."""
+    module = env.get("PERSISTENCE_MODULE") or SQLITE
+    return FACTORIES[module](env)

@@ -1,0 +1,151 @@
+"""The one place that touches the eventsourcing library's private names.
+
+The rest of the project uses the library's public API, and these few hooks where the
+public API has none. `check_library()` lists what is missing or changed, and the
+contract test (tests/integration/test_library_seam.py) fails naming the symbol when an
+upgrade of the library changes one; `pyproject.toml` pins the library below 9.6 too.
+
+Each use, and the public hook that would let it go:
+- `Repository._use_fastforward_lock` / `_disuse_fastforward_lock`: copying a cached
+  aggregate while no other thread fast-forwards it (a public "copy from cache under its
+  lock" on the repository would replace it).
+- `ListenNotifySubscription._has_been_notified`, `_notifications`,
+  `_notifications_index`, `_notifications_queue`: poking the pull loop on a timer and
+  asking whether a page is buffered (a public `wake()` and `has_buffered()`).
+- `ProjectionRunner._process_events_loop`, `_subscription`, `_thread_error`: applying
+  what the subscription already read as one batch (a batch hook on Projection).
+- `TrackingRecorder._create_table`, `_insert_tracking` (SQLite and PostgreSQL): a
+  view's tables created with the library's tracking table, and its tracking record
+  written in the view's own transaction (a public "extra DDL" and "insert tracking on
+  this cursor").
+- `Aggregate._create` is the library's documented way for a class method to create an
+  aggregate; the domain uses it as documented, and it is checked here all the same.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.application import Repository
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import ListenNotifySubscription, Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import ProjectionRunner
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+# (owner, name, parameters the project relies on: None for an attribute set in __init__)
+CALLABLES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
+    (Repository, "_use_fastforward_lock", ("aggregate_id",)),
+    (Repository, "_disuse_fastforward_lock", ("aggregate_id",)),
+    (ProjectionRunner, "_process_events_loop",
+     ("subscription", "projection", "is_stopping", "runner")),
+    (SQLiteTrackingRecorder, "_create_table", ("c",)),
+    (SQLiteTrackingRecorder, "_insert_tracking", ("c", "tracking")),
+    (PostgresTrackingRecorder, "_create_table", ("curs",)),
+    (PostgresTrackingRecorder, "_insert_tracking", ("curs", "tracking")),
+    (Aggregate, "_create", ("event_class",)),
+)
+# Instance attributes set by the library's constructors (read from their source).
+ATTRIBUTES: tuple[tuple[type, str], ...] = (
+    (ListenNotifySubscription, "_has_been_notified"),
+    (ListenNotifySubscription, "_notifications"),
+    (ListenNotifySubscription, "_notifications_index"),
+    (ListenNotifySubscription, "_notifications_queue"),
+    (ProjectionRunner, "_subscription"),
+    (ProjectionRunner, "_thread_error"),
+)
+
+
+def check_library() -> list[str]:
+    """What the project relies on that the installed library no longer has, by name."""
+    missing = []
+    for owner, name, parameters in CALLABLES:
+        member = getattr(owner, name, None)
+        if member is None:
+            missing.append(f"{owner.__qualname__}.{name} is gone")
+            continue
+        signature = inspect.signature(member)
+        absent = [p for p in parameters if p not in signature.parameters]
+        if absent:
+            missing.append(f"{owner.__qualname__}.{name} lost parameter(s) {absent}")
+    for owner, name in ATTRIBUTES:
+        source = "".join(inspect.getsource(cls) for cls in owner.__mro__
+                         if cls.__module__.startswith("eventsourcing."))
+        if f"self.{name}" not in source:
+            missing.append(f"{owner.__qualname__}.{name} is no longer set")
+    return missing
+
+
+@contextmanager
+def fastforward_lock(repository: Repository[Any], aggregate_id: Any) -> Iterator[None]:
+    """The lock the repository holds while it fast-forwards a cached aggregate."""
+    lock = repository._use_fastforward_lock(aggregate_id)  # noqa: SLF001
+    try:
+        with lock:
+            yield
+    finally:
+        repository._disuse_fastforward_lock(aggregate_id)  # noqa: SLF001
+
+
+def _inner(subscription: Any) -> Any:
+    return getattr(subscription, "subscription", subscription)
+
+
+def wake(subscription: Any) -> None:
+    """Make the library's pull loop look at the notification log now."""
+    _inner(subscription)._has_been_notified.set()  # noqa: SLF001
+
+
+def has_buffered(subscription: Any) -> bool:
+    """Whether the subscription can yield another notification without waiting: the page
+    being iterated, or the queue of pages its pull thread already selected."""
+    inner = _inner(subscription)
+    if inner._notifications_index < len(inner._notifications):  # noqa: SLF001
+        return True
+    return not inner._notifications_queue.empty()  # noqa: SLF001
+
+
+def runner_subscription(runner: ProjectionRunner[Any, Any]) -> Any:
+    """The subscription a projection runner follows."""
+    return runner._subscription  # noqa: SLF001
+
+
+class BatchLoopRunner(ProjectionRunner[Any, Any]):
+    """A runner whose event loop is `process_events` (a static method, as the library's)."""
+
+    @staticmethod
+    def process_events(subscription: Any, projection: Any, is_stopping: Any) -> None:
+        """One event at a time, as the library's own loop; subclasses batch."""
+        for domain_event, tracking in subscription:
+            projection.process_event(domain_event, tracking)
+
+    @classmethod
+    def _process_events_loop(cls, subscription: Any, projection: Any, is_stopping: Any,
+                             runner: Any) -> None:
+        try:
+            cls.process_events(subscription, projection, is_stopping)
+        except BaseException as error:  # noqa: BLE001 - handed to run_forever(), as the library does
+            owner = runner()
+            if owner is not None:
+                owner._thread_error = error  # noqa: SLF001
+        finally:
+            is_stopping.set()
+
+
+class ViewTablesHook:
+    """Mixed into a view's tracking recorder: its own tables are created with the library's
+    tracking table, and its tracking record is written on the view's own cursor."""
+
+    def create_view_tables(self, cursor: Any) -> None:
+        """Create the view's own tables (after the library's tracking table)."""
+
+    def _create_table(self, c: Any) -> None:
+        super()._create_table(c)  # type: ignore[misc]  # the library's tracking table
+        self.create_view_tables(c)
+
+    def insert_tracking_on(self, cursor: Any, tracking: Tracking) -> None:
+        """Write the tracking record in the transaction of this cursor."""
+        self._insert_tracking(cursor, tracking)  # type: ignore[attr-defined]

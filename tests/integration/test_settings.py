@@ -1,0 +1,84 @@
+"""Settings: one validated object; every mistake is one line naming the variable."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from application.settings import Settings, SettingsError
+
+BASE = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": "x.sqlite3"}
+
+
+def refused(**env: str) -> SettingsError:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**BASE, **env})
+    return caught.value
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    settings = Settings.from_env({})
+    assert settings.persistence_module == "eventsourcing.sqlite"
+    assert settings.env["SQLITE_DBNAME"] == "var/ledger.sqlite3"
+    assert settings.command_cache is True and settings.group_commit is False
+    assert settings.policies.hold_days == 14
+    assert settings.policies.large_refund_thresholds["EUR"] == Decimal("500")
+
+
+def test_am4_threshold_of_a_known_currency_is_read_exactly() -> None:
+    settings = Settings.from_env({**BASE, "LARGE_REFUND_THRESHOLD_MYR": "100.50"})
+    assert settings.policies.large_refund_thresholds["MYR"] == Decimal("100.50")
+
+
+def test_am4_threshold_of_an_unknown_currency_is_refused() -> None:
+    error = refused(LARGE_REFUND_THRESHOLD_XYZ="100")
+    assert error.name == "LARGE_REFUND_THRESHOLD_XYZ" and "XYZ" in str(error)
+
+
+@pytest.mark.parametrize("raw", ["ten", "1,5", "NaN", "Infinity", "-5"])
+def test_am4_threshold_that_is_no_decimal_amount_is_refused(raw: str) -> None:
+    assert refused(LARGE_REFUND_THRESHOLD_EUR=raw).name == "LARGE_REFUND_THRESHOLD_EUR"
+
+
+@pytest.mark.parametrize("name", ["GROUP_COMMIT", "COMMAND_CACHE"])
+def test_a_boolean_that_is_no_boolean_is_refused(name: str) -> None:
+    error = refused(**{name: "maybe"})
+    assert error.name == name and "'maybe'" in str(error)
+
+
+def test_tt2_hold_days_must_be_a_whole_number() -> None:
+    assert refused(POLICY_HOLD_DAYS="two weeks").name == "POLICY_HOLD_DAYS"
+
+
+def test_tt7_return_window_setting_reaches_the_policies() -> None:
+    settings = Settings.from_env({**BASE, "POLICY_RETURN_WINDOW_DAYS": "7"})
+    assert settings.policies.return_window_days == 7
+
+
+def test_an_unknown_variable_with_the_project_prefix_is_refused_with_a_hint() -> None:
+    error = refused(POLICY_HOLD_DAY="10")
+    assert error.name == "POLICY_HOLD_DAY" and "POLICY_HOLD_DAYS" in str(error)
+
+
+def test_a_misspelt_persistence_module_value_is_refused() -> None:
+    error = refused(PERSISTENCE_MODULE="eventsourcing.postgre")
+    assert error.name == "PERSISTENCE_MODULE" and "eventsourcing.postgres" in str(error)
+
+
+def test_a_misspelt_variable_name_does_not_fall_back_to_sqlite_silently() -> None:
+    error = refused(PERSISTANCE_MODULE="eventsourcing.postgres")
+    assert error.name == "PERSISTANCE_MODULE" and "PERSISTENCE_MODULE" in str(error)
+
+
+def test_other_programs_variables_are_left_alone() -> None:
+    Settings.from_env({**BASE, "PATH": "/bin", "HOME": "/root", "POSTGRES_POOL_SIZE": "5",
+                       "TRACKING_CREATE_TABLE": "yes", "CI": "true"})
+
+
+def test_the_ledger_refuses_to_start_on_a_bad_setting(tmp_path) -> None:
+    from application.ledger import ReturnsLedger
+
+    with pytest.raises(SettingsError, match="GROUP_COMMIT"):
+        ReturnsLedger({**BASE, "SQLITE_DBNAME": str(tmp_path / "l.sqlite3"),
+                       "GROUP_COMMIT": "perhaps"})
