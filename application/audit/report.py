@@ -20,6 +20,8 @@ NON_CANONICAL_ID = "non_canonical_id"  # an id stored in another spelling: hidde
 MISTYPED = "mistyped"  # a column of the wrong type or NULL (state as TEXT, say)
 DUPLICATE_VERSION = "duplicate_version"  # one (id, version) stored twice
 READ_MISMATCH = "read_mismatch"  # the log and the aggregate's read disagree on its events
+CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # the stored events no longer make a signed tree
+BAD_CHECKPOINT = "bad_checkpoint"  # a checkpoint or proof that does not verify
 
 _TOKEN = re.compile(r"^(\d+):([0-9a-f]{64})$")
 

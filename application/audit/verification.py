@@ -28,6 +28,7 @@ from application.audit.report import (
     LedgerDigest,
     Verification,
 )
+from application.audit.transparency import CompactRange, event_leaf
 from domain.errors import ParcelNotFoundError
 from infrastructure.hash_chain import GENESIS, PREV_HASH, event_hash, next_digest
 from infrastructure.stored_rows import PAGE_SIZE, StoredRow, StoredRows, loose_id
@@ -93,9 +94,10 @@ class LedgerAudit:
         return CheckedEvent(row.position, aggregate, row.version, row.topic, state,
                             event_hash(aggregate, row.version, row.topic, state))
 
-    def events(self, stop: int | None = None) -> Iterator[CheckedEvent | Breach]:
-        """Every stored row in position order, each checked (up to `stop`, inclusive)."""
-        for row in self.rows.in_order(stop=stop, page_size=self.page_size):
+    def events(self, stop: int | None = None, after: int = 0
+               ) -> Iterator[CheckedEvent | Breach]:
+        """Every stored row in position order, each checked (after `after`, up to `stop`)."""
+        for row in self.rows.in_order(after=after, stop=stop, page_size=self.page_size):
             yield self.check_row(row)
 
     def prev_hash_of(self, state: bytes) -> str | None:
@@ -191,8 +193,10 @@ class LedgerAudit:
                                   event.originator_version, event.position)
         return None
 
-    def verify_all(self, against_digest: str | None = None) -> Verification:
-        """Every stored row along the log: its form, its aggregate's chain, and the digest."""
+    def verify_all(self, against_digest: str | None = None,
+                   tree: CompactRange | None = None, tree_size: int = 0) -> Verification:
+        """Every stored row along the log: its form, its aggregate's chain, and the digest.
+        Given `tree`, its first `tree_size` leaves are appended to it on the way."""
         anchor = LedgerDigest.parse(against_digest) if against_digest else None
         heads: dict[UUID, tuple[int, str]] = {}
         digest, last, count, at_anchor = GENESIS, 0, 0, None
@@ -207,6 +211,8 @@ class LedgerAudit:
                 event.position, count + 1
             if anchor and event.position <= anchor[0]:
                 at_anchor = (event.position, digest)
+            if tree is not None and tree.size < tree_size:
+                tree.append(event_leaf(event.position, event.hash))
         result = LedgerDigest(last, digest, count)
         if anchor is None:
             return Verification("all", count, None, digest, result, notes=[
