@@ -26,6 +26,7 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from eventsourcing.persistence import ConnectionPoolClosedError, PersistenceError
 
 from application.audit.report import (
     BAD_CHECKPOINT,
@@ -442,6 +443,11 @@ class CheckpointTimer:
         while not self._stopped.wait(self.interval):
             try:
                 taken = self.tick()
+            except (ConnectionPoolClosedError, PersistenceError) as error:
+                if isinstance(error, ConnectionPoolClosedError) or "closed" in str(error):
+                    return  # the ledger was closed: so is its log
+                log.exception("audit checkpoint failed")
+                continue
             except Exception:  # logged; the next round tries again
                 log.exception("audit checkpoint failed")
                 continue

@@ -415,3 +415,37 @@ def unb64(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, TypeError, ValueError):
         raise ProofError(f"not base64: {text!r}") from None
+
+
+# -- proof documents (the JSON `audit prove` writes and the API answers) --------------------
+def check_inclusion_document(proof: dict, checkpoint: Checkpoint,
+                             leaf: bytes | None = None) -> None:
+    """An inclusion proof document against a checkpoint you opened (and, given the leaf
+    hash you computed from the event yourself, for that event); raises ProofError."""
+    try:
+        size, index = int(proof["tree_size"]), int(proof["leaf_index"])
+        claimed = unb64(proof["leaf_hash"])
+        hashes = [unb64(h) for h in proof["hashes"]]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProofError(f"not an inclusion proof: {error}") from None
+    if size != checkpoint.size:
+        raise ProofError(f"the proof is for a tree of {size} leaves, the checkpoint has "
+                         f"{checkpoint.size}")
+    if leaf is not None and claimed != leaf:
+        raise ProofError("the proof is for another leaf than the event's")
+    verify_inclusion(claimed, index, size, hashes, checkpoint.root)
+
+
+def check_consistency_document(proof: dict, kept: Checkpoint, later: Checkpoint) -> None:
+    """A consistency proof document from a kept checkpoint to a later one; raises ProofError
+    also when the later one is smaller (a rollback) or the sizes are not the proof's."""
+    check_not_older(kept, later)
+    try:
+        first, second = int(proof["first"]), int(proof["second"])
+        hashes = [unb64(h) for h in proof["hashes"]]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProofError(f"not a consistency proof: {error}") from None
+    if (first, second) != (kept.size, later.size):
+        raise ProofError(f"the proof is from {first} to {second} leaves, the checkpoints "
+                         f"have {kept.size} and {later.size}")
+    verify_consistency(first, second, hashes, kept.root, later.root)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from flask import Flask, Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
+from application.audit.log import AuditLog, CheckpointTimer, TreeDamagedError, checkpoint_interval
+from application.audit.transparency import b64
 from application.audit.verification import DamagedStoreError, LedgerAudit
 from domain.api_key import ALL_SELLERS_ROLES
 from interfaces.api.auth import READ, check_parcel, requires, sees_all
-from interfaces.api.ledger import ledger
+from interfaces.api.ledger import EXTENSION, SETTINGS_EXTENSION, ledger
 from interfaces.api.problems import problem
 
 blp = Blueprint("audit", __name__, url_prefix="/v1",
@@ -72,4 +75,164 @@ class ParcelVerification(MethodView):
         if not sees_all():
             check_parcel(parcel_id)  # a seller's key: its own parcels only (404 otherwise)
         # Auditors read the stored events directly: a tampered parcel may not even replay.
-        return LedgerAudit(ledger()).verify_parcel(parcel_id).as_dict()
+        return AuditLog(ledger()).verify_parcel(parcel_id).as_dict()
+
+
+# -- the transparency log -------------------------------------------------------------------
+NOTE_TYPE = "text/plain; charset=utf-8"
+
+
+class CheckpointResponse(Schema):
+    tree_size = fields.Integer(required=True)
+    root = fields.String(required=True, metadata={"description": "base64 of the root hash"})
+    created_at = fields.String(required=True)
+    key_id = fields.String(required=True, metadata={"description": "hex, 4 bytes"})
+    note = fields.String(required=True, metadata={
+        "description": "the C2SP signed note, with witness cosignatures"})
+
+
+class CheckpointsQuery(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1000))
+    before = fields.Integer(validate=validate.Range(min=1),
+                            metadata={"description": "only checkpoints of smaller trees"})
+
+
+class InclusionQuery(Schema):
+    position = fields.Integer(validate=validate.Range(min=1))
+    originator_id = fields.UUID()
+    version = fields.Integer(validate=validate.Range(min=1))
+    size = fields.Integer(validate=validate.Range(min=1), metadata={
+        "description": "the checkpoint's tree size (default: the latest)"})
+
+
+class InclusionResponse(Schema):
+    tree_size = fields.Integer(required=True)
+    leaf_index = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    originator_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True)
+    hashes = fields.List(fields.String(), required=True)
+
+
+class PublicKeysResponse(Schema):
+    keys = fields.List(fields.String(), required=True, metadata={
+        "description": "C2SP signed-note verifier keys: NAME+KEYID+BASE64"})
+
+
+class ConsistencyQuery(Schema):
+    first = fields.Integer(required=True, validate=validate.Range(min=1))
+    second = fields.Integer(validate=validate.Range(min=1))
+
+
+class ConsistencyResponse(Schema):
+    first = fields.Integer(required=True)
+    second = fields.Integer(required=True)
+    hashes = fields.List(fields.String(), required=True)
+
+
+def _note(text: str) -> Response:
+    return Response(text, mimetype="text/plain", content_type=NOTE_TYPE)
+
+
+def _checkpoint_dict(log: AuditLog, c: Any) -> dict[str, Any]:
+    return {"tree_size": c.size, "root": b64(c.root), "created_at": c.created_at,
+            "key_id": c.key_id, "note": log.note_with_cosignatures(c)}
+
+
+@blp.route("/audit/checkpoints")
+class Checkpoints(MethodView):
+    @requires(frozenset(ALL_SELLERS_ROLES))
+    @blp.arguments(CheckpointsQuery, location="query")
+    @blp.response(200, CheckpointResponse(many=True))
+    def get(self, query: dict[str, Any]) -> Any:
+        """The signed checkpoints, newest first: keep them outside the ledger."""
+        log = AuditLog(ledger())
+        return [_checkpoint_dict(log, c)
+                for c in log.store.checkpoints(query["limit"], query.get("before"))]
+
+
+@blp.route("/audit/checkpoints/latest")
+class LatestCheckpoint(MethodView):
+    @requires(frozenset(ALL_SELLERS_ROLES))
+    @blp.response(200, content_type="text/plain",
+                  description="the C2SP signed note (tlog-checkpoint)")
+    def get(self) -> Any:
+        """The latest checkpoint as its signed note (text/plain)."""
+        log = AuditLog(ledger())
+        latest = log.latest()
+        if latest is None:
+            return problem(404, "not-found", "no checkpoint yet")
+        return _note(log.note_with_cosignatures(latest))
+
+
+@blp.route("/audit/checkpoints/<int:size>")
+class CheckpointOfSize(MethodView):
+    @requires(frozenset(ALL_SELLERS_ROLES))
+    @blp.response(200, content_type="text/plain",
+                  description="the C2SP signed note (tlog-checkpoint)")
+    def get(self, size: int) -> Any:
+        """The checkpoint of this tree size as its signed note (text/plain)."""
+        log = AuditLog(ledger())
+        return _note(log.note_with_cosignatures(log.checkpoint_at(size)))
+
+
+@blp.route("/audit/public-keys")
+class PublicKeys(MethodView):
+    @requires(frozenset(ALL_SELLERS_ROLES))
+    @blp.response(200, PublicKeysResponse)
+    def get(self) -> Any:
+        """Every key that signed checkpoints here (NAME+KEYID+KEY), the current one last."""
+        return {"keys": [k.vkey for k in AuditLog(ledger()).verifiers()]}
+
+
+@blp.route("/audit/proofs/inclusion")
+class Inclusion(MethodView):
+    @requires(frozenset(ALL_SELLERS_ROLES))
+    @blp.arguments(InclusionQuery, location="query")
+    @blp.response(200, InclusionResponse)
+    @blp.alt_response(422, description="neither position nor originator_id with version")
+    def get(self, query: dict[str, Any]) -> Any:
+        """The proof that an event is a leaf of a checkpoint's tree (RFC 9162 2.1.3)."""
+        by_event = query.get("originator_id") is not None and query.get("version") is not None
+        if (query.get("position") is None) == (not by_event) or (
+                query.get("position") is not None and (query.get("originator_id") or
+                                                       query.get("version"))):
+            return problem(422, "validation-error",
+                           "give position, or originator_id with version")
+        try:
+            return AuditLog(ledger()).inclusion(
+                position=query.get("position"), originator_id=query.get("originator_id"),
+                version=query.get("version"), size=query.get("size")).as_dict()
+        except TreeDamagedError as error:
+            return problem(409, "tree-damaged", str(error))
+
+
+@blp.route("/audit/proofs/consistency")
+class Consistency(MethodView):
+    @requires(frozenset(ALL_SELLERS_ROLES))
+    @blp.arguments(ConsistencyQuery, location="query")
+    @blp.response(200, ConsistencyResponse)
+    def get(self, query: dict[str, Any]) -> Any:
+        """The proof that a later tree only appended to an earlier one (RFC 9162 2.1.4)."""
+        try:
+            return AuditLog(ledger()).consistency(query["first"], query.get("second")).as_dict()
+        except TreeDamagedError as error:
+            return problem(409, "tree-damaged", str(error))
+
+
+def install(app: Flask) -> None:
+    """Periodic checkpoints in the running service (AUDIT_CHECKPOINT_SECONDS, default 60;
+    0 turns them off; under TESTING only when the setting is given)."""
+    holder = app.extensions[EXTENSION]
+    env = dict(app.extensions[SETTINGS_EXTENSION].env)  # validated once, by create_app
+    explicit = app.config.get("AUDIT_CHECKPOINT_SECONDS", env.get("AUDIT_CHECKPOINT_SECONDS"))
+    interval = checkpoint_interval({"AUDIT_CHECKPOINT_SECONDS": str(explicit or "")})
+    if interval <= 0 or (app.testing and explicit is None):
+        return
+    started: list[CheckpointTimer] = []
+
+    @app.before_request
+    def _start_checkpoints() -> None:
+        if not started:
+            started.append(CheckpointTimer(holder.get(), interval).start())

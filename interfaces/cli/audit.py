@@ -16,7 +16,16 @@ from uuid import UUID
 import click
 
 from application.audit.bundle import verify_bundle, write_bundle
+from application.audit.log import AuditLog, LogNotFoundError, TreeDamagedError
 from application.audit.report import LedgerDigest, Verification
+from application.audit.transparency import (
+    NoteVerifier,
+    ProofError,
+    b64,
+    check_consistency_document,
+    check_inclusion_document,
+    open_checkpoint,
+)
 from application.audit.verification import DamagedStoreError, LedgerAudit
 from application.dto import plain
 from application.idempotency import jsonable
@@ -168,24 +177,58 @@ def _report(result: Verification, as_json: bool) -> None:
 @audit.command("verify")
 @click.argument("parcel_id", type=click.UUID, required=False)
 @click.option("--all", "everything", is_flag=True, help="Every aggregate, along the log.")
-@click.option("--against", callback=_digest_token,
-              help="A digest POSITION:HEX taken earlier: detects a removed or rewritten tail.")
+@click.option("--against", help="A checkpoint you kept (a signed-note file), or a digest "
+              "POSITION:HEX: detects a removed or rewritten past.")
+@click.option("--key", "keys", multiple=True, help="The log's public key NAME+ID+KEY the "
+              "checkpoint must be signed with (repeat for rotated keys; default: the "
+              "ledger's own, which an intruder could have replaced).")
 @click.option("--json", "as_json", is_flag=True)
 def verify(parcel_id: UUID | None, everything: bool, against: str | None,
-           as_json: bool) -> None:
+           keys: tuple[str, ...], as_json: bool) -> None:
     """Recompute the hash chains (exit status 1 when something was altered)."""
     if (parcel_id is not None) == (everything or against is not None):
         raise click.UsageError("give a PARCEL_ID, or --all (optionally with --against)")
+    note = _kept_note(against) if against is not None else None
+    trusted = _verifiers(keys)
     ledger = ReturnsLedger()
     try:
-        audit_ = LedgerAudit(ledger)
-        result = (audit_.verify_parcel(parcel_id) if parcel_id is not None
-                  else audit_.verify_all(against))
+        log = AuditLog(ledger)
+        if parcel_id is not None:
+            result = log.verify_parcel(parcel_id)
+        elif note is not None:
+            result = log.verify_all(note, trusted or None)
+        else:
+            result = log.audit.verify_all(against)
     except ParcelNotFoundError as error:
         raise click.ClickException(str(error)) from None
     finally:
         ledger.close()
     _report(result, as_json)
+
+
+def _kept_note(against: str) -> str | None:
+    """The signed note in the file `against` names, or None when it is a digest token."""
+    path = Path(against)
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    try:
+        LedgerDigest.parse(against)
+    except ValueError:
+        raise click.BadParameter("neither a checkpoint file nor a digest POSITION:HEX",
+                                 param_hint="--against") from None
+    return None
+
+
+def _verifiers(keys: tuple[str, ...]) -> list[NoteVerifier]:
+    try:
+        return [NoteVerifier.parse(_text_or_file(k)) for k in keys]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--key") from None
+
+
+def _text_or_file(value: str) -> str:
+    path = Path(value)
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else value
 
 
 @audit.command("export")
@@ -237,3 +280,137 @@ def _write_atomically(out: str, write: Callable[[IO[str]], T]) -> T:
 def verify_bundle_command(bundle: Any, trusted: str | None, as_json: bool) -> None:
     """Verify a bundle offline: chains, digest, and the digest you trust."""
     _report(verify_bundle(bundle, trusted), as_json)
+
+
+# -- the transparency log: checkpoints, keys, proofs ---------------------------------------
+@audit.command("checkpoint")
+@click.option("--json", "as_json", is_flag=True)
+def checkpoint(as_json: bool) -> None:
+    """Bring the Merkle tree up to date and sign a checkpoint when the log grew; print the
+    signed note (keep it outside the ledger: `audit checkpoint > kept.note`)."""
+    ledger = ReturnsLedger()
+    try:
+        log = AuditLog(ledger)
+        taken, new = log.checkpoint(datetime.now(UTC))
+        note = log.note_with_cosignatures(taken)
+    except DamagedStoreError as error:
+        _report(Verification("all", 0, error.breach), as_json)
+        return
+    except TreeDamagedError as error:
+        raise click.ClickException(f"no checkpoint signed: {error}") from None
+    finally:
+        ledger.close()
+    if as_json:
+        _echo_json({"tree_size": taken.size, "root": b64(taken.root), "new": new,
+                    "created_at": taken.created_at, "key_id": taken.key_id, "note": note})
+        return
+    click.echo(("new checkpoint" if new else "the log did not grow: latest checkpoint")
+               + f" of {taken.size} events", err=True)
+    click.echo(note, nl=False)
+
+
+@audit.command("checkpoints")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def checkpoints(limit: int, as_json: bool) -> None:
+    """The checkpoints signed so far, newest first."""
+    ledger = ReturnsLedger()
+    try:
+        found = AuditLog(ledger).store.checkpoints(limit=limit)
+    finally:
+        ledger.close()
+    if as_json:
+        _echo_json([{"tree_size": c.size, "root": b64(c.root), "created_at": c.created_at,
+                     "key_id": c.key_id, "note": c.note} for c in found])
+        return
+    for c in found:
+        click.echo(f"{c.size:>10} events  {c.created_at}  key {c.key_id}  root {b64(c.root)}")
+
+
+@audit.command("public-key")
+@click.option("--all", "every", is_flag=True, help="Also every key rotated out.")
+def public_key(every: bool) -> None:
+    """The log's public key, NAME+KEYID+KEY (C2SP signed-note verifier key)."""
+    ledger = ReturnsLedger()
+    try:
+        log = AuditLog(ledger)
+        keys = log.verifiers() if every else [log.signer.verifier]
+    finally:
+        ledger.close()
+    for key in keys:
+        click.echo(key.vkey)
+
+
+@audit.group("prove")
+def prove() -> None:
+    """Inclusion and consistency proofs (RFC 9162), as JSON."""
+
+
+@prove.command("inclusion")
+@click.option("--position", type=click.IntRange(min=1), help="The event at this position.")
+@click.option("--parcel", "parcel_id", type=click.UUID, help="With --version: that event.")
+@click.option("--version", type=click.IntRange(min=1))
+@click.option("--size", type=click.IntRange(min=1),
+              help="The checkpoint's tree size (default: the latest checkpoint).")
+def prove_inclusion(position: int | None, parcel_id: UUID | None, version: int | None,
+                    size: int | None) -> None:
+    """The proof that one event is in a checkpoint's tree."""
+    if (position is None) == (parcel_id is None) or (parcel_id is None) != (version is None):
+        raise click.UsageError("give --position, or --parcel with --version")
+    ledger = ReturnsLedger()
+    try:
+        proof = AuditLog(ledger).inclusion(position=position, originator_id=parcel_id,
+                                           version=version, size=size)
+    except (LogNotFoundError, TreeDamagedError) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        ledger.close()
+    _echo_json(proof.as_dict())
+
+
+@prove.command("consistency")
+@click.option("--from", "first", type=click.IntRange(min=1), required=True,
+              help="The tree size of the checkpoint you kept.")
+@click.option("--to", "second", type=click.IntRange(min=1),
+              help="A later tree size (default: the latest checkpoint).")
+def prove_consistency(first: int, second: int | None) -> None:
+    """The proof that the later tree only appended to the one you kept."""
+    ledger = ReturnsLedger()
+    try:
+        proof = AuditLog(ledger).consistency(first, second)
+    except (LogNotFoundError, TreeDamagedError) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        ledger.close()
+    _echo_json(proof.as_dict())
+
+
+@audit.command("verify-proof")
+@click.argument("proof", type=click.File("r", encoding="utf-8"))
+@click.option("--checkpoint", "note_file", type=click.File("r", encoding="utf-8"),
+              required=True, help="The signed checkpoint the proof is against (the later "
+              "one for a consistency proof).")
+@click.option("--kept", type=click.File("r", encoding="utf-8"),
+              help="Consistency: the earlier checkpoint you kept.")
+@click.option("--key", "keys", multiple=True, required=True,
+              help="The log's public key NAME+ID+KEY (or a file holding it); repeatable.")
+def verify_proof(proof: Any, note_file: Any, kept: Any, keys: tuple[str, ...]) -> None:
+    """Verify an inclusion or consistency proof offline, against signed checkpoints."""
+    trusted = _verifiers(keys)
+    try:
+        document = json.load(proof)
+        later = open_checkpoint(note_file.read(), trusted)
+        if "leaf_index" in document:
+            check_inclusion_document(document, later)
+            click.echo(f"ok: position {document.get('position')} is leaf "
+                       f"{document['leaf_index']} of the checkpoint of {later.size} events")
+        else:
+            if kept is None:
+                raise click.UsageError("a consistency proof needs --kept")
+            earlier = open_checkpoint(kept.read(), trusted)
+            check_consistency_document(document, earlier, later)
+            click.echo(f"ok: the checkpoint of {later.size} events only appended to the one "
+                       f"of {earlier.size} you kept")
+    except (ProofError, ValueError) as error:
+        click.echo(f"BROKEN: {error}")
+        sys.exit(1)

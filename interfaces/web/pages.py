@@ -8,7 +8,7 @@ from uuid import UUID
 
 from flask import abort, redirect, render_template, request, url_for
 
-from application.audit.verification import LedgerAudit
+from application.audit.log import AuditLog
 from domain.errors import DomainError, ParcelNotFoundError
 from domain.values import Status
 from interfaces.api.auth import check_parcel, sees_all
@@ -107,7 +107,7 @@ def chain_check(parcel_id: UUID, versions: int | None) -> dict[str, Any]:
     """The hash chain of the stored events shown (versions 1..n), and every stored row of
     the parcel in another form: intact, or where it breaks."""
     try:
-        result = LedgerAudit(ledger()).verify_parcel(parcel_id, versions)
+        result = AuditLog(ledger()).verify_parcel(parcel_id, versions)
     except ParcelNotFoundError:
         return {"ok": True, "events": 0, "head": None, "breach": None}
     return {"ok": result.ok, "events": result.events, "breach": result.breach,
