@@ -78,14 +78,20 @@ class StoredRows:
         return [StoredRow(r["position"], r["originator_id"], r["originator_version"],
                           r["topic"], r["state"]) for r in rows]
 
-    def in_order(self, after: int = 0, stop: int | None = None,
+    def in_order(self, after: int | None = None, stop: int | None = None,
                  page_size: int = PAGE_SIZE) -> Iterator[StoredRow]:
-        """Every row in position order (after `after`, up to `stop` inclusive), a page at a time."""
+        """Every row in position order (after `after`, default from the very first, whatever
+        its number, up to `stop` inclusive), a page at a time."""
         while True:
-            where, params = f"{self.position} > ?", [after]
+            conditions, params = ["1 = 1"], []
+            if after is not None:
+                conditions.append(f"{self.position} > ?")
+                params.append(after)
             if stop is not None:
-                where, params = where + f" AND {self.position} <= ?", [after, stop]
-            page = self._select(where, params, f"{self.position} LIMIT {int(page_size)}")
+                conditions.append(f"{self.position} <= ?")
+                params.append(stop)
+            page = self._select(" AND ".join(conditions), params,
+                                f"{self.position} LIMIT {int(page_size)}")
             yield from page
             if len(page) < page_size:
                 return

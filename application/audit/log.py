@@ -203,7 +203,7 @@ class AuditLog:
             nodes.append((level, index, hash_))
 
         damage: Breach | None = None
-        for event in self.audit.events(after=last_position):
+        for event in self.audit.events(after=last_position if size else None):
             if not isinstance(event, CheckedEvent):
                 damage = event
                 break
@@ -397,8 +397,9 @@ class AuditLog:
         result = self.audit.verify_parcel(aggregate_id, versions)
         if not result.ok:
             return result
-        stored = {r.position: r for r in self.audit.rows.of_aggregate(aggregate_id)}
-        for leaf in self.store.leaves_of(str(aggregate_id)):
+        stored = {r.position: r for r in self.audit.rows.of_aggregate(aggregate_id)[:versions]}
+        leaves = self.store.leaves_of(str(aggregate_id))
+        for leaf in leaves:
             if versions is not None and leaf.version > versions:
                 continue
             row = stored.get(leaf.position)
@@ -410,6 +411,14 @@ class AuditLog:
                     READ_MISMATCH, f"the log recorded v{leaf.version} at position "
                     f"{leaf.position}; it {what} the aggregate's stored events",
                     str(aggregate_id), leaf.version, leaf.position))
+        recorded = {leaf.position for leaf in leaves}
+        last_leaf = self.store.state()[1]
+        for position, row in sorted(stored.items()):
+            if position <= last_leaf and position not in recorded:
+                return Verification(result.scope, result.events, Breach(
+                    READ_MISMATCH, f"v{row.version} is stored at position {position}, within "
+                    "the log's tree, but the log never recorded it there: inserted or moved",
+                    str(aggregate_id), row.version, position))
         return result
 
 

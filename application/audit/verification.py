@@ -94,7 +94,7 @@ class LedgerAudit:
         return CheckedEvent(row.position, aggregate, row.version, row.topic, state,
                             event_hash(aggregate, row.version, row.topic, state))
 
-    def events(self, stop: int | None = None, after: int = 0
+    def events(self, stop: int | None = None, after: int | None = None
                ) -> Iterator[CheckedEvent | Breach]:
         """Every stored row in position order, each checked (after `after`, up to `stop`)."""
         for row in self.rows.in_order(after=after, stop=stop, page_size=self.page_size):
