@@ -17,7 +17,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.sqlite import SQLiteDatastore
 
 TABLES = ("audit_tree_nodes", "audit_tree_leaves", "audit_checkpoints", "audit_keys",
-          "audit_cosignatures")
+          "audit_cosignatures", "audit_map_heads")
 
 
 class TreeChangedError(Exception):
@@ -70,6 +70,8 @@ class TreeStore:
             "key_id TEXT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {t['audit_keys']} (vkey TEXT PRIMARY KEY, "
             "key_id TEXT NOT NULL, first_used TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {t['audit_map_heads']} (originator_id TEXT PRIMARY KEY, "
+            f"originator_version {big} NOT NULL, leaf_index {big} NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {t['audit_cosignatures']} (tree_size {big} NOT NULL, "
             "witness TEXT NOT NULL, line TEXT NOT NULL, created_at TEXT NOT NULL, "
             "PRIMARY KEY (tree_size, witness))",
@@ -119,11 +121,20 @@ class TreeStore:
                nodes: Sequence[tuple[int, int, bytes]]) -> None:
         """Leaves (index, position, id, version) and completed subtrees, in one transaction;
         TreeChangedError when another process appended the same indexes first."""
+        heads: dict[str, tuple[str, int, int]] = {}
+        for index, _, originator_id, version in leaves:
+            heads[originator_id] = (originator_id, version, index)
+        heads_table = self.t["audit_map_heads"]
         self._write([
             (f"INSERT INTO {self.t['audit_tree_leaves']} (leaf_index, position, originator_id, "
              "originator_version) VALUES (?, ?, ?, ?)", leaves),
             (f"INSERT INTO {self.t['audit_tree_nodes']} (level, node_index, hash) "
              "VALUES (?, ?, ?)", nodes),
+            (f"INSERT INTO {heads_table} (originator_id, originator_version, leaf_index) "
+             "VALUES (?, ?, ?) ON CONFLICT (originator_id) DO UPDATE SET "
+             "originator_version = excluded.originator_version, "
+             f"leaf_index = excluded.leaf_index WHERE {heads_table}.leaf_index < "
+             "excluded.leaf_index", list(heads.values())),
         ])
 
     def leaf_at_position(self, position: int) -> LeafRecord | None:
@@ -150,6 +161,23 @@ class TreeStore:
         return [LeafRecord(int(r["leaf_index"]), int(r["position"]), r["originator_id"],
                            int(r["originator_version"]), bytes(r["hash"]))
                 for r in self._query(statement, params)]
+
+    def heads(self, size: int) -> list[tuple[str, int, int]]:
+        """(aggregate id, last version, leaf index of that event) of every aggregate among
+        the first `size` leaves: from the kept heads when none moved past `size` since,
+        else from the leaves themselves."""
+        rows = self._query(f"SELECT originator_id, originator_version, leaf_index FROM "
+                           f"{self.t['audit_map_heads']}")
+        if (rows or size == 0) and all(int(r["leaf_index"]) < size for r in rows):
+            return [(r["originator_id"], int(r["originator_version"]), int(r["leaf_index"]))
+                    for r in rows]
+        leaves = self.t["audit_tree_leaves"]
+        rows = self._query(
+            f"SELECT l.originator_id, l.originator_version, l.leaf_index FROM {leaves} l JOIN "
+            f"(SELECT originator_id, MAX(leaf_index) AS head FROM {leaves} WHERE leaf_index < ? "
+            "GROUP BY originator_id) h ON h.head = l.leaf_index", [size])
+        return [(r["originator_id"], int(r["originator_version"]), int(r["leaf_index"]))
+                for r in rows]
 
     # -- checkpoints, keys, cosignatures ------------------------------------------------------
     def add_checkpoint(self, checkpoint: StoredCheckpoint, vkey: str) -> None:

@@ -43,10 +43,12 @@ from application.audit.transparency import (
     NoteSigner,
     NoteVerifier,
     ProofError,
+    SortedMap,
     b64,
     consistency_proof,
     event_leaf,
     inclusion_proof,
+    map_extension,
     open_checkpoint,
     subtree_root,
     verify_consistency,
@@ -242,6 +244,9 @@ class AuditLog:
                                    f"{sorted(set(wanted) - found.keys())[:5]}")
         return compute(lambda level, index: found[(level, index)])
 
+    def _proof_of(self, index: int, size: int) -> list[bytes]:
+        return self._with_nodes(lambda nodes: inclusion_proof(nodes, index, size))
+
     def root(self, size: int) -> bytes:
         if size == 0:
             return EMPTY_ROOT
@@ -259,7 +264,9 @@ class AuditLog:
         if latest is not None:
             self._check_extends(latest, size, root)
         signer = self.signer
-        note = signer.sign(Checkpoint(self.origin, size, root).text())
+        heads = self.map(size)
+        extension = map_extension(len(heads.entries), heads.root())
+        note = signer.sign(Checkpoint(self.origin, size, root, (extension,)).text())
         taken = StoredCheckpoint(size, root, note, now.isoformat(), signer.verifier.key_id.hex())
         try:
             self.store.add_checkpoint(taken, signer.verifier.vkey)
@@ -283,6 +290,59 @@ class AuditLog:
         except ProofError as error:
             raise TreeDamagedError(f"the tree does not extend the last checkpoint: {error}"
                                    ) from None
+
+    def map(self, size: int) -> SortedMap:
+        """The sorted map of every aggregate's last event among the first `size` leaves."""
+        return SortedMap([(UUID(i).bytes, version, index)
+                          for i, version, index in self.store.heads(size)])
+
+    def parcel_bundle(self, aggregate_id: UUID, created_at: datetime,
+                      size: int | None = None) -> list[dict[str, Any]]:
+        """A complete bundle of one aggregate as of a checkpoint (default: the latest):
+        every event with its inclusion proof, and its entry in the checkpoint's map."""
+        checkpoint = self.checkpoint_at(size) if size is not None else self.latest()
+        if checkpoint is None:
+            raise LogNotFoundError("no checkpoint yet: take one with `audit checkpoint`")
+        verdict = self.verify_parcel(aggregate_id)
+        if not verdict.ok:  # no bundle of a parcel whose stored events are not the log's
+            assert verdict.breach is not None
+            raise DamagedStoreError(verdict.breach)
+        heads = self.map(checkpoint.size)
+        key = aggregate_id.bytes
+        if key not in heads.index:
+            raise LogNotFoundError(f"{aggregate_id} has no event in the checkpoint of "
+                                   f"{checkpoint.size} events")
+        _, version, head_index = heads.entries[heads.index[key]]
+        leaves = [leaf for leaf in self.store.leaves_of(str(aggregate_id))
+                  if leaf.index < checkpoint.size]
+        stored = {r.position: r for r in self.audit.rows.of_aggregate(aggregate_id)}
+        lines: list[dict[str, Any]] = [{
+            "kind": "header", "format": "returns-ledger-audit-bundle", "format_version": 2,
+            "scope": {"parcel": str(aggregate_id)}, "origin": self.origin,
+            "checkpoint": self.note_with_cosignatures(checkpoint),
+            "created_at": created_at.isoformat()}]
+        for leaf in leaves:
+            row = stored.get(leaf.position)
+            event = self.audit.check_row(row) if row is not None else None
+            if not isinstance(event, CheckedEvent) or \
+                    event_leaf(event.position, event.hash) != leaf.hash:
+                breach = event if isinstance(event, Breach) else Breach(
+                    READ_MISMATCH, f"v{leaf.version} at position {leaf.position} is not the "
+                    "event the log recorded", str(aggregate_id), leaf.version, leaf.position)
+                raise DamagedStoreError(breach)
+            proof = self._proof_of(leaf.index, checkpoint.size)
+            lines.append({"kind": "event", "position": event.position,
+                          "leaf_index": leaf.index, "originator_id": str(aggregate_id),
+                          "version": event.originator_version, "topic": event.topic,
+                          "state": b64(event.state),
+                          "prev_hash": self.audit.prev_hash_of(event.state),
+                          "hash": event.hash, "proof": [b64(h) for h in proof]})
+        map_index, map_proof = heads.proof(key)
+        lines.append({"kind": "map", "originator_id": str(aggregate_id), "version": version,
+                      "leaf_index": head_index, "map_index": map_index,
+                      "proof": [b64(h) for h in map_proof]})
+        lines.append({"kind": "trailer", "events": len(leaves)})
+        return lines
 
     def latest(self) -> StoredCheckpoint | None:
         found = self.store.checkpoints(limit=1)
@@ -332,7 +392,7 @@ class AuditLog:
         if leaf.index >= tree_size:
             raise LogNotFoundError(f"the event is leaf {leaf.index}, after the tree of "
                                    f"{tree_size} leaves: prove it against a later checkpoint")
-        hashes = self._with_nodes(lambda nodes: inclusion_proof(nodes, leaf.index, tree_size))
+        hashes = self._proof_of(leaf.index, tree_size)
         return InclusionProof(tree_size, leaf.index, leaf.position, leaf.originator_id,
                               leaf.version, leaf.hash, tuple(hashes))
 

@@ -22,6 +22,7 @@ DUPLICATE_VERSION = "duplicate_version"  # one (id, version) stored twice
 READ_MISMATCH = "read_mismatch"  # the log and the aggregate's read disagree on its events
 CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # the stored events no longer make a signed tree
 BAD_CHECKPOINT = "bad_checkpoint"  # a checkpoint or proof that does not verify
+BUNDLE_REFUSED = "bundle_refused"  # a format-2 bundle that does not verify (the detail says why)
 
 _TOKEN = re.compile(r"^(\d+):([0-9a-f]{64})$")
 

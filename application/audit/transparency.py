@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -449,3 +450,175 @@ def check_consistency_document(proof: dict, kept: Checkpoint, later: Checkpoint)
         raise ProofError(f"the proof is from {first} to {second} leaves, the checkpoints "
                          f"have {kept.size} and {later.size}")
     verify_consistency(first, second, hashes, kept.root, later.root)
+
+
+# -- the map of aggregate heads (committed in each checkpoint) ------------------------------
+MAP_EXTENSION = "map"  # the checkpoint's extension line: `map <entries> <base64 root>`
+
+
+def map_leaf(aggregate_id: bytes, version: int, leaf_index: int) -> bytes:
+    """The map leaf of one aggregate: its id (16 bytes), last version and the log leaf
+    index of that event, 8 bytes big-endian each, hashed as an RFC 9162 leaf."""
+    return leaf_hash(aggregate_id + version.to_bytes(8, "big") + leaf_index.to_bytes(8, "big"))
+
+
+def map_extension(count: int, root: bytes) -> str:
+    return f"{MAP_EXTENSION} {count} {b64(root)}"
+
+
+def map_of(checkpoint: Checkpoint) -> tuple[int, bytes]:
+    """(entries, root) of the map a checkpoint commits to; ProofError when it has none."""
+    for line in checkpoint.extensions:
+        parts = line.split(" ")
+        if len(parts) == 3 and parts[0] == MAP_EXTENSION and parts[1].isdigit():
+            root = unb64(parts[2])
+            if len(root) == 32:
+                return int(parts[1]), root
+    raise ProofError("the checkpoint commits to no map of aggregate heads")
+
+
+class SortedMap:
+    """The sorted Merkle tree over every aggregate's (id, last version, head leaf index),
+    in the byte order of the ids: one leaf per aggregate."""
+
+    def __init__(self, heads: Sequence[tuple[bytes, int, int]]) -> None:
+        self.entries = sorted(heads)
+        ids = [e[0] for e in self.entries]
+        if len(set(ids)) != len(ids):
+            raise ValueError("an aggregate twice in the map")
+        self.index = {e[0]: i for i, e in enumerate(self.entries)}
+        self.nodes: dict[tuple[int, int], bytes] = {}
+        self.tree = CompactRange()
+        for entry in self.entries:
+            self.tree.append(map_leaf(*entry), self._keep)
+
+    def _keep(self, level: int, index: int, hash_: bytes) -> None:
+        self.nodes[(level, index)] = hash_
+
+    def root(self) -> bytes:
+        return self.tree.root()
+
+    def proof(self, aggregate_id: bytes) -> tuple[int, list[bytes]]:
+        position = self.index[aggregate_id]
+        return position, inclusion_proof(lambda lv, i: self.nodes[(lv, i)], position,
+                                         len(self.entries))
+
+
+# -- parcel bundles, format 2 (complete as of a checkpoint) ---------------------------------
+BUNDLE_FORMAT = "returns-ledger-audit-bundle"
+GENESIS_HEX = "0" * 64
+
+
+def _event_hash(originator_id: str, version: int, topic: str, state: bytes) -> str:
+    head = f"{originator_id}\x00{version}\x00{topic}\x00".encode()
+    return hashlib.sha256(head + state).hexdigest()
+
+
+def verify_parcel_bundle(lines: Sequence[str], log_keys: Sequence[NoteVerifier], *,
+                         origin: str | None = None, kept: Sequence[str] = (),
+                         witnesses: Sequence[NoteVerifier] = (), witnesses_needed: int = 0,
+                         ) -> tuple[Checkpoint, int]:
+    """Verify a format-2 parcel bundle with nothing but the log's public key(s): the
+    checkpoint's signature (and cosignatures), that it is not older than any checkpoint you
+    kept, every event's hash, chain link and inclusion in the checkpoint's tree, and, from
+    the map the checkpoint commits to, that the bundle holds every event of its parcel up to
+    the checkpoint. (checkpoint, events) when it verifies; raises ProofError otherwise."""
+    records = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except ValueError:
+            raise ProofError(f"line {number} is not JSON") from None
+        if not isinstance(record, dict):
+            raise ProofError(f"line {number} is not a JSON object")
+        records.append(record)
+    if len(records) < 3 or records[0].get("kind") != "header" or \
+            records[-1].get("kind") != "trailer":
+        raise ProofError("a bundle is a header, its lines and a trailer: cut short or not one")
+    header, body, trailer = records[0], records[1:-1], records[-1]
+    if header.get("format") != BUNDLE_FORMAT or header.get("format_version") != 2:
+        raise ProofError(f"not a {BUNDLE_FORMAT} of format 2")
+    scope = header.get("scope")
+    if not isinstance(scope, dict) or set(scope) != {"parcel"} or \
+            not isinstance(scope["parcel"], str):
+        raise ProofError("a format-2 bundle is of one parcel: scope {\"parcel\": ID}")
+    parcel = scope["parcel"]
+    try:
+        parcel_bytes = bytes.fromhex(parcel.replace("-", ""))
+    except ValueError:
+        raise ProofError(f"the scope {parcel!r} is not an id") from None
+    if len(parcel_bytes) != 16 or parcel != _hyphenated(parcel_bytes):
+        raise ProofError(f"the scope {parcel!r} is not a lowercase hyphenated UUID")
+    note = header.get("checkpoint")
+    if not isinstance(note, str):
+        raise ProofError("the header carries no checkpoint")
+    checkpoint = open_checkpoint(note, log_keys, origin, witnesses, witnesses_needed)
+    for kept_note in kept:
+        check_not_older(open_checkpoint(kept_note, log_keys, origin), checkpoint)
+    events = [r for r in body if r.get("kind") == "event"]
+    maps = [r for r in body if r.get("kind") == "map"]
+    if len(events) + len(maps) != len(body) or len(maps) != 1:
+        raise ProofError("a format-2 bundle has event lines and exactly one map line")
+    if not events:
+        raise ProofError("the bundle holds no event of its parcel")
+    prev, last_index = GENESIS_HEX, -1
+    for expected, line in enumerate(events, start=1):
+        prev, last_index = _check_event(line, expected, parcel, prev, last_index, checkpoint)
+    entries, map_root = map_of(checkpoint)
+    entry = maps[0]
+    try:
+        version, leaf_index = int(entry["version"]), int(entry["leaf_index"])
+        map_index = int(entry["map_index"])
+        map_proof = [unb64(h) for h in entry["proof"]]
+        entry_id = entry["originator_id"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProofError(f"an unreadable map line: {error}") from None
+    if entry_id != parcel:
+        raise ProofError("the map line is of another aggregate than the bundle's scope")
+    verify_inclusion(map_leaf(parcel_bytes, version, leaf_index), map_index, entries, map_proof,
+                     map_root)
+    if (version, leaf_index) != (len(events), last_index):
+        raise ProofError(f"the checkpoint's map says the parcel's last event is v{version} at "
+                         f"leaf {leaf_index}; the bundle ends at v{len(events)}, leaf "
+                         f"{last_index}: events were withheld")
+    if trailer.get("events") != len(events):
+        raise ProofError("the trailer's event count is not the bundle's")
+    return checkpoint, len(events)
+
+
+def _hyphenated(raw: bytes) -> str:
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _check_event(line: dict, expected: int, parcel: str, prev: str, last_index: int,
+                 checkpoint: Checkpoint) -> tuple[str, int]:
+    try:
+        state = base64.b64decode(line["state"], validate=True)
+        version, position = int(line["version"]), int(line["position"])
+        leaf_index, topic = int(line["leaf_index"]), str(line["topic"])
+        proof = [unb64(h) for h in line["proof"]]
+        originator_id = line["originator_id"]
+    except (KeyError, TypeError, ValueError, binascii.Error) as error:
+        raise ProofError(f"an unreadable event line: {error}") from None
+    where = f"v{expected}"
+    if originator_id != parcel:
+        raise ProofError(f"{where}: an event of another aggregate in a parcel's bundle")
+    if version != expected:
+        raise ProofError(f"{where}: the line is v{version}; versions run 1, 2, 3, ...")
+    if leaf_index <= last_index:
+        raise ProofError(f"{where}: leaf {leaf_index} does not come after leaf {last_index}")
+    computed = _event_hash(originator_id, version, topic, state)
+    if computed != line.get("hash"):
+        raise ProofError(f"{where}: the state does not hash to the line's hash")
+    try:
+        recorded = json.loads(state).get("prev_hash")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        recorded = line.get("prev_hash")  # an opaque (encrypted) state: the line says
+    if recorded != prev or line.get("prev_hash") != prev:
+        raise ProofError(f"{where}: prev_hash is not the hash of v{expected - 1}")
+    verify_inclusion(event_leaf(position, computed), leaf_index, checkpoint.size, proof,
+                     checkpoint.root)
+    return computed, leaf_index

@@ -16,15 +16,18 @@ from uuid import UUID
 import click
 
 from application.audit.bundle import verify_bundle, write_bundle
-from application.audit.log import AuditLog, LogNotFoundError, TreeDamagedError
-from application.audit.report import LedgerDigest, Verification
+from application.audit.log import AuditLog, LogNotFoundError, TreeDamagedError, load_signer
+from application.audit.report import BUNDLE_REFUSED, Breach, LedgerDigest, Verification
 from application.audit.transparency import (
     NoteVerifier,
     ProofError,
     b64,
     check_consistency_document,
     check_inclusion_document,
+    check_not_older,
     open_checkpoint,
+    verify_consistency,
+    verify_parcel_bundle,
 )
 from application.audit.verification import DamagedStoreError, LedgerAudit
 from application.dto import plain
@@ -232,21 +235,40 @@ def _text_or_file(value: str) -> str:
 
 
 @audit.command("export")
-@click.option("--parcel", "parcel_id", type=click.UUID, help="One parcel's events.")
-@click.option("--seller", help="Every aggregate of one seller.")
-@click.option("--all", "everything", is_flag=True, help="Every stored event.")
+@click.option("--parcel", "parcel_id", type=click.UUID,
+              help="One parcel, complete as of a checkpoint (format 2).")
+@click.option("--seller", help="Every aggregate of one seller (format 1).")
+@click.option("--all", "everything", is_flag=True, help="Every stored event (format 1).")
+@click.option("--size", type=click.IntRange(min=1),
+              help="--parcel: as of the checkpoint of this tree size (default: a checkpoint "
+                   "taken now).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True)
-def export(parcel_id: UUID | None, seller: str | None, everything: bool, out: str) -> None:
+def export(parcel_id: UUID | None, seller: str | None, everything: bool, size: int | None,
+           out: str) -> None:
     """Write a self-contained JSON Lines bundle (docs/AUDIT_BUNDLE.md)."""
     if sum(x is not None and x is not False for x in (parcel_id, seller, everything)) != 1:
         raise click.UsageError("give exactly one of --parcel, --seller, --all")
     ledger = ReturnsLedger()
     try:
+        if parcel_id is not None:
+            log = AuditLog(ledger)
+            now = datetime.now(UTC)
+            if size is None:
+                log.checkpoint(now)
+            lines = log.parcel_bundle(parcel_id, now, size)
+            _write_atomically(out, lambda handle: handle.writelines(
+                json.dumps(line, separators=(",", ":"), sort_keys=True) + "\n"
+                for line in lines))
+            click.echo(f"wrote {out}: {lines[-1]['events']} events of {parcel_id}, complete "
+                       f"as of the checkpoint in its header")
+            return
         result = _write_atomically(out, lambda handle: write_bundle(
-            LedgerAudit(ledger), handle, datetime.now(UTC), parcel=parcel_id, seller=seller))
+            LedgerAudit(ledger), handle, datetime.now(UTC), seller=seller))
     except DamagedStoreError as error:
         _report(Verification("all", 0, error.breach), False)
         return
+    except (LogNotFoundError, TreeDamagedError) as error:
+        raise click.ClickException(str(error)) from None
     finally:
         ledger.close()
     click.echo(f"wrote {out}: digest at position {result.position} over {result.events} "
@@ -275,11 +297,46 @@ def _write_atomically(out: str, write: Callable[[IO[str]], T]) -> T:
 @audit.command("verify-bundle")
 @click.argument("bundle", type=click.File("r", encoding="utf-8"))
 @click.option("--digest", "trusted", callback=_digest_token,
-              help="A digest POSITION:HEX from a source you trust (no database needed).")
+              help="Format 1: a digest POSITION:HEX from a source you trust.")
+@click.option("--key", "keys", multiple=True,
+              help="Format 2: the log's public key NAME+ID+KEY (or a file); repeatable.")
+@click.option("--kept", "kept", multiple=True, type=click.File("r", encoding="utf-8"),
+              help="Format 2: a checkpoint you kept; the bundle's must not be older.")
+@click.option("--witness", "witnesses", multiple=True,
+              help="Format 2: a witness's public key you know; repeatable.")
+@click.option("--witnesses", "needed", type=click.IntRange(min=0), default=0,
+              help="Format 2: how many of those witnesses must have cosigned.")
 @click.option("--json", "as_json", is_flag=True)
-def verify_bundle_command(bundle: Any, trusted: str | None, as_json: bool) -> None:
-    """Verify a bundle offline: chains, digest, and the digest you trust."""
-    _report(verify_bundle(bundle, trusted), as_json)
+def verify_bundle_command(bundle: Any, trusted: str | None, keys: tuple[str, ...],
+                          kept: tuple[Any, ...], witnesses: tuple[str, ...], needed: int,
+                          as_json: bool) -> None:
+    """Verify a bundle offline (no database): format 2 against the log's key, format 1
+    against a digest you trust."""
+    lines = bundle.read().splitlines()
+    if not _is_format_2(lines):
+        _report(verify_bundle(lines, trusted), as_json)
+        return
+    if not keys:
+        raise click.UsageError("a format-2 bundle is verified with the log's public key: --key")
+    try:
+        checkpoint, events = verify_parcel_bundle(
+            lines, _verifiers(keys), kept=[k.read() for k in kept],
+            witnesses=_verifiers(witnesses), witnesses_needed=needed)
+    except ProofError as error:
+        _report(Verification("bundle", 0, Breach(BUNDLE_REFUSED, str(error))), as_json)
+        return
+    _report(Verification("bundle", events, None, anchored=True, notes=[
+        f"every event of the parcel in the checkpoint of {checkpoint.size} events, signed "
+        "by the log"]), as_json)
+
+
+def _is_format_2(lines: list[str]) -> bool:
+    first = next((line for line in lines if line.strip()), "")
+    try:
+        header = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(header, dict) and header.get("format_version") == 2
 
 
 # -- the transparency log: checkpoints, keys, proofs ---------------------------------------
@@ -316,12 +373,14 @@ def checkpoints(limit: int, as_json: bool) -> None:
     """The checkpoints signed so far, newest first."""
     ledger = ReturnsLedger()
     try:
-        found = AuditLog(ledger).store.checkpoints(limit=limit)
+        log = AuditLog(ledger)
+        found = log.store.checkpoints(limit=limit)
+        notes = [log.note_with_cosignatures(c) for c in found]
     finally:
         ledger.close()
     if as_json:
         _echo_json([{"tree_size": c.size, "root": b64(c.root), "created_at": c.created_at,
-                     "key_id": c.key_id, "note": c.note} for c in found])
+                     "key_id": c.key_id, "note": note} for c, note in zip(found, notes)])
         return
     for c in found:
         click.echo(f"{c.size:>10} events  {c.created_at}  key {c.key_id}  root {b64(c.root)}")
@@ -414,3 +473,56 @@ def verify_proof(proof: Any, note_file: Any, kept: Any, keys: tuple[str, ...]) -
     except (ProofError, ValueError) as error:
         click.echo(f"BROKEN: {error}")
         sys.exit(1)
+
+
+@audit.command("witness")
+@click.option("--key-file", type=click.Path(dir_okay=False), required=True,
+              help="Your witness key (an Ed25519 seed, URL-safe base64); made when missing.")
+@click.option("--name", required=True, help="Your witness key's name, e.g. auditor.example/w1.")
+@click.option("--log-key", "log_keys", multiple=True,
+              help="The log's public key you trust, NAME+ID+KEY (or a file); repeatable.")
+@click.option("--kept", type=click.Path(dir_okay=False),
+              help="The last checkpoint you saw (a signed-note file); replaced by the one "
+                   "you cosign.")
+@click.option("--print-key", is_flag=True, help="Only print your witness public key.")
+def witness(key_file: str, name: str, log_keys: tuple[str, ...], kept: str | None,
+            print_key: bool) -> None:
+    """Cosign the latest checkpoint after checking the log only appended since the one you
+    kept; the ledger keeps the cosignature beside the checkpoint."""
+    signer = load_signer({"AUDIT_SIGNING_KEY_FILE": key_file, "AUDIT_ORIGIN": name})
+    if print_key:
+        click.echo(signer.verifier.vkey)
+        return
+    trusted = _verifiers(log_keys)
+    if not trusted:
+        raise click.UsageError("give the log's public key you trust: --log-key")
+    ledger = ReturnsLedger()
+    try:
+        log = AuditLog(ledger)
+        latest = log.latest()
+        if latest is None:
+            raise click.ClickException("no checkpoint to witness yet")
+        try:
+            checkpoint = open_checkpoint(latest.note, trusted, log.origin)
+            if kept is not None and Path(kept).is_file():
+                earlier = open_checkpoint(Path(kept).read_text(encoding="utf-8"), trusted,
+                                          log.origin)
+                check_not_older(earlier, checkpoint)
+                if earlier.size < checkpoint.size:
+                    proof = log.consistency(earlier.size, checkpoint.size)
+                    verify_consistency(earlier.size, checkpoint.size, proof.hashes,
+                                       earlier.root, checkpoint.root)
+        except (ProofError, LogNotFoundError, TreeDamagedError) as error:
+            click.echo(f"BROKEN: not cosigned: {error}")
+            sys.exit(1)
+        text = latest.note[:latest.note.index("\n\n") + 1]
+        line = signer.signature_line(text)
+        log.store.add_cosignature(latest.size, signer.verifier.vkey, line,
+                                  datetime.now(UTC).isoformat())
+        cosigned = log.note_with_cosignatures(latest)
+    finally:
+        ledger.close()
+    if kept is not None:
+        _write_atomically(kept, lambda handle: handle.write(cosigned))
+    click.echo(f"cosigned the checkpoint of {checkpoint.size} events", err=True)
+    click.echo(cosigned, nl=False)

@@ -38,10 +38,10 @@ def parcels(store_env) -> dict[str, Any]:
         ledger.close()
 
 
-def _more_events(store_env) -> None:
+def _more_events(store_env, suffix: str = "") -> None:
     ledger = ReturnsLedger(store_env)
     try:
-        SCENARIOS["lazada"](ledger, "")
+        SCENARIOS["lazada"](ledger, suffix)
     finally:
         ledger.close()
 
@@ -154,3 +154,49 @@ def test_the_running_service_takes_checkpoints_when_the_log_grew(store_env, parc
         assert len(client.get("/v1/audit/checkpoints", headers=headers).json) == 1
     finally:
         app.extensions["returns_ledger"].close()
+
+
+def test_a_witness_cosigns_only_a_log_that_appended(cli, parcels, store_env, tmp_path) -> None:
+    wkey, kept = tmp_path / "witness.key", tmp_path / "witness-kept.note"
+    vkey = cli("audit", "public-key").output.strip()
+    witness_vkey = cli("audit", "witness", "--key-file", str(wkey), "--name",
+                       "auditor.example/w1", "--print-key").output.strip()
+    cli("audit", "checkpoint")
+    args = ("audit", "witness", "--key-file", str(wkey), "--name", "auditor.example/w1",
+            "--log-key", vkey, "--kept", str(kept))
+    first = cli(*args)
+    assert first.exit_code == 0, first.output
+    assert open_checkpoint(kept.read_text(), [NoteVerifier.parse(vkey)],
+                           witnesses=[NoteVerifier.parse(witness_vkey)], witnesses_needed=1)
+    _more_events(store_env)
+    cli("audit", "checkpoint")
+    second = cli(*args)
+    assert second.exit_code == 0, second.output
+    # The service keeps the cosignature beside the checkpoint: the API's note carries it.
+    latest = cli("audit", "checkpoints", "--json")
+    assert witness_vkey.split("+")[0] in json.loads(latest.output)[0]["note"]
+    # The tree's tables altered below a signed checkpoint: the log refuses to sign again.
+    from application.audit.transparency import CompactRange
+    from tests.integration.audit_tampering import StoreTamperer
+
+    tamper = StoreTamperer(store_env)
+    schema = f'"{store_env["POSTGRES_SCHEMA"]}".' if tamper.postgres else ""
+    size = json.loads(latest.output)[0]["tree_size"]
+    level, index = CompactRange.subtrees(size)[0]
+    saved = tamper.run(f"SELECT hash FROM {schema}audit_tree_nodes WHERE level = ? AND "
+                       "node_index = ?", (level, index))[0][0]
+    tamper.run(f"UPDATE {schema}audit_tree_nodes SET hash = ? WHERE level = ? AND "
+               "node_index = ?", (bytes(32), level, index))
+    _more_events(store_env, "-2")
+    refused = cli("audit", "checkpoint")
+    assert refused.exit_code == 1 and "no checkpoint signed" in refused.output
+    tamper.run(f"UPDATE {schema}audit_tree_nodes SET hash = ? WHERE level = ? AND "
+               "node_index = ?", (saved, level, index))
+    # A log that rebuilt its tree over a rewritten past (a fork): the witness refuses.
+    tamper.rewrite_from(parcels["amazon"], 2, {"actor": "someone-else"})
+    for table in ("audit_tree_nodes", "audit_tree_leaves", "audit_map_heads",
+                  "audit_checkpoints", "audit_cosignatures"):
+        tamper.run(f"DELETE FROM {schema}{table}")
+    assert cli("audit", "checkpoint").exit_code == 0  # signed: the log cannot know
+    forked = cli(*args)
+    assert forked.exit_code == 1 and "BROKEN: not cosigned" in forked.output, forked.output

@@ -1,27 +1,26 @@
 """The tamper matrix of docs/AUDIT_BUNDLE.md, run as written there, on SQLite and PostgreSQL.
 
 Each attack is made directly in the database of a live store, after an auditor kept a
-checkpoint (and a digest); then every check runs: `audit verify ID`, `audit verify --all`,
+checkpoint; then every check runs: `audit verify ID`, `audit verify --all`,
 `--against` the kept checkpoint, the verification endpoint and the web badge (one code
-path, both asked), and a parcel bundle through the offline verifier with the kept digest.
+path, both asked), and the parcel's complete bundle through the offline verifier.
 The expected outcome of each cell is read from the table in the document, so the table
 and the tests cannot drift apart.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pytest
 
-from application.audit.bundle import verify_bundle, write_bundle
-from application.audit.log import AuditLog
+from application.audit.log import AuditLog, LogNotFoundError
+from application.audit.transparency import ProofError, verify_parcel_bundle
 from application.audit.verification import DamagedStoreError, LedgerAudit
 from application.ledger import ReturnsLedger
 from demo.scenarios import SCENARIOS
@@ -62,7 +61,6 @@ class Scene:
         self.other = SCENARIOS["cdiscount"](self.ledger, "")
         self.log = AuditLog(self.ledger)
         self.kept_note = self.log.checkpoint(NOW)[0].note
-        self.kept_digest = LedgerAudit(self.ledger).digest().token
         self.tamper = StoreTamperer(env)
 
     def close(self) -> None:
@@ -187,12 +185,21 @@ def _badge_reason(page: str) -> str:
 
 
 def _bundle_outcome(s: Scene) -> str:
-    out = io.StringIO()
+    """Export the parcel's complete bundle now (a new checkpoint first) and verify it with
+    the log's public key, refusing a checkpoint older than the kept one."""
     try:
-        write_bundle(LedgerAudit(s.ledger), out, NOW, parcel=s.parcel)
+        s.log.checkpoint(NOW)
+        lines = s.log.parcel_bundle(s.parcel, NOW)
     except DamagedStoreError as error:
         return f"export refused: {error.breach.reason}"
-    return _outcome(verify_bundle(out.getvalue().splitlines(), s.kept_digest))
+    except LogNotFoundError:
+        return "export refused: not in the log"
+    text = [json.dumps(line) for line in lines]
+    try:
+        verify_parcel_bundle(text, [s.log.signer.verifier], kept=[s.kept_note])
+    except ProofError:
+        return "refused"
+    return "ok"
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
