@@ -215,5 +215,4 @@ def test_tamper_matrix(store_env, attack) -> None:
         found = _run_checks(scene)
     finally:
         scene.close()
-    print(f"MATRIX | `{attack}` | " + " | ".join(found[c] for c in CHECKS) + " |")
     assert found == expected

@@ -193,3 +193,23 @@ def test_a_checkpoint_smaller_than_a_kept_one_is_refused() -> None:
     with pytest.raises(ProofError):
         check_not_older(kept, Checkpoint("log.test", 10, b"\x02" * 32))
     check_not_older(kept, Checkpoint("log.test", 11, b"\x02" * 32))
+
+
+def test_the_reference_verifier_is_one_file_with_stdlib_and_cryptography(tmp_path) -> None:
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import application.audit.transparency as module
+
+    shutil.copy(module.__file__, tmp_path / "transparency.py")
+    script = ("import sys\nsys.path.insert(0, '.')\nimport transparency\n"
+              "ours = [m for m in sys.modules if m.split('.')[0] in "
+              "('application', 'domain', 'infrastructure', 'interfaces', 'eventsourcing')]\n"
+              "assert not ours, ours\n"
+              "print(transparency.verify_parcel_bundle.__name__)\n")
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert Path(tmp_path / "transparency.py").exists()
