@@ -428,7 +428,8 @@ class AuditLog:
             return Verification("all", result.events, self._first_changed(checkpoint.size))
         return Verification("all", result.events, None, result.head, result.digest,
                             anchored=True, notes=[f"the first {checkpoint.size} events are "
-                                                  "those of the signed checkpoint"])
+                                                  "those of the signed checkpoint"],
+                            anchor=f"the checkpoint of {checkpoint.size} events")
 
     def _first_changed(self, size: int) -> Breach:
         """Where the stored events stop matching the tree the checkpoint signed (the tree's

@@ -80,8 +80,9 @@ class Verification:
     breach: Breach | None = None
     head: str | None = None  # hash of the last event checked
     digest: LedgerDigest | None = None  # recomputed over what was checked
-    anchored: bool = False  # checked against a digest taken independently
+    anchored: bool = False  # checked against a digest or checkpoint taken independently
     notes: list[str] = field(default_factory=list)
+    anchor: str = "the digest given"  # what it was checked against, when anchored
 
     @property
     def ok(self) -> bool:

@@ -144,8 +144,8 @@ class LedgerAudit:
         events = [c for c in checked if isinstance(c, CheckedEvent)]
         breach = self.chain_breach(events)
         head = None if breach else events[-1].hash
-        notes = [] if breach else ["a removed or rewritten tail shows only against a "
-                                   "checkpoint or digest taken before"]
+        notes = [] if breach else ["events stored since the log's last leaf are checked by "
+                                   "their chain alone; a checkpoint you kept fixes the past"]
         return Verification(scope, len(events), breach, head, notes=notes)
 
     def _anomaly_of(self, aggregate_id: UUID) -> Breach | None:

@@ -160,7 +160,7 @@ def _report(result: Verification, as_json: bool) -> None:
         _echo_json(result.as_dict())
     elif result.ok:
         click.echo(f"ok: {result.scope}, {result.events} events verified"
-                   + (", matches the digest given" if result.anchored else ""))
+                   + (f", matches {result.anchor}" if result.anchored else ""))
         if result.digest is not None:
             click.echo(f"digest now: {result.digest.token}")
         for note in result.notes:
@@ -326,8 +326,8 @@ def verify_bundle_command(bundle: Any, trusted: str | None, keys: tuple[str, ...
         _report(Verification("bundle", 0, Breach(BUNDLE_REFUSED, str(error))), as_json)
         return
     _report(Verification("bundle", events, None, anchored=True, notes=[
-        f"every event of the parcel in the checkpoint of {checkpoint.size} events, signed "
-        "by the log"]), as_json)
+        f"every event of the parcel in the checkpoint of {checkpoint.size} events"],
+        anchor="the log's signed checkpoint"), as_json)
 
 
 def _is_format_2(lines: list[str]) -> bool:
