@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.sqlite import SQLiteDatastore
@@ -34,8 +33,7 @@ _POSTGRES_ANOMALY = ("(originator_id IS NULL OR originator_version IS NULL OR to
                      "OR state IS NULL)")
 
 
-@dataclass(frozen=True)
-class StoredRow:
+class StoredRow(NamedTuple):
     """One row of the event table: its position and each column as the database gave it."""
 
     position: int
@@ -70,13 +68,15 @@ class StoredRows:
             cursor.execute(statement)
 
     def _select(self, where: str, params: list[Any], order: str) -> list[StoredRow]:
-        statement = (f"SELECT {self.position} AS position, originator_id, originator_version, "
-                     f"topic, state FROM {self.table} WHERE {where} ORDER BY {order}")
+        statement = (f"SELECT {self.position} AS position, originator_id AS stored_id, "
+                     f"originator_version AS version, topic, state FROM {self.table} "
+                     f"WHERE {where} ORDER BY {order}")
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement.replace("?", self.mark), params)
             rows = cursor.fetchall()
-        return [StoredRow(r["position"], r["originator_id"], r["originator_version"],
-                          r["topic"], r["state"]) for r in rows]
+        if self.sqlite:  # sqlite3.Row: the columns in the order selected
+            return [StoredRow(*r) for r in rows]
+        return [StoredRow(**r) for r in rows]  # psycopg's dict rows
 
     def in_order(self, after: int | None = None, stop: int | None = None,
                  page_size: int = PAGE_SIZE) -> Iterator[StoredRow]:
@@ -109,15 +109,23 @@ class StoredRows:
 
     def canonical_id(self, stored_id: Any) -> UUID | None:
         """The id of a row whose id is stored exactly as the ledger writes it, else None."""
+        text = self.canonical_text(stored_id)
+        return None if text is None else UUID(text)
+
+    def canonical_text(self, stored_id: Any) -> str | None:
+        """The id as hashed (lowercase, hyphenated) of a row whose id is stored exactly as
+        the ledger writes it, else None."""
         if self.sqlite:
-            return UUID(stored_id) if isinstance(stored_id, str) and _HEX32.fullmatch(
-                stored_id) else None
-        return stored_id if isinstance(stored_id, UUID) else None
+            if type(stored_id) is not str or not _HEX32.fullmatch(stored_id):
+                return None
+            s = stored_id
+            return f"{s[:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:]}"
+        return str(stored_id) if isinstance(stored_id, UUID) else None
 
     def well_typed(self, row: StoredRow) -> bool:
         """Version an int, topic text, state bytes: what the ledger writes."""
-        return (isinstance(row.version, int) and not isinstance(row.version, bool)
-                and isinstance(row.topic, str) and isinstance(row.state, bytes | memoryview))
+        return (type(row.version) is int and type(row.topic) is str
+                and isinstance(row.state, bytes | memoryview))
 
 
 def loose_id(stored_id: Any) -> UUID | None:

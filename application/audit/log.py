@@ -210,7 +210,7 @@ class AuditLog:
                 damage = event
                 break
             compact.append(event_leaf(event.position, event.hash), on_node)
-            leaves.append((compact.size - 1, event.position, str(event.originator_id),
+            leaves.append((compact.size - 1, event.position, event.key,
                            event.originator_version))
             if len(leaves) >= APPEND_BATCH:
                 self.store.append(leaves, nodes)

@@ -7,11 +7,12 @@ row in any form other than the one the ledger writes is a breach at its position
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from application.audit.report import (
@@ -28,11 +29,13 @@ from application.audit.report import (
     LedgerDigest,
     Verification,
 )
-from application.audit.transparency import CompactRange, event_leaf
+from application.audit.transparency import CompactRange
 from domain.errors import ParcelNotFoundError
 from infrastructure.hash_chain import GENESIS, PREV_HASH, event_hash, next_digest
 from infrastructure.stored_rows import PAGE_SIZE, StoredRow, StoredRows, loose_id
 
+_PREV_MARK = b',"prev_hash":"'
+_HEX64 = re.compile(rb"[0-9a-f]{64}")
 _READERS: weakref.WeakKeyDictionary[Any, StoredRows] = weakref.WeakKeyDictionary()
 
 
@@ -44,16 +47,20 @@ class DamagedStoreError(Exception):
         self.breach = breach
 
 
-@dataclass(frozen=True)
-class CheckedEvent:
-    """A stored row that is in the ledger's form: its id, version, topic, state and hash."""
+class CheckedEvent(NamedTuple):
+    """A stored row that is in the ledger's form: its id (as hashed), version, topic, state
+    and hash."""
 
     position: int
-    originator_id: UUID
+    key: str  # the id, lowercase and hyphenated
     originator_version: int
     topic: str
     state: bytes
     hash: str
+
+    @property
+    def originator_id(self) -> UUID:
+        return UUID(self.key)
 
 
 def stored_rows(recorder: Any) -> StoredRows:
@@ -73,13 +80,14 @@ class LedgerAudit:
         self.mapper = ledger.mapper
         self.page_size = page_size
         self.rows = stored_rows(self.recorder)
+        self._opaque = bool(self.mapper.cipher or self.mapper.compressor)
 
     # -- reading ------------------------------------------------------------------
     def check_row(self, row: StoredRow) -> CheckedEvent | Breach:
         """The row as an event of the ledger, or the breach that it is not one."""
         version = row.version if isinstance(row.version, int) else None
-        aggregate = self.rows.canonical_id(row.stored_id)
-        if aggregate is None:
+        key = self.rows.canonical_text(row.stored_id)
+        if key is None:
             loose = loose_id(row.stored_id)
             return Breach(NON_CANONICAL_ID, f"the id is stored as {row.stored_id!r}, not as "
                           "the ledger writes it: the aggregate's own read does not find this "
@@ -89,10 +97,10 @@ class LedgerAudit:
             return Breach(MISTYPED, "stored with version "
                           f"{_kind(row.version)}, topic {_kind(row.topic)}, state "
                           f"{_kind(row.state)} (the ledger writes an integer, text and bytes)",
-                          str(aggregate), version, row.position)
+                          key, version, row.position)
         state = bytes(row.state)
-        return CheckedEvent(row.position, aggregate, row.version, row.topic, state,
-                            event_hash(aggregate, row.version, row.topic, state))
+        return CheckedEvent(row.position, key, row.version, row.topic, state,
+                            event_hash(key, row.version, row.topic, state))
 
     def events(self, stop: int | None = None, after: int | None = None
                ) -> Iterator[CheckedEvent | Breach]:
@@ -101,7 +109,16 @@ class LedgerAudit:
             yield self.check_row(row)
 
     def prev_hash_of(self, state: bytes) -> str | None:
-        """The prev_hash recorded inside a stored event's state."""
+        """The prev_hash recorded inside a stored event's state.
+
+        The ledger writes it as the state's last member: `...,"prev_hash":"<64 hex>"}`.
+        Those closing bytes are JSON tokens whatever precedes them (no backslash in them),
+        and JSON's last member wins, so reading them is reading the member; any other state
+        is parsed."""
+        if not self._opaque and state[-80:-66] == _PREV_MARK and state[-2:] == b'"}' \
+                and state[:1] == b"{" and _HEX64.fullmatch(state, len(state) - 66,
+                                                          len(state) - 2):
+            return state[-66:-2].decode("ascii")
         try:
             if self.mapper.cipher:
                 state = self.mapper.cipher.decrypt(state)
@@ -198,21 +215,34 @@ class LedgerAudit:
         """Every stored row along the log: its form, its aggregate's chain, and the digest.
         Given `tree`, its first `tree_size` leaves are appended to it on the way."""
         anchor = LedgerDigest.parse(against_digest) if against_digest else None
-        heads: dict[UUID, tuple[int, str]] = {}
-        digest, last, count, at_anchor = GENESIS, 0, 0, None
-        for event in self.events():
-            if isinstance(event, Breach):
-                return Verification("all", count, event)
-            breach = self._link_breach(event, heads.get(event.originator_id))
-            if breach is not None:
+        heads: dict[str, tuple[int, str]] = {}
+        chained, last, count, at_anchor = bytes(32), 0, 0, None
+        sha256, canonical, typed = hashlib.sha256, self.rows.canonical_text, self.rows.well_typed
+        prev_hash_of = self.prev_hash_of
+        for row in self.rows.in_order(page_size=self.page_size):
+            key = canonical(row.stored_id)
+            if key is None or not typed(row):  # not in the ledger's form: say how
+                breach = self.check_row(row)
+                assert isinstance(breach, Breach)
                 return Verification("all", count, breach)
-            heads[event.originator_id] = (event.originator_version, event.hash)
-            digest, last, count = next_digest(digest, event.position, event.hash), \
-                event.position, count + 1
-            if anchor and event.position <= anchor[0]:
-                at_anchor = (event.position, digest)
+            state = row.state if type(row.state) is bytes else bytes(row.state)
+            version, position = row.version, row.position
+            hashed = sha256(f"{key}\x00{version}\x00{row.topic}\x00".encode() + state)
+            hash_hex = hashed.hexdigest()
+            head = heads.get(key)
+            expected, prev = (1, GENESIS) if head is None else (head[0] + 1, head[1])
+            if version != expected or prev_hash_of(state) != prev:
+                event = CheckedEvent(position, key, version, row.topic, state, hash_hex)
+                return Verification("all", count, self._link_breach(event, head))
+            heads[key] = (version, hash_hex)
+            at, raw = position.to_bytes(8, "big"), hashed.digest()
+            chained = sha256(chained + at + raw).digest()
+            last, count = position, count + 1
+            if anchor and position <= anchor[0]:
+                at_anchor = (position, chained.hex())
             if tree is not None and tree.size < tree_size:
-                tree.append(event_leaf(event.position, event.hash))
+                tree.append(sha256(b"\x00" + at + raw).digest())
+        digest = chained.hex()
         result = LedgerDigest(last, digest, count)
         if anchor is None:
             return Verification("all", count, None, digest, result, notes=[
@@ -221,10 +251,9 @@ class LedgerAudit:
         return Verification("all", count, self._anchor_breach(anchor, at_anchor, last),
                             digest, result, anchored=True)
 
-    def _link_breach(self, event: CheckedEvent, head: tuple[int, str] | None) -> Breach | None:
-        expected, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        if event.originator_version == expected and self.prev_hash_of(event.state) == prev:
-            return None
+    def _link_breach(self, event: CheckedEvent, head: tuple[int, str] | None) -> Breach:
+        """Why this event does not follow its aggregate's head."""
+        expected = head[0] + 1 if head else 1
         where = (str(event.originator_id), event.originator_version, event.position)
         if head is not None and event.originator_version <= head[0]:
             return Breach(DUPLICATE_VERSION, f"v{event.originator_version} is stored again at "
@@ -235,6 +264,9 @@ class LedgerAudit:
         breach = bad or self.chain_breach([r for r in rows if isinstance(r, CheckedEvent)])
         if breach is not None:
             return breach
+        if event.originator_version == expected:
+            return Breach(HASH_MISMATCH, f"v{expected} does not record the hash of v"
+                          f"{expected - 1} stored before it in the log", *where)
         return Breach(OUT_OF_ORDER, f"v{event.originator_version} is stored at position "
                       f"{event.position}, where v{expected} was expected next", *where)
 
