@@ -126,7 +126,8 @@ def holder() -> ViewsHolder:
 
 
 def view(name: str) -> Any:
-    return holder().stores().view(name)
+    """A view to query; 503 when it does not belong to the event store (rebuild it)."""
+    return holder().stores().checked_view(name)
 
 
 def freshness(name: str, min_position: int | None) -> tuple[bool, Response | None]:
@@ -146,12 +147,6 @@ def freshness(name: str, min_position: int | None) -> tuple[bool, Response | Non
     caught_up = stores.caught_up(name, min_position, holder().wait)
     g.view_caught_up = caught_up and g.get("view_caught_up", True)
     return caught_up, None
-
-
-def lagging(name: str, min_position: int | None) -> Response | None:
-    """For replies without a `caught_up` field: wait like freshness(); the 422 to send for an
-    unrecorded position, else None (the X-View-Caught-Up header flags a view that lagged)."""
-    return freshness(name, min_position)[1]
 
 
 def scope(seller_id: str | None = None) -> tuple[str, ...] | None:

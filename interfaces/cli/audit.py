@@ -34,6 +34,7 @@ from application.dto import plain
 from application.idempotency import jsonable
 from application.ledger import ReturnsLedger
 from domain.errors import ParcelNotFoundError
+from interfaces.cli.store import open_ledger
 
 T = TypeVar("T")
 
@@ -78,7 +79,7 @@ def audit() -> None:
 def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
             occurred_before: datetime | None, as_json: bool) -> None:
     """A parcel's events and the state they add up to, as the ledger knew it."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         result = ledger.get_parcel_history(parcel_id, recorded_before=as_of, version=version,
                                            occurred_before=occurred_before)
@@ -140,7 +141,7 @@ def _unreadable_history(ledger: ReturnsLedger, parcel_id: UUID, error: Exception
 @click.option("--json", "as_json", is_flag=True)
 def digest(as_json: bool) -> None:
     """The running hash over every stored event, with its position: keep it somewhere safe."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         result = LedgerAudit(ledger).digest()
     except DamagedStoreError as error:
@@ -193,7 +194,7 @@ def verify(parcel_id: UUID | None, everything: bool, against: str | None,
         raise click.UsageError("give a PARCEL_ID, or --all (optionally with --against)")
     note = _kept_note(against) if against is not None else None
     trusted = _verifiers(keys)
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         log = AuditLog(ledger)
         if parcel_id is not None:
@@ -248,7 +249,7 @@ def export(parcel_id: UUID | None, seller: str | None, everything: bool, size: i
     """Write a self-contained JSON Lines bundle (docs/AUDIT_BUNDLE.md)."""
     if sum(x is not None and x is not False for x in (parcel_id, seller, everything)) != 1:
         raise click.UsageError("give exactly one of --parcel, --seller, --all")
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         if parcel_id is not None:
             log = AuditLog(ledger)
@@ -345,7 +346,7 @@ def _is_format_2(lines: list[str]) -> bool:
 def checkpoint(as_json: bool) -> None:
     """Bring the Merkle tree up to date and sign a checkpoint when the log grew; print the
     signed note (keep it outside the ledger: `audit checkpoint > kept.note`)."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         log = AuditLog(ledger)
         taken, new = log.checkpoint(datetime.now(UTC))
@@ -371,7 +372,7 @@ def checkpoint(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def checkpoints(limit: int, as_json: bool) -> None:
     """The checkpoints signed so far, newest first."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         log = AuditLog(ledger)
         found = log.store.checkpoints(limit=limit)
@@ -390,7 +391,7 @@ def checkpoints(limit: int, as_json: bool) -> None:
 @click.option("--all", "every", is_flag=True, help="Also every key rotated out.")
 def public_key(every: bool) -> None:
     """The log's public key, NAME+KEYID+KEY (C2SP signed-note verifier key)."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         log = AuditLog(ledger)
         keys = log.verifiers() if every else [log.signer.verifier]
@@ -416,7 +417,7 @@ def prove_inclusion(position: int | None, parcel_id: UUID | None, version: int |
     """The proof that one event is in a checkpoint's tree."""
     if (position is None) == (parcel_id is None) or (parcel_id is None) != (version is None):
         raise click.UsageError("give --position, or --parcel with --version")
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         proof = AuditLog(ledger).inclusion(position=position, originator_id=parcel_id,
                                            version=version, size=size)
@@ -434,7 +435,7 @@ def prove_inclusion(position: int | None, parcel_id: UUID | None, version: int |
               help="A later tree size (default: the latest checkpoint).")
 def prove_consistency(first: int, second: int | None) -> None:
     """The proof that the later tree only appended to the one you kept."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         proof = AuditLog(ledger).consistency(first, second)
     except (LogNotFoundError, TreeDamagedError) as error:
@@ -496,7 +497,7 @@ def witness(key_file: str, name: str, log_keys: tuple[str, ...], kept: str | Non
     trusted = _verifiers(log_keys)
     if not trusted:
         raise click.UsageError("give the log's public key you trust: --log-key")
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         log = AuditLog(ledger)
         latest = log.latest()
