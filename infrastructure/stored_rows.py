@@ -47,6 +47,9 @@ class StoredRows:
     """Reads the ledger's event table as stored (SQLite file or PostgreSQL schema)."""
 
     def __init__(self, recorder: Any, create_index: bool = True) -> None:
+        if not hasattr(recorder, "datastore"):
+            raise TypeError("the audit reads a SQLite or PostgreSQL event table; the "
+                            "in-memory store has none")
         self.datastore = recorder.datastore
         self.sqlite = isinstance(self.datastore, SQLiteDatastore)
         name = recorder.events_table_name
