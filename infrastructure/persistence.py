@@ -129,13 +129,14 @@ class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
                 f"CREATE TABLE IF NOT EXISTS {STORE_TABLE} (singleton INTEGER PRIMARY KEY "
                 "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)"]
 
-    def _create_table(self, c: Any) -> None:
-        c.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                  (self.events_table_name,))
-        row = c.fetchone()
-        if row is not None and "AUTOINCREMENT" not in (row["sql"] or "").upper():
-            self._rebuild_events_table(c)
-        super()._create_table(c)
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      (self.events_table_name,))
+            row = c.fetchone()
+            if row is not None and "AUTOINCREMENT" not in (row["sql"] or "").upper():
+                self._rebuild_events_table(c)
+        super().create_table()
 
     def _rebuild_events_table(self, c: Any) -> None:
         """A store made with the library's table, into this one, every row at its position."""

@@ -80,6 +80,7 @@ class ParcelVerification(MethodView):
 
 # -- the transparency log -------------------------------------------------------------------
 NOTE_TYPE = "text/plain; charset=utf-8"
+MAX_INT = 2**62  # positions and sizes fit a signed 64-bit column
 
 
 class CheckpointResponse(Schema):
@@ -93,15 +94,15 @@ class CheckpointResponse(Schema):
 
 class CheckpointsQuery(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1000))
-    before = fields.Integer(validate=validate.Range(min=1),
+    before = fields.Integer(validate=validate.Range(min=1, max=MAX_INT),
                             metadata={"description": "only checkpoints of smaller trees"})
 
 
 class InclusionQuery(Schema):
-    position = fields.Integer(validate=validate.Range(min=1))
+    position = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
     originator_id = fields.UUID()
-    version = fields.Integer(validate=validate.Range(min=1))
-    size = fields.Integer(validate=validate.Range(min=1), metadata={
+    version = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
+    size = fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={
         "description": "the checkpoint's tree size (default: the latest)"})
 
 
@@ -121,8 +122,8 @@ class PublicKeysResponse(Schema):
 
 
 class ConsistencyQuery(Schema):
-    first = fields.Integer(required=True, validate=validate.Range(min=1))
-    second = fields.Integer(validate=validate.Range(min=1))
+    first = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INT))
+    second = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
 
 
 class ConsistencyResponse(Schema):
@@ -174,6 +175,8 @@ class CheckpointOfSize(MethodView):
     def get(self, size: int) -> Any:
         """The checkpoint of this tree size as its signed note (text/plain)."""
         log = AuditLog(ledger())
+        if size > MAX_INT:
+            return problem(404, "not-found", f"no checkpoint of tree size {size}")
         return _note(log.note_with_cosignatures(log.checkpoint_at(size)))
 
 

@@ -72,7 +72,7 @@ def audit() -> None:
 @audit.command("history")
 @click.argument("parcel_id", type=click.UUID)
 @click.option("--as-of", "as_of", callback=_time, help="As recorded by then (inclusive).")
-@click.option("--version", type=click.IntRange(min=1), help="Events up to this version.")
+@click.option("--version", type=click.IntRange(min=1, max=2**62), help="Events up to this version.")
 @click.option("--occurred-before", callback=_time,
               help="Business-time view: what had happened by then (inclusive).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -240,7 +240,7 @@ def _text_or_file(value: str) -> str:
               help="One parcel, complete as of a checkpoint (format 2).")
 @click.option("--seller", help="Every aggregate of one seller (format 1).")
 @click.option("--all", "everything", is_flag=True, help="Every stored event (format 1).")
-@click.option("--size", type=click.IntRange(min=1),
+@click.option("--size", type=click.IntRange(min=1, max=2**62),
               help="--parcel: as of the checkpoint of this tree size (default: a checkpoint "
                    "taken now).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True)
@@ -368,7 +368,7 @@ def checkpoint(as_json: bool) -> None:
 
 
 @audit.command("checkpoints")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=2**62), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def checkpoints(limit: int, as_json: bool) -> None:
     """The checkpoints signed so far, newest first."""
@@ -407,10 +407,10 @@ def prove() -> None:
 
 
 @prove.command("inclusion")
-@click.option("--position", type=click.IntRange(min=1), help="The event at this position.")
+@click.option("--position", type=click.IntRange(min=1, max=2**62), help="The event at this position.")
 @click.option("--parcel", "parcel_id", type=click.UUID, help="With --version: that event.")
-@click.option("--version", type=click.IntRange(min=1))
-@click.option("--size", type=click.IntRange(min=1),
+@click.option("--version", type=click.IntRange(min=1, max=2**62))
+@click.option("--size", type=click.IntRange(min=1, max=2**62),
               help="The checkpoint's tree size (default: the latest checkpoint).")
 def prove_inclusion(position: int | None, parcel_id: UUID | None, version: int | None,
                     size: int | None) -> None:
@@ -429,9 +429,9 @@ def prove_inclusion(position: int | None, parcel_id: UUID | None, version: int |
 
 
 @prove.command("consistency")
-@click.option("--from", "first", type=click.IntRange(min=1), required=True,
+@click.option("--from", "first", type=click.IntRange(min=1, max=2**62), required=True,
               help="The tree size of the checkpoint you kept.")
-@click.option("--to", "second", type=click.IntRange(min=1),
+@click.option("--to", "second", type=click.IntRange(min=1, max=2**62),
               help="A later tree size (default: the latest checkpoint).")
 def prove_consistency(first: int, second: int | None) -> None:
     """The proof that the later tree only appended to the one you kept."""
