@@ -9,8 +9,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from application.idempotency import jsonable
-from domain.errors import ParcelNotFoundError
+from domain.errors import DomainError, ParcelNotFoundError
 from domain.values import Line, Platform
+from interfaces.api.audit import check_owner, damaged_parcel
 from interfaces.api.auth import (
     READ,
     WRITE,
@@ -77,8 +78,15 @@ class ParcelHistory(MethodView):
     @blp.response(200, HistoryResponse)
     def get(self, query: dict[str, Any], parcel_id: UUID) -> Any:
         """Events and state as known then (`recorded_before`, `version`), or by business time."""
-        version = check_parcel(parcel_id).version
-        history = ledger().get_parcel_history(parcel_id, **query)
+        try:
+            version = check_parcel(parcel_id).version
+            history = ledger().get_parcel_history(parcel_id, **query)
+        except DomainError:
+            raise
+        except Exception as error:  # noqa: BLE001 - damaged stored events: 409, where and why
+            if not sees_all():
+                check_owner(parcel_id)
+            return damaged_parcel(parcel_id, error)
         events = [{k: v for k, v in jsonable(e).items() if k != "late" or v}  # late: when set
                   for e in history]
         return {"id": str(parcel_id), "view": history.view, "state": jsonable(history.state),

@@ -16,7 +16,7 @@ from application.audit.verification import DamagedStoreError, LedgerAudit
 from application.ledger import ReturnsLedger
 from demo.scenarios import SCENARIOS
 from interfaces.cli import main
-from tests.api.conftest import bearer, issue_keys, make_app
+from tests.api.conftest import NOW, bearer, issue_keys, make_app
 from tests.integration.audit_tampering import StoreTamperer
 
 
@@ -142,6 +142,22 @@ def test_damaged_rows_answer_a_breach_not_a_500(store, store_env) -> None:
         digest = client.get("/v1/audit/digest", headers=bearer(token))
         assert digest.status_code == 409 and digest.mimetype == "application/problem+json"
         assert digest.json["breach"]["reason"] == "mistyped"
+        fresh = make_app(store_env)  # another worker: nothing cached, the rows are read
+        try:
+            other = fresh.test_client()
+            history = other.get(f"/v1/parcels/{parcel}/history", headers=bearer(token))
+            assert history.status_code == 409, history.get_data(True)
+            assert history.json["breach"]["reason"] == "mistyped"
+            seller = fresh.extensions["returns_ledger"].get().issue_api_key(
+                "client", "seller-am", NOW, label="seller").token
+            own = other.get(f"/v1/parcels/{parcel}/verification", headers=bearer(seller))
+            assert own.status_code == 200 and own.json["breach"]["reason"] == "mistyped"
+            stranger = fresh.extensions["returns_ledger"].get().issue_api_key(
+                "client", "seller-other", NOW, label="stranger").token
+            assert other.get(f"/v1/parcels/{parcel}/verification",
+                             headers=bearer(stranger)).status_code == 404
+        finally:
+            fresh.extensions["returns_ledger"].close()
     finally:
         app.extensions["returns_ledger"].close()
 
