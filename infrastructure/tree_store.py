@@ -71,7 +71,10 @@ class TreeStore:
             f"CREATE TABLE IF NOT EXISTS {t['audit_keys']} (vkey TEXT PRIMARY KEY, "
             "key_id TEXT NOT NULL, first_used TEXT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {t['audit_map_heads']} (originator_id TEXT PRIMARY KEY, "
-            f"originator_version {big} NOT NULL, leaf_index {big} NOT NULL)",
+            f"originator_version {big} NOT NULL, leaf_index {big} NOT NULL, "
+            f"first_leaf {big} NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS audit_map_heads_leaf ON {t['audit_map_heads']} "
+            "(leaf_index)",
             f"CREATE TABLE IF NOT EXISTS {t['audit_cosignatures']} (tree_size {big} NOT NULL, "
             "witness TEXT NOT NULL, line TEXT NOT NULL, created_at TEXT NOT NULL, "
             "PRIMARY KEY (tree_size, witness))",
@@ -121,17 +124,18 @@ class TreeStore:
                nodes: Sequence[tuple[int, int, bytes]]) -> None:
         """Leaves (index, position, id, version) and completed subtrees, in one transaction;
         TreeChangedError when another process appended the same indexes first."""
-        heads: dict[str, tuple[str, int, int]] = {}
+        heads: dict[str, tuple[str, int, int, int]] = {}
         for index, _, originator_id, version in leaves:
-            heads[originator_id] = (originator_id, version, index)
+            first = heads[originator_id][3] if originator_id in heads else index
+            heads[originator_id] = (originator_id, version, index, first)
         heads_table = self.t["audit_map_heads"]
         self._write([
             (f"INSERT INTO {self.t['audit_tree_leaves']} (leaf_index, position, originator_id, "
              "originator_version) VALUES (?, ?, ?, ?)", leaves),
             (f"INSERT INTO {self.t['audit_tree_nodes']} (level, node_index, hash) "
              "VALUES (?, ?, ?)", nodes),
-            (f"INSERT INTO {heads_table} (originator_id, originator_version, leaf_index) "
-             "VALUES (?, ?, ?) ON CONFLICT (originator_id) DO UPDATE SET "
+            (f"INSERT INTO {heads_table} (originator_id, originator_version, leaf_index, "
+             "first_leaf) VALUES (?, ?, ?, ?) ON CONFLICT (originator_id) DO UPDATE SET "
              "originator_version = excluded.originator_version, "
              f"leaf_index = excluded.leaf_index WHERE {heads_table}.leaf_index < "
              "excluded.leaf_index", list(heads.values())),
@@ -162,22 +166,32 @@ class TreeStore:
                            int(r["originator_version"]), bytes(r["hash"]))
                 for r in self._query(statement, params)]
 
-    def heads(self, size: int) -> list[tuple[str, int, int]]:
-        """(aggregate id, last version, leaf index of that event) of every aggregate among
-        the first `size` leaves: from the kept heads when none moved past `size` since,
-        else from the leaves themselves."""
-        rows = self._query(f"SELECT originator_id, originator_version, leaf_index FROM "
-                           f"{self.t['audit_map_heads']}")
-        if (rows or size == 0) and all(int(r["leaf_index"]) < size for r in rows):
-            return [(r["originator_id"], int(r["originator_version"]), int(r["leaf_index"]))
-                    for r in rows]
+    def heads(self, size: int, since: int = 0) -> list[tuple[str, int, int, int]]:
+        """(aggregate id, last version, leaf index of that event, leaf index of its first)
+        of every aggregate written among leaves `since`..`size` - 1: from the kept heads
+        when none moved past `size`, else from the leaves themselves."""
+        table = self.t["audit_map_heads"]
+        rows = self._query(f"SELECT originator_id, originator_version, leaf_index, first_leaf "
+                           f"FROM {table} WHERE leaf_index >= ?", [since])
+        if all(int(r["leaf_index"]) < size for r in rows) and (
+                rows or since > 0 or size == 0 or self._query(
+                    f"SELECT 1 FROM {table} LIMIT 1")):
+            return [(r["originator_id"], int(r["originator_version"]), int(r["leaf_index"]),
+                     int(r["first_leaf"])) for r in rows]
         leaves = self.t["audit_tree_leaves"]
         rows = self._query(
-            f"SELECT l.originator_id, l.originator_version, l.leaf_index FROM {leaves} l JOIN "
-            f"(SELECT originator_id, MAX(leaf_index) AS head FROM {leaves} WHERE leaf_index < ? "
-            "GROUP BY originator_id) h ON h.head = l.leaf_index", [size])
-        return [(r["originator_id"], int(r["originator_version"]), int(r["leaf_index"]))
-                for r in rows]
+            f"SELECT l.originator_id, l.originator_version, l.leaf_index, h.first FROM {leaves} "
+            f"l JOIN (SELECT originator_id, MAX(leaf_index) AS head, MIN(leaf_index) AS first "
+            f"FROM {leaves} WHERE leaf_index < ? GROUP BY originator_id) h "
+            "ON h.head = l.leaf_index WHERE h.head >= ?", [size, since])
+        return [(r["originator_id"], int(r["originator_version"]), int(r["leaf_index"]),
+                 int(r["first"])) for r in rows]
+
+    def aggregates_before(self, size: int) -> int:
+        """How many aggregates first appear among the first `size` leaves (kept heads)."""
+        rows = self._query(f"SELECT COUNT(*) AS n FROM {self.t['audit_map_heads']} "
+                           "WHERE first_leaf < ?", [size])
+        return int(rows[0]["n"])
 
     # -- checkpoints, keys, cosignatures ------------------------------------------------------
     def add_checkpoint(self, checkpoint: StoredCheckpoint, vkey: str) -> None:

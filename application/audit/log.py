@@ -40,10 +40,10 @@ from application.audit.transparency import (
     EMPTY_ROOT,
     Checkpoint,
     CompactRange,
+    HeadsMap,
     NoteSigner,
     NoteVerifier,
     ProofError,
-    SortedMap,
     b64,
     consistency_proof,
     event_leaf,
@@ -66,6 +66,8 @@ DEFAULT_CHECKPOINT_SECONDS = 60.0
 APPEND_BATCH = 5000
 _STORES: weakref.WeakKeyDictionary[Any, TreeStore] = weakref.WeakKeyDictionary()
 _STORES_LOCK = threading.Lock()
+_MAPS: weakref.WeakKeyDictionary[Any, tuple[int, HeadsMap]] = weakref.WeakKeyDictionary()
+_MAP_LOCK = threading.Lock()
 
 
 class TreeDamagedError(Exception):
@@ -264,8 +266,9 @@ class AuditLog:
         if latest is not None:
             self._check_extends(latest, size, root)
         signer = self.signer
-        heads = self.map(size)
-        extension = map_extension(len(heads.entries), heads.root())
+        with _MAP_LOCK:
+            heads = self._latest_map(size)
+            extension = map_extension(len(heads.entries), heads.root())
         note = signer.sign(Checkpoint(self.origin, size, root, (extension,)).text())
         taken = StoredCheckpoint(size, root, note, now.isoformat(), signer.verifier.key_id.hex())
         try:
@@ -291,10 +294,25 @@ class AuditLog:
             raise TreeDamagedError(f"the tree does not extend the last checkpoint: {error}"
                                    ) from None
 
-    def map(self, size: int) -> SortedMap:
-        """The sorted map of every aggregate's last event among the first `size` leaves."""
-        return SortedMap([(UUID(i).bytes, version, index)
-                          for i, version, index in self.store.heads(size)])
+    def map(self, size: int) -> HeadsMap:
+        """The map of every aggregate's last event among the first `size` leaves (built
+        afresh)."""
+        return HeadsMap(_heads(self.store.heads(size)))
+
+    def _latest_map(self, size: int) -> HeadsMap:
+        """The map at `size`, from the one this process built at an earlier checkpoint with
+        only the aggregates written since (else built afresh); under the store's lock."""
+        held = _MAPS.get(self.store)
+        if held is not None and held[0] <= size and \
+                self.store.aggregates_before(held[0]) == len(held[1].entries):
+            changed = self.store.heads(size, since=held[0])
+            if all(index < size for _, _, index, _ in changed):
+                held[1].update(_heads(changed))
+                _MAPS[self.store] = (size, held[1])
+                return held[1]
+        built = self.map(size)
+        _MAPS[self.store] = (size, built)
+        return built
 
     def parcel_bundle(self, aggregate_id: UUID, created_at: datetime,
                       size: int | None = None) -> list[dict[str, Any]]:
@@ -481,6 +499,10 @@ class AuditLog:
                     "the log's tree, but the log never recorded it there: inserted or moved",
                     str(aggregate_id), row.version, position))
         return result
+
+
+def _heads(rows: list[tuple[str, int, int, int]]) -> list[tuple[bytes, int, int, int]]:
+    return [(UUID(i).bytes, version, index, first) for i, version, index, first in rows]
 
 
 class CheckpointTimer:

@@ -477,23 +477,43 @@ def map_of(checkpoint: Checkpoint) -> tuple[int, bytes]:
     raise ProofError("the checkpoint commits to no map of aggregate heads")
 
 
-class SortedMap:
-    """The sorted Merkle tree over every aggregate's (id, last version, head leaf index),
-    in the byte order of the ids: one leaf per aggregate."""
+class HeadsMap:
+    """The Merkle tree over every aggregate's (id, last version, head leaf index): one leaf
+    per aggregate, in the order the aggregates first appear in the log, so a new aggregate
+    is appended and an aggregate written again changes its own leaf (O(log n) each)."""
 
-    def __init__(self, heads: Sequence[tuple[bytes, int, int]]) -> None:
-        self.entries = sorted(heads)
-        ids = [e[0] for e in self.entries]
-        if len(set(ids)) != len(ids):
-            raise ValueError("an aggregate twice in the map")
-        self.index = {e[0]: i for i, e in enumerate(self.entries)}
+    def __init__(self, heads: Sequence[tuple[bytes, int, int, int]] = ()) -> None:
+        self.entries: list[tuple[bytes, int, int]] = []
+        self.index: dict[bytes, int] = {}
         self.nodes: dict[tuple[int, int], bytes] = {}
         self.tree = CompactRange()
-        for entry in self.entries:
-            self.tree.append(map_leaf(*entry), self._keep)
+        self.update(heads)
+
+    def update(self, heads: Sequence[tuple[bytes, int, int, int]]) -> None:
+        """(id, last version, head leaf index, first leaf index) of aggregates written."""
+        for aggregate, version, head, _ in sorted(heads, key=lambda h: h[3]):
+            leaf = map_leaf(aggregate, version, head)
+            position = self.index.get(aggregate)
+            if position is None:
+                self.index[aggregate] = len(self.entries)
+                self.entries.append((aggregate, version, head))
+                self.tree.append(leaf, self._keep)
+            else:
+                self.entries[position] = (aggregate, version, head)
+                self._replace(position, leaf)
 
     def _keep(self, level: int, index: int, hash_: bytes) -> None:
         self.nodes[(level, index)] = hash_
+
+    def _replace(self, position: int, leaf: bytes) -> None:
+        size, nodes = len(self.entries), self.nodes
+        nodes[(0, position)] = leaf
+        level, index = 0, position
+        while ((index >> 1) + 1) << (level + 1) <= size:  # the parent subtree is complete
+            parent = node_hash(nodes[(level, index & ~1)], nodes[(level, index | 1)])
+            level, index = level + 1, index >> 1
+            nodes[(level, index)] = parent
+        self.tree = CompactRange(size, [nodes[k] for k in CompactRange.subtrees(size)])
 
     def root(self) -> bytes:
         return self.tree.root()

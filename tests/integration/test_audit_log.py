@@ -178,3 +178,17 @@ def test_a_checkpoint_signed_by_another_key_is_refused(store) -> None:
     assert log.verify_all(forged).breach.reason == "bad_checkpoint"
     assert log.verify_all(forged, [NoteVerifier.parse(stranger.verifier.vkey)]).ok
     assert unb64(kept.split("\n")[2]) == log.latest().root
+
+
+def test_the_map_kept_between_checkpoints_is_the_map_built_afresh(store, store_env) -> None:
+    ledger, parcel, second, _, log = store
+    log.checkpoint(NOW)
+    SCENARIOS["lazada"](ledger, "")  # a new aggregate and new versions of old ones
+    ledger.close_parcel(parcel, ledger.get_parcel(parcel).modified_at)
+    taken, _ = log.checkpoint(NOW)
+    fresh = log.map(taken.size)
+    assert f"map {len(fresh.entries)} " in taken.note
+    assert taken.note.split("\n")[3].split(" ")[2] == __import__("base64").b64encode(
+        fresh.root()).decode()
+    key = parcel.bytes
+    assert fresh.entries[fresh.index[key]][1] == ledger.get_parcel(parcel).version

@@ -20,6 +20,7 @@ from application.audit.transparency import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    map_leaf,
     node_hash,
     open_checkpoint,
     verify_consistency,
@@ -213,3 +214,26 @@ def test_the_reference_verifier_is_one_file_with_stdlib_and_cryptography(tmp_pat
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert Path(tmp_path / "transparency.py").exists()
+
+
+@given(st.lists(st.integers(min_value=0, max_value=12), min_size=1, max_size=80),
+       st.integers(min_value=1, max_value=20))
+def test_a_heads_map_updated_in_steps_is_the_map_built_at_once(writes, step) -> None:
+    from application.audit.transparency import HeadsMap
+
+    heads: dict[bytes, tuple[bytes, int, int, int]] = {}
+    stepped = HeadsMap()
+    for start in range(0, len(writes), step):
+        changed = {}
+        for index in range(start, min(start + step, len(writes))):
+            aggregate = writes[index].to_bytes(16, "big")
+            version = heads[aggregate][1] + 1 if aggregate in heads else 1
+            first = heads[aggregate][3] if aggregate in heads else index
+            heads[aggregate] = changed[aggregate] = (aggregate, version, index, first)
+        stepped.update(list(changed.values()))
+    at_once = HeadsMap(list(heads.values()))
+    assert stepped.root() == at_once.root() and stepped.entries == at_once.entries
+    for aggregate in heads:
+        position, proof = stepped.proof(aggregate)
+        verify_inclusion(map_leaf(*stepped.entries[position]), position,
+                         len(stepped.entries), proof, at_once.root())
