@@ -119,19 +119,54 @@ def _max_versions_sql(recorder: Any, ids: Sequence[UUID], postgres: bool) -> dic
     return {UUID(str(row["originator_id"])): row["version"] for row in rows}
 
 
+def _sqlite_events_statement(name: str) -> str:
+    """The library's SQLite event table, numbered with AUTOINCREMENT: SQLite hands the
+    rowid of a deleted last row to the next insert, and a removed tail's position must
+    never name another event (an auditor's checkpoint names it). The column keeps the
+    name `rowid`, so the library's notification queries read it unchanged."""
+    return (f"CREATE TABLE IF NOT EXISTS {name} ("
+            "originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, "
+            "rowid INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "UNIQUE (originator_id, originator_version))")
+
+
 class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
-    """The library's SQLite recorder (polled for projections) with the personal-data key table."""
+    """The library's SQLite recorder (polled for projections) with the personal-data key
+    table, its event positions never given out twice."""
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=False)
         self.web_sessions: WebSessions = WebSessionStore(datastore, postgres=False)
+        self.insert_events_statement = (
+            f"INSERT INTO {self.events_table_name} "
+            "(originator_id, originator_version, topic, state) VALUES (?,?,?,?)")
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), sqlite_create_statement(),
+        return [_sqlite_events_statement(self.events_table_name), sqlite_create_statement(),
                 *sqlite_create_statements(),
                 f"CREATE TABLE IF NOT EXISTS {STORE_TABLE} (singleton INTEGER PRIMARY KEY "
                 "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)"]
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      (self.events_table_name,))
+            row = c.fetchone()
+            if row is not None and "AUTOINCREMENT" not in (row["sql"] or "").upper():
+                self._rebuild_events_table(c)
+        super().create_table()
+
+    def _rebuild_events_table(self, c: Any) -> None:
+        """A store made with the library's table, into this one, every row at its position."""
+        table, new = self.events_table_name, f"{self.events_table_name}_autoincrement"
+        c.execute(f"DROP TABLE IF EXISTS {new}")
+        c.execute(_sqlite_events_statement(new))
+        c.execute(f"INSERT INTO {new} (rowid, originator_id, originator_version, topic, state) "
+                  f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+                  "ORDER BY rowid")
+        c.execute(f"DROP TABLE {table}")
+        c.execute(f"ALTER TABLE {new} RENAME TO {table}")
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         return _max_versions_sql(self, ids, postgres=False)

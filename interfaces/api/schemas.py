@@ -324,6 +324,9 @@ class HistoryResponse(Schema):
     state = fields.Nested(ParcelResponse, allow_none=True,
                           metadata={"description": "the state these events add up to"})
     events = fields.List(fields.Nested(HistoryEventResponse), required=True)
+    damage = fields.List(fields.String(), metadata={
+        "description": "versions missing or extra, or an event that does not apply: then no "
+                       "state (see /v1/parcels/{id}/verification)"})
 
 
 class AddressResponse(Schema):

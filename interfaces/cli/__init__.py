@@ -46,6 +46,10 @@ def db_init(create_database: bool) -> None:
                                           f"{problem}")
     ledger = ReturnsLedger(settings)
     click.echo(f"event store ready: {settings.describe_store()}, identity {ledger.store_id}")
+    if settings.persistence_module != store.POPO:
+        from application.audit.log import AuditLog
+
+        AuditLog(ledger)  # the audit log's tables and the stored-form index
     ledger.close()
     if settings.persistence_module != store.POPO:
         from projections.runners import create_view_tables
