@@ -305,6 +305,12 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         return self._act(parcel_id, lambda p: p.dispose(kind, self._policy(p), occurred_at,
                                                         actor), expected_version)
 
+    def check_disposal(self, parcel_id: UUID, kind: str, occurred_at: datetime,
+                       actor: str = "system") -> None:
+        """What `dispose` would decide, recording nothing (a dry run): raises its refusal."""
+        parcel = self._get_parcel(parcel_id)  # a copy: the cached parcel stays as it was
+        parcel.dispose(kind, self._policy(parcel), occurred_at, actor)
+
     def close_parcel(self, parcel_id: UUID, occurred_at: datetime, actor: str = "system",
                      expected_version: int | None = None) -> CommandResult:
         """Nothing more will happen to this parcel."""
