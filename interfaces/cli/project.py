@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from projections.locks import ViewBusyError
 from projections.runners import VIEWS
 from projections.service import Runners, ViewStores, rebuild
 
@@ -29,10 +30,24 @@ def project(ctx: click.Context, views: tuple[str, ...]) -> None:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     runners = Runners(names=views or None).start()
-    click.echo(f"projecting {', '.join(runners.names)} (stop with SIGTERM or Ctrl-C)")
+    waiting = runners.waiting()
+    running = [name for name in runners.names if name not in waiting]
+    if running:
+        click.echo(f"projecting {', '.join(running)} (stop with SIGTERM or Ctrl-C)")
+    known: dict[str, Any] = {}
     try:
-        while not stopping.wait(1.0):
-            pass
+        while True:
+            for name, holder in waiting.items():
+                if known.get(name, False) != holder:  # False: it was not waiting before
+                    click.echo(f"{name}: waiting for {holder or 'another process'}, which "
+                               f"holds this view's lock; it starts here when that one stops",
+                               err=True)
+            for name in sorted(set(known) - set(waiting)):
+                click.echo(f"projecting {name}: the other process let it go")
+            known = waiting
+            if stopping.wait(1.0):
+                break
+            waiting = runners.waiting()
     finally:
         runners.stop()
         for sig, handler in previous.items():
@@ -43,13 +58,22 @@ def project(ctx: click.Context, views: tuple[str, ...]) -> None:
 @project.command("rebuild")
 @click.argument("name", type=VIEW_NAMES)
 def project_rebuild(name: str) -> None:
-    """Drop a view and replay the whole event store into it (stop its runner first)."""
-    with click.progressbar(length=1, label=f"rebuilding {name}") as bar:
-        def progress(position: int, target: int) -> None:
-            bar.length = max(target, 1)
-            bar.update(position - bar.pos)
+    """Drop a view and replay the whole event store into it.
 
-        position = rebuild(name, progress=progress)
+    Refused while a runner (`project`, or the API's embedded runners) or another rebuild
+    holds the view's lock: stop that process first. A runner started meanwhile waits.
+    """
+    try:
+        with click.progressbar(length=1, label=f"rebuilding {name}") as bar:
+            def progress(position: int, target: int) -> None:
+                bar.length = max(target, 1)
+                bar.update(position - bar.pos)
+
+            position = rebuild(name, progress=progress)
+    except ViewBusyError as busy:
+        raise click.ClickException(
+            f"not rebuilding {name}: {busy.holder or 'another process'} holds its lock; "
+            f"stop that process first (nothing was changed)") from None
     click.echo(f"{name} rebuilt up to position {position}")
 
 
