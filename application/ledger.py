@@ -81,6 +81,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         return ChainedMapper.wrap(super().construct_mapper())
 
     def construct_event_store(self) -> ChainedEventStore:
+        assert isinstance(self.mapper, ChainedMapper)  # construct_mapper's, above
         return ChainedEventStore(self.mapper, self.recorder, self.settings.chain_cache_size)
 
     # -- the one save path ---------------------------------------------------------------

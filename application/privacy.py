@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 if TYPE_CHECKING:
-    from infrastructure.subject_keys import SubjectKeyStore
+    from infrastructure.persistence import SubjectKeys
 
 KEY_ENV = "PERSONAL_DATA_KEY"
 DEFAULT_KEY_FILE = "var/personal-data.key"
@@ -54,7 +54,7 @@ def load_master_key(env: Mapping[str, str]) -> bytes:
 class PersonalDataVault:
     """Seals each field with AES-256-GCM under a key of its own data subject."""
 
-    def __init__(self, master_key: bytes, keys: SubjectKeyStore) -> None:
+    def __init__(self, master_key: bytes, keys: SubjectKeys) -> None:
         self._master = AESGCM(master_key)
         self._pseudonym_key = hashlib.sha256(b"subject-id\x00" + master_key).digest()
         self.keys = keys

@@ -118,7 +118,8 @@ class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
 
 
 class LedgerSQLiteFactory(SQLiteFactory):
-    application_recorder_class = LedgerSQLiteApplicationRecorder
+    application_recorder_class: type[LedgerSQLiteApplicationRecorder] = (
+        LedgerSQLiteApplicationRecorder)
 
     def __init__(self, env: Environment) -> None:
         path = env.get("SQLITE_DBNAME") or ""
@@ -126,8 +127,9 @@ class LedgerSQLiteFactory(SQLiteFactory):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         super().__init__(env)
 
-    def application_recorder(self) -> Any:
+    def application_recorder(self) -> LedgerSQLiteApplicationRecorder:
         recorder = super().application_recorder()
+        assert isinstance(recorder, LedgerSQLiteApplicationRecorder)  # our class, above
         interval = self.env.get("PROJECTION_POLL_INTERVAL")
         if interval:
             recorder.poll_interval = float(interval)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -128,9 +127,15 @@ class ViewRecorder(ViewTablesHook):
     def tracking_table(cls) -> str:
         return f"{cls.view_name}_view_tracking"
 
-    @abstractmethod
+    pyformat: ClassVar[bool] = False  # the driver's parameter style: `%(name)s`, else `:name`
+
+    def _table_prefix(self) -> str:
+        """What stands before each table name (PostgreSQL: the view schema)."""
+        return ""
+
     def _tx(self, cursor: Any) -> Tx:
         """The transaction wrapper of this view's database (SQLite or PostgreSQL)."""
+        return Tx(cursor, self._table_prefix(), pyformat=self.pyformat)
 
     def _pipeline(self, cursor: Any) -> contextlib.AbstractContextManager[Any]:
         """Send a batch's statements without waiting for each answer, where the driver can."""
@@ -182,9 +187,6 @@ class SQLiteView(ViewRecorder, SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [self._rename(s) for s in super().construct_create_table_statements()]
 
-    def _tx(self, cursor: Any) -> Tx:
-        return Tx(cursor, "", pyformat=False)
-
 
 class PostgresView(ViewRecorder, PostgresTrackingRecorder):
     """A view in the PostgreSQL view schema."""
@@ -198,19 +200,26 @@ class PostgresView(ViewRecorder, PostgresTrackingRecorder):
             curs.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.datastore.schema}"')
         super().create_table()
 
-    def _tx(self, cursor: Any) -> Tx:
-        return Tx(cursor, f'"{self.datastore.schema}".', pyformat=True)
+    pyformat = True
+
+    def _table_prefix(self) -> str:
+        return f'"{self.datastore.schema}".'
 
     def _pipeline(self, cursor: Any) -> contextlib.AbstractContextManager[Any]:
         return cursor.connection.pipeline()  # psycopg pipeline mode: one round trip per sync
 
 
+_CONCRETE: dict[tuple[type[ViewRecorder], str], type[ViewRecorder]] = {}
+
+
 def concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:
-    """The view's class for the configured database."""
-    return _concrete(view, persistence_module)
+    """The view's class for the configured database (made once per view and database)."""
+    key = (view, persistence_module)
+    if key not in _CONCRETE:
+        _CONCRETE[key] = _concrete(view, persistence_module)
+    return _CONCRETE[key]
 
 
-@cache
 def _concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:
     if persistence_module == "eventsourcing.sqlite":
         base: type[ViewRecorder] = SQLiteView

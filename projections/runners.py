@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Thread
-from typing import Any
+from typing import Any, cast
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 
@@ -82,7 +82,9 @@ def open_view(name: str, env: Mapping[str, str]) -> ViewRecorder:
     """A view's recorder on its own connection pool (creates its tables when missing)."""
     spec = VIEWS[name]
     factory = InfrastructureFactory.construct(env=Environment(spec.projection.name, env))
-    return factory.tracking_recorder(concrete(spec.view, env["PERSISTENCE_MODULE"]))
+    view_class = concrete(spec.view, env["PERSISTENCE_MODULE"])
+    return cast(ViewRecorder, factory.tracking_recorder(
+        cast(type[TrackingRecorder], view_class)))
 
 
 class BatchingProjectionRunner(BatchLoopRunner):
@@ -98,7 +100,7 @@ class BatchingProjectionRunner(BatchLoopRunner):
         env = kwargs.get("env") or {}
         batch_size = env.get("PROJECTION_BATCH_SIZE")
         if batch_size:
-            self.projection.batch_size = int(batch_size)  # type: ignore[union-attr]
+            self.projection.batch_size = int(batch_size)  # type: ignore[attr-defined]
         interval = float(env.get("PROJECTION_POLL_INTERVAL") or POSTGRES_WATCHDOG_INTERVAL)
         self._watchdog = Thread(target=self._poke, args=(interval,), daemon=True,
                                 name=f"{self.projection.name}-watchdog")

@@ -190,7 +190,7 @@ class ViewStores:
     def close(self) -> None:
         with self._lock:
             for view in self._views.values():
-                view.datastore.close()  # type: ignore[attr-defined]
+                view.datastore.close()
             self._views.clear()
             if self._log is not None:
                 self._log.datastore.close()
@@ -216,7 +216,7 @@ def rebuild(name: str, env: Mapping[str, str] | None = None,
     try:
         view = open_view(name, full_env)
         view.drop()
-        view.datastore.close()  # type: ignore[attr-defined]
+        view.datastore.close()
         log_recorder = head_position(full_env)
         target = log_recorder.max_notification_id() or 0
         log_recorder.datastore.close()
