@@ -70,7 +70,8 @@ def deadlines() -> None:
 
 @deadlines.command("run")
 @click.option("--now", "now_text", help="Business time of the run (ISO 8601 with a zone); "
-              "default: the current time. At most 5 minutes ahead of the clock.")
+              "default: the current time. At most 5 minutes ahead of the clock, unless "
+              "--force-future or --dry-run.")
 @click.option("--force-future", is_flag=True, help="Accept a --now further ahead of the clock "
               "(disposes of holds that have not ended yet: irreversible).")
 @click.option("--dry-run", is_flag=True, help="Print what the run would dispose of and why "
@@ -89,7 +90,7 @@ def deadlines_run(now_text: str | None, force_future: bool, dry_run: bool, kind:
     2: refused (bad --now); 3: the deadlines view is behind the ledger (what it showed was
     disposed of; a hold it has not seen yet waits for the next run).
     """
-    now = business_time(now_text, force_future)
+    now = business_time(now_text, force_future or dry_run)  # a dry run records nothing
     stores = ViewStores()
     ledger = ReturnsLedger()
     stale: str | None = None

@@ -82,6 +82,9 @@ def test_now_ahead_of_the_clock_is_refused_without_force_future(view_env, app, c
     assert refused.exit_code == 2, refused.output
     assert "ahead of the clock" in refused.output and "--force-future" in refused.output
     assert app.get_parcel(held).status == "held_at_warehouse"
+    dry = cli.invoke(main, ["deadlines", "run", "--now", future, "--dry-run"])  # harmless
+    assert dry.exit_code == 0 and f"would destroy {held}" in dry.output, dry.output
+    assert app.get_parcel(held).status == "held_at_warehouse"
     forced = cli.invoke(main, ["deadlines", "run", "--now", future, "--force-future"])
     assert forced.exit_code == 0, forced.output
     assert app.get_parcel(held).status == "destroyed"
