@@ -81,6 +81,7 @@ def demo(serve: bool, days: int, per_day: int, host: str, port: int) -> None:
     click.get_current_context().invoke(serve_command, host=host, port=port)
 
 
+from interfaces.cli.backup import backup_command, restore_command  # noqa: E402
 from interfaces.cli.deadlines import deadlines  # noqa: E402 - subcommands register last
 from interfaces.cli.finance import finance  # noqa: E402
 from interfaces.cli.keys import keys  # noqa: E402
@@ -92,6 +93,8 @@ main.add_command(deadlines)
 main.add_command(keys)
 main.add_command(finance)
 main.add_command(serve)
+main.add_command(backup_command)
+main.add_command(restore_command)
 
 from interfaces.cli.audit import audit  # noqa: E402
 from interfaces.cli.privacy import privacy  # noqa: E402
