@@ -68,6 +68,8 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         self.group_commit = (GroupCommitter(self._store_group) if self.settings.group_commit
                              else None)
         self.save_listeners: list[SaveListener] = []
+        # The store's identity, made with its tables (db init); views are bound to it.
+        self.store_id = self.recorder.store_identity(create=self.settings.creates_tables)
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         return factory_for(env)

@@ -18,6 +18,7 @@ from infrastructure.seam import BatchLoopRunner, has_buffered, runner_subscripti
 from infrastructure.subscriptions import POSTGRES_WATCHDOG_INTERVAL
 from infrastructure.view_store import ViewRecorder, concrete
 from projections.base import ViewProjection
+from projections.binding import binder, check
 from projections.deadlines import DeadlinesProjection, DeadlinesView
 from projections.free_return import FreeReturnProjection, FreeReturnView
 from projections.liabilities import LiabilitiesProjection, LiabilitiesView
@@ -109,6 +110,13 @@ class BatchingProjectionRunner(BatchLoopRunner):
     def _poke(self, interval: float) -> None:
         while not self.is_interrupted.wait(interval):
             wake(runner_subscription(self))
+
+    @staticmethod
+    def prepare(runner: Any) -> None:
+        """Refuse to follow a store the view does not belong to; then bind each batch to it."""
+        view, app = runner.projection.view, runner.app
+        check(runner.projection.name, view, app.recorder, app.store_id)
+        view.bind_to = binder(app.store_id, app.recorder)
 
     @staticmethod
     def process_events(subscription: Any, projection: Any, is_stopping: Any) -> None:

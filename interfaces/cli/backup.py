@@ -13,9 +13,8 @@ from pathlib import Path
 import click
 
 from application.audit.verification import LedgerAudit
-from application.ledger import ReturnsLedger
-from application.settings import load
 from infrastructure.backup import BackupError, backup, restore
+from interfaces.cli.store import open_ledger, settings_for_command
 
 
 @click.command("backup")
@@ -23,8 +22,8 @@ from infrastructure.backup import BackupError, backup, restore
 def backup_command(destination: Path) -> None:
     """Copy the store (SQLite's online backup, or pg_dump) and its key files into a new
     DESTINATION directory, while the service runs."""
-    settings = load()
-    ledger = ReturnsLedger(settings)
+    settings = settings_for_command()
+    ledger = open_ledger()
     try:
         digest = LedgerAudit(ledger).digest()
     finally:
@@ -47,7 +46,7 @@ def backup_command(destination: Path) -> None:
 def restore_command(source: Path) -> None:
     """Restore a backup into the configured store (it must hold no data), then verify
     every chain against the backup's digest. Stop the service's processes first."""
-    settings = load()
+    settings = settings_for_command()
     try:
         manifest = restore(settings.env, source)
     except BackupError as error:
@@ -55,7 +54,7 @@ def restore_command(source: Path) -> None:
     click.echo(f"restored {source} (taken {manifest['created_at']})")
     for missing in manifest["keys_not_included"]:
         click.echo(f"  not in the backup: {missing}", err=True)
-    ledger = ReturnsLedger(settings.with_env({"CREATE_TABLE": "no"}))
+    ledger = open_ledger()
     try:
         result = LedgerAudit(ledger).verify_all(manifest["digest"])
     finally:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from application.ledger import ReturnsLedger
+from interfaces.cli.store import open_ledger
 from projections.base import APPLICATION_NAME
 from projections.hold_expiry import dispose_expired_holds
 from projections.runners import close_runner, start_runner
@@ -92,7 +92,7 @@ def deadlines_run(now_text: str | None, force_future: bool, dry_run: bool, kind:
     """
     now = business_time(now_text, force_future or dry_run)  # a dry run records nothing
     stores = ViewStores()
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     stale: str | None = None
     try:
         head = stores.head()

@@ -16,6 +16,7 @@ from tests.conftest import TEST_PERSONAL_DATA_KEY
 def env(sqlite_env, monkeypatch) -> dict[str, str]:
     for name, value in {**sqlite_env, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}.items():
         monkeypatch.setenv(name, value)
+    assert CliRunner().invoke(main, ["db", "init"]).exit_code == 0  # only db init makes a store
     return sqlite_env
 
 
@@ -56,3 +57,26 @@ def test_scope_rules_for_new_keys(env) -> None:
     assert runner.invoke(main, ["keys", "create", "--role", "root"]).exit_code == 2
     admin = runner.invoke(main, ["keys", "create", "--role", "admin"])
     assert admin.exit_code == 0 and admin.output.strip().splitlines()[-1].startswith("rlk_")
+
+
+def test_a_command_on_a_missing_store_names_the_path_and_creates_nothing(
+        tmp_path, monkeypatch) -> None:
+    """Run from another directory, a command used to make a new empty store and key."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("SQLITE_DBNAME", "PERSONAL_DATA_KEY", "PERSONAL_DATA_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.sqlite")
+    for command in (["keys", "list"], ["audit", "verify", "--all"], ["db", "info"],
+                    ["keys", "create", "--role", "admin"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "var/ledger.sqlite3" in result.output and "db init" in result.output
+    assert not (tmp_path / "var").exists()  # no store, no key file
+
+
+def test_db_info_says_which_store_and_its_identity(env) -> None:
+    result = CliRunner().invoke(main, ["db", "info"])
+    assert result.exit_code == 0, result.output
+    assert env["SQLITE_DBNAME"] in result.output and "identity: " in result.output
+    again = CliRunner().invoke(main, ["db", "init"])
+    assert result.output.split("identity: ")[1].split()[0] in again.output  # kept, not new
