@@ -70,6 +70,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def key_fingerprint(env: Mapping[str, str]) -> str | None:
+    """A fingerprint of the personal-data master key in use (from the environment or its
+    file), to tell a restore that would pair the data with another key; None: no key yet."""
+    raw = env.get("PERSONAL_DATA_KEY")
+    if not raw:
+        path = Path(env.get("PERSONAL_DATA_KEY_FILE") or DEFAULT_KEY_FILES["PERSONAL_DATA_KEY_FILE"])
+        raw = path.read_text().strip() if path.exists() else None
+    if not raw:
+        return None
+    return hashlib.sha256(b"returns-ledger key fingerprint\x00" + raw.strip().encode()
+                          ).hexdigest()[:16]
+
+
 def key_files(env: Mapping[str, str]) -> dict[str, Path]:
     """{variable: path} of every key file the settings name (the defaults included)."""
     names = {**DEFAULT_KEY_FILES,
@@ -150,6 +163,7 @@ def backup(env: Mapping[str, str], ledger_digest: str, events: int, destination:
     manifest = {
         "format": FORMAT, "created_at": datetime.now(UTC).isoformat(),
         "persistence_module": module, "digest": ledger_digest, "events": events,
+        "personal_data_key_fingerprint": key_fingerprint(env),
         "schemas": pg_schemas(env) if module == POSTGRES else None,
         "keys": {name: {"file": f"keys/{name}", "holds": WHAT_A_KEY_HOLDS.get(name, "a key")}
                  for name in report.keys},
@@ -199,6 +213,11 @@ def restore(env: Mapping[str, str], source: Path) -> dict[str, Any]:
         raise BackupError(f"the backup is of {manifest['persistence_module']}, the settings "
                           f"say {module}")
     key_moves = _key_moves(env, manifest, source)
+    wanted = manifest.get("personal_data_key_fingerprint")
+    if env.get("PERSONAL_DATA_KEY") and wanted and key_fingerprint(env) != wanted:
+        raise BackupError("PERSONAL_DATA_KEY is not the key the backup's data is sealed with "
+                          "(fingerprints differ): set the backup's key, or the sealed "
+                          "personal data would be unreadable")
     if module == SQLITE:
         ledger_file = Path(env["SQLITE_DBNAME"])
         views = views_sqlite_file(env)
@@ -212,12 +231,12 @@ def restore(env: Mapping[str, str], source: Path) -> dict[str, Any]:
         if (source / "views.sqlite3").exists():
             _sqlite_replace(source / "views.sqlite3", views)
     else:
-        wanted = pg_schemas(env)
-        if manifest["schemas"] != wanted:
+        schemas = pg_schemas(env)
+        if manifest["schemas"] != schemas:
             raise BackupError(f"the backup holds the schemas {manifest['schemas']}; set "
                               f"POSTGRES_SCHEMA and VIEWS_POSTGRES_SCHEMA to them (now "
-                              f"{wanted})")
-        _pg_refuse_data(env, wanted)
+                              f"{schemas})")
+        _pg_refuse_data(env, schemas)
         args, child = _pg_args(env)
         _run(["pg_restore", *args, "--clean", "--if-exists", "--no-owner", "--exit-on-error",
               str(source / "store.pgdump")], child)

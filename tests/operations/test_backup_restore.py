@@ -32,8 +32,11 @@ def _pg(dbname: str = PG["POSTGRES_DBNAME"]):
 
 @pytest.fixture
 def live(store_env, tmp_path):
-    """The store's settings with key files (not keys in the environment), as deployed."""
-    env = {k: v for k, v in store_env.items() if k != "PERSONAL_DATA_KEY"}
+    """The store's settings with key files as deployed: on SQLite the personal-data key in
+    its file too; PostgreSQL requires it in the environment (PERSONAL_DATA_KEY)."""
+    env = dict(store_env)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        del env["PERSONAL_DATA_KEY"]
     env["PERSONAL_DATA_KEY_FILE"] = str(tmp_path / "live" / "personal-data.key")
     env["WEB_SECRET_KEY_FILE"] = str(tmp_path / "live" / "web-secret.key")
     (tmp_path / "live").mkdir()
@@ -134,15 +137,20 @@ def test_backup_under_write_load_restores_and_verifies(live, fresh, tmp_path):
     assert out.returncode == 0, out.stderr
     assert during > 20  # writes went on while it copied
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
-    assert set(manifest["keys"]) == {"PERSONAL_DATA_KEY_FILE", "WEB_SECRET_KEY_FILE"}
-    assert oct(os.stat(tmp_path / "backup" / "keys" / "PERSONAL_DATA_KEY_FILE").st_mode
-               & 0o777) == "0o600"
+    if "PERSONAL_DATA_KEY" in live:  # PostgreSQL: the key lives in the environment
+        assert set(manifest["keys"]) == {"WEB_SECRET_KEY_FILE"}
+        assert any("PERSONAL_DATA_KEY" in k for k in manifest["keys_not_included"])
+        assert "not included: PERSONAL_DATA_KEY" in out.stderr
+    else:
+        assert set(manifest["keys"]) == {"PERSONAL_DATA_KEY_FILE", "WEB_SECRET_KEY_FILE"}
+    for name in manifest["keys"]:
+        assert os.stat(tmp_path / "backup" / "keys" / name).st_mode & 0o777 == 0o600
 
     restored = _cli(fresh, "restore", str(tmp_path / "backup"))
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert "verified:" in restored.stdout and "matches the backup's digest" in restored.stdout
-    assert Path(fresh["PERSONAL_DATA_KEY_FILE"]).read_bytes() == \
-        Path(live["PERSONAL_DATA_KEY_FILE"]).read_bytes()
+    for name in manifest["keys"]:
+        assert Path(fresh[name]).read_bytes() == Path(live[name]).read_bytes()
 
     copy = ReturnsLedger({**fresh, "CREATE_TABLE": "no"})
     try:
@@ -165,7 +173,7 @@ def test_restore_refuses_a_different_key_and_a_damaged_backup(live, fresh, tmp_p
     ledger.close()
     assert _cli(live, "backup", str(tmp_path / "b")).returncode == 0
     assert _cli(live, "backup", str(tmp_path / "b")).returncode == 1  # not over a backup
-    other_key = Path(fresh["PERSONAL_DATA_KEY_FILE"])
+    other_key = Path(fresh["WEB_SECRET_KEY_FILE"])
     other_key.parent.mkdir(parents=True, exist_ok=True)
     other_key.write_text("c29tZW9uZSBlbHNlJ3Mga2V5IHNlYWxpbmcgZGF0YSEh\n")
     refused = _cli(fresh, "restore", str(tmp_path / "b"))
@@ -179,3 +187,13 @@ def test_restore_refuses_a_different_key_and_a_damaged_backup(live, fresh, tmp_p
     damaged = _cli(fresh, "restore", str(tmp_path / "b"))
     assert damaged.returncode == 1 and "damaged" in damaged.stderr
     assert not other_key.exists()
+
+
+def test_restore_refuses_another_personal_data_key_in_the_environment(live, fresh, tmp_path):
+    ledger = ReturnsLedger({**live, "CREATE_TABLE": "yes"})
+    _sealed_address(ledger)
+    ledger.close()
+    assert _cli(live, "backup", str(tmp_path / "b")).returncode == 0
+    other = {**fresh, "PERSONAL_DATA_KEY": "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMzI="}
+    refused = _cli(other, "restore", str(tmp_path / "b"))
+    assert refused.returncode == 1 and "fingerprints differ" in refused.stderr
