@@ -239,6 +239,8 @@ def rebuild(name: str, env: Mapping[str, str] | None = None,
     a runner started meanwhile waits for the rebuild to end.
     """
     full_env = projection_env(env)
+    prefix = VIEWS[name].projection.name.upper()
+    full_env[f"{prefix}_CREATE_TABLE"] = "yes"  # dropped here, so made again here
     lock = ViewLock(name, full_env, role="rebuild")
     if not lock.acquire():
         raise ViewBusyError(name, lock.holder())
