@@ -93,9 +93,13 @@ class ViewLock:
             self._file.close()
             self._file = None
         if self._conn is not None:
+            try:  # unlock first: a closed session's locks go only when its backend exits
+                self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", self._key())
+            except Exception:  # noqa: BLE001 - already broken: the lock goes with it
+                pass
             try:
-                self._conn.close()  # ends the session: PostgreSQL releases the lock
-            except Exception:  # noqa: BLE001 - already broken: the lock went with it
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - as above
                 pass
             self._conn = None
 
