@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from typing import Any
 
 import click
 
-from projections.locks import ViewBusyError
+from projections.locks import ViewBusyError, ViewLock
 from projections.runners import VIEWS
 from projections.service import Runners, ViewStores, rebuild
 
@@ -78,20 +79,29 @@ def project_rebuild(name: str) -> None:
 
 
 @project.command("status")
-def project_status() -> None:
-    """Each view's position in the notification log and how far it lags."""
+@click.option("--max-lag", type=click.IntRange(0), default=None,
+              help="Exit 3 when a view lags more events than this (a health check).")
+def project_status(max_lag: int | None) -> None:
+    """Each view's position in the notification log, how far it lags, and who runs it."""
     stores = ViewStores()
-    wrong = []
+    wrong, behind = [], []
     try:
         for name, (position, lag) in stores.positions().items():
             problem = stores.mismatch(name)
             state = f"  WRONG: {problem}" if problem else ""
-            click.echo(f"{name:<12} position {position:>10}  lag {lag:>8}{state}")
+            holder = ViewLock(name, stores.env).holder()
+            runner = f"  run by {holder}" if holder else "  not running"
+            click.echo(f"{name:<12} position {position:>10}  lag {lag:>8}{runner}{state}")
             if problem:
                 wrong.append(name)
+            if max_lag is not None and lag > max_lag:
+                behind.append(f"{name} ({lag})")
     finally:
         stores.close()
     if wrong:
         raise click.ClickException(
             "these views do not belong to the event store: " + ", ".join(wrong) + "; run "
             + " and ".join(f"`returns-ledger project rebuild {n}`" for n in wrong))
+    if behind:
+        click.echo(f"lagging more than {max_lag} events: {', '.join(behind)}", err=True)
+        sys.exit(3)

@@ -84,3 +84,21 @@ def test_second_project_process_says_it_waits_for_the_first(view_env, app):
         for process in (first, second):
             if process is not None:
                 process.stop()
+
+
+def test_project_status_says_who_runs_each_view_and_fails_on_lag(view_env, app, monkeypatch):
+    held_parcel(app, "status", T0)
+    for key, value in view_env.items():
+        monkeypatch.setenv(key, value)
+    runners = Runners(view_env, names=["tracking"]).start()
+    try:
+        _until(lambda: runners.positions()["tracking"][1] == 0, what="tracking to catch up")
+        out = CliRunner().invoke(main, ["project", "status", "--max-lag", "0"])
+        lines = {line.split()[0]: line for line in out.output.splitlines() if line.strip()}
+        assert f"run by process {os.getpid()} on" in lines["tracking"]
+        assert "not running" in lines["deadlines"]
+        assert out.exit_code == 3 and "lagging more than 0 events: free_return" in out.output
+        fine = CliRunner().invoke(main, ["project", "status", "--max-lag", "1000"])
+        assert fine.exit_code == 0, fine.output
+    finally:
+        runners.stop()
