@@ -9,8 +9,12 @@ cron or the timer's supervisor sees it.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import click
 
@@ -82,52 +86,100 @@ def deadlines() -> None:
               help="Seconds to wait for the deadlines view to reach the ledger's last event.")
 @click.option("--catch-up", is_flag=True, help="Apply pending events to the deadlines view "
               "first; only when no `project` runner serves that view.")
+@click.option("--every", "every_seconds", type=click.FloatRange(min=1), default=None,
+              help="Run again every this many seconds, on the clock, until SIGTERM or "
+              "SIGINT (a timer process, e.g. under a supervisor); not with --now.")
 def deadlines_run(now_text: str | None, force_future: bool, dry_run: bool, kind: str,
-                  wait_seconds: float, catch_up: bool) -> None:
+                  wait_seconds: float, catch_up: bool, every_seconds: float | None) -> None:
     """Dispose of every parcel whose hold ended at or before NOW; safe to run every minute.
 
     Each disposal is recorded at its hold's end (business time). Exit status 0: done;
     2: refused (bad --now); 3: the deadlines view is behind the ledger (what it showed was
     disposed of; a hold it has not seen yet waits for the next run).
     """
+    if every_seconds is not None:
+        if now_text is not None:
+            raise click.BadParameter("--every runs on the clock: leave out --now",
+                                     param_hint="--every")
+        _repeat(every_seconds, kind, dry_run, wait_seconds, catch_up)
+        return
     now = business_time(now_text, force_future or dry_run)  # a dry run records nothing
     stores = ViewStores()
     ledger = open_ledger()
-    stale: str | None = None
     try:
-        head = stores.head()
-        if head == 0:
-            click.echo("nothing to do: the event store has no events")
-            return
-        if catch_up:
-            runner = start_runner("deadlines", stores.env)
-            try:
-                runner.wait(head, timeout=max(wait_seconds, 1.0))
-            except TimeoutError:
-                pass  # said below, as stale
-            error = close_runner(runner)
-            if error is not None:
-                raise click.ClickException(f"catching up the deadlines view failed: {error}")
-        if not stores.caught_up("deadlines", head, timeout=0 if catch_up else wait_seconds):
-            position = stores.view("deadlines").max_tracking_id(APPLICATION_NAME) or 0
-            stale = (f"stale: the deadlines view is at {position} of {head} after "
-                     f"{wait_seconds:g} s; is `returns-ledger project` running for it?")
-        report = dispose_expired_holds(ledger, stores.view("deadlines"), now, kind,
-                                       dry_run=dry_run)
+        stale = _run_once(ledger, stores, now, kind, dry_run, wait_seconds, catch_up,
+                          quiet=False)
     finally:
         ledger.close()
         stores.close()
+    if stale:
+        click.echo(f"error: {stale}", err=True)
+        sys.exit(STALE_EXIT)
+
+
+def _run_once(ledger: Any, stores: ViewStores, now: datetime, kind: str, dry_run: bool,
+              wait_seconds: float, catch_up: bool, quiet: bool) -> str | None:
+    """One run; answers what made it stale, if anything. Quiet: say only what happened."""
+    head = stores.head()
+    if head == 0:
+        if not quiet:
+            click.echo("nothing to do: the event store has no events")
+        return None
+    if catch_up:
+        runner = start_runner("deadlines", stores.env)
+        try:
+            runner.wait(head, timeout=max(wait_seconds, 1.0))
+        except TimeoutError:
+            pass  # said below, as stale
+        error = close_runner(runner)
+        if error is not None:
+            raise click.ClickException(f"catching up the deadlines view failed: {error}")
+    stale = None
+    if not stores.caught_up("deadlines", head, timeout=0 if catch_up else wait_seconds):
+        position = stores.view("deadlines").max_tracking_id(APPLICATION_NAME) or 0
+        stale = (f"stale: the deadlines view is at {position} of {head} after "
+                 f"{wait_seconds:g} s; is `returns-ledger project` running for it?")
+    report = dispose_expired_holds(ledger, stores.view("deadlines"), now, kind,
+                                   dry_run=dry_run)
     verb = f"would {kind.removesuffix('ed')}" if dry_run else kind
     for parcel_id in report.disposed:
         click.echo(f"{verb} {parcel_id} (hold ended {report.hold_ends[parcel_id].isoformat()})")
     for parcel_id, reason in report.skipped.items():
         click.echo(f"{'would skip' if dry_run else 'skipped'} {parcel_id}: {reason}")
+    if quiet and not (report.disposed or report.skipped):
+        return stale
     if dry_run:
         click.echo(f"dry run: {len(report.disposed)} would be disposed, "
                    f"{len(report.skipped)} skipped at {now.isoformat()}; nothing recorded")
     else:
         click.echo(f"{len(report.disposed)} disposed, {len(report.skipped)} skipped at "
                    f"{now.isoformat()}")
-    if stale:
-        click.echo(f"error: {stale}", err=True)
-        sys.exit(STALE_EXIT)
+    return stale
+
+
+def _repeat(every: float, kind: str, dry_run: bool, wait_seconds: float,
+            catch_up: bool) -> None:
+    """The timer process: a run every `every` seconds; a failed run (the database away, a
+    stale view) is said on stderr and the next one tries again."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stopping.set())
+    click.echo(f"deadlines: a run every {every:g} s (stop with SIGTERM or Ctrl-C)")
+    stores = ViewStores()
+    ledger = open_ledger()
+    try:
+        while not stopping.is_set():
+            started = time.monotonic()
+            try:
+                stale = _run_once(ledger, stores, datetime.now(UTC), kind, dry_run,
+                                  wait_seconds, catch_up, quiet=True)
+            except Exception as error:  # noqa: BLE001 - the timer outlives a failed run
+                click.echo(f"error: the run failed: {error!r}; trying again", err=True)
+            else:
+                if stale:
+                    click.echo(f"error: {stale}", err=True)
+            stopping.wait(max(every - (time.monotonic() - started), 0.0))
+    finally:
+        ledger.close()
+        stores.close()
+    click.echo("stopped")
