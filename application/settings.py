@@ -46,6 +46,8 @@ OWN_VARIABLES: dict[str, str] = {
     "VIEWS_POSTGRES_SCHEMA": "a schema name",
     "PERSONAL_DATA_KEY": "32 bytes in URL-safe base64",
     "PERSONAL_DATA_KEY_FILE": "a path",
+    "PERSONAL_DATA_PREVIOUS_KEYS": "master keys before a rotation, comma-separated",
+    "SECRET_KEY_PREVIOUS": "web session secrets before a rotation, comma-separated",
     "WEB_SECRET_KEY_FILE": "a path",
     "SECRET_KEY": "the web session secret",
     "PROJECTIONS_IN_PROCESS": "a boolean",
