@@ -12,8 +12,8 @@ import click
 
 from domain.api_key import Role
 from domain.errors import DomainError
+from infrastructure.key_files import previous_file
 from interfaces.cli.store import open_ledger, settings_for_command
-from interfaces.web.session import previous_file
 
 
 @click.group()

@@ -23,7 +23,7 @@ from flask import Flask, Request, current_app, session
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from application.settings import POSTGRES, Settings, SettingsError
-from infrastructure.key_files import read_or_create
+from infrastructure.key_files import previous_file, read_or_create
 
 SEAL_INFO = b"returns-ledger web session: sealed api key"
 CSRF_FIELD = "csrf_token"
@@ -40,12 +40,6 @@ def load_secret_key(config: Any, settings: Settings) -> str:
                             "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
     path = Path(config.get("WEB_SECRET_KEY_FILE") or settings.web_secret_key_file)
     return read_or_create(path, lambda: secrets.token_urlsafe(48))
-
-
-def previous_file(path: Path) -> Path:
-    """Where `keys rotate-web-secret` keeps the secrets it replaced, one per line with the
-    time it was replaced: `ISO-TIME SECRET`."""
-    return path.with_name(f"{path.name}.previous")
 
 
 def previous_secret_keys(config: Any, settings: Settings, hours: float) -> list[str]:
