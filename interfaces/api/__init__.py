@@ -17,6 +17,7 @@ from interfaces.api import (
     parcels,
     problems,
     refunds,
+    replica,
     reports,
     returns,
     views,
@@ -120,6 +121,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["returns_ledger_metrics"] = metrics
     app.extensions[EXTENSION] = LedgerHolder(settings, metrics.observed_ledger())
     views.install(app)  # view stores, in-process runners (embedded default), lag metrics
+    replica.install(app)  # queries from a streaming replica, when POSTGRES_READ_HOST is set
     api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders()]})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
