@@ -134,21 +134,46 @@ def test_queries_read_the_replica_commands_the_primary_min_position_waits(replic
 
 
 def test_replica_lag_under_command_load(replica_app, capsys):
-    """Figures for docs/OPERATIONS.md: how long after a command its position is replayed."""
+    """Figures for docs/OPERATIONS.md: the bench's command workload (register, fail the
+    delivery, route: bench/commands.py) from two threads on the primary, and a probe every
+    20 ms timing how long the replica takes to replay the primary's last position."""
+    from bench.commands import parcel_steps, prepare_ledger
+
     app, token, primary, replica = replica_app
-    client = app.test_client()
     reads = app.extensions[EXTENSION]
-    lags = []
+    writer = ReturnsLedger(app.extensions["returns_ledger_settings"])
+    prepare_ledger(writer)
+    stop, done, lags = threading.Event(), [0], []
+
+    def load(offset: int) -> None:
+        n = offset
+        while not stop.is_set():
+            for step in parcel_steps(writer, n):
+                step()
+                done[0] += 1
+            n += 2
+
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(2)]
     started = time.monotonic()
-    for n in range(200):
-        created = _register(client, token, 1000 + n)
-        committed = time.monotonic()
-        assert reads.wait_for(created["position"], timeout=5)
-        lags.append((time.monotonic() - committed) * 1000)
+    for thread in threads:
+        thread.start()
+    try:
+        while time.monotonic() - started < 6:
+            head = writer.recorder.max_notification_id() or 0
+            seen = time.monotonic()
+            assert reads.wait_for(head, timeout=5)
+            lags.append((time.monotonic() - seen) * 1000)
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        writer.close()
     elapsed = time.monotonic() - started
     lags.sort()
-    p50, p99 = statistics.median(lags), lags[int(len(lags) * 0.99) - 1]
+    p50, p99 = statistics.median(lags), lags[max(int(len(lags) * 0.99) - 1, 0)]
     with capsys.disabled():
-        print(f"\nreplica lag: {len(lags)} commands at {len(lags) / elapsed:.0f}/s, "
-              f"replayed after p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lags[-1]:.1f} ms")
-    assert p99 < 1000
+        print(f"\nreplica lag under {done[0] / elapsed:.0f} commands/s for {elapsed:.0f} s: "
+              f"{len(lags)} probes, replayed after p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+              f"max {lags[-1]:.1f} ms")
+    assert p99 < 2000
