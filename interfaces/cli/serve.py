@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from application.settings import SQLITE, load
+from application.settings import DEFAULT_SQLITE_PATH, SQLITE, load
 
 
 def banner(host: str, port: int) -> str:
@@ -18,6 +18,8 @@ def banner(host: str, port: int) -> str:
     url = f"http://{shown}:{port}"
     cli = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "returns-ledger"
     cli = f".venv/bin/{cli}" if Path(".venv/bin", cli).exists() else cli
+    if settings.persistence_module == SQLITE and settings.env["SQLITE_DBNAME"] != DEFAULT_SQLITE_PATH:
+        cli = f"SQLITE_DBNAME={settings.env['SQLITE_DBNAME']} {cli}"  # this store, not the default
     lines = [
         f"returns-ledger serves {url}",
         f"  API docs    {url}/docs  (OpenAPI 3: {url}/openapi.json)",
