@@ -16,8 +16,8 @@ def banner(host: str, port: int) -> str:
     settings = load()
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     url = f"http://{shown}:{port}"
-    cli = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "returns-ledger"
-    cli = f".venv/bin/{cli}" if Path(".venv/bin", cli).exists() else cli
+    cli = ".venv/bin/returns-ledger" if Path(".venv/bin/returns-ledger").exists() \
+        else "returns-ledger"
     if settings.persistence_module == SQLITE and settings.env["SQLITE_DBNAME"] != DEFAULT_SQLITE_PATH:
         cli = f"SQLITE_DBNAME={settings.env['SQLITE_DBNAME']} {cli}"  # this store, not the default
     lines = [
