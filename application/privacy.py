@@ -87,7 +87,7 @@ def previous_master_keys(env: Mapping[str, str]) -> list[bytes]:
 
 
 class RotationError(RuntimeError):
-    """A master-key rotation step out of order, or a key none of the master keys unwraps."""
+    """A master-key rotation step out of order (the pseudonym key not kept first)."""
 
 
 @dataclass
@@ -153,8 +153,7 @@ class PersonalDataVault:
                 return master.decrypt(wrapped[:12], wrapped[12:], aad)
             except InvalidTag:
                 continue
-        raise RotationError(f"the key of {subject_id} is wrapped under none of the master "
-                            f"keys given ({KEY_ENV}, {PREVIOUS_KEYS_ENV})")
+        raise SealedUnderAnotherKeyError(subject_id)  # none of KEY_ENV, PREVIOUS_KEYS_ENV
 
     def _subject_key(self, subject_id: str, create: bool) -> AESGCM | None:
         key = self._unwrap(subject_id)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from application.audit.verification import LedgerAudit
 from application.ledger import ReturnsLedger
-from application.privacy import RotationError
+from application.privacy import RotationError, SealedUnderAnotherKeyError
 from interfaces.api import create_app
 from interfaces.cli import main
 from tests.web.conftest import csrf_of
@@ -85,7 +85,7 @@ def test_personal_data_master_key_rotation_without_downtime(store_env, monkeypat
     assert after.vault.erase(subject)  # erasure still finds the person's key
     assert _name(after, before) == "erased"
     old_only = ReturnsLedger(base)  # a process left on the old key alone cannot read
-    with pytest.raises(RotationError):
+    with pytest.raises(SealedUnderAnotherKeyError):
         _name(old_only, during)
     verified = LedgerAudit(after).verify_all(digest.token)  # the events did not change
     assert verified.ok, verified.breach
