@@ -20,6 +20,7 @@ from interfaces.api import (
     parcels,
     problems,
     refunds,
+    replica,
     reports,
     returns,
     views,
@@ -127,6 +128,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = LedgerHolder(settings, metrics.observed_ledger())
     views.install(app)  # view stores, in-process runners (embedded default), lag metrics
     install_checkpoints(app)  # signed audit checkpoints every AUDIT_CHECKPOINT_SECONDS
+    replica.install(app)  # queries from a streaming replica, when POSTGRES_READ_HOST is set
     webhooks.install(app)  # the dispatcher's store; the dispatcher itself in-process
     api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders(),
                                                         contract.SchemaExtras()]})

@@ -16,7 +16,7 @@ from interfaces.api.auth import (
     WRITE,
     actor,
     caller,
-    check_parcel,
+    check_parcel_view,
     check_seller,
     requires,
     sees_all,
@@ -24,11 +24,13 @@ from interfaces.api.auth import (
 from interfaces.api.commands import answer, etag, run
 from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
+from interfaces.api.replica import query_ledger
 from interfaces.api.schemas import (
     CommandResponse,
     HistoryQuery,
     HistoryResponse,
     ParcelResponse,
+    ReadQuery,
     RegisterParcelRequest,
 )
 from interfaces.api.views import ParcelListQuery, ParcelPageResponse, list_parcels
@@ -64,10 +66,13 @@ class Parcels(MethodView):
 @blp.route("/<uuid:parcel_id>")
 class ParcelState(MethodView):
     @requires(READ)
+    @blp.arguments(ReadQuery(), location="query")
     @blp.response(200, ParcelResponse)
-    def get(self, parcel_id: UUID) -> Any:
-        """A parcel's current state."""
-        view = check_parcel(parcel_id)
+    def get(self, query: dict[str, Any], parcel_id: UUID) -> Any:
+        """A parcel's current state (from the read replica when one is configured:
+        `min_position` waits until it has replayed your last write)."""
+        reads = query_ledger(query.get("min_position"))
+        view = check_parcel_view(parcel_id, reads.get_parcel(parcel_id))
         return jsonable(view), etag(view.version)
 
 
@@ -78,9 +83,10 @@ class ParcelHistory(MethodView):
     @blp.response(200, HistoryResponse)
     def get(self, query: dict[str, Any], parcel_id: UUID) -> Any:
         """Events and state as known then (`recorded_before`, `version`), or by business time."""
+        reads = query_ledger(query.pop("min_position", None))
         try:
-            version = check_parcel(parcel_id).version
-            history = ledger().get_parcel_history(parcel_id, **query)
+            version = check_parcel_view(parcel_id, reads.get_parcel(parcel_id)).version
+            history = reads.get_parcel_history(parcel_id, **query)
         except DomainError:
             raise
         except Exception as error:  # noqa: BLE001 - damaged stored events: 409, where and why

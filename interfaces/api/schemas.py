@@ -196,7 +196,13 @@ class SetCustomsProfileRequest(CommandRequest):
     similar_product = fields.Boolean(load_default=False, metadata={"example": False})
 
 
-class HistoryQuery(Schema):
+class ReadQuery(Schema):
+    """A query that must see a write: the `position` the command answered."""
+
+    min_position = fields.Integer(load_default=None, validate=validate.Range(min=0))
+
+
+class HistoryQuery(ReadQuery):
     recorded_before = When(load_default=None)
     version = fields.Integer(load_default=None, validate=validate.Range(min=1))
     occurred_before = When(load_default=None)
