@@ -33,7 +33,7 @@ def test_smoke_gate_holds_every_cpu_floor(tmp_path: Path,
     assert "commands in-process (sqlite)" in names
     assert "history + as-of replay, 50 events (sqlite)" in names
     assert any(n.startswith("HTTP ERP mix (sqlite") for n in names)
-    for prefix, ratio, op, bound in gate.FLOORS["smoke"]:
+    for _, ratio, op, bound in gate.FLOORS["smoke"]:
         assert f"{ratio} = " in printed and f"(floor {op} {bound})" in printed
     http = next(s for s in run["scenarios"] if s["name"].startswith("HTTP ERP mix"))
     assert http["subject"]["closed loop"]["failed"] == 0, http["subject"]["closed loop"]
@@ -70,7 +70,7 @@ def test_gate_command_exits_non_zero_below_a_floor(tmp_path: Path,
     unreachable = [(prefix, ratio, op, 1e9 if op == ">=" else 1e-9)
                    for prefix, ratio, op, _ in gate.FLOORS["smoke"]]
     monkeypatch.setitem(gate.FLOORS, "smoke", unreachable)
-    fake = [(f"fake-{i}", lambda i=i: _scenario(ratio, 1.0, prefix + " x"))
+    fake = [(f"fake-{i}", lambda r=ratio, p=prefix: _scenario(r, 1.0, p + " x"))
             for i, (prefix, ratio, _, _) in enumerate(unreachable)]
     monkeypatch.setattr(gate, "scenarios", lambda size, stores: fake)
     assert main(["--gate", "--smoke", "--out", str(tmp_path)]) == 1
@@ -101,7 +101,7 @@ class _Slow(BaseHTTPRequestHandler):
     lock = threading.Lock()
     ports: list[int] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+    def do_GET(self) -> None:
         with self.lock:
             self.ports.append(self.client_address[1])
             time.sleep(0.02)
