@@ -122,7 +122,7 @@ class CommandCache:
         """
         if not self.command_cache or self.repository.cache is None:
             return self.repository.get(aggregate_id)
-        aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
+        aggregate: Any = self.repository.get(aggregate_id, deepcopy_from_cache=False)
         with fastforward_lock(self.repository, aggregate_id):
             return deepcopy(aggregate)
 

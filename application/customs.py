@@ -32,7 +32,7 @@ class CustomsProfiles:
         profile = check_profile(hs_code, declared_name_local, declared_name_en,
                                 declared_value, material, use, brand)
         try:
-            existing = self.repository.get(customs_profile_id(seller_id, sku))
+            existing: SkuCustomsProfile = self.repository.get(customs_profile_id(seller_id, sku))
         except AggregateNotFoundError:
             existing = SkuCustomsProfile.create(seller_id, sku, profile, similar_product,
                                                 occurred_at, actor)
@@ -43,7 +43,7 @@ class CustomsProfiles:
 
     def get_customs_profile(self, seller_id: str, sku: str) -> CustomsProfileView:
         try:
-            profile = self.repository.get(customs_profile_id(seller_id, sku))
+            profile: SkuCustomsProfile = self.repository.get(customs_profile_id(seller_id, sku))
         except AggregateNotFoundError:
             raise CustomsProfileNotFoundError(f"{seller_id}/{sku}") from None
         return self._customs_view(profile)

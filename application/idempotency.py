@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -50,9 +49,19 @@ HEAD_REFRESH_SECONDS = 1.0
 _AS_IS = frozenset({str, int, float, bool, type(None)})
 
 
-@functools.cache
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...] | None:
     """A dataclass's field names (None for any other type), looked up once per type."""
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = _FIELD_NAMES[cls] = _dataclass_fields(cls)
+        return names
+
+
+def _dataclass_fields(cls: type) -> tuple[str, ...] | None:
     if not dataclasses.is_dataclass(cls):
         return None
     return tuple(f.name for f in dataclasses.fields(cls))
@@ -171,13 +180,13 @@ class IdempotentCommands:
 
     def _answer_again(self, idempotency: Idempotency) -> Any:
         try:
-            record = self.repository.get(
+            record: IdempotencyRecord = self.repository.get(
                 idempotency_record_id(idempotency.scope, idempotency.key))
         except AggregateNotFoundError:
             return None
         record.check(idempotency.fingerprint)
         result = record.result
-        aggregate = self.repository.get(
+        aggregate: Any = self.repository.get(
             UUID(result["id"]), version=result["version"])
         if isinstance(aggregate, ReturnParcel):
             position = self._position_of(aggregate.id, aggregate.version, record.after_position)

@@ -68,6 +68,8 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         self.group_commit = (GroupCommitter(self._store_group) if self.settings.group_commit
                              else None)
         self.save_listeners: list[SaveListener] = []
+        # The store's identity, made with its tables (db init); views are bound to it.
+        self.store_id = self.recorder.store_identity(create=self.settings.creates_tables)
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         return factory_for(env)
@@ -81,6 +83,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         return ChainedMapper.wrap(super().construct_mapper())
 
     def construct_event_store(self) -> ChainedEventStore:
+        assert isinstance(self.mapper, ChainedMapper)  # construct_mapper's, above
         return ChainedEventStore(self.mapper, self.recorder, self.settings.chain_cache_size)
 
     # -- the one save path ---------------------------------------------------------------

@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from application.settings import MAKE_KEY
+from domain.errors import DomainError
+from infrastructure.key_files import read_or_create
+
 if TYPE_CHECKING:
-    from infrastructure.subject_keys import SubjectKeyStore
+    from infrastructure.persistence import SubjectKeys
 
 KEY_ENV = "PERSONAL_DATA_KEY"
 DEFAULT_KEY_FILE = "var/personal-data.key"
@@ -38,23 +42,31 @@ def load_master_key(env: Mapping[str, str]) -> bytes:
     """PERSONAL_DATA_KEY (32 bytes, URL-safe base64), or a key file made on first run."""
     raw = env.get(KEY_ENV)
     if not raw:
-        path = Path(env.get("PERSONAL_DATA_KEY_FILE", DEFAULT_KEY_FILE))
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(_b64(AESGCM.generate_key(bit_length=256)))
-        raw = path.read_text().strip()
-    key = _unb64(raw)
+        path = Path(env.get("PERSONAL_DATA_KEY_FILE") or DEFAULT_KEY_FILE)
+        raw = read_or_create(path, lambda: _b64(AESGCM.generate_key(bit_length=256)))
+    try:
+        key = _unb64(raw)
+    except ValueError:
+        key = b""
     if len(key) != 32:
-        raise ValueError(f"{KEY_ENV} must be 32 bytes in URL-safe base64")
+        raise ValueError(f"{KEY_ENV} must be 32 bytes in URL-safe base64 ({MAKE_KEY})")
     return key
+
+
+class SealedUnderAnotherKeyError(DomainError):
+    """A data subject's key was wrapped by another personal-data master key."""
+
+    def __init__(self, subject_id: str) -> None:
+        super().__init__(f"the personal data of subject {subject_id} was sealed under "
+                         f"another {KEY_ENV}: every process and host of one store must use "
+                         "the same key")
+        self.subject_id = subject_id
 
 
 class PersonalDataVault:
     """Seals each field with AES-256-GCM under a key of its own data subject."""
 
-    def __init__(self, master_key: bytes, keys: SubjectKeyStore) -> None:
+    def __init__(self, master_key: bytes, keys: SubjectKeys) -> None:
         self._master = AESGCM(master_key)
         self._pseudonym_key = hashlib.sha256(b"subject-id\x00" + master_key).digest()
         self.keys = keys
@@ -75,7 +87,10 @@ class PersonalDataVault:
             nonce = os.urandom(12)
             self.keys.put(subject_id, nonce + self._master.encrypt(nonce, key, aad))
             return AESGCM(key)
-        return AESGCM(self._master.decrypt(wrapped[:12], wrapped[12:], aad))
+        try:
+            return AESGCM(self._master.decrypt(wrapped[:12], wrapped[12:], aad))
+        except InvalidTag:
+            raise SealedUnderAnotherKeyError(subject_id) from None
 
     def seal(self, subject_id: str, fields: Mapping[str, str]) -> dict[str, str]:
         """Ciphertext per field; the subject id and field name are bound in."""

@@ -29,6 +29,8 @@ DEFAULT_SQLITE_PATH = "var/ledger.sqlite3"
 DEFAULT_KEY_FILE = "var/personal-data.key"
 DEFAULT_SECRET_FILE = "var/web-secret.key"
 THRESHOLD_PREFIX = "LARGE_REFUND_THRESHOLD_"
+MAKE_KEY = ("make one with: python3 -c 'import base64, os; "
+            "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'")
 
 # Every variable of the project's own, with what it holds; the library's own variables
 # (SQLITE_*, POSTGRES_*, CREATE_TABLE, AGGREGATE_CACHE_*, ...) pass through to it.
@@ -48,6 +50,7 @@ OWN_VARIABLES: dict[str, str] = {
     "SECRET_KEY": "the web session secret",
     "PROJECTIONS_IN_PROCESS": "a boolean",
     "VIEW_WAIT_SECONDS": "seconds",
+    "HOLD_EXPIRY_INTERVAL": "seconds",
     "WEB_SESSION_HOURS": "hours",
     "WEB_INSECURE_COOKIE": "a boolean",
     "POLICY_HOLD_DAYS": "a whole number of days",
@@ -175,6 +178,11 @@ class Settings:
             env.setdefault("SQLITE_DBNAME", DEFAULT_SQLITE_PATH)
             env.setdefault("SQLITE_LOCK_TIMEOUT", "10")
         elif module == POSTGRES:
+            if not (env.get("PERSONAL_DATA_KEY") or "").strip():
+                raise SettingsError("PERSONAL_DATA_KEY", "is required on PostgreSQL: every "
+                                    "host must seal personal data with the same key, so it "
+                                    "cannot be a file each host makes for itself; "
+                                    f"{MAKE_KEY}, and back it up with the database")
             env.setdefault("POSTGRES_HOST", "127.0.0.1")
             env.setdefault("POSTGRES_PORT", "5432")
             env.setdefault("POSTGRES_DBNAME", "returns_ledger")
@@ -203,6 +211,24 @@ class Settings:
             web_secret_key=env.get("SECRET_KEY") or None,
             web_secret_key_file=env.get("WEB_SECRET_KEY_FILE") or DEFAULT_SECRET_FILE,
         )
+
+    @property
+    def creates_tables(self) -> bool:
+        """Whether the ledger creates missing tables (the library's CREATE_TABLE, default yes);
+        the CLI's commands other than `db init` never do (interfaces/cli/store.py)."""
+        return _flag(self.env, "CREATE_TABLE", True)
+
+    def describe_store(self) -> str:
+        """Where the event store is, in words a person can act on."""
+        env = self.env
+        if self.persistence_module == SQLITE:
+            return f"the SQLite file {env['SQLITE_DBNAME']} (SQLITE_DBNAME)"
+        if self.persistence_module == POSTGRES:
+            schema = env.get("POSTGRES_SCHEMA") or "public"
+            return (f"the PostgreSQL database {env['POSTGRES_DBNAME']!r} on "
+                    f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}, schema {schema!r} "
+                    "(POSTGRES_DBNAME, POSTGRES_HOST, POSTGRES_PORT, POSTGRES_SCHEMA)")
+        return "memory (PERSISTENCE_MODULE=eventsourcing.popo): gone when the process ends"
 
     def with_env(self, overrides: Mapping[str, str]) -> Settings:
         """The same settings with some variables changed (validated again)."""

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from application.ledger import ReturnsLedger
 from domain.money import Money
-from domain.values import Line, RefundComponent
+from domain.values import Line, RefundComponent, RefundComponentKind
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -92,8 +92,9 @@ def amazon(ledger: ReturnsLedger, suffix: str = "") -> UUID:
     ledger.receive(parcel, T0 + 9 * DAY)
     ledger.inspect(parcel, "damaged", T0 + 9 * DAY)
     ledger.request_refund(parcel, f"AMZ-REF-1{suffix}", [
-        RefundComponent("item", Money.of("899.00", "EUR")),
-        RefundComponent("return_shipping", Money.of("7.50", "EUR"))], T0 + 10 * DAY,
+        RefundComponent(RefundComponentKind.ITEM, Money.of("899.00", "EUR")),
+        RefundComponent(RefundComponentKind.RETURN_SHIPPING, Money.of("7.50", "EUR"))],
+        T0 + 10 * DAY,
         actor="clerk")
     ledger.approve_refund(parcel, f"AMZ-REF-1{suffix}", T0 + 10 * DAY, actor="finance-lead")
     return parcel
@@ -113,8 +114,8 @@ def cdiscount(ledger: ReturnsLedger, suffix: str = "") -> UUID:
     ledger.request_return(parcel, "defective", seller_fault=True, occurred_at=T0 + 6 * DAY)
     ledger.route_return(parcel, T0 + 6 * DAY)
     ledger.request_refund(parcel, f"CD-REF-1{suffix}", [
-        RefundComponent("item", Money.of("39.00", "EUR")),
-        RefundComponent("shipping", Money.of("4.90", "EUR"))], T0 + 7 * DAY)
+        RefundComponent(RefundComponentKind.ITEM, Money.of("39.00", "EUR")),
+        RefundComponent(RefundComponentKind.SHIPPING, Money.of("4.90", "EUR"))], T0 + 7 * DAY)
     return parcel
 
 

@@ -97,7 +97,9 @@ class GroupCommitter:
         return entry.outcome()
 
     def _commit(self, batch: list[_Save]) -> None:
-        group, later, seen = [], [], set()
+        group: list[_Save] = []
+        later: list[_Save] = []
+        seen: set[Any] = set()
         for save in batch:
             (later if save.ids & seen else group).append(save)
             seen |= save.ids

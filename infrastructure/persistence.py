@@ -9,10 +9,12 @@ library's modules; `factory_for` picks the ledger's factory for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import (
     InfrastructureFactory,
@@ -59,6 +61,31 @@ class LedgerRecorder(Protocol):
     subject_keys: SubjectKeys
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]: ...
+    def store_identity(self, create: bool = False) -> str | None: ...
+    def max_notification_id(self) -> int | None: ...
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *,
+                             inclusive_of_start: bool = True) -> Sequence[Any]: ...
+
+
+STORE_TABLE = "ledger_store"  # one row: the store's identity, made when its tables are
+
+
+def _sql_identity(recorder: Any, postgres: bool, create: bool) -> str | None:
+    """The store's identity; with `create`, made first if the store has none yet."""
+    table = f'"{recorder.datastore.schema}".{STORE_TABLE}' if postgres else STORE_TABLE
+    mark = "%s" if postgres else "?"
+    try:
+        with recorder.datastore.transaction(commit=create) as cursor:
+            if create:
+                cursor.execute(f"INSERT INTO {table} (singleton, store_id, created_at) "
+                               f"VALUES (1, {mark}, {mark}) ON CONFLICT (singleton) DO NOTHING",
+                               (str(uuid4()), datetime.now(UTC).isoformat()))
+            cursor.execute(f"SELECT store_id FROM {table} WHERE singleton = 1")
+            rows = cursor.fetchall()
+    except (OperationalError, ProgrammingError):  # a store made before identities existed
+        return None
+    return str(rows[0]["store_id"]) if rows else None
 
 
 def _max_versions_sql(recorder: Any, ids: Sequence[UUID], postgres: bool) -> dict[UUID, int]:
@@ -87,10 +114,15 @@ class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
         self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=False)
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), sqlite_create_statement()]
+        return [*super().construct_create_table_statements(), sqlite_create_statement(),
+                f"CREATE TABLE IF NOT EXISTS {STORE_TABLE} (singleton INTEGER PRIMARY KEY "
+                "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)"]
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         return _max_versions_sql(self, ids, postgres=False)
+
+    def store_identity(self, create: bool = False) -> str | None:
+        return _sql_identity(self, postgres=False, create=create)
 
 
 LOCKED_INSERT_FUNCTION = "returns_ledger_insert_events_{id_type}"
@@ -119,6 +151,10 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS {schema}.{table} (subject_id TEXT PRIMARY KEY, "
             "wrapped_key bytea, created_at TEXT NOT NULL, erased_at TEXT)").format(
             schema=Identifier(datastore.schema), table=Identifier(KEY_TABLE)))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} (singleton INTEGER PRIMARY KEY "
+            "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)").format(
+            schema=Identifier(datastore.schema), table=Identifier(STORE_TABLE)))
         self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=True)
         function = Identifier(LOCKED_INSERT_FUNCTION.format(
             id_type=datastore.originator_id_type))
@@ -173,6 +209,9 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         return _max_versions_sql(self, ids, postgres=True)
 
+    def store_identity(self, create: bool = False) -> str | None:
+        return _sql_identity(self, postgres=True, create=create)
+
 
 class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
     """The library's in-memory recorder with an in-memory key table."""
@@ -180,6 +219,10 @@ class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
     def __init__(self) -> None:
         super().__init__()
         self.subject_keys: SubjectKeys = MemorySubjectKeys()
+        self._identity = str(uuid4())  # a store in memory lives and dies with its process
+
+    def store_identity(self, create: bool = False) -> str | None:
+        return self._identity
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         wanted = {str(i): i for i in ids}
@@ -192,7 +235,8 @@ class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
 
 
 class LedgerSQLiteFactory(SQLiteFactory):
-    application_recorder_class = LedgerSQLiteApplicationRecorder
+    application_recorder_class: type[LedgerSQLiteApplicationRecorder] = (
+        LedgerSQLiteApplicationRecorder)
 
     def __init__(self, env: Environment) -> None:
         path = env.get("SQLITE_DBNAME") or ""
@@ -200,8 +244,9 @@ class LedgerSQLiteFactory(SQLiteFactory):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         super().__init__(env)
 
-    def application_recorder(self) -> Any:
+    def application_recorder(self) -> LedgerSQLiteApplicationRecorder:
         recorder = super().application_recorder()
+        assert isinstance(recorder, LedgerSQLiteApplicationRecorder)  # our class, above
         interval = self.env.get("PROJECTION_POLL_INTERVAL")
         if interval:
             recorder.poll_interval = float(interval)
@@ -219,6 +264,21 @@ class LedgerPOPOFactory(POPOFactory):
 
 FACTORIES: dict[str, type[InfrastructureFactory[Any]]] = {
     SQLITE: LedgerSQLiteFactory, POSTGRES: LedgerPostgresFactory, POPO: LedgerPOPOFactory}
+
+
+def store_file(env: Mapping[str, str]) -> tuple[int, int] | None:
+    """The (device, inode) of the SQLite store's file; None for a missing file or a store
+    that is no file (PostgreSQL, memory): a running service notices a replaced file."""
+    if env.get("PERSISTENCE_MODULE") != SQLITE:
+        return None
+    path = env.get("SQLITE_DBNAME") or ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def factory_for(env: Environment) -> InfrastructureFactory[Any]:

@@ -133,10 +133,18 @@ class BatchLoopRunner(ProjectionRunner[Any, Any]):
         for domain_event, tracking in subscription:
             projection.process_event(domain_event, tracking)
 
+    @staticmethod
+    def prepare(runner: Any) -> None:
+        """Run in the processing thread before the first event (may refuse to start)."""
+
     @classmethod
     def _process_events_loop(cls, subscription: Any, projection: Any, is_stopping: Any,
                              runner: Any) -> None:
         try:
+            owner = runner()
+            if owner is not None:
+                cls.prepare(owner)
+            del owner
             cls.process_events(subscription, projection, is_stopping)
         except BaseException as error:  # noqa: BLE001 - handed to run_forever(), as the library does
             owner = runner()

@@ -23,6 +23,8 @@ POSTGRES_WATCHDOG_INTERVAL = 2.0  # seconds: the longest a lost NOTIFY can delay
 class TimerWakeups:
     """Wake the pull loop of a ListenNotifySubscription every `interval` seconds."""
 
+    _timer_stopped: Event
+
     _has_been_stopped: bool
 
     def _start_timer(self, interval: float) -> None:

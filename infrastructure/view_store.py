@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from abc import abstractmethod
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any, ClassVar
 
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, OperationalError, ProgrammingError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
@@ -128,21 +128,40 @@ class ViewRecorder(ViewTablesHook):
     def tracking_table(cls) -> str:
         return f"{cls.view_name}_view_tracking"
 
-    @abstractmethod
+    pyformat: ClassVar[bool] = False  # the driver's parameter style: `%(name)s`, else `:name`
+
+    def _table_prefix(self) -> str:
+        """What stands before each table name (PostgreSQL: the view schema)."""
+        return ""
+
     def _tx(self, cursor: Any) -> Tx:
         """The transaction wrapper of this view's database (SQLite or PostgreSQL)."""
+        return Tx(cursor, self._table_prefix(), pyformat=self.pyformat)
 
     def _pipeline(self, cursor: Any) -> contextlib.AbstractContextManager[Any]:
         """Send a batch's statements without waiting for each answer, where the driver can."""
         return contextlib.nullcontext()
 
+    # What the view was built from: the event store's identity, and the position and hash
+    # of the last event applied (written with each batch, in the same transaction).
+    bind_to: Callable[[int], tuple[str | None, str]] | None = None
+
+    @classmethod
+    def binding_table(cls) -> str:
+        return f"{cls.view_name}_view_binding"
+
     def create_view_tables(self, cursor: Any) -> None:
         tx = self._tx(cursor)
         for statement in self.ddl:
             tx.execute(statement)
+        tx.execute(f"CREATE TABLE IF NOT EXISTS {{p}}{self.binding_table()} (singleton INTEGER "
+                   "PRIMARY KEY CHECK (singleton = 1), store_id TEXT, position BIGINT NOT NULL, "
+                   "event_hash TEXT NOT NULL)")
 
     def record(self, batch: Batch, apply: Apply) -> None:
         """Apply a batch of events and track the last one, all in one transaction."""
+        last = batch[-1][1].notification_id
+        binding = self.bind_to(last) if self.bind_to is not None else None
         with self.datastore.transaction(commit=True) as c:
             # Tracking first: it takes SQLite's write lock at once (no stale-read upgrade),
             # and a batch already applied fails here, before any row is touched.
@@ -152,6 +171,22 @@ class ViewRecorder(ViewTablesHook):
                 for domain_event, tracking in batch:
                     apply(domain_event, tx, tracking)
                 tx.flush()
+                if binding is not None:
+                    tx.execute(f"INSERT INTO {{p}}{self.binding_table()} (singleton, store_id, "
+                               "position, event_hash) VALUES (1, :store_id, :position, :hash) "
+                               "ON CONFLICT (singleton) DO UPDATE SET store_id = "
+                               "excluded.store_id, position = excluded.position, "
+                               "event_hash = excluded.event_hash",
+                               store_id=binding[0], position=last, hash=binding[1])
+
+    def binding(self) -> dict[str, Any] | None:
+        """The store identity, position and event hash the view last recorded, if any."""
+        with self.reading() as tx:
+            try:
+                return tx.one(f"SELECT store_id, position, event_hash FROM "
+                              f"{{p}}{self.binding_table()} WHERE singleton = 1")
+            except (sqlite3.OperationalError, ProgrammingError, OperationalError):
+                return None  # a view made before bindings existed
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Tx]:
@@ -163,7 +198,7 @@ class ViewRecorder(ViewTablesHook):
         """Drop the view's tables and its tracking table (before a rebuild)."""
         with self.datastore.transaction(commit=True) as c:
             tx = self._tx(c)
-            for table in (*self.tables, self.tracking_table()):
+            for table in (*self.tables, self.tracking_table(), self.binding_table()):
                 tx.execute(f"DROP TABLE IF EXISTS {{p}}{table}")
 
 
@@ -182,9 +217,6 @@ class SQLiteView(ViewRecorder, SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [self._rename(s) for s in super().construct_create_table_statements()]
 
-    def _tx(self, cursor: Any) -> Tx:
-        return Tx(cursor, "", pyformat=False)
-
 
 class PostgresView(ViewRecorder, PostgresTrackingRecorder):
     """A view in the PostgreSQL view schema."""
@@ -198,19 +230,26 @@ class PostgresView(ViewRecorder, PostgresTrackingRecorder):
             curs.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.datastore.schema}"')
         super().create_table()
 
-    def _tx(self, cursor: Any) -> Tx:
-        return Tx(cursor, f'"{self.datastore.schema}".', pyformat=True)
+    pyformat = True
+
+    def _table_prefix(self) -> str:
+        return f'"{self.datastore.schema}".'
 
     def _pipeline(self, cursor: Any) -> contextlib.AbstractContextManager[Any]:
         return cursor.connection.pipeline()  # psycopg pipeline mode: one round trip per sync
 
 
+_CONCRETE: dict[tuple[type[ViewRecorder], str], type[ViewRecorder]] = {}
+
+
 def concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:
-    """The view's class for the configured database."""
-    return _concrete(view, persistence_module)
+    """The view's class for the configured database (made once per view and database)."""
+    key = (view, persistence_module)
+    if key not in _CONCRETE:
+        _CONCRETE[key] = _concrete(view, persistence_module)
+    return _CONCRETE[key]
 
 
-@cache
 def _concrete(view: type[ViewRecorder], persistence_module: str) -> type[ViewRecorder]:
     if persistence_module == "eventsourcing.sqlite":
         base: type[ViewRecorder] = SQLiteView

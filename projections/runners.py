@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Thread
-from typing import Any
+from typing import Any, cast
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 
@@ -18,6 +18,7 @@ from infrastructure.seam import BatchLoopRunner, has_buffered, runner_subscripti
 from infrastructure.subscriptions import POSTGRES_WATCHDOG_INTERVAL
 from infrastructure.view_store import ViewRecorder, concrete
 from projections.base import ViewProjection
+from projections.binding import binder, check
 from projections.deadlines import DeadlinesProjection, DeadlinesView
 from projections.free_return import FreeReturnProjection, FreeReturnView
 from projections.liabilities import LiabilitiesProjection, LiabilitiesView
@@ -57,7 +58,9 @@ def projection_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]
                          f"not {module!r}")
     for spec in VIEWS.values():
         prefix = spec.projection.name.upper()
-        env[f"{prefix}_CREATE_TABLE"] = "yes"  # views create their tables on first use
+        # Views create their tables as the event store does: unless CREATE_TABLE=no (once
+        # `db init` created them, see create_view_tables).
+        env.setdefault(f"{prefix}_CREATE_TABLE", env.get("CREATE_TABLE") or "yes")
         if module == "eventsourcing.sqlite":
             env[f"{prefix}_SQLITE_DBNAME"] = views_sqlite_path(env)
         else:
@@ -71,6 +74,14 @@ def projection_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]
     return env
 
 
+def create_view_tables(overrides: Mapping[str, str] | None = None) -> list[str]:
+    """Every view's tables, created where the settings point (`db init`); their names."""
+    env = projection_env({**(overrides or {}), "CREATE_TABLE": "yes"})
+    for name in VIEWS:
+        open_view(name, env).datastore.close()
+    return list(VIEWS)
+
+
 def views_sqlite_path(env: Mapping[str, str]) -> str:
     explicit = env.get("VIEWS_SQLITE_DBNAME")
     if explicit:
@@ -82,7 +93,9 @@ def open_view(name: str, env: Mapping[str, str]) -> ViewRecorder:
     """A view's recorder on its own connection pool (creates its tables when missing)."""
     spec = VIEWS[name]
     factory = InfrastructureFactory.construct(env=Environment(spec.projection.name, env))
-    return factory.tracking_recorder(concrete(spec.view, env["PERSISTENCE_MODULE"]))
+    view_class = concrete(spec.view, env["PERSISTENCE_MODULE"])
+    return cast(ViewRecorder, factory.tracking_recorder(
+        cast(type[TrackingRecorder], view_class)))
 
 
 class BatchingProjectionRunner(BatchLoopRunner):
@@ -98,7 +111,7 @@ class BatchingProjectionRunner(BatchLoopRunner):
         env = kwargs.get("env") or {}
         batch_size = env.get("PROJECTION_BATCH_SIZE")
         if batch_size:
-            self.projection.batch_size = int(batch_size)  # type: ignore[union-attr]
+            self.projection.batch_size = int(batch_size)  # type: ignore[attr-defined]
         interval = float(env.get("PROJECTION_POLL_INTERVAL") or POSTGRES_WATCHDOG_INTERVAL)
         self._watchdog = Thread(target=self._poke, args=(interval,), daemon=True,
                                 name=f"{self.projection.name}-watchdog")
@@ -107,6 +120,13 @@ class BatchingProjectionRunner(BatchLoopRunner):
     def _poke(self, interval: float) -> None:
         while not self.is_interrupted.wait(interval):
             wake(runner_subscription(self))
+
+    @staticmethod
+    def prepare(runner: Any) -> None:
+        """Refuse to follow a store the view does not belong to; then bind each batch to it."""
+        view, app = runner.projection.view, runner.app
+        check(runner.projection.name, view, app.recorder, app.store_id)
+        view.bind_to = binder(app.store_id, app.recorder)
 
     @staticmethod
     def process_events(subscription: Any, projection: Any, is_stopping: Any) -> None:

@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterable, Mapping
 from threading import Event, Lock, Thread
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.utils import Environment
 
+from infrastructure.persistence import factory_for
 from infrastructure.view_store import ViewRecorder
 from projections.base import APPLICATION_NAME
+from projections.binding import ViewMismatchError, mismatch
 from projections.runners import (
     VIEWS,
     BatchingProjectionRunner,
@@ -28,9 +29,11 @@ READ_YOUR_WRITES_TIMEOUT = 5.0  # seconds a query waits for its view to reach mi
 
 
 def head_position(env: Mapping[str, str]) -> Any:
-    """The ledger's notification log recorder, to read its last position."""
-    return InfrastructureFactory.construct(env=Environment(APPLICATION_NAME, env)
-                                           ).application_recorder()
+    """The ledger's notification log recorder, to read its last position and identity."""
+    return factory_for(Environment(APPLICATION_NAME, env)).application_recorder()
+
+
+CHECK_SECONDS = 2.0  # how long a view's "belongs to this store" answer is reused
 
 
 class Runners:
@@ -117,12 +120,38 @@ class ViewStores:
         self._views: dict[str, ViewRecorder] = {}
         self._log: Any = None
         self._lock = Lock()
+        self._checked: dict[str, tuple[float, str | None]] = {}
 
     def view(self, name: str) -> Any:
         with self._lock:
             if name not in self._views:
                 self._views[name] = open_view(name, self.env)
             return self._views[name]
+
+    def mismatch(self, name: str) -> str | None:
+        """Why the view does not belong to the event store (None: it does), re-checked at
+        most every CHECK_SECONDS."""
+        now = time.monotonic()
+        cached = self._checked.get(name)
+        if cached is not None and now - cached[0] < CHECK_SECONDS:
+            return cached[1]
+        view = self.view(name)
+        with self._lock:
+            if self._log is None:
+                self._log = head_position(self.env)
+        problem = mismatch(view, self._log, self._log.store_identity())
+        if problem is not None:
+            log.error("view %s does not belong to the event store: %s; run "
+                      "`returns-ledger project rebuild %s`", name, problem, name)
+        self._checked[name] = (now, problem)
+        return problem
+
+    def checked_view(self, name: str) -> Any:
+        """The view, when it belongs to the event store; else ViewMismatchError."""
+        problem = self.mismatch(name)
+        if problem is not None:
+            raise ViewMismatchError(name, problem)
+        return self.view(name)
 
     def caught_up(self, name: str, min_position: int | None,
                   timeout: float = READ_YOUR_WRITES_TIMEOUT) -> bool:
@@ -149,7 +178,7 @@ class ViewStores:
     def close(self) -> None:
         with self._lock:
             for view in self._views.values():
-                view.datastore.close()  # type: ignore[attr-defined]
+                view.datastore.close()
             self._views.clear()
             if self._log is not None:
                 self._log.datastore.close()
@@ -168,9 +197,11 @@ def rebuild(name: str, env: Mapping[str, str] | None = None,
     Stop the view's runner first: one runner per view at a time.
     """
     full_env = projection_env(env)
+    prefix = VIEWS[name].projection.name.upper()
+    full_env[f"{prefix}_CREATE_TABLE"] = "yes"  # dropped here, so made again here
     view = open_view(name, full_env)
     view.drop()
-    view.datastore.close()  # type: ignore[attr-defined]
+    view.datastore.close()
     log_recorder = head_position(full_env)
     target = log_recorder.max_notification_id() or 0
     log_recorder.datastore.close()

@@ -98,6 +98,27 @@ def store_env(request) -> dict[str, str]:
     return {**base, **request.getfixturevalue("pg_schema")}
 
 
+@pytest.fixture(params=["memory", "sqlite",
+                        pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store_env(request) -> dict[str, str]:
+    """The in-memory store (no database is the point), SQLite and PostgreSQL."""
+    base = {"PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}
+    if request.param == "memory":
+        return {**base, "PERSISTENCE_MODULE": "eventsourcing.popo"}
+    if request.param == "sqlite":
+        return {**base, **request.getfixturevalue("sqlite_env")}
+    return {**base, **request.getfixturevalue("pg_schema")}
+
+
+@pytest.fixture
+def memory_ledger() -> Iterator[ReturnsLedger]:
+    """A ledger on the library's in-memory store: for application tests of no database."""
+    app = ReturnsLedger({"PERSISTENCE_MODULE": "eventsourcing.popo",
+                         "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY})
+    yield app
+    app.close()
+
+
 @pytest.fixture
 def ledger_env(sqlite_env) -> dict[str, str]:
     return {"PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY, **sqlite_env}

@@ -11,7 +11,8 @@ from flask import current_app
 
 from application.ledger import ReturnsLedger
 from application.settings import Settings
-from interfaces.api.problems import StoreUnavailableError
+from infrastructure.persistence import store_file
+from interfaces.api.problems import StoreReplacedError, StoreUnavailableError
 
 EXTENSION = "returns_ledger"
 SETTINGS_EXTENSION = "returns_ledger_settings"
@@ -31,6 +32,7 @@ class LedgerHolder:
         self.settings = settings
         self._class = ledger_class
         self._ledger: ReturnsLedger | None = None
+        self._file: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     def get(self) -> ReturnsLedger:
@@ -41,6 +43,12 @@ class LedgerHolder:
                         self._ledger = self._class(self.settings)
                     except PersistenceError as error:
                         raise StoreUnavailableError(str(error)) from error
+                    self._file = store_file(self.settings.env)
+        if self._file is not None and store_file(self.settings.env) != self._file:
+            raise StoreReplacedError(
+                f"the event store file {self.settings.env['SQLITE_DBNAME']} was removed or "
+                "replaced while the service ran; nothing more is written to the old one: "
+                "restart the service on the right store")
         return self._ledger
 
     def close(self) -> None:

@@ -10,7 +10,9 @@ from flask import Blueprint, Response, current_app, send_from_directory
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from interfaces.api.ledger import ledger
-from interfaces.api.problems import problem
+from interfaces.api.problems import StoreReplacedError, problem
+from interfaces.api.views import EXTENSION as VIEWS_EXTENSION
+from projections.runners import VIEWS
 
 blp = Blueprint("operations", __name__)
 
@@ -24,14 +26,39 @@ def healthz() -> Any:
     return {"status": "ok"}
 
 
+def views_mismatched() -> list[str]:
+    """The views (of this app's view store) that do not belong to the event store."""
+    holder = current_app.extensions.get(VIEWS_EXTENSION)
+    if holder is None:
+        return []
+    try:
+        stores = holder.stores()
+        problems = {name: stores.mismatch(name) for name in VIEWS}
+    except Exception:  # noqa: BLE001 - a view store that cannot be read says nothing here
+        return []
+    return [f"view {name}: {problem}; run `returns-ledger project rebuild {name}`"
+            for name, problem in problems.items() if problem]
+
+
 @blp.get("/readyz")
 def readyz() -> Any:
     """The event store answers: ready for traffic."""
     try:
-        position = ledger().recorder.max_notification_id()
+        current = ledger()
+        position = current.recorder.max_notification_id()
+        identity = current.recorder.store_identity()
+    except StoreReplacedError as error:
+        return problem(503, "store-replaced", str(error), headers={"Retry-After": "30"})
     except Exception:  # noqa: BLE001 - any failure to reach the store means "not ready"
         return problem(503, "unavailable", "the event store is not reachable",
                        headers={"Retry-After": "5"})
+    if identity != current.store_id:
+        return problem(503, "store-replaced", f"the event store is now {identity}, not "
+                       f"{current.store_id} that this process opened; restart it",
+                       headers={"Retry-After": "30"})
+    wrong = views_mismatched()
+    if wrong:
+        return problem(503, "views-mismatch", "; ".join(wrong), headers={"Retry-After": "30"})
     return {"status": "ready", "position": position}
 
 

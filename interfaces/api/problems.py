@@ -11,6 +11,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
 from application.access import ApiKeyNotFoundError
+from application.privacy import SealedUnderAnotherKeyError
 from domain.api_key import ApiKeyRevokedError
 from domain.errors import (
     CustomsProfileNotFoundError,
@@ -27,6 +28,7 @@ from domain.errors import (
 )
 from domain.idempotency import IdempotencyKeyReusedError
 from domain.refunds import RefundNotFoundError, RefundReferenceConflictError
+from projections.binding import ViewMismatchError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "urn:returns-ledger:problem:"
@@ -43,6 +45,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str]] = {
     TransitionError: (409, "invalid-transition"),
     DuplicateParcelError: (409, "duplicate-parcel"),
     DuplicateAggregateError: (409, "concurrent-update"),
+    SealedUnderAnotherKeyError: (409, "sealed-under-another-key"),
     RefundReferenceConflictError: (409, "refund-reference-conflict"),
     ApiKeyRevokedError: (409, "api-key-revoked"),
     VersionConflictError: (412, "version-conflict"),
@@ -120,9 +123,21 @@ def _field_errors(messages: Any) -> dict[str, Any]:
 
 def store_unavailable(error: Exception) -> Response:
     """The event store cannot be reached: try again later, never a 500."""
-    log.warning("event store unavailable: %s", type(error).__name__)
+    first = (str(error).strip().splitlines() or [""])[0]
+    log.warning("event store unavailable: %s: %s", type(error).__name__, first)
     return problem(503, "unavailable", "the event store is not reachable; retry later",
                    headers={"Retry-After": "5"})
+
+
+def views_mismatch(error: ViewMismatchError) -> Response:
+    """The views belong to another store, or to a store that lost events: rebuild them."""
+    return problem(503, "views-mismatch", str(error), headers={"Retry-After": "30"})
+
+
+def store_replaced(error: StoreReplacedError) -> Response:
+    """The store this process opened was removed or replaced: restart on the right one."""
+    log.error("event store replaced: %s", error)
+    return problem(503, "store-replaced", str(error), headers={"Retry-After": "30"})
 
 
 def unexpected(error: Exception) -> Response:
@@ -136,8 +151,14 @@ def install(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_problem)
     for error in (OperationalError, InterfaceError, StoreUnavailableError):
         app.register_error_handler(error, store_unavailable)
+    app.register_error_handler(ViewMismatchError, views_mismatch)
+    app.register_error_handler(StoreReplacedError, store_replaced)
     app.register_error_handler(Exception, unexpected)
 
 
 class StoreUnavailableError(Exception):
     """The ledger could not be built because its store is unreachable."""
+
+
+class StoreReplacedError(Exception):
+    """The event store's file was removed or replaced under the running service."""

@@ -126,7 +126,8 @@ def holder() -> ViewsHolder:
 
 
 def view(name: str) -> Any:
-    return holder().stores().view(name)
+    """A view to query; 503 when it does not belong to the event store (rebuild it)."""
+    return holder().stores().checked_view(name)
 
 
 def freshness(name: str, min_position: int | None) -> tuple[bool, Response | None]:

@@ -9,6 +9,8 @@ import click
 
 from application.dto import plain
 from application.ledger import ReturnsLedger
+from interfaces.cli import store
+from interfaces.cli.store import settings_for_command
 
 
 @click.group()
@@ -22,11 +24,48 @@ def db() -> None:
 
 
 @db.command("init")
-def db_init() -> None:
-    """Create the event store's tables (run once at deploy time)."""
-    ledger = ReturnsLedger({"CREATE_TABLE": "yes"})
+@click.option("--create-database", is_flag=True,
+              help="PostgreSQL: create the database first when it does not exist.")
+def db_init(create_database: bool) -> None:
+    """Create the event store's tables (run once at deploy time; safe to run again)."""
+    settings = settings_for_command({"CREATE_TABLE": "yes"})
+    if create_database and store.create_database(settings):
+        click.echo(f"created the database {settings.env['POSTGRES_DBNAME']!r}")
+    if settings.persistence_module == store.POSTGRES:
+        problem, kind = store.postgres_problem(settings.env)
+        if kind == "missing-database":
+            raise store.StoreMissingError(
+                f"{problem}: create it with `returns-ledger db init --create-database`, "
+                "or `createdb`, or set POSTGRES_DBNAME")
+        if kind is not None:
+            raise store.StoreMissingError(f"cannot reach {settings.describe_store()}: "
+                                          f"{problem}")
+    ledger = ReturnsLedger(settings)
+    click.echo(f"event store ready: {settings.describe_store()}, identity {ledger.store_id}")
     ledger.close()
-    click.echo("event store ready")
+    if settings.persistence_module != store.POPO:
+        from projections.runners import create_view_tables
+
+        click.echo(f"views ready: {', '.join(create_view_tables())}")
+
+
+@db.command("info")
+def db_info() -> None:
+    """Which event store the commands use, its identity and its last position."""
+    settings = settings_for_command()
+    click.echo(f"store: {settings.describe_store()}")
+    missing = store.find_store(settings)
+    if missing is not None:
+        raise store.StoreMissingError(missing)
+    ledger = store.open_ledger()
+    try:
+        click.echo(f"identity: {ledger.store_id or 'none (run `returns-ledger db init`)'}")
+        click.echo(f"last position: {ledger.recorder.max_notification_id() or 0}")
+        key = ("PERSONAL_DATA_KEY" if settings.personal_data_key
+               else f"the key file {settings.personal_data_key_file}")
+        click.echo(f"personal-data key: {key}")
+    finally:
+        ledger.close()
 
 
 @main.command()
@@ -34,7 +73,7 @@ def demo() -> None:
     """Run one lifecycle per platform through the ledger and print each history."""
     from demo.scenarios import SCENARIOS
 
-    ledger = ReturnsLedger()
+    ledger = store.open_ledger()
     run = uuid.uuid4().hex[:6]
     for name, scenario in SCENARIOS.items():
         parcel_id = scenario(ledger, f"-{run}")

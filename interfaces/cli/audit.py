@@ -15,8 +15,8 @@ from application.audit.report import LedgerDigest, Verification
 from application.audit.verification import LedgerAudit
 from application.dto import plain
 from application.idempotency import jsonable
-from application.ledger import ReturnsLedger
 from domain.errors import ParcelNotFoundError
+from interfaces.cli.store import open_ledger
 
 
 def _time(_ctx: Any, _param: Any, value: str | None) -> datetime | None:
@@ -59,7 +59,7 @@ def audit() -> None:
 def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
             occurred_before: datetime | None, as_json: bool) -> None:
     """A parcel's events and the state they add up to, as the ledger knew it."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         result = ledger.get_parcel_history(parcel_id, recorded_before=as_of, version=version,
                                            occurred_before=occurred_before)
@@ -95,7 +95,7 @@ def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
 @click.option("--json", "as_json", is_flag=True)
 def digest(as_json: bool) -> None:
     """The running hash over every stored event, with its position: keep it somewhere safe."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         result = LedgerAudit(ledger).digest()
     finally:
@@ -140,7 +140,7 @@ def verify(parcel_id: UUID | None, everything: bool, against: str | None,
     """Recompute the hash chains (exit status 1 when something was altered)."""
     if (parcel_id is not None) == (everything or against is not None):
         raise click.UsageError("give a PARCEL_ID, or --all (optionally with --against)")
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         audit_ = LedgerAudit(ledger)
         result = (audit_.verify_parcel(parcel_id) if parcel_id is not None
@@ -161,7 +161,7 @@ def export(parcel_id: UUID | None, seller: str | None, everything: bool, out: st
     """Write a self-contained JSON Lines bundle (docs/AUDIT_BUNDLE.md)."""
     if sum(x is not None and x is not False for x in (parcel_id, seller, everything)) != 1:
         raise click.UsageError("give exactly one of --parcel, --seller, --all")
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         with open(out, "w", encoding="utf-8") as handle:
             result = write_bundle(LedgerAudit(ledger), handle, datetime.now(UTC),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from application.ledger import ReturnsLedger
+from interfaces.cli.store import open_ledger
 from projections.base import APPLICATION_NAME
 from projections.hold_expiry import dispose_expired_holds
 from projections.runners import close_runner, start_runner
@@ -44,7 +44,7 @@ def deadlines_run(now_text: str | None, kind: str, wait_seconds: float,
     """Dispose of every parcel whose hold ended at or before NOW; safe to run every minute."""
     now = _aware(now_text)
     stores = ViewStores()
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         head = stores.head()
         if catch_up:

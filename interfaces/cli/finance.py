@@ -19,7 +19,7 @@ from application.finance.exports import (
     total_line,
 )
 from application.finance.reconciliations import FinanceDesk
-from application.ledger import ReturnsLedger
+from interfaces.cli.store import open_ledger
 
 
 def caught_up_refunds(env: dict[str, str] | None = None) -> Any:
@@ -78,7 +78,7 @@ def reconcile(settlement: Path, report_path: Path | None, currency: str | None,
               actor: str) -> None:
     """Reconcile a settlement file against the ledger's issued refunds."""
     view = caught_up_refunds()
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     desk = FinanceDesk(ledger, view.ledger_refunds)
     with settlement.open("rb") as stream:
         run = desk.reconcile(stream, settlement.name, datetime.now(UTC), actor,
@@ -96,7 +96,7 @@ def reconcile(settlement: Path, report_path: Path | None, currency: str | None,
 @click.argument("reconciliation_id", type=click.UUID)
 def report(reconciliation_id: UUID) -> None:
     """Print a recorded reconciliation's report as CSV, after checking its digest."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     desk = FinanceDesk(ledger, lambda: [])
     if not desk.verify(reconciliation_id):
         raise click.ClickException("the stored report does not match its recorded digest")

@@ -7,9 +7,9 @@ from uuid import UUID
 
 import click
 
-from application.ledger import ReturnsLedger
 from domain.api_key import Role
 from domain.errors import DomainError
+from interfaces.cli.store import open_ledger
 
 
 @click.group()
@@ -24,7 +24,7 @@ def keys() -> None:
 @click.option("--label", default=None, help="a note to recognise the key by")
 def create(role: str, seller_id: str | None, label: str | None) -> None:
     """Issue a key; it is printed once, alone on the last line."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         issued = ledger.issue_api_key(role, seller_id, datetime.now(UTC), label,
                                       actor="cli")
@@ -41,7 +41,7 @@ def create(role: str, seller_id: str | None, label: str | None) -> None:
 @keys.command("list")
 def list_keys() -> None:
     """Every key: id, role, seller, issued and revoked times (never the secret)."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         for key in ledger.list_api_keys():
             revoked = key.revoked_at.isoformat() if key.revoked_at else "active"
@@ -55,7 +55,7 @@ def list_keys() -> None:
 @click.argument("key_id", type=click.UUID)
 def revoke(key_id: UUID) -> None:
     """Revoke a key: it opens nothing from now on."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         key = ledger.revoke_api_key(key_id, datetime.now(UTC), actor="cli")
     except DomainError as error:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from application.ledger import ReturnsLedger
+from interfaces.cli.store import open_ledger
 
 
 @click.group()
@@ -19,7 +19,7 @@ def privacy() -> None:
 @click.option("--id-number", required=True, help="The person's ID card number (LZ-1).")
 def subject(seller: str, id_number: str) -> None:
     """Print the subject id the ledger uses for a person (a pseudonym)."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         click.echo(f"{seller}:{ledger.vault.pseudonym(seller, id_number)}")
     finally:
@@ -30,7 +30,7 @@ def subject(seller: str, id_number: str) -> None:
 @click.argument("subject_id")
 def erase(subject_id: str) -> None:
     """Destroy the subject's key: its personal data reads as "erased" from now on."""
-    ledger = ReturnsLedger()
+    ledger = open_ledger()
     try:
         destroyed = ledger.vault.erase(subject_id)
     finally:

@@ -57,8 +57,17 @@ def project_rebuild(name: str) -> None:
 def project_status() -> None:
     """Each view's position in the notification log and how far it lags."""
     stores = ViewStores()
+    wrong = []
     try:
         for name, (position, lag) in stores.positions().items():
-            click.echo(f"{name:<12} position {position:>10}  lag {lag:>8}")
+            problem = stores.mismatch(name)
+            state = f"  WRONG: {problem}" if problem else ""
+            click.echo(f"{name:<12} position {position:>10}  lag {lag:>8}{state}")
+            if problem:
+                wrong.append(name)
     finally:
         stores.close()
+    if wrong:
+        raise click.ClickException(
+            "these views do not belong to the event store: " + ", ".join(wrong) + "; run "
+            + " and ".join(f"`returns-ledger project rebuild {n}`" for n in wrong))

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, Request, current_app, session
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
-from application.settings import Settings
+from application.settings import POSTGRES, Settings, SettingsError
+from infrastructure.key_files import read_or_create
 
 SEAL_INFO = b"returns-ledger web session: sealed api key"
 CSRF_FIELD = "csrf_token"
@@ -33,17 +34,12 @@ def load_secret_key(config: Any, settings: Settings) -> str:
     given = config.get("SECRET_KEY") or settings.web_secret_key
     if given:
         return str(given)
+    if settings.persistence_module == POSTGRES:
+        raise SettingsError("SECRET_KEY", "is required on PostgreSQL: every worker and host "
+                            "must sign web sessions with the same secret; make one with: "
+                            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
     path = Path(config.get("WEB_SECRET_KEY_FILE") or settings.web_secret_key_file)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker made it first
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return read_or_create(path, lambda: secrets.token_urlsafe(48))
 
 
 class WebOnlySessions(SecureCookieSessionInterface):

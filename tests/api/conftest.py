@@ -38,7 +38,7 @@ class Keys:
 
 def make_app(env: dict[str, str], **config: Any) -> Flask:
     return create_app({"PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY, "TESTING": True,
-                       **env, **config})
+                       "SECRET_KEY": "api-tests-web-secret", **env, **config})
 
 
 def issue_keys(app: Flask) -> Keys:

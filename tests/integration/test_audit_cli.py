@@ -80,7 +80,7 @@ def test_tampering_makes_verify_exit_with_status_one(cli, parcels, ledger_env) -
     assert body["ok"] is False and body["breach"]["version"] == 3
 
 
-def test_unknown_parcel_is_a_message_not_a_traceback(cli) -> None:
+def test_unknown_parcel_is_a_message_not_a_traceback(cli, parcels) -> None:
     for command in ("history", "verify"):
         result = cli("audit", command, "00000000-0000-0000-0000-000000000001")
         assert result.exit_code == 1 and "not found" in result.output

@@ -23,16 +23,10 @@ from tests.conftest import TEST_PERSONAL_DATA_KEY
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite",
-                        pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_ledger(request) -> Any:
+@pytest.fixture
+def any_ledger(any_store_env) -> Any:
     """A ledger on the in-memory store, on SQLite and on PostgreSQL."""
-    env = {"PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY, "PERSISTENCE_MODULE": "eventsourcing.popo"}
-    if request.param == "sqlite":
-        env.update(request.getfixturevalue("sqlite_env"))
-    elif request.param == "postgres":
-        env.update(request.getfixturevalue("pg_schema"))
-    ledger = ReturnsLedger(env)
+    ledger = ReturnsLedger(any_store_env)
     yield ledger
     ledger.close()
 

@@ -82,3 +82,58 @@ def test_the_ledger_refuses_to_start_on_a_bad_setting(tmp_path) -> None:
     with pytest.raises(SettingsError, match="GROUP_COMMIT"):
         ReturnsLedger({**BASE, "SQLITE_DBNAME": str(tmp_path / "l.sqlite3"),
                        "GROUP_COMMIT": "perhaps"})
+
+
+def test_postgres_needs_the_personal_data_key_and_says_how_to_make_one() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"PERSISTENCE_MODULE": "eventsourcing.postgres"})
+    assert caught.value.name == "PERSONAL_DATA_KEY" and "urandom(32)" in str(caught.value)
+
+
+def test_postgres_web_app_needs_a_shared_secret_key() -> None:
+    from interfaces.api import create_app
+    from tests.conftest import TEST_PERSONAL_DATA_KEY
+
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        create_app({"PERSISTENCE_MODULE": "eventsourcing.postgres",
+                    "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY, "TESTING": True})
+
+
+def test_key_files_made_at_once_by_many_processes_agree_on_one_key(tmp_path) -> None:
+    """Workers starting together: no empty key, no second key (both were possible)."""
+    import multiprocessing
+
+    path = tmp_path / "keys" / "personal-data.key"
+    context = multiprocessing.get_context("fork")
+    with context.Pool(8) as pool:
+        keys = pool.map(_load_key, [str(path)] * 32)
+    assert len(set(keys)) == 1 and len(keys[0]) == 64
+    assert [p.name for p in path.parent.iterdir()] == ["personal-data.key"]
+
+
+def _load_key(path: str) -> str:
+    from application.privacy import load_master_key
+
+    return load_master_key({"PERSONAL_DATA_KEY_FILE": path}).hex()
+
+
+def test_a_subject_sealed_under_another_key_is_a_clear_error(tmp_path) -> None:
+    import base64
+
+    from application.ledger import ReturnsLedger
+    from application.privacy import SealedUnderAnotherKeyError
+
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+           "SQLITE_DBNAME": str(tmp_path / "l.sqlite3")}
+    one = ReturnsLedger({**env, "PERSONAL_DATA_KEY": base64.urlsafe_b64encode(b"1" * 32).decode()})
+    other = ReturnsLedger({**env,
+                           "PERSONAL_DATA_KEY": base64.urlsafe_b64encode(b"2" * 32).decode()})
+    try:
+        one.vault.seal("seller:subject", {"name": "A"})
+        with pytest.raises(SealedUnderAnotherKeyError, match="same key"):
+            other.vault.seal("seller:subject", {"name": "B"})
+        with pytest.raises(SealedUnderAnotherKeyError):
+            other.vault.open("seller:subject", {"name": "x"})
+    finally:
+        one.close()
+        other.close()

@@ -1,0 +1,118 @@
+"""Which event store a command uses: only `db init` creates one; every other command
+refuses a store that is not there, naming where it looked and how to point elsewhere."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from application.ledger import ReturnsLedger
+from application.settings import POPO, POSTGRES, SQLITE, Settings, SettingsError, load
+
+
+class StoreMissingError(click.ClickException):
+    """No event store where the settings point (exit code 2)."""
+
+    exit_code = 2
+
+
+def settings_for_command(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The process's settings, as one clear line when they are wrong."""
+    try:
+        return load(overrides)
+    except SettingsError as error:
+        raise click.ClickException(f"configuration: {error}") from None
+
+
+def _postgres_connect(env: Mapping[str, str], dbname: str | None = None) -> Any:
+    import psycopg
+
+    return psycopg.connect(host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+                           dbname=dbname or env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
+                           password=env.get("POSTGRES_PASSWORD") or None, autocommit=True,
+                           connect_timeout=5)
+
+
+def postgres_problem(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """('', None) when the database answers; else what is wrong and its kind
+    ('missing-database' or 'unreachable')."""
+    import psycopg
+
+    try:
+        _postgres_connect(env).close()
+    except psycopg.OperationalError as error:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        if "does not exist" in text and "database" in text:
+            return text, "missing-database"
+        return text, "unreachable"
+    return "", None
+
+
+def find_store(settings: Settings) -> str | None:
+    """None when an event store exists where the settings point; else why not, in words."""
+    env = settings.env
+    where = settings.describe_store()
+    if settings.persistence_module == POPO:
+        return None
+    if settings.persistence_module == SQLITE:
+        path = Path(env["SQLITE_DBNAME"])
+        if not path.exists():
+            return (f"no event store at {where}: {path.resolve()} does not exist. "
+                    "Create one with `returns-ledger db init`, or set SQLITE_DBNAME to "
+                    "your store's file.")
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+                found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                     "AND name = 'stored_events'").fetchone()
+        except sqlite3.DatabaseError as error:
+            return f"{where} is not a readable SQLite event store: {error}"
+        if found is None:
+            return (f"{where} holds no event store. Create one with "
+                    "`returns-ledger db init`.")
+        return None
+    problem, kind = postgres_problem(env)
+    if kind == "missing-database":
+        return (f"the database {env['POSTGRES_DBNAME']!r} does not exist on "
+                f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']} (POSTGRES_DBNAME). Create it "
+                "with `returns-ledger db init --create-database`, or `createdb`.")
+    if kind is not None:
+        return f"cannot reach {where}: {problem}"
+    schema = env.get("POSTGRES_SCHEMA") or "public"
+    with _postgres_connect(env) as conn:
+        # The library names the table after the application: returnsledger_events.
+        row = conn.execute("SELECT to_regclass(%s)",
+                           (f'"{schema}".returnsledger_events',)).fetchone()
+    if row is None or row[0] is None:
+        return f"{where} holds no event store. Create one with `returns-ledger db init`."
+    return None
+
+
+def open_ledger(overrides: Mapping[str, Any] | None = None) -> ReturnsLedger:
+    """The ledger on the existing store (never creating one): what every command but
+    `db init` uses."""
+    settings = settings_for_command({**(overrides or {}), "CREATE_TABLE": "no"})
+    missing = find_store(settings)
+    if missing is not None:
+        raise StoreMissingError(missing)
+    return ReturnsLedger(settings)
+
+
+def create_database(settings: Settings) -> bool:
+    """CREATE DATABASE for `db init --create-database`; False when it existed."""
+    if settings.persistence_module != POSTGRES:
+        raise click.ClickException("--create-database is for PostgreSQL "
+                                   "(PERSISTENCE_MODULE=eventsourcing.postgres)")
+    env = settings.env
+    _, kind = postgres_problem(env)
+    if kind != "missing-database":
+        return False
+    from psycopg import sql
+
+    with _postgres_connect(env, dbname="postgres") as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(env["POSTGRES_DBNAME"])))
+    return True
+
