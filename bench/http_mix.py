@@ -72,11 +72,13 @@ def _cli(env: dict[str, str], *args: str) -> str:
 
 
 def prepare_ledger_store(env: dict[str, str]) -> str:
-    """The sellers' return addresses, and an API key; the key's token."""
+    """The store and its views' tables (`db init`, as in production), the sellers' return
+    addresses, and an API key; the key's token."""
     from application.ledger import ReturnsLedger
     from bench.commands import DAY, T0
 
-    ledger = ReturnsLedger(env)
+    _cli(env, "db", "init")
+    ledger = ReturnsLedger({**env, "CREATE_TABLE": "no"})
     try:
         for platform, country, address in ADDRESSES:
             ledger.register_return_address(seller_id=SELLER, platform=platform,
@@ -135,7 +137,7 @@ def serve(name: str, store: str, reads: bool = True,
 def measure_closed(served: Served, load: dict[str, Any]) -> dict[str, Any]:
     """Warm up, then `requests` requests from `clients` threads, with the CPU each side
     spent on them."""
-    closed_loop(served.host, served.port, served.workload, load["clients"], load["warmup"])
+    _warm_up(served, load)
     server_before = tree_seconds(served.pid)
     helpers_before = {p.pid: process_seconds(p.pid) for p in served.helpers}
     client_before = time.process_time()
@@ -153,8 +155,16 @@ def measure_closed(served: Served, load: dict[str, Any]) -> dict[str, Any]:
     return got
 
 
+def _warm_up(served: Served, load: dict[str, Any]) -> None:
+    """The warm-up requests; a server that answers none of them is an error, said so."""
+    got = closed_loop(served.host, served.port, served.workload, load["clients"],
+                      load["warmup"])
+    if got["ok"] == 0:
+        raise RuntimeError(f"the server answered no warm-up request: {got['failures'][:2]}")
+
+
 def measure_open(served: Served, load: dict[str, Any], rate: float) -> dict[str, Any]:
-    closed_loop(served.host, served.port, served.workload, load["clients"], load["warmup"])
+    _warm_up(served, load)
     return open_loop(served.host, served.port, served.workload, rate, load["open_seconds"],
                      load["senders"])
 

@@ -53,8 +53,13 @@ def postgres_missing() -> str | None:
     return None
 
 
+# A fixed session secret: on PostgreSQL every worker must sign web sessions alike.
+BENCH_SECRET_KEY = "bench-" + "s" * 48
+
+
 def base_env() -> dict[str, str]:
-    return {"PERSONAL_DATA_KEY": BENCH_PERSONAL_DATA_KEY, "AGGREGATE_CACHE_MAXSIZE": "10000"}
+    return {"PERSONAL_DATA_KEY": BENCH_PERSONAL_DATA_KEY, "AGGREGATE_CACHE_MAXSIZE": "10000",
+            "SECRET_KEY": BENCH_SECRET_KEY}
 
 
 @contextmanager
