@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     why_not_pg = postgres_missing() if "postgres" in stores or args.gate else None
     if args.gate:
         name = "smoke" if args.smoke else "gate"
-        stores = ["sqlite"] + ([] if why_not_pg or args.smoke else ["postgres"])
+        stores = ["sqlite"] + ([] if why_not_pg else ["postgres"])
         scenarios = gate.scenarios(name, stores)
     else:
         if why_not_pg:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     run: dict[str, Any] = {"size": name + (" gate" if args.gate and name == "smoke" else ""),
                            "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                            "machine": report.machine(), "scenarios": []}
-    if why_not_pg and not (args.gate and args.smoke):
+    if why_not_pg:
         run["scenarios"].append({"name": "PostgreSQL scenarios", "skipped": why_not_pg})
     wanted = [w for w in args.only.split(",") if w]
     for key, measure in scenarios:

@@ -63,6 +63,11 @@ def test_gate_fails_below_a_floor_and_when_a_ratio_is_missing() -> None:
     assert gate.check({"scenarios": good[1:]}, "smoke")[1] is False
     skipped = [{"name": prefix + " x", "skipped": "boom"}, *good[1:]]
     assert gate.check({"scenarios": skipped}, "smoke")[1] is False
+    without_pg = [s for s in good if "(postgres" not in s["name"]]
+    assert gate.check({"scenarios": without_pg}, "smoke")[1] is False  # a crash: fails
+    no_server = [*without_pg, {"name": "PostgreSQL scenarios", "skipped": "not reachable"}]
+    lines, ok = gate.check({"scenarios": no_server}, "smoke")
+    assert ok is True and any("not run (no PostgreSQL)" in line for line in lines)
 
 
 def test_gate_command_exits_non_zero_below_a_floor(tmp_path: Path,
