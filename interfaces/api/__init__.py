@@ -13,6 +13,7 @@ from application.settings import load as load_settings
 from interfaces.api import (
     addresses,
     deliveries,
+    events,
     finance,
     parcels,
     problems,
@@ -20,6 +21,7 @@ from interfaces.api import (
     reports,
     returns,
     views,
+    webhooks,
 )
 from interfaces.api.audit import blp as audit
 from interfaces.api.ledger import (
@@ -48,6 +50,8 @@ BLUEPRINTS = [
     audit,
     finance.blp,
     reports.blp,
+    events.blp,
+    webhooks.blp,
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -120,6 +124,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["returns_ledger_metrics"] = metrics
     app.extensions[EXTENSION] = LedgerHolder(settings, metrics.observed_ledger())
     views.install(app)  # view stores, in-process runners (embedded default), lag metrics
+    webhooks.install(app)  # the dispatcher's store; the dispatcher itself in-process
     api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders()]})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
