@@ -37,14 +37,19 @@ MANIFEST = "manifest.json"
 SQLITE = "eventsourcing.sqlite"
 POSTGRES = "eventsourcing.postgres"
 DEFAULT_KEY_FILES = {"PERSONAL_DATA_KEY_FILE": "var/personal-data.key",
-                     "WEB_SECRET_KEY_FILE": "var/web-secret.key"}
+                     "WEB_SECRET_KEY_FILE": "var/web-secret.key",
+                     "AUDIT_SIGNING_KEY_FILE": "var/audit-signing.key"}
 KEYS_IN_ENV = {"PERSONAL_DATA_KEY_FILE": "PERSONAL_DATA_KEY",
-               "WEB_SECRET_KEY_FILE": "SECRET_KEY"}
+               "WEB_SECRET_KEY_FILE": "SECRET_KEY",
+               "AUDIT_SIGNING_KEY_FILE": "AUDIT_SIGNING_KEY"}
 WHAT_A_KEY_HOLDS = {
     "PERSONAL_DATA_KEY_FILE": "the personal-data master key: without it the sealed identity "
                               "data (LZ-1) cannot be read again; the events still verify",
     "WEB_SECRET_KEY_FILE": "the web session secret: without it every web sign-in ends "
                            "(sign in again); no data is lost",
+    "AUDIT_SIGNING_KEY_FILE": "the audit log's checkpoint signing key: without it new "
+                              "checkpoints need a new key that verifiers must be told of; "
+                              "checkpoints signed before still verify with its public key",
 }
 
 
