@@ -174,7 +174,8 @@ class AuditLog:
         self.audit = LedgerAudit(ledger)
         self.env: Mapping[str, str] = getattr(getattr(ledger, "settings", None), "env", None) \
             or dict(ledger.env)
-        self.store = tree_store(ledger.recorder)
+        creates = getattr(getattr(ledger, "settings", None), "creates_tables", True)
+        self.store = tree_store(ledger.recorder, create_table=creates)  # CREATE_TABLE
         self._signer = signer
         self.origin = signer.name if signer else origin_of(self.env)
 

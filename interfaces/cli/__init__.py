@@ -8,7 +8,6 @@ import uuid
 import click
 
 from application.dto import plain
-from application.ledger import ReturnsLedger
 from interfaces.cli import store
 from interfaces.cli.errors import LedgerGroup
 from interfaces.cli.store import settings_for_command
@@ -44,17 +43,8 @@ def db_init(create_database: bool) -> None:
         if kind is not None:
             raise store.StoreMissingError(f"cannot reach {settings.describe_store()}: "
                                           f"{problem}")
-    ledger = ReturnsLedger(settings)
-    click.echo(f"event store ready: {settings.describe_store()}, identity {ledger.store_id}")
-    if settings.persistence_module != store.POPO:
-        from application.audit.log import AuditLog
-
-        AuditLog(ledger)  # the audit log's tables and the stored-form index
-    ledger.close()
-    if settings.persistence_module != store.POPO:
-        from projections.runners import create_view_tables
-
-        click.echo(f"views ready: {', '.join(create_view_tables())}")
+    for line in store.initialise(settings):
+        click.echo(line)
 
 
 @db.command("info")
