@@ -20,12 +20,14 @@ from interfaces.api import (
     parcels,
     problems,
     refunds,
+    replica,
     reports,
     returns,
     views,
     webhooks,
 )
 from interfaces.api.audit import blp as audit
+from interfaces.api.audit import install as install_checkpoints
 from interfaces.api.ledger import (
     EXTENSION,
     SETTINGS_EXTENSION,
@@ -126,6 +128,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["returns_ledger_metrics"] = metrics
     app.extensions[EXTENSION] = LedgerHolder(settings, metrics.observed_ledger())
     views.install(app)  # view stores, in-process runners (embedded default), lag metrics
+    install_checkpoints(app)  # signed audit checkpoints every AUDIT_CHECKPOINT_SECONDS
+    replica.install(app)  # queries from a streaming replica, when POSTGRES_READ_HOST is set
     webhooks.install(app)  # the dispatcher's store; the dispatcher itself in-process
     api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders(),
                                                         contract.SchemaExtras()]})

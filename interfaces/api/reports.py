@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from flask import Response, request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from application.csv_export import csv_lines
 from domain.values import Party, Platform, Status
 from interfaces.api.auth import READ, requires
 from interfaces.api.fields import COUNTRY, Choice, Text, When
@@ -89,19 +91,14 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
 
 def csv_response(rows: Iterable[dict[str, Any]], name: str,
                  columns: tuple[str, ...] | None = None) -> Response:
+    """CSV through the one writer every export uses (RFC 4180, no evaluated cells)."""
     def lines() -> Iterator[str]:
-        buffer, writer = io.StringIO(), None
-        for row in rows:
-            row = flat(row)
-            if writer is None:
-                writer = csv.DictWriter(buffer, columns or tuple(row), extrasaction="ignore")
-                writer.writeheader()
-            writer.writerow(row)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-        if writer is None and columns:
-            yield ",".join(columns) + "\r\n"
+        flat_rows = (flat(row) for row in rows)
+        first = next(flat_rows, None)
+        header = columns or tuple(first or ())
+        if not header:
+            return
+        yield from csv_lines(itertools.chain([first] if first else [], flat_rows), header)
     return Response(lines(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 

@@ -197,7 +197,13 @@ class SetCustomsProfileRequest(CommandRequest):
     similar_product = Flag(load_default=False, metadata={"example": False})
 
 
-class HistoryQuery(Schema):
+class ReadQuery(Schema):
+    """A query that must see a write: the `position` the command answered."""
+
+    min_position = fields.Integer(load_default=None, validate=validate.Range(min=0))
+
+
+class HistoryQuery(ReadQuery):
     recorded_before = When(load_default=None)
     version = fields.Integer(load_default=None, validate=validate.Range(min=1))
     occurred_before = When(load_default=None)
@@ -309,7 +315,11 @@ class HistoryEventResponse(Schema):
     type = fields.String(required=True)
     recorded_at = Timestamp(required=True)
     occurred_at = Timestamp(allow_none=True)
-    actor = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True, metadata={
+        "description": "person:<owner> for an owned key, else the key id, or system"})
+    actor_owner = fields.String(metadata={
+        "description": "the person who acted; 'unowned' for a key without owner"})
+    actor_key_label = fields.String(metadata={"description": "the acting key's label"})
     data = fields.Dict(required=True)
     late = fields.Dict(allow_none=True, metadata={
         "description": "set when recorded after an event that happened later"})
@@ -321,6 +331,9 @@ class HistoryResponse(Schema):
     state = fields.Nested(ParcelResponse, allow_none=True,
                           metadata={"description": "the state these events add up to"})
     events = fields.List(fields.Nested(HistoryEventResponse), required=True)
+    damage = fields.List(fields.String(), metadata={
+        "description": "versions missing or extra, or an event that does not apply: then no "
+                       "state (see /v1/parcels/{id}/verification)"})
 
 
 class AddressResponse(Schema):

@@ -29,7 +29,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from application.access import ApiKeyView
 from application.settings import POSTGRES, Settings, SettingsError
-from infrastructure.key_files import read_or_create
+from infrastructure.key_files import previous_file, read_or_create
 from infrastructure.persistence import WebSessions
 from interfaces.api.ledger import ledger
 
@@ -51,6 +51,30 @@ def load_secret_key(config: Any, settings: Settings) -> str:
     return read_or_create(path, lambda: secrets.token_urlsafe(48))
 
 
+def previous_secret_keys(config: Any, settings: Settings, hours: float) -> list[str]:
+    """Secrets replaced by a rotation that still verify a session (its grace period: one
+    session lifetime). SECRET_KEY_PREVIOUS (comma-separated; remove it after that long), or
+    the key file's `.previous` entries younger than `hours`."""
+    given = settings.env.get("SECRET_KEY_PREVIOUS") or ""
+    previous = [key.strip() for key in given.split(",") if key.strip()]
+    if config.get("SECRET_KEY") or settings.web_secret_key:
+        return previous
+    path = previous_file(Path(config.get("WEB_SECRET_KEY_FILE")
+                              or settings.web_secret_key_file))
+    if not path.exists():
+        return previous
+    oldest = datetime.now(UTC) - timedelta(hours=hours)
+    for line in path.read_text().splitlines():
+        when, _, secret = line.strip().partition(" ")
+        try:
+            replaced = datetime.fromisoformat(when)
+        except ValueError:
+            continue
+        if secret and replaced >= oldest:
+            previous.append(secret)
+    return previous
+
+
 class WebOnlySessions(SecureCookieSessionInterface):
     """Flask's signed-cookie session on the web pages only; the API never reads a cookie,
     so its requests skip unsigning one (a null session, which cannot be written)."""
@@ -63,8 +87,13 @@ class WebOnlySessions(SecureCookieSessionInterface):
 
 def configure(app: Flask) -> None:
     """The secret key and the session cookie's attributes (the API itself uses no cookie)."""
+    hours = float(app.config.get("WEB_SESSION_HOURS", 8))
+    # Flask verifies a session signed with any of these (a rotation's grace period).
+    fallbacks = previous_secret_keys(app.config, app.extensions["returns_ledger_settings"],
+                                     hours)
     app.config["SECRET_KEY"] = load_secret_key(app.config,
                                                app.extensions["returns_ledger_settings"])
+    app.config["SECRET_KEY_FALLBACKS"] = fallbacks
     app.session_interface = WebOnlySessions()
     app.config.update(
         SESSION_COOKIE_NAME="returns_ledger_web",
@@ -81,8 +110,8 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true", "yes", "on")
 
 
-def _cipher() -> AESGCM:
-    secret = str(current_app.config["SECRET_KEY"]).encode()
+def _cipher(secret_key: Any = None) -> AESGCM:
+    secret = str(secret_key or current_app.config["SECRET_KEY"]).encode()
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SEAL_INFO).derive(secret)
     return AESGCM(key)
 
@@ -98,9 +127,16 @@ def unseal(sealed: str) -> str | None:
     """The API key back from the cookie, or None when it does not open."""
     try:
         raw = base64.urlsafe_b64decode(sealed.encode("ascii"))
-        return _cipher().decrypt(raw[:12], raw[12:], SEAL_INFO).decode()
-    except (ValueError, InvalidTag, UnicodeError):
+    except ValueError:
         return None
+    secrets_ = [current_app.config["SECRET_KEY"],
+                *current_app.config.get("SECRET_KEY_FALLBACKS", [])]
+    for secret in secrets_:  # sealed under a secret a rotation replaced: still opens
+        try:
+            return _cipher(secret).decrypt(raw[:12], raw[12:], SEAL_INFO).decode()
+        except (ValueError, InvalidTag, UnicodeError):
+            continue
+    return None
 
 
 def sessions() -> WebSessions:

@@ -139,7 +139,8 @@ def test_finance_opens_the_refunds_dashboard(page: Any, site: str, seeded: Seede
     page.get_by_role("link", name="Refunds").click()
     page.wait_for_load_state()
     chart = page.locator("#chart-EUR")
-    assert chart.locator("figcaption").inner_text() == "EUR: 906.50 EUR in 1 refund"
+    assert chart.locator("figcaption").inner_text() == (
+        "EUR: 906.50 EUR in 1 refund, 2026-03-12 to 2026-03-12 (1 day)")
     assert chart.locator("svg rect").count() == 1
     assert page.locator("#chart-EUR svg").get_attribute("role") == "img"
     assert page.locator("#totals tbody tr").count() == 1  # seller-am's only: its key's scope
