@@ -38,6 +38,13 @@ from infrastructure.subject_keys import (
     sqlite_create_statement,
 )
 from infrastructure.subscriptions import PollingSQLiteApplicationRecorder
+from infrastructure.web_sessions import (
+    POSTGRES_CREATE_TEMPLATES,
+    SESSION_TABLE,
+    MemoryWebSessions,
+    WebSessionStore,
+    sqlite_create_statements,
+)
 
 SQLITE = "eventsourcing.sqlite"
 POSTGRES = "eventsourcing.postgres"
@@ -53,12 +60,24 @@ class SubjectKeys(Protocol):
     def destroy(self, subject_id: str) -> bool: ...
     def erased_at(self, subject_id: str) -> str | None: ...
     def purge(self) -> None: ...
+    def wrapped_keys(self) -> list[tuple[str, bytes]]: ...
+    def rewrap(self, subject_id: str, old: bytes, new: bytes) -> bool: ...
+
+
+class WebSessions(Protocol):
+    """The web pages' server-side sessions (infrastructure/web_sessions.py)."""
+
+    def open(self, session_id: str, key_id: UUID, now: int, expires_at: int) -> None: ...
+    def key_of(self, session_id: str, now: int) -> UUID | None: ...
+    def close(self, session_id: str) -> None: ...
+    def close_all_of(self, key_id: UUID) -> int: ...
 
 
 class LedgerRecorder(Protocol):
     """What the ledger needs of its application recorder beyond the library's."""
 
     subject_keys: SubjectKeys
+    web_sessions: WebSessions
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]: ...
     def store_identity(self, create: bool = False) -> str | None: ...
@@ -106,17 +125,54 @@ def _max_versions_sql(recorder: Any, ids: Sequence[UUID], postgres: bool) -> dic
     return {UUID(str(row["originator_id"])): row["version"] for row in rows}
 
 
+def _sqlite_events_statement(name: str) -> str:
+    """The library's SQLite event table, numbered with AUTOINCREMENT: SQLite hands the
+    rowid of a deleted last row to the next insert, and a removed tail's position must
+    never name another event (an auditor's checkpoint names it). The column keeps the
+    name `rowid`, so the library's notification queries read it unchanged."""
+    return (f"CREATE TABLE IF NOT EXISTS {name} ("
+            "originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, "
+            "rowid INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "UNIQUE (originator_id, originator_version))")
+
+
 class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
-    """The library's SQLite recorder (polled for projections) with the personal-data key table."""
+    """The library's SQLite recorder (polled for projections) with the personal-data key
+    table, its event positions never given out twice."""
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=False)
+        self.web_sessions: WebSessions = WebSessionStore(datastore, postgres=False)
+        self.insert_events_statement = (
+            f"INSERT INTO {self.events_table_name} "
+            "(originator_id, originator_version, topic, state) VALUES (?,?,?,?)")
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), sqlite_create_statement(),
+        return [_sqlite_events_statement(self.events_table_name), sqlite_create_statement(),
+                *sqlite_create_statements(),
                 f"CREATE TABLE IF NOT EXISTS {STORE_TABLE} (singleton INTEGER PRIMARY KEY "
                 "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)"]
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      (self.events_table_name,))
+            row = c.fetchone()
+            if row is not None and "AUTOINCREMENT" not in (row["sql"] or "").upper():
+                self._rebuild_events_table(c)
+        super().create_table()
+
+    def _rebuild_events_table(self, c: Any) -> None:
+        """A store made with the library's table, into this one, every row at its position."""
+        table, new = self.events_table_name, f"{self.events_table_name}_autoincrement"
+        c.execute(f"DROP TABLE IF EXISTS {new}")
+        c.execute(_sqlite_events_statement(new))
+        c.execute(f"INSERT INTO {new} (rowid, originator_id, originator_version, topic, state) "
+                  f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+                  "ORDER BY rowid")
+        c.execute(f"DROP TABLE {table}")
+        c.execute(f"ALTER TABLE {new} RENAME TO {table}")
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         return _max_versions_sql(self, ids, postgres=False)
@@ -155,7 +211,11 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS {schema}.{table} (singleton INTEGER PRIMARY KEY "
             "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)").format(
             schema=Identifier(datastore.schema), table=Identifier(STORE_TABLE)))
+        self.sql_create_statements.extend(SQL(template).format(
+            schema=Identifier(datastore.schema), table=Identifier(SESSION_TABLE),
+            index=Identifier(f"{SESSION_TABLE}_key_id")) for template in POSTGRES_CREATE_TEMPLATES)
         self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=True)
+        self.web_sessions: WebSessions = WebSessionStore(datastore, postgres=True)
         function = Identifier(LOCKED_INSERT_FUNCTION.format(
             id_type=datastore.originator_id_type))
         schema, table = Identifier(datastore.schema), Identifier(self.events_table_name)
@@ -219,6 +279,7 @@ class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
     def __init__(self) -> None:
         super().__init__()
         self.subject_keys: SubjectKeys = MemorySubjectKeys()
+        self.web_sessions: WebSessions = MemoryWebSessions()
         self._identity = str(uuid4())  # a store in memory lives and dies with its process
 
     def store_identity(self, create: bool = False) -> str | None:
