@@ -36,6 +36,7 @@ MAKE_KEY = ("make one with: python3 -c 'import base64, os; "
 # (SQLITE_*, POSTGRES_*, CREATE_TABLE, AGGREGATE_CACHE_*, ...) pass through to it.
 OWN_VARIABLES: dict[str, str] = {
     "PERSISTENCE_MODULE": "eventsourcing.sqlite, eventsourcing.postgres or eventsourcing.popo",
+    "RETURNS_LEDGER_DEBUG": "a boolean",
     "GROUP_COMMIT": "a boolean",
     "COMMAND_CACHE": "a boolean",
     "AUDIT_CHAIN_CACHE_MAXSIZE": "a whole number >= 0",
@@ -310,6 +311,11 @@ class Settings:
     def with_env(self, overrides: Mapping[str, str]) -> Settings:
         """The same settings with some variables changed (validated again)."""
         return Settings.from_env({**self.env, **overrides})
+
+
+def debugging() -> bool:
+    """RETURNS_LEDGER_DEBUG=yes: the CLI prints a traceback beside its one-line error."""
+    return (os.environ.get("RETURNS_LEDGER_DEBUG") or "").strip().lower() in TRUE
 
 
 def load(overrides: Mapping[str, Any] | None = None) -> Settings:

@@ -15,6 +15,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import re
 import sys
 import time
 import uuid
@@ -36,9 +37,10 @@ def layer_of(filename: str, function: str) -> str:
     for needle, name in LAYERS:
         if needle in where:
             return name
-    if filename == "~":  # a builtin: attributed to what it is
-        return "builtins (" + function.split(" ")[-1].strip("<>'{}") + ")"
-    return "other"
+    if filename == "~":  # a builtin or a C method: named by its type
+        owner = re.search(r"of '([^']+)' objects", function)
+        return f"C methods of {owner.group(1)}" if owner else "builtins"
+    return "other (standard library)"
 
 
 def shares(stats: pstats.Stats) -> list[tuple[str, float]]:

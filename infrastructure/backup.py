@@ -105,7 +105,8 @@ def _pg_args(env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
             "--port", env.get("POSTGRES_PORT", "5432"),
             "--username", env.get("POSTGRES_USER", "postgres"),
             "--dbname", env.get("POSTGRES_DBNAME", "returns_ledger")]
-    child = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PGCONNECT_TIMEOUT": "10"}
+    # env is the validated settings' (the whole environment): pg_dump is found on its PATH.
+    child = {"PATH": env.get("PATH", "/usr/bin:/bin"), "PGCONNECT_TIMEOUT": "10"}
     if env.get("POSTGRES_PASSWORD"):
         child["PGPASSWORD"] = env["POSTGRES_PASSWORD"]
     return args, child

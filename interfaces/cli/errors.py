@@ -9,7 +9,6 @@ RETURNS_LEDGER_DEBUG=1 to get the traceback as well.
 from __future__ import annotations
 
 import errno
-import os
 import traceback
 from typing import Any
 
@@ -22,8 +21,9 @@ from eventsourcing.persistence import (
     OperationalError,
 )
 
+from application.settings import debugging
+
 EXIT_FAILED = 1
-DEBUG_VARIABLE = "RETURNS_LEDGER_DEBUG"
 _WORDS = "returns_ledger.cli.words"
 
 # The store holds something the ledger cannot read back: events edited or removed.
@@ -61,7 +61,7 @@ class LedgerGroup(click.Group):
         except Exception as error:
             if isinstance(error, OSError) and error.errno == errno.EPIPE:
                 raise  # click ends quietly when the reader of a pipe went away
-            if os.environ.get(DEBUG_VARIABLE, "").lower() in ("1", "yes", "true"):
+            if debugging():
                 traceback.print_exc()
             click.secho(f"{self._failing(ctx)}: {explain(error)}", err=True, fg="red")
             raise click.exceptions.Exit(EXIT_FAILED) from None

@@ -31,6 +31,14 @@ def any_ledger(any_store_env) -> Any:
     ledger.close()
 
 
+def _run(fingerprint: str, scope: str = "") -> Reconciliation:
+    """A reconciliation run as an upload starts it."""
+    return Reconciliation(fingerprint=fingerprint, file_name="s.csv", source_format="generic",
+                          scope=scope, occurred_at=T0, actor="person:ana",
+                          ledger_state="0" * 64, ledger_position=0, file_bytes=10,
+                          key_id=str(uuid.uuid4()))
+
+
 def _positions(ledger: ReturnsLedger, *ids: Any) -> list[int]:
     wanted = {str(i) for i in ids}
     return [n.id for n in ledger.recorder.select_notifications(None, 1000)
@@ -40,7 +48,7 @@ def _positions(ledger: ReturnsLedger, *ids: Any) -> list[int]:
 def test_an_api_key_is_saved_with_its_idempotency_record_in_one_transaction(any_ledger):
     idem = Idempotency("caller", "key-1", "fingerprint")
     issued = any_ledger.run_once(idem, lambda: any_ledger.issue_api_key(
-        "finance", "seller-1", T0, label="desk"))
+        "finance", "seller-1", T0, label="desk", owner="ana"))
     record = any_ledger.repository.get(idempotency_record_id("caller", "key-1"))
     assert isinstance(record, IdempotencyRecord)
     assert record.result["id"] == str(issued.key.id)
@@ -49,8 +57,7 @@ def test_an_api_key_is_saved_with_its_idempotency_record_in_one_transaction(any_
 
 
 def test_a_reconciliation_is_saved_with_its_idempotency_record(any_ledger):
-    run = Reconciliation(fingerprint="f" * 64, file_name="s.csv", source_format="generic",
-                         scope="", occurred_at=T0, actor="finance")
+    run = _run("f" * 64)
     idem = Idempotency("caller", "key-2", "fingerprint")
     any_ledger.run_once(idem, lambda: any_ledger.save(run))
     record = any_ledger.repository.get(idempotency_record_id("caller", "key-2"))
@@ -60,13 +67,9 @@ def test_a_reconciliation_is_saved_with_its_idempotency_record(any_ledger):
 
 
 def test_a_second_new_aggregate_with_the_same_id_is_a_duplicate_not_a_crash(any_ledger):
-    def started() -> Reconciliation:
-        return Reconciliation(fingerprint="e" * 64, file_name="s.csv",
-                              source_format="generic", scope="", occurred_at=T0,
-                              actor="finance")
-    any_ledger.save(started())
+    any_ledger.save(_run("e" * 64))
     with pytest.raises(DuplicateAggregateError):
-        any_ledger.save(started())  # a concurrent twin of the same upload
+        any_ledger.save(_run("e" * 64))  # a concurrent twin of the same upload
 
 
 def test_two_key_issues_at_once_are_one_success_and_one_conflict(any_ledger, monkeypatch):
@@ -144,9 +147,7 @@ def test_group_commit_memory_stays_bounded_over_many_groups(tmp_path) -> None:
 
     def save_many(n: int) -> None:
         for _ in range(n):
-            ledger.save(Reconciliation(fingerprint="a" * 64, file_name="s.csv",
-                                       source_format="generic", scope=uuid.uuid4().hex,
-                                       occurred_at=T0, actor="f"))
+            ledger.save(_run("a" * 64, scope=uuid.uuid4().hex))
 
     save_many(3000)
     tracemalloc.start()
