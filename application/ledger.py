@@ -28,6 +28,7 @@ from application.command_cache import CommandCache, ParcelCommand
 from application.customs import CustomsProfiles
 from application.dto import CommandResult, ParcelView
 from application.idempotency import IdempotentCommands
+from application.orders import OrderStages
 from application.privacy import PersonalDataVault, load_master_key
 from application.settings import Settings, settings_of
 from domain.address import ReturnAddress
@@ -51,7 +52,7 @@ SaveListener = Callable[[list[Recording[UUID]]], None]
 
 
 class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfiles,
-                    CommandCache, Application[UUID]):
+                    OrderStages, CommandCache, Application[UUID]):
     """The returns ledger: parcels, return addresses and SKU customs profiles."""
 
     name = "ReturnsLedger"

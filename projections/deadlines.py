@@ -12,6 +12,7 @@ from domain.parcel import ReturnParcel as P
 from domain.policies import PolicySettings
 from domain.values import Destination
 from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
+from projections import order_deadlines
 from projections.base import (
     HEADER_COLUMNS,
     ViewProjection,
@@ -63,7 +64,7 @@ class DeadlinesView(ViewRecorder):
 
     view_name = "deadlines"
     tables = ("deadline_parcels", "deadline_holds", "deadline_returns", "deadline_refunds",
-              "deadline_investigations")
+              "deadline_investigations", order_deadlines.TABLE)
     ddl = (
         f"CREATE TABLE IF NOT EXISTS {{p}}deadline_parcels ({HEADER_COLUMNS})",
         "CREATE TABLE IF NOT EXISTS {p}deadline_holds (parcel_id TEXT PRIMARY KEY, "
@@ -78,6 +79,7 @@ class DeadlinesView(ViewRecorder):
         "CREATE TABLE IF NOT EXISTS {p}deadline_investigations (parcel_id TEXT NOT NULL, "
         "investigation_id TEXT NOT NULL, kind TEXT NOT NULL, rule TEXT NOT NULL, "
         "opened_at TEXT NOT NULL, PRIMARY KEY (parcel_id, investigation_id))",
+        *order_deadlines.DDL,  # LZ-3, CD-1, CD-3: orders and buyer questions
     )
 
     def _select(self, table: str, extra: str, order: str, sellers: tuple[str, ...] | None,
@@ -121,6 +123,11 @@ class DeadlinesView(ViewRecorder):
         """TT-5 tickets and TT-6 false-return claims not yet resolved."""
         return self._select("deadline_investigations", "", "t.opened_at, t.parcel_id", sellers)
 
+    def order_deadlines(self, now: datetime, sellers: tuple[str, ...] | None = None,
+                        due_only: bool = False) -> list[dict[str, Any]]:
+        """LZ-3 ready to ship, CD-1 acceptance, CD-3 replies: open, `delayed` past due."""
+        return order_deadlines.rows(self, now, sellers, due_only)
+
 
 class DeadlinesProjection(ViewProjection):
     """Opens and closes each deadline as the parcel moves."""
@@ -128,6 +135,12 @@ class DeadlinesProjection(ViewProjection):
     name = "deadlines_view"
     view_name = "deadlines"
     view: DeadlinesView
+
+    def apply(self, domain_event: Any, tx: Tx, tracking: Tracking) -> None:
+        if isinstance(domain_event, order_deadlines.ORDER_EVENTS):
+            order_deadlines.handle(domain_event, tx)
+        else:
+            super().apply(domain_event, tx, tracking)
 
     @singledispatchmethod
     def handle(self, event: Any, tx: Tx, tracking: Tracking) -> None:

@@ -14,6 +14,7 @@ from interfaces.api import (
     addresses,
     deliveries,
     finance,
+    orders,
     parcels,
     problems,
     refunds,
@@ -48,6 +49,7 @@ BLUEPRINTS = [
     audit,
     finance.blp,
     reports.blp,
+    orders.blp,
 ]
 
 DEFAULTS: dict[str, Any] = {

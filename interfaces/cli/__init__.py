@@ -90,12 +90,15 @@ def demo() -> None:
 from interfaces.cli.deadlines import deadlines  # noqa: E402 - subcommands register last
 from interfaces.cli.finance import finance  # noqa: E402
 from interfaces.cli.keys import keys  # noqa: E402
+from interfaces.cli.orders import orders, questions  # noqa: E402
 from interfaces.cli.project import project  # noqa: E402
 
 main.add_command(project)
 main.add_command(deadlines)
 main.add_command(keys)
 main.add_command(finance)
+main.add_command(orders)
+main.add_command(questions)
 
 from interfaces.cli.audit import audit  # noqa: E402
 from interfaces.cli.privacy import privacy  # noqa: E402

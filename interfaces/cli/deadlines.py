@@ -9,6 +9,7 @@ import click
 from interfaces.cli.store import open_ledger
 from projections.base import APPLICATION_NAME
 from projections.hold_expiry import dispose_expired_holds
+from projections.order_deadlines import settle_order_deadlines
 from projections.runners import close_runner, start_runner
 from projections.service import ViewStores
 
@@ -27,7 +28,7 @@ def _aware(value: str | None) -> datetime:
 
 @click.group()
 def deadlines() -> None:
-    """Deadlines: expired holds (TT-2)."""
+    """Deadlines: expired holds (TT-2), order stages (LZ-3, CD-1), buyer questions (CD-3)."""
 
 
 @deadlines.command("run")
@@ -41,7 +42,8 @@ def deadlines() -> None:
               "first; only when no `project` runner serves that view.")
 def deadlines_run(now_text: str | None, kind: str, wait_seconds: float,
                   catch_up: bool) -> None:
-    """Dispose of every parcel whose hold ended at or before NOW; safe to run every minute."""
+    """Dispose of every parcel whose hold ended at or before NOW, cancel orders past their
+    LZ-3 / CD-1 deadline and escalate CD-3 questions past theirs; safe to run every minute."""
     now = _aware(now_text)
     stores = ViewStores()
     ledger = open_ledger()
@@ -58,6 +60,7 @@ def deadlines_run(now_text: str | None, kind: str, wait_seconds: float,
             click.echo(f"warning: the deadlines view is at {position} of {head}; is "
                        "`returns-ledger project` running?", err=True)
         report = dispose_expired_holds(ledger, stores.view("deadlines"), now, kind)
+        orders = settle_order_deadlines(ledger, stores.view("deadlines"), now)
     finally:
         ledger.close()
         stores.close()
@@ -65,5 +68,12 @@ def deadlines_run(now_text: str | None, kind: str, wait_seconds: float,
         click.echo(f"{kind} {parcel_id}")
     for parcel_id, reason in report.skipped.items():
         click.echo(f"skipped {parcel_id}: {reason}")
-    click.echo(f"{len(report.disposed)} disposed, {len(report.skipped)} skipped at "
-               f"{now.isoformat()}")
+    for aggregate_id in orders.cancelled:
+        click.echo(f"cancelled order {aggregate_id}")
+    for aggregate_id in orders.escalated:
+        click.echo(f"escalated question {aggregate_id}")
+    for aggregate_id, reason in orders.skipped.items():
+        click.echo(f"skipped {aggregate_id}: {reason}")
+    click.echo(f"{len(report.disposed)} disposed, {len(orders.cancelled)} orders cancelled, "
+               f"{len(orders.escalated)} questions escalated, "
+               f"{len(report.skipped) + len(orders.skipped)} skipped at {now.isoformat()}")

@@ -1,0 +1,29 @@
+"""The "Holds and deadlines" page lists the order stages waiting on the seller."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from tests.web.conftest import Seeded, catch_up, signed_in
+
+
+def test_lz3_cd3_holds_page_shows_order_and_question_deadlines(fresh: Seeded) -> None:
+    ledger = fresh.ledger
+    soon = datetime.now(UTC).replace(microsecond=0)
+    ledger.create_order(platform="lazada", site="TH", seller_id="seller-th",
+                        order_id="LZ-WEB-1", created_at=soon)
+    ledger.create_order(platform="lazada", site="TH", seller_id="seller-th",
+                        order_id="LZ-WEB-LATE", created_at=soon - timedelta(hours=49))
+    ledger.ask_question(platform="cdiscount", seller_id="seller-th", question_id="Q-WEB",
+                        kind="product", asked_at=soon, language="fr")
+    catch_up(fresh.env, ledger)
+    page = signed_in(fresh.app, fresh.keys["seller_th"]).get("/web/holds").get_data(True)
+    assert re.search(r"LZ-WEB-1</td>.*?ready to ship.*?<span class=\"rule\">LZ-3</span>",
+                     page, re.S)
+    assert re.search(r"class=\"late-row\"><td>Lazada LZ-WEB-LATE</td>.*?<strong>delayed",
+                     page, re.S | re.I)
+    assert re.search(r"question Q-WEB</td>.*?preferably by.*?<span class=\"rule\">CD-3</span>",
+                     page, re.S)
+    other = signed_in(fresh.app, fresh.keys["seller_tt"]).get("/web/holds").get_data(True)
+    assert "LZ-WEB-1" not in other  # another seller's orders stay out of sight
