@@ -58,7 +58,9 @@ def projection_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]
                          f"not {module!r}")
     for spec in VIEWS.values():
         prefix = spec.projection.name.upper()
-        env[f"{prefix}_CREATE_TABLE"] = "yes"  # views create their tables on first use
+        # Views create their tables as the event store does: unless CREATE_TABLE=no (once
+        # `db init` created them, see create_view_tables).
+        env.setdefault(f"{prefix}_CREATE_TABLE", env.get("CREATE_TABLE") or "yes")
         if module == "eventsourcing.sqlite":
             env[f"{prefix}_SQLITE_DBNAME"] = views_sqlite_path(env)
         else:
@@ -70,6 +72,14 @@ def projection_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]
         # A runner's ledger holds one connection to LISTEN and one to pull notifications.
         env.setdefault("RETURNSLEDGER_POSTGRES_POOL_SIZE", "2")
     return env
+
+
+def create_view_tables(overrides: Mapping[str, str] | None = None) -> list[str]:
+    """Every view's tables, created where the settings point (`db init`); their names."""
+    env = projection_env({**(overrides or {}), "CREATE_TABLE": "yes"})
+    for name in VIEWS:
+        open_view(name, env).datastore.close()
+    return list(VIEWS)
 
 
 def views_sqlite_path(env: Mapping[str, str]) -> str:

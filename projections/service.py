@@ -197,6 +197,8 @@ def rebuild(name: str, env: Mapping[str, str] | None = None,
     Stop the view's runner first: one runner per view at a time.
     """
     full_env = projection_env(env)
+    prefix = VIEWS[name].projection.name.upper()
+    full_env[f"{prefix}_CREATE_TABLE"] = "yes"  # dropped here, so made again here
     view = open_view(name, full_env)
     view.drop()
     view.datastore.close()

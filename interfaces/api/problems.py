@@ -123,7 +123,8 @@ def _field_errors(messages: Any) -> dict[str, Any]:
 
 def store_unavailable(error: Exception) -> Response:
     """The event store cannot be reached: try again later, never a 500."""
-    log.warning("event store unavailable: %s", type(error).__name__)
+    first = (str(error).strip().splitlines() or [""])[0]
+    log.warning("event store unavailable: %s: %s", type(error).__name__, first)
     return problem(503, "unavailable", "the event store is not reachable; retry later",
                    headers={"Retry-After": "5"})
 

@@ -43,6 +43,10 @@ def db_init(create_database: bool) -> None:
     ledger = ReturnsLedger(settings)
     click.echo(f"event store ready: {settings.describe_store()}, identity {ledger.store_id}")
     ledger.close()
+    if settings.persistence_module != store.POPO:
+        from projections.runners import create_view_tables
+
+        click.echo(f"views ready: {', '.join(create_view_tables())}")
 
 
 @db.command("info")

@@ -80,3 +80,39 @@ def test_db_info_says_which_store_and_its_identity(env) -> None:
     assert env["SQLITE_DBNAME"] in result.output and "identity: " in result.output
     again = CliRunner().invoke(main, ["db", "init"])
     assert result.output.split("identity: ")[1].split()[0] in again.output  # kept, not new
+
+
+def test_a_configuration_mistake_is_one_line_naming_the_variable(env, monkeypatch) -> None:
+    monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.sqlit")
+    result = CliRunner().invoke(main, ["keys", "list"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "PERSISTENCE_MODULE" in result.output and "eventsourcing.sqlite" in result.output
+
+
+def test_gunicorn_with_a_bad_setting_says_so_in_one_line(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "GROUP_COMMIT": "perhaps", "SQLITE_DBNAME": str(tmp_path / "l.db")}
+    done = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    assert done.stderr.strip() == ("returns-ledger: configuration: GROUP_COMMIT: 'perhaps' "
+                                   "is not a boolean (yes/no, true/false, 1/0)")
+
+
+def test_a_missing_postgres_database_is_named_with_the_fix(monkeypatch) -> None:
+    from tests.conftest import PG, require_postgres
+
+    require_postgres()
+    for name, value in {**PG, "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                        "POSTGRES_DBNAME": "no_such_ledger_db",
+                        "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["keys", "list"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "'no_such_ledger_db' does not exist" in result.output
+    assert "db init --create-database" in result.output

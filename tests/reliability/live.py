@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from application.ledger import ReturnsLedger
+from projections.runners import create_view_tables
 from tests.conftest import PG, TEST_PERSONAL_DATA_KEY, _pg_connect
 from tests.reliability.load import Http
 from tests.reliability.proxy import TcpProxy
@@ -48,7 +49,7 @@ def service_env(schema: str, proxy_port: int) -> tuple[dict[str, str], dict[str,
     """(through the proxy, direct): small pools, the PostgreSQL server is shared."""
     direct = {"PERSISTENCE_MODULE": "eventsourcing.postgres", **PG, "POSTGRES_SCHEMA": schema,
               "VIEWS_POSTGRES_SCHEMA": f"{schema}_views",
-              "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY,
+              "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY, "SECRET_KEY": "live-tests-web-secret",
               "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "2"}
     # Fail fast while the database is away: a 503 in seconds, not minutes.
     return {**direct, "POSTGRES_PORT": str(proxy_port), "POSTGRES_CONNECT_TIMEOUT": "1"}, direct
@@ -57,6 +58,7 @@ def service_env(schema: str, proxy_port: int) -> tuple[dict[str, str], dict[str,
 def init_store(env: dict[str, str]) -> tuple[str, str, str]:
     """`db init` and three keys (admin, the seller's client, another seller's client)."""
     ledger = ReturnsLedger({**env, "CREATE_TABLE": "yes"})
+    create_view_tables(env)
     try:
         now = datetime.now(UTC)
         return tuple(ledger.issue_api_key(role, seller, now).token  # type: ignore[return-value]
