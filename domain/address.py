@@ -9,7 +9,7 @@ from uuid import UUID, uuid4, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.copying import CheapCopy
-from domain.errors import InvalidValueError, RuleViolationError
+from domain.errors import InvalidValueError, RuleViolationError, TransitionError
 from domain.policies.base import AddressFacts
 from domain.policies.lazada import real_name_required
 from domain.values import Platform, aware, choice, country, text
@@ -114,7 +114,7 @@ class ReturnAddress(CheapCopy, Aggregate):
     def deactivate(self, reason: str, occurred_at: datetime, actor: str = "system") -> None:
         """The seller stops using this address from `occurred_at` on."""
         if self.deactivated_at is not None:
-            raise RuleViolationError("address", "the address is already deactivated")
+            raise TransitionError("deactivated", "deactivate", subject="return address")
         self._deactivated(reason=text(reason, "reason"),
                           occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
 

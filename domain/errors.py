@@ -38,14 +38,23 @@ class RuleViolationError(DomainError):
 
 
 class TransitionError(DomainError):
-    """The aggregate's current state does not allow the command."""
+    """The aggregate's current state does not allow the command (no rule broke: the
+    command does not apply to that state at all)."""
 
-    rule = "transition"
-
-    def __init__(self, status: str, command: str) -> None:
-        super().__init__(f"'{command}' is not allowed when the parcel is '{status}'")
+    def __init__(self, status: str, command: str, subject: str = "parcel") -> None:
+        super().__init__(f"'{command}' is not allowed when the {subject} is '{status}'")
         self.status = str(status)
         self.command = command
+        self.subject = subject
+
+
+class NoApplicableRuleError(DomainError):
+    """No rule of the platform decides this command: the ledger cannot decide it."""
+
+    def __init__(self, platform: str, decision: str) -> None:
+        super().__init__(f"no {decision} rule for {platform}")
+        self.platform = platform
+        self.decision = decision
 
 
 class NotFoundError(DomainError):

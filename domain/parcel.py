@@ -1,4 +1,11 @@
-"""ReturnParcel: one physical package of one order, and everything that happens to it."""
+"""ReturnParcel: one physical package of one order, and everything that happens to it.
+
+The aggregate is written in parts: what it holds and which state allows which command
+(`parcel_state.py`), its return (`parcel_returns.py`), refunds (`parcel_refunds.py`) and
+investigations (`parcel_investigations.py`); registration, delivery and the parcel's
+end are here. Every event is nested in ReturnParcel, so each keeps its stored topic
+(`domain.parcel:ReturnParcel.<Event>`) whichever part declares it.
+"""
 
 from __future__ import annotations
 
@@ -9,59 +16,35 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.copying import CheapCopy
-from domain.errors import InvalidValueError, RuleViolationError, TransitionError
-from domain.facts import ParcelFacts
-from domain.money import Money, total
-from domain.policies.base import PlatformPolicy, RouteDecision
-from domain.refunds import RELEASE_RULE, Refund, RefundBook
+from domain.errors import InvalidValueError, RuleViolationError
+from domain.money import Money
+from domain.parcel_investigations import ParcelInvestigations
+from domain.parcel_refunds import ParcelRefunds
+from domain.parcel_returns import ParcelReturns
+from domain.parcel_state import ALLOWED, NON_TERMINAL, ParcelEvent
+from domain.policies.base import PlatformPolicy
+from domain.refunds import RefundBook
 from domain.values import (
-    TERMINAL,
     Condition,
     Destination,
     DisposalKind,
     FailureReason,
-    InvestigationKind,
     Line,
     Party,
     Platform,
-    RefundComponent,
     Remedy,
-    ReturnFailureCause,
     Status,
     aware,
     choice,
     country,
+    goods_value,
+    latest,
     text,
 )
 
-PARCEL_NAMESPACE = uuid5(NAMESPACE_URL, "https://returns-ledger.invalid/parcel")
-S = Status
-NON_TERMINAL = frozenset(Status) - TERMINAL
+__all__ = ["ALLOWED", "NON_TERMINAL", "PARCEL_NAMESPACE", "ReturnParcel", "parcel_id"]
 
-# Which commands each state allows; terminal states appear nowhere, so they absorb.
-ALLOWED: dict[str, frozenset[Status]] = {
-    "record_delivery_attempt": frozenset({S.REGISTERED, S.REDELIVERING}),
-    "record_delivery_failure": frozenset({S.REGISTERED, S.REDELIVERING}),
-    "record_delivery": frozenset({S.REGISTERED, S.REDELIVERING}),
-    "request_return": frozenset({S.REGISTERED, S.DELIVERED}),
-    "route_return": frozenset({S.DELIVERY_FAILED, S.RETURN_REQUESTED, S.RETURN_FAILED}),
-    "request_redelivery": frozenset({S.HELD, S.RETURNING}),
-    "issue_return_label": frozenset({S.RETURNING}),
-    "record_return_failure": frozenset({S.RETURNING}),
-    "receive": frozenset({S.RETURNING}),
-    "inspect": frozenset({S.RECEIVED}),
-    "request_refund": NON_TERMINAL,
-    "approve_refund": NON_TERMINAL,
-    "reject_refund": NON_TERMINAL,
-    # A payment that bounces or is charged back is a fact about money already issued:
-    # it is recorded whatever became of the parcel, closed ones included (AM-3).
-    "record_refund_failure": frozenset(Status),
-    "reverse_refund": frozenset(Status),
-    "dispose": frozenset({S.HELD, S.RETURN_FAILED}),
-    "open_investigation": NON_TERMINAL,
-    "resolve_investigation": NON_TERMINAL,
-    "close": frozenset({S.RECEIVED, S.DELIVERED, S.AWAITING_REFUND}),
-}
+PARCEL_NAMESPACE = uuid5(NAMESPACE_URL, "https://returns-ledger.invalid/parcel")
 
 
 def parcel_id(platform: str, tracking_number: str | None, order_id: str | None = None) -> UUID:
@@ -70,14 +53,14 @@ def parcel_id(platform: str, tracking_number: str | None, order_id: str | None =
     return uuid5(PARCEL_NAMESPACE, f"{platform}:{key}")
 
 
-class ReturnParcel(CheapCopy, Aggregate):
+class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy, Aggregate):
     """A parcel that may come back: its delivery, return, refunds and end."""
 
-    class Event(Aggregate.Event):
-        occurred_at: datetime
-        actor: str
+    class Event(ParcelEvent):
+        """An event of a ReturnParcel (`leads_to`, `change`: see ParcelEvent)."""
 
     class ParcelRegistered(Event, Aggregate.Created):
+        leads_to = Status.REGISTERED
         platform: str
         site: str
         seller_id: str
@@ -91,126 +74,44 @@ class ReturnParcel(CheapCopy, Aggregate):
         tracked_shipping: bool
         tracking_url: str | None
 
+        def goods_value(self) -> Money:
+            """What the goods in the parcel are worth at their order prices."""
+            return goods_value([Line.from_dict(line) for line in self.lines],
+                               self.amount_paid.currency)
+
     class DeliveryAttemptFailed(Event):
         attempt_number: int
         reason: str
 
     class DeliveryFailed(Event):
+        leads_to = Status.DELIVERY_FAILED
         reason: str
         reported_by: str
         rule: str | None
         facts: dict[str, str]
 
     class Delivered(Event):
-        pass
-
-    class ReturnRequested(Event):
-        reason: str
-        seller_fault: bool
-        unconditional: bool
-        return_shipping_cost: Money | None
-
-    class ReturnRouted(Event):
-        destination: str
-        rule: str
-        free_return: bool
-        payer: str
-        facts: dict[str, str]
-        address_id: str | None
-        expected_back_by: datetime | None
-        remedy: str | None
-
-    class HeldAtWarehouse(Event):
-        hold_until: datetime
-        rule: str
-
-    class RedeliveryRequested(Event):
-        rule: str
-        payer: str
-        facts: dict[str, str]
+        leads_to = Status.DELIVERED
 
     class Redelivered(Event):
-        pass
-
-    class ReturnLabelIssued(Event):
-        carrier: str
-        tracking_number: str
-        tracking_url: str | None
-        rule: str
-
-    class ReturnFailed(Event):
-        cause: str
-        liability: str
-        rule: str
-        facts: dict[str, str]
-
-    class Received(Event):
-        location: str
-        received_by: str
-
-    class Inspected(Event):
-        condition: str
-        restock: bool
-
-    class RefundRequested(Event):
-        reference: str
-        components: list[dict[str, Any]]
-        amount: Money
-        needs_approval: bool
-        rule: str
-        facts: dict[str, str]
-
-    class RefundApproved(Event):
-        reference: str
-        rule: str
-
-    class RefundIssued(Event):
-        reference: str
-        amount: Money
-
-    class RefundRejected(Event):
-        reference: str
-        amount: Money
-        reason: str
-        rule: str
-
-    class RefundFailed(Event):
-        reference: str
-        amount: Money
-        reason: str
-        rule: str
-
-    class RefundReversed(Event):
-        reference: str
-        amount: Money
-        reason: str
-        rule: str
+        leads_to = Status.DELIVERED
 
     class Destroyed(Event):
+        leads_to = Status.DESTROYED
         rule: str
         liability: str
         loss: Money
         facts: dict[str, str]
 
     class Abandoned(Event):
+        leads_to = Status.ABANDONED
         rule: str
         liability: str
         loss: Money
         facts: dict[str, str]
 
-    class InvestigationOpened(Event):
-        investigation_id: str
-        kind: str
-        rule: str
-        facts: dict[str, str]
-
-    class InvestigationResolved(Event):
-        investigation_id: str
-        outcome: str
-        liability: str
-
     class ParcelClosed(Event):
-        pass
+        leads_to = Status.CLOSED
 
     @staticmethod
     def create_id(platform: str, tracking_number: str | None, order_id: str) -> UUID:
@@ -295,51 +196,6 @@ class ReturnParcel(CheapCopy, Aggregate):
                                   tracking_url)
         return parcel
 
-    # -- facts for the policies -----------------------------------------------
-    @property
-    def currency(self) -> str:
-        return self.amount_paid.currency
-
-    @property
-    def goods_value(self) -> Money:
-        """What the goods in the parcel are worth at their order prices."""
-        return total([line.value for line in self.lines], self.currency)
-
-    @property
-    def full_refund(self) -> Money:
-        """Everything the buyer paid: items and shipping (CD-4)."""
-        return self.amount_paid + self.shipping_paid
-
-    @property
-    def refunded_total(self) -> Money:
-        """Money that has actually gone back to the buyer."""
-        return self.refunds.issued_total
-
-    def facts(self, customs_skus: frozenset[str] = frozenset()) -> ParcelFacts:
-        """A frozen snapshot of what the rules may look at."""
-        return ParcelFacts(
-            platform=self.platform, site=self.site, seller_id=self.seller_id,
-            order_created_at=self.order_created_at, status=self.status,
-            goods_value=self.goods_value, full_refund=self.full_refund,
-            has_tracking=self.tracking_number is not None,
-            skus=tuple(line.sku for line in self.lines), customs_skus=customs_skus,
-            free_return_used=self.free_return_used,
-            last_failed_attempt_at=self.last_failed_attempt_at,
-            failure_reason=self.failure_reason, hold_until=self.hold_until,
-            destination=self.destination, return_failure_cause=self.return_failure_cause,
-            liability=self.liability, return_reason=self.return_reason,
-            seller_fault=self.seller_fault, unconditional_return=self.unconditional_return,
-            condition=self.condition, label_tracking_number=self.label_tracking_number,
-            remedy=self.remedy, refunds_committed=self.refunds.committed_total)
-
-    def _allow(self, command: str) -> None:
-        if self.status not in ALLOWED[command]:
-            raise TransitionError(self.status, command)
-
-    def check_allowed(self, command: str) -> None:
-        """Refuse a command the parcel's state does not allow (terminal states allow none)."""
-        self._allow(command)
-
     # -- delivery -------------------------------------------------------------
     def record_delivery_attempt(self, reason: str, policy: PlatformPolicy,
                                 occurred_at: datetime, actor: str = "system") -> None:
@@ -354,7 +210,8 @@ class ReturnParcel(CheapCopy, Aggregate):
     def _delivery_attempt_failed(self, attempt_number: int, reason: str,
                                  occurred_at: datetime, actor: str) -> None:
         self.attempts = attempt_number
-        self.last_failed_attempt_at = occurred_at
+        # TT-7: a scan recorded late never moves the last failed attempt back.
+        self.last_failed_attempt_at = latest(self.last_failed_attempt_at, occurred_at)
 
     def record_delivery_failure(self, reason: str, policy: PlatformPolicy,
                                 occurred_at: datetime, reported_by: str = "carrier",
@@ -371,11 +228,9 @@ class ReturnParcel(CheapCopy, Aggregate):
     @event(DeliveryFailed)
     def _delivery_failed(self, reason: str, reported_by: str, rule: str | None,
                          facts: dict[str, str], occurred_at: datetime, actor: str) -> None:
-        self.status = Status.DELIVERY_FAILED
         self.failure_reason = reason
         # TT-7: the return window counts from the last failed attempt.
-        if self.last_failed_attempt_at is None or occurred_at > self.last_failed_attempt_at:
-            self.last_failed_attempt_at = occurred_at
+        self.last_failed_attempt_at = latest(self.last_failed_attempt_at, occurred_at)
 
     def record_delivery(self, occurred_at: datetime, actor: str = "system") -> None:
         """The buyer has the parcel (first delivery or redelivery)."""
@@ -388,292 +243,36 @@ class ReturnParcel(CheapCopy, Aggregate):
 
     @event(Delivered)
     def _delivered(self, occurred_at: datetime, actor: str) -> None:
-        self.status = Status.DELIVERED
+        """The status comes from the event (`leads_to`)."""
 
     @event(Redelivered)
     def _redelivered(self, occurred_at: datetime, actor: str) -> None:
-        self.status = Status.DELIVERED
         self.hold_until = None
-
-    # -- returns --------------------------------------------------------------
-    def request_return(self, reason: str, seller_fault: bool, occurred_at: datetime,
-                       unconditional: bool = False, return_shipping_cost: Money | None = None,
-                       actor: str = "system") -> None:
-        """The buyer asks to send the item back (AM-1, CD-4)."""
-        self._allow("request_return")
-        if return_shipping_cost is not None and return_shipping_cost.currency != self.currency:
-            raise InvalidValueError("return_shipping_cost", f"must be in {self.currency}")
-        self._return_requested(reason=text(reason, "reason"), seller_fault=bool(seller_fault),
-                               unconditional=bool(unconditional),
-                               return_shipping_cost=return_shipping_cost,
-                               occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
-
-    @event(ReturnRequested)
-    def _return_requested(self, reason: str, seller_fault: bool, unconditional: bool,
-                          return_shipping_cost: Money | None, occurred_at: datetime,
-                          actor: str) -> None:
-        self.status = Status.RETURN_REQUESTED
-        self.return_reason = reason
-        self.seller_fault = seller_fault
-        self.unconditional_return = unconditional
-        self.return_shipping_cost = return_shipping_cost
-
-    def route_return(self, decision: RouteDecision, occurred_at: datetime,
-                     actor: str = "system") -> None:
-        """Send the parcel where the platform's rules say it goes."""
-        self._allow("route_return")
-        occurred_at = aware(occurred_at, "occurred_at")
-        if decision.free_return and self.free_return_used:
-            raise RuleViolationError("TT-3", "the platform pays for one return per parcel only",
-                                     free_return_used="true")
-        self._return_routed(
-            destination=decision.destination.value, rule=decision.rule,
-            free_return=decision.free_return, payer=decision.payer.value,
-            facts=dict(decision.facts), address_id=decision.address_id,
-            expected_back_by=decision.expected_back_by,
-            remedy=decision.remedy.value if decision.remedy else None,
-            occurred_at=occurred_at, actor=actor)
-        if decision.destination is Destination.PROVIDER_WAREHOUSE:
-            assert decision.hold_until is not None  # the TT-2 decision always sets it
-            self._held_at_warehouse(hold_until=decision.hold_until, rule=decision.rule,
-                                    occurred_at=occurred_at, actor=actor)
-
-    @event(ReturnRouted)
-    def _return_routed(self, destination: str, rule: str, free_return: bool, payer: str,
-                       facts: dict[str, str], address_id: str | None,
-                       expected_back_by: datetime | None, remedy: str | None,
-                       occurred_at: datetime, actor: str) -> None:
-        self.destination = Destination(destination)
-        self.route_rule = rule
-        self.payer = Party(payer)
-        self.address_id = address_id
-        self.expected_back_by = expected_back_by
-        self.remedy = Remedy(remedy) if remedy else None
-        self.free_return_used = self.free_return_used or free_return
-        self.return_failure_cause = None
-        self.status = {
-            Destination.PROVIDER_WAREHOUSE: Status.HELD,
-            Destination.BUYER_KEEPS: Status.AWAITING_REFUND,
-        }.get(self.destination, Status.RETURNING)
-
-    @event(HeldAtWarehouse)
-    def _held_at_warehouse(self, hold_until: datetime, rule: str, occurred_at: datetime,
-                           actor: str) -> None:
-        self.status = Status.HELD
-        self.hold_until = hold_until
-
-    def request_redelivery(self, policy: PlatformPolicy, occurred_at: datetime,
-                           actor: str = "system") -> None:
-        """The buyer asks for another try from the warehouse (TT-2; refused by TT-4)."""
-        self._allow("request_redelivery")
-        occurred_at = aware(occurred_at, "occurred_at")
-        ruling = policy.check_redelivery(self.facts(), occurred_at)
-        self._redelivery_requested(rule=ruling.rule, payer=ruling.party.value,
-                                   facts=ruling.facts, occurred_at=occurred_at, actor=actor)
-
-    @event(RedeliveryRequested)
-    def _redelivery_requested(self, rule: str, payer: str, facts: dict[str, str],
-                              occurred_at: datetime, actor: str) -> None:
-        self.status = Status.REDELIVERING
-        self.attempts = 0  # TT-2/TT-7: the provider tries again, with attempts of its own
-
-    def issue_return_label(self, carrier: str, tracking_number: str, policy: PlatformPolicy,
-                           occurred_at: datetime, tracking_url: str | None = None,
-                           actor: str = "system") -> None:
-        """The seller provides the return label (AM-1, CD-4; CD-2 keeps it unchanged)."""
-        self._allow("issue_return_label")
-        rule = policy.check_label(self.facts(), tracking_url)
-        if self.label_tracking_number is not None:
-            raise RuleViolationError("AM-1", "a return label was already issued",
-                                     tracking_number=self.label_tracking_number)
-        self._return_label_issued(carrier=text(carrier, "carrier"),
-                                  tracking_number=text(tracking_number, "tracking_number", 64),
-                                  tracking_url=tracking_url, rule=rule,
-                                  occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
-
-    @event(ReturnLabelIssued)
-    def _return_label_issued(self, carrier: str, tracking_number: str,
-                             tracking_url: str | None, rule: str, occurred_at: datetime,
-                             actor: str) -> None:
-        self.label_tracking_number = tracking_number
-
-    def record_return_failure(self, cause: str, policy: PlatformPolicy,
-                              occurred_at: datetime, actor: str = "system") -> None:
-        """The return to the seller failed; TT-5 says who bears the loss."""
-        self._allow("record_return_failure")
-        ruling = policy.return_failure_ruling(
-            self.facts(), choice(ReturnFailureCause, cause, "cause"))
-        self._return_failed(cause=ruling.facts["cause"], liability=ruling.party.value,
-                            rule=ruling.rule, facts=ruling.facts,
-                            occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
-
-    @event(ReturnFailed)
-    def _return_failed(self, cause: str, liability: str, rule: str, facts: dict[str, str],
-                       occurred_at: datetime, actor: str) -> None:
-        self.status = Status.RETURN_FAILED
-        self.return_failure_cause = cause
-        self.liability = Party(liability)
-
-    def receive(self, policy: PlatformPolicy, occurred_at: datetime, location: str = "seller",
-                received_by: str = "seller", actor: str = "system") -> None:
-        """The seller (or its return warehouse) has the parcel back."""
-        self._allow("receive")
-        policy.check_receipt(self.facts())
-        self._received(location=text(location, "location"),
-                       received_by=text(received_by, "received_by"),
-                       occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
-
-    @event(Received)
-    def _received(self, location: str, received_by: str, occurred_at: datetime,
-                  actor: str) -> None:
-        self.status = Status.RECEIVED
-
-    def inspect(self, condition: str, occurred_at: datetime, restock: bool | None = None,
-                actor: str = "system") -> None:
-        """AM-1: record the item's condition and whether it goes back to stock."""
-        self._allow("inspect")
-        if self.condition is not None:
-            raise TransitionError(self.status, "inspect (already inspected)")
-        condition = choice(Condition, condition, "condition")
-        if restock is None:
-            restock = condition is Condition.RESELLABLE
-        self._inspected(condition=condition.value, restock=bool(restock),
-                        occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
-
-    @event(Inspected)
-    def _inspected(self, condition: str, restock: bool, occurred_at: datetime,
-                   actor: str) -> None:
-        self.condition = Condition(condition)
-        self.restock = restock
-
-    # -- refunds --------------------------------------------------------------
-    def request_refund(self, reference: str, components: list[RefundComponent],
-                       policy: PlatformPolicy, occurred_at: datetime,
-                       actor: str = "system") -> Refund:
-        """Record a refund; small ones are issued at once, large ones wait (AM-4)."""
-        self._allow("request_refund")
-        reference = text(reference, "reference", 100)
-        existing = self.refunds.same_request(reference, components)
-        if existing is not None:
-            return existing  # the same reference again is the same refund
-        amount = self.refunds.check_new(components, self.facts(), self.amount_paid,
-                                        self.shipping_paid, self.return_shipping_cost)
-        policy.check_refund(self.facts(), {c.kind.value for c in components}, amount)
-        approval = policy.needs_approval(amount, self.refunds.committed_total)
-        occurred_at = aware(occurred_at, "occurred_at")
-        needs_approval = approval.facts["needs_approval"] == "true"
-        self._refund_requested(reference=reference,
-                               components=[c.as_dict() for c in components], amount=amount,
-                               needs_approval=needs_approval, rule=approval.rule,
-                               facts=approval.facts, occurred_at=occurred_at, actor=actor)
-        if not needs_approval:
-            self._issue(reference, occurred_at, actor)
-        return self.refunds[reference]
-
-    @event(RefundRequested)
-    def _refund_requested(self, reference: str, components: list[dict[str, Any]],
-                          amount: Money, needs_approval: bool, rule: str,
-                          facts: dict[str, str], occurred_at: datetime, actor: str) -> None:
-        self.refunds.requested(reference, components, amount, needs_approval, actor,
-                               occurred_at)
-
-    def approve_refund(self, reference: str, occurred_at: datetime,
-                       actor: str = "system") -> Refund:
-        """AM-4: a second person approves a large refund, which is then issued."""
-        self._allow("approve_refund")
-        refund = self.refunds.get_or_raise(reference)
-        self.refunds.check_approval(refund, actor)
-        occurred_at = aware(occurred_at, "occurred_at")
-        self._refund_approved(reference=reference, rule="AM-4", occurred_at=occurred_at,
-                              actor=actor)
-        self._issue(reference, occurred_at, actor)
-        return self.refunds[reference]
-
-    @event(RefundApproved)
-    def _refund_approved(self, reference: str, rule: str, occurred_at: datetime,
-                         actor: str) -> None:
-        self.refunds.approved(reference, actor, occurred_at)
-
-    def _issue(self, reference: str, occurred_at: datetime, actor: str) -> None:
-        self._refund_issued(reference=reference, amount=self.refunds[reference].amount,
-                            occurred_at=occurred_at, actor=actor)
-        if self.status is Status.AWAITING_REFUND and self.refunded_total >= self.full_refund:
-            self._closed(occurred_at=occurred_at, actor=actor)  # CD-4 done
-
-    @event(RefundIssued)
-    def _refund_issued(self, reference: str, amount: Money, occurred_at: datetime,
-                       actor: str) -> None:
-        self.refunds.issued(reference, occurred_at, actor)
-
-    def reject_refund(self, reference: str, reason: str, occurred_at: datetime,
-                      actor: str = "system") -> Refund:
-        """AM-4: finance refuses a refund waiting for approval; its amount is released."""
-        return self._release("reject_refund", "rejected", self._refund_rejected, reference,
-                             reason, occurred_at, actor)
-
-    def record_refund_failure(self, reference: str, reason: str, occurred_at: datetime,
-                              actor: str = "system") -> Refund:
-        """AM-3: the payment of an issued refund failed; the amount is no longer committed."""
-        return self._release("record_refund_failure", "failed", self._refund_failed,
-                             reference, reason, occurred_at, actor)
-
-    def reverse_refund(self, reference: str, reason: str, occurred_at: datetime,
-                       actor: str = "system") -> Refund:
-        """AM-3: an issued refund came back (e.g. charged back); its amount is available again."""
-        return self._release("reverse_refund", "reversed", self._refund_reversed, reference,
-                             reason, occurred_at, actor)
-
-    def _release(self, command: str, status: str, emit: Any, reference: str, reason: str,
-                 occurred_at: datetime, actor: str) -> Refund:
-        self._allow(command)
-        refund = self.refunds.get_or_raise(reference)
-        if self.refunds.check_release(refund, status):
-            emit(reference=reference, amount=refund.amount, reason=text(reason, "reason"),
-                 rule=RELEASE_RULE[status], occurred_at=aware(occurred_at, "occurred_at"),
-                 actor=actor)
-        return refund
-
-    @event(RefundRejected)
-    def _refund_rejected(self, reference: str, amount: Money, reason: str, rule: str,
-                         occurred_at: datetime, actor: str) -> None:
-        self.refunds.released(reference, "rejected", reason, actor, occurred_at)
-
-    @event(RefundFailed)
-    def _refund_failed(self, reference: str, amount: Money, reason: str, rule: str,
-                       occurred_at: datetime, actor: str) -> None:
-        self.refunds.released(reference, "failed", reason, actor, occurred_at)
-
-    @event(RefundReversed)
-    def _refund_reversed(self, reference: str, amount: Money, reason: str, rule: str,
-                         occurred_at: datetime, actor: str) -> None:
-        self.refunds.released(reference, "reversed", reason, actor, occurred_at)
 
     # -- ends -----------------------------------------------------------------
     def dispose(self, kind: str, policy: PlatformPolicy, occurred_at: datetime,
                 actor: str = "system") -> None:
         """The parcel's end without a return (TT-2 after the hold, TT-5 after a failure)."""
         self._allow("dispose")
-        kind = choice(DisposalKind, kind, "kind")
+        disposal = choice(DisposalKind, kind, "kind")
         occurred_at = aware(occurred_at, "occurred_at")
         for inv_id, inv in self.investigations.items():
             if inv["status"] == "open":
                 raise RuleViolationError(inv["rule"], "an open investigation keeps the parcel",
                                          investigation_id=inv_id)
-        ruling = policy.disposal_ruling(self.facts(), kind, occurred_at)
-        emit = self._destroyed if kind is DisposalKind.DESTROYED else self._abandoned
+        ruling = policy.disposal_ruling(self.facts(), disposal, occurred_at)
+        emit = self._destroyed if disposal is DisposalKind.DESTROYED else self._abandoned
         emit(rule=ruling.rule, liability=ruling.party.value, loss=self.goods_value,
              facts=ruling.facts, occurred_at=occurred_at, actor=actor)
 
     @event(Destroyed)
     def _destroyed(self, rule: str, liability: str, loss: Money, facts: dict[str, str],
                    occurred_at: datetime, actor: str) -> None:
-        self.status = Status.DESTROYED
         self.liability = Party(liability)
 
     @event(Abandoned)
     def _abandoned(self, rule: str, liability: str, loss: Money, facts: dict[str, str],
                    occurred_at: datetime, actor: str) -> None:
-        self.status = Status.ABANDONED
         self.liability = Party(liability)
 
     def close(self, occurred_at: datetime, actor: str = "system") -> None:
@@ -690,53 +289,4 @@ class ReturnParcel(CheapCopy, Aggregate):
 
     @event(ParcelClosed)
     def _closed(self, occurred_at: datetime, actor: str) -> None:
-        self.status = Status.CLOSED
-
-    # -- investigations (TT-5 tickets, TT-6 false returns) ----------------------
-    def open_investigation(self, kind: str, occurred_at: datetime,
-                           actor: str = "system") -> str:
-        """The seller opens a ticket; the platform has the provider investigate."""
-        self._allow("open_investigation")
-        kind = choice(InvestigationKind, kind, "kind")
-        if kind is InvestigationKind.FALSE_RETURN:
-            if self.status is not Status.RETURNING or self.destination not in (
-                    Destination.SELLER_OVERSEAS, Destination.SELLER_DOMESTIC):
-                raise RuleViolationError("TT-6", "a false return is claimed only for a parcel "
-                                         "tracked back to the seller", status=self.status)
-            rule, facts = "TT-6", {"destination": self.destination.value}
-        else:
-            if self.status is not Status.RETURN_FAILED:
-                raise RuleViolationError("TT-5", "a failed-return ticket needs a failed return",
-                                         status=self.status)
-            if self.liability is Party.SELLER:
-                raise RuleViolationError("TT-5", "the failure was the seller's fault: no ticket",
-                                         cause=self.return_failure_cause or "")
-            rule, facts = "TT-5", {"cause": self.return_failure_cause or ""}
-        investigation_id = f"{kind.value}-{len(self.investigations) + 1}"
-        self._investigation_opened(investigation_id=investigation_id, kind=kind.value,
-                                   rule=rule, facts=facts,
-                                   occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
-        return investigation_id
-
-    @event(InvestigationOpened)
-    def _investigation_opened(self, investigation_id: str, kind: str, rule: str,
-                              facts: dict[str, str], occurred_at: datetime, actor: str) -> None:
-        self.investigations[investigation_id] = {"kind": kind, "rule": rule, "status": "open"}
-
-    def resolve_investigation(self, investigation_id: str, outcome: str, liability: str,
-                              occurred_at: datetime, actor: str = "system") -> None:
-        """The platform's finding: who bears the loss."""
-        self._allow("resolve_investigation")
-        inv = self.investigations.get(investigation_id)
-        if inv is None or inv["status"] != "open":
-            raise InvalidValueError("investigation_id", f"no open investigation {investigation_id}")
-        party = choice(Party, liability, "liability")
-        self._investigation_resolved(investigation_id=investigation_id,
-                                     outcome=text(outcome, "outcome"), liability=party.value,
-                                     occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
-
-    @event(InvestigationResolved)
-    def _investigation_resolved(self, investigation_id: str, outcome: str, liability: str,
-                                occurred_at: datetime, actor: str) -> None:
-        self.investigations[investigation_id]["status"] = "resolved"
-        self.liability = Party(liability)
+        """The status comes from the event (`leads_to`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,10 +32,29 @@ class RefundNotFoundError(DomainError):
 # Refund statuses. Rejected, failed and reversed no longer count against the cap (AM-3).
 COMMITTED = frozenset({"requested", "approved", "issued"})
 RELEASED = frozenset({"rejected", "failed", "reversed"})
+# What the AM-4 threshold counts: everything that has left or is leaving for the parcel.
+# A failed or reversed refund did leave once; only a rejected one never did. Counting the
+# released ones keeps "issue, record a failure, issue again" from avoiding the review.
+OUTGOING = frozenset({"requested", "approved", "issued", "failed", "reversed"})
+# Actors that name no person: they may not take the second person's part (AM-4).
+NOT_A_PERSON = frozenset({"", "system", "unknown", "unowned", "deadlines", "carrier"})
+NOT_A_PERSON_PREFIXES = ("unowned:", "unknown:", "system:")
 # Which status each release comes from: a waiting refund is rejected (AM-4), an
 # issued one fails (the payment bounced) or is reversed (charged back).
 RELEASE_FROM = {"rejected": "requested", "failed": "issued", "reversed": "issued"}
 RELEASE_RULE = {"rejected": "AM-4", "failed": "AM-3", "reversed": "AM-3"}
+
+
+def is_person(actor: str | None) -> bool:
+    """Whether an actor names one person (the application passes a person's id).
+
+    The system, jobs and credentials without an owner are nobody in particular: two of
+    them cannot be told apart, so they never count as the second person (AM-4).
+    """
+    if actor is None:
+        return False
+    name = actor.strip().lower()
+    return name not in NOT_A_PERSON and not name.startswith(NOT_A_PERSON_PREFIXES)
 
 
 @dataclass
@@ -62,6 +82,11 @@ class Refund:
         """Still counts against what was paid (AM-3): asked, approved or issued."""
         return self.status in COMMITTED
 
+    @property
+    def is_outgoing(self) -> bool:
+        """Counts towards the AM-4 threshold: everything but a rejected refund."""
+        return self.status in OUTGOING
+
     def by_kind(self, kind: RefundComponentKind) -> list[Money]:
         return [c.amount for c in self.components if c.kind is kind]
 
@@ -76,7 +101,7 @@ class RefundBook:
     def __getitem__(self, reference: str) -> Refund:
         return self.refunds[reference]
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self) -> Iterator[Refund]:
         return iter(self.refunds.values())
 
     @property
@@ -89,9 +114,17 @@ class RefundBook:
         """Issued plus still waiting for approval: what the cap (AM-3) counts."""
         return total([r.amount for r in self if r.is_committed], self.currency)
 
+    @property
+    def outgoing_total(self) -> Money:
+        """What has left or is leaving for the parcel, released refunds included (AM-4)."""
+        return total([r.amount for r in self if r.is_outgoing], self.currency)
+
     def pending(self) -> list[Refund]:
         """Refunds waiting for a second person's approval (AM-4)."""
         return [r for r in self if r.status == "requested" and r.needs_approval]
+
+    def find(self, reference: str) -> Refund | None:
+        return self.refunds.get(reference)
 
     def get_or_raise(self, reference: str) -> Refund:
         try:
@@ -140,26 +173,50 @@ class RefundBook:
                     requested=str(asked))
         return total([c.amount for c in components], self.currency)
 
+    def approval_retry(self, reference: str, approver: str) -> Refund | None:
+        """The refund, when the same person approves again what they approved: a retry."""
+        refund = self.find(reference)
+        if refund is not None and refund.approved_by is not None \
+                and refund.approved_by == approver:
+            return refund
+        return None
+
     def check_approval(self, refund: Refund, approver: str) -> None:
-        """AM-4: only a waiting refund, and never by the person who asked for it."""
+        """AM-4: only a waiting refund, only by a person, never by the one who asked."""
         if not refund.needs_approval or refund.status != "requested":
             raise RuleViolationError("AM-4", "this refund does not wait for approval",
                                      reference=refund.reference, status=refund.status)
+        if not is_person(approver):
+            raise RuleViolationError("AM-4", "an approval is given by an identified person",
+                                     reference=refund.reference, approver=approver)
         if approver == refund.requested_by:
             raise RuleViolationError("AM-4", "a large refund needs a second person's approval",
                                      reference=refund.reference, requested_by=approver)
 
-    def check_release(self, refund: Refund, status: str) -> bool:
-        """Reject, fail or reverse: False when already done (a retry), else from the right status."""
-        if refund.status == status:
-            return False
+    def release_retry(self, reference: str, status: str) -> Refund | None:
+        """The refund, when it is rejected, failed or reversed already: a retry."""
+        refund = self.find(reference)
+        return refund if refund is not None and refund.status == status else None
+
+    def check_release(self, refund: Refund, status: str, actor: str) -> None:
+        """Reject, fail or reverse: from the right status; an issued refund is released
+        by an identified person other than the one who issued it (separation of duties)."""
         if refund.status != RELEASE_FROM[status] or (
                 status == "rejected" and not refund.needs_approval):
             raise RuleViolationError(
                 RELEASE_RULE[status], f"a {refund.status} refund cannot be {status}",
                 reference=refund.reference, status=refund.status,
                 allowed_from=RELEASE_FROM[status])
-        return True
+        if status == "rejected":
+            return  # withdrawing money that never left needs no second person
+        if not is_person(actor):
+            raise RuleViolationError("AM-4", f"a refund is {status} on the word of an "
+                                     "identified person", reference=refund.reference,
+                                     actor=actor)
+        if actor == refund.issued_by:
+            raise RuleViolationError("AM-4", f"the person who issued a refund does not record "
+                                     f"it as {status}: a second person does",
+                                     reference=refund.reference, issued_by=actor)
 
     # -- state changes, called from the aggregate's event methods ----------------
     def requested(self, reference: str, components: list[dict[str, Any]], amount: Money,

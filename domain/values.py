@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.errors import InvalidValueError
-from domain.money import Money
+from domain.money import Money, total
 
 
 class Platform(StrEnum):
@@ -34,11 +33,6 @@ class Status(StrEnum):
     DESTROYED = "destroyed"
     ABANDONED = "abandoned"
     CLOSED = "closed"
-
-    @property
-    def is_terminal(self) -> bool:
-        """Destroyed, abandoned and closed absorb every command."""
-        return self in TERMINAL
 
 
 TERMINAL = frozenset({Status.DESTROYED, Status.ABANDONED, Status.CLOSED})
@@ -95,6 +89,11 @@ class InvestigationKind(StrEnum):
     FAILED_RETURN = "failed_return"  # TT-5
 
 
+# The rule each kind of investigation settles.
+INVESTIGATION_RULE: dict[str, str] = {InvestigationKind.FALSE_RETURN: "TT-6",
+                                      InvestigationKind.FAILED_RETURN: "TT-5"}
+
+
 class Remedy(StrEnum):
     """CD-4: what a Cdiscount seller offers when the return is not the buyer's fault."""
 
@@ -103,7 +102,10 @@ class Remedy(StrEnum):
     REFUND_WITHOUT_RETURN = "refund_without_return"
 
 
-def choice(enum: type[StrEnum], value: Any, field: str) -> Any:
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(enum: type[E], value: Any, field: str) -> E:
     """Read an enum member from its value, with a clear error."""
     try:
         return enum(value)
@@ -119,6 +121,12 @@ def aware(value: Any, field: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidValueError(field, "must carry a time zone")
     return value
+
+
+def latest(known: datetime | None, moment: datetime) -> datetime:
+    """The later of two business times: the last failed attempt is the latest one seen,
+    whatever order the carrier's scans were recorded in (TT-7)."""
+    return moment if known is None or moment > known else known
 
 
 def text(value: Any, field: str, max_length: int = 200) -> str:
@@ -171,6 +179,12 @@ class Line:
         return cls(data["sku"], data["quantity"], data["unit_price"])
 
 
+def goods_value(lines: list[Line], currency: str) -> Money:
+    """What the goods of a parcel are worth at their order prices: the loss when it is
+    gone, the amount at stake before (TT-2, TT-5)."""
+    return total([line.value for line in lines], currency)
+
+
 @dataclass(frozen=True, slots=True)
 class RefundComponent:
     """One part of a refund: item price, shipping or return shipping."""
@@ -185,8 +199,3 @@ class RefundComponent:
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "amount": self.amount}
-
-
-def decimal_str(value: Decimal) -> str:
-    """Facts are strings, so an auditor reads exactly what the rule saw."""
-    return format(value, "f")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from functools import cache
 from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from domain.money import Money
 from domain.parcel import ReturnParcel
-from infrastructure.view_store import Batch, Tx, ViewRecorder, insert_statement, ts
+from domain.values import latest
+from infrastructure.view_store import Batch, Tx, ViewRecorder, insert_statement, parse_ts, ts
 
 APPLICATION_NAME = "ReturnsLedger"  # the notification log the views follow
 
@@ -43,14 +42,6 @@ class ViewProjection(Projection[ViewRecorder]):
         """Each view overrides this with its own singledispatchmethod."""
 
 
-def goods_value(event: ReturnParcel.ParcelRegistered) -> Money:
-    """What the goods in the parcel are worth at their order prices."""
-    currency = event.amount_paid.currency
-    amount = sum((Decimal(line["quantity"]) * line["unit_price"].amount for line in event.lines),
-                 Decimal(0))
-    return Money.of(amount, currency)
-
-
 HEADER_FIELDS = ("parcel_id", "seller_id", "platform", "site", "order_id", "tracking_number",
                  "goods_value", "currency", "last_failed_at")
 
@@ -72,7 +63,7 @@ def insert_header(tx: Tx, table: str, event: ReturnParcel.ParcelRegistered) -> N
     Held to the end of the batch (one executemany); `header` and `note_failed_attempt`
     look at the held row first.
     """
-    value = goods_value(event)
+    value = event.goods_value()  # the domain's answer, not a copy of its arithmetic
     parcel_id = str(event.originator_id)
     tx.later(_insert_statement(table), parcel_id, parcel_id=parcel_id,
              seller_id=event.seller_id, platform=event.platform, site=event.site,
@@ -81,16 +72,18 @@ def insert_header(tx: Tx, table: str, event: ReturnParcel.ParcelRegistered) -> N
 
 
 def note_failed_attempt(tx: Tx, table: str, event: Any) -> None:
-    """TT-7: the return window counts from the last failed attempt (held to the batch end)."""
-    at, parcel_id = ts(event.occurred_at), str(event.originator_id)
+    """TT-7: the return window counts from the latest failed attempt, whatever order the
+    scans came in: the same rule as the aggregate's (`domain.values.latest`); held to the
+    batch end."""
+    at, parcel_id = event.occurred_at, str(event.originator_id)
     held = tx.pending(_insert_statement(table), parcel_id)
     if held is not None:  # registered in this batch: the row goes in with it
-        held["last_failed_at"] = max(held["last_failed_at"] or at, at)
+        held["last_failed_at"] = ts(latest(parse_ts(held["last_failed_at"]), at))
         return
-    update = _failed_statement(table)
+    update = _failed_statement(table)  # its WHERE keeps the stored time when later
     earlier = tx.pending(update, parcel_id)
-    if earlier is None or earlier["at"] < at:
-        tx.later(update, parcel_id, at=at, id=parcel_id)
+    known = parse_ts(earlier["at"]) if earlier is not None else None
+    tx.later(update, parcel_id, at=ts(latest(known, at)), id=parcel_id)
 
 
 def header(tx: Tx, table: str, parcel_id: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -75,7 +76,8 @@ class FreeReturnView(ViewRecorder):
         rows = self.list(parcel_id=parcel_id)
         return rows[0] if rows else {"parcel_id": parcel_id, "used": False}
 
-    def totals(self, sellers: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    def totals(self, sellers: tuple[str, ...] | None = None,
+               ) -> builtins.list[dict[str, Any]]:
         """Per seller and site: free returns used, in transit, received, failed, seller-borne."""
         limit, params = scope(sellers)
         with self.reading() as tx:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -13,8 +14,6 @@ from domain.parcel import ReturnParcel as P
 from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
 from projections.base import HEADER_COLUMNS, ViewProjection, header, insert_header
 from projections.free_return import scope
-
-KIND_RULE = {"false_return": "TT-6", "failed_return": "TT-5"}
 
 
 class LiabilitiesView(ViewRecorder):
@@ -54,7 +53,8 @@ class LiabilitiesView(ViewRecorder):
             row["occurred_at"] = at.isoformat() if at else None
         return rows
 
-    def totals(self, sellers: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    def totals(self, sellers: tuple[str, ...] | None = None,
+               ) -> builtins.list[dict[str, Any]]:
         """Per seller, party and currency: parcels and the summed amount (exact Decimal)."""
         sums: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
         for row in self.list(sellers=sellers):
@@ -87,8 +87,7 @@ class LiabilitiesProjection(ViewProjection):
 
     @handle.register(P.InvestigationResolved)
     def _resolved(self, e: P.InvestigationResolved, tx: Tx, tracking: Tracking) -> None:
-        rule = KIND_RULE.get(e.investigation_id.rsplit("-", 1)[0])
-        self._assign(tx, e, rule, keep_amount=True)
+        self._assign(tx, e, e.rule or None, keep_amount=True)  # TT-5 or TT-6
 
     @handle.register(P.Destroyed)
     @handle.register(P.Abandoned)

@@ -12,21 +12,11 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 
 from domain.parcel import ReturnParcel
-from domain.values import Destination, Status
+from domain.values import Status
 from infrastructure.view_store import Tx, ViewRecorder, in_list, insert_statement, parse_ts, ts
 from projections.base import ViewProjection
 
 P = ReturnParcel
-# The status each event leaves the parcel in (mirrors the aggregate; None: unchanged).
-STATUS_AFTER: dict[type, Status] = {
-    P.DeliveryFailed: Status.DELIVERY_FAILED, P.Delivered: Status.DELIVERED,
-    P.Redelivered: Status.DELIVERED, P.ReturnRequested: Status.RETURN_REQUESTED,
-    P.HeldAtWarehouse: Status.HELD, P.RedeliveryRequested: Status.REDELIVERING,
-    P.ReturnFailed: Status.RETURN_FAILED, P.Received: Status.RECEIVED,
-    P.Destroyed: Status.DESTROYED, P.Abandoned: Status.ABANDONED, P.ParcelClosed: Status.CLOSED,
-}
-ROUTED_STATUS = {Destination.PROVIDER_WAREHOUSE.value: Status.HELD,
-                 Destination.BUYER_KEEPS.value: Status.AWAITING_REFUND}
 
 
 PARCEL_COLUMNS = ("parcel_id", "seller_id", "platform", "site", "store_id", "order_id",
@@ -248,9 +238,7 @@ class TrackingProjection(ViewProjection):
             self.view.insert_parcel(tx, domain_event, tracking)
             self.view.add_checkpoint(tx, domain_event)
         elif isinstance(domain_event, P.Event):
-            status = STATUS_AFTER.get(type(domain_event))
-            if isinstance(domain_event, P.ReturnRouted):
-                status = ROUTED_STATUS.get(domain_event.destination, Status.RETURNING)
+            status = domain_event.status_after()  # the domain says where it leads
             self.view.checkpoint(tx, domain_event, tracking, status.value if status else None)
             self.handle(domain_event, tx, tracking)
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from domain.errors import RuleViolationError
+from domain.errors import NoApplicableRuleError, RuleViolationError, TransitionError
 from domain.money import Money
 from domain.values import (
     Destination,
@@ -147,7 +147,7 @@ class PlatformPolicy:
     def route(self, facts: ParcelFacts, addresses: list[AddressFacts],
               occurred_at: datetime, remedy: Remedy | None = None) -> RouteDecision:
         """Decide where the parcel goes back to; platforms override."""
-        raise RuleViolationError("routing", f"no routing rule for {facts.platform}")
+        raise NoApplicableRuleError(facts.platform, "routing")
 
     def carrier_return(self, facts: ParcelFacts, addresses: list[AddressFacts],
                        occurred_at: datetime) -> RouteDecision:
@@ -203,7 +203,9 @@ class PlatformPolicy:
                         occurred_at: datetime) -> Ruling:
         """TT-2: a held parcel is disposed of only when the hold has expired."""
         if facts.status is Status.HELD:
-            assert facts.hold_until is not None
+            if facts.hold_until is None:
+                raise RuleViolationError("TT-2", "a hold without its end is not disposed of",
+                                         status=facts.status)
             if occurred_at < facts.hold_until:
                 raise RuleViolationError(
                     "TT-2", "the parcel is still within its warehouse hold",
@@ -218,15 +220,16 @@ class PlatformPolicy:
             liability = facts.liability or Party.SELLER
             return Ruling("TT-5", liability, {"cause": facts.return_failure_cause or "",
                                               "kind": kind.value})
-        raise RuleViolationError("disposal", "only a held parcel or a failed return is disposed of",
-                                 status=facts.status)
+        raise TransitionError(facts.status, "dispose")  # held or failed return only
 
     # -- refunds ------------------------------------------------------------
-    def needs_approval(self, amount: Money, committed_before: Money | None = None) -> Ruling:
-        """AM-4: a refund that takes the parcel's refunds above the threshold waits for a
-        second person's approval, so splitting a large refund does not avoid the review."""
+    def needs_approval(self, amount: Money, outgoing_before: Money | None = None) -> Ruling:
+        """AM-4: a refund that takes what has left or is leaving for the parcel above the
+        threshold waits for a second person's approval. `outgoing_before` counts refunds
+        waiting, approved, issued, failed and reversed (all but rejected ones), so neither
+        splitting a large refund nor releasing and re-issuing one avoids the review."""
         threshold = self.settings.large_refund_thresholds.get(amount.currency)
-        before = committed_before if committed_before is not None else Money.zero(amount.currency)
+        before = outgoing_before if outgoing_before is not None else Money.zero(amount.currency)
         cumulative = before + amount
         above = threshold is not None and cumulative.amount > threshold
         return Ruling("AM-4", Party.NOBODY, {

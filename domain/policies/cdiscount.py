@@ -63,7 +63,8 @@ class CdiscountPolicy(PlatformPolicy):
                 "addresses_abroad": str(len(abroad))}
         back_by = later(occurred_at, days=self.settings.return_window_days)
         if not remedy_owed:
-            address = (in_france or abroad or [None])[0]
+            known = in_france or abroad
+            address = known[0] if known else None
             return RouteDecision(Destination.SELLER_DOMESTIC, "CD-4", False, Party.BUYER,
                                  {**base, "remedy_owed": "false"},
                                  address_id=address.address_id if address else None,

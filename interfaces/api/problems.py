@@ -19,6 +19,7 @@ from domain.errors import (
     DuplicateAggregateError,
     DuplicateParcelError,
     InvalidValueError,
+    NoApplicableRuleError,
     NotFoundError,
     ParcelNotFoundError,
     ReturnAddressNotFoundError,
@@ -50,6 +51,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str]] = {
     ApiKeyRevokedError: (409, "api-key-revoked"),
     VersionConflictError: (412, "version-conflict"),
     IdempotencyKeyReusedError: (422, "idempotency-key-reused"),
+    NoApplicableRuleError: (422, "no-applicable-rule"),
     InvalidValueError: (422, "invalid-value"),
     DomainError: (422, "unprocessable"),
 }
@@ -83,9 +85,8 @@ def domain_problem(error: DomainError) -> Response:
     extra: dict[str, Any] = {}
     if isinstance(error, RuleViolationError):
         extra = {"rule": error.rule, "facts": error.facts or None}
-    elif isinstance(error, TransitionError):
-        extra = {"rule": error.rule, "facts": {"status": error.status,
-                                               "command": error.command}}
+    elif isinstance(error, TransitionError):  # no rule broke: the state says no
+        extra = {"facts": {"status": error.status, "command": error.command}}
     elif isinstance(error, InvalidValueError):
         extra = {"errors": {error.field: [error.detail]}}
     return problem(status, slug, error.detail, **extra)

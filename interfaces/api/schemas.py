@@ -181,11 +181,6 @@ class SetCustomsProfileRequest(CommandRequest):
     similar_product = fields.Boolean(load_default=False)
 
 
-class FindParcelQuery(Schema):
-    tracking_number = Text(64, required=True)
-    platform = Choice(Platform, load_default=None)
-
-
 class HistoryQuery(Schema):
     recorded_before = When(load_default=None)
     version = fields.Integer(load_default=None, validate=validate.Range(min=1))
@@ -355,7 +350,3 @@ class ProblemResponse(Schema):
     facts = fields.Dict(keys=fields.String(), values=fields.String())
     errors = fields.Dict()
     instance = fields.String()
-
-
-class ParcelListResponse(Schema):
-    items = fields.List(fields.Nested(ParcelResponse), required=True)

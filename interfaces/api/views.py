@@ -149,12 +149,6 @@ def freshness(name: str, min_position: int | None) -> tuple[bool, Response | Non
     return caught_up, None
 
 
-def lagging(name: str, min_position: int | None) -> Response | None:
-    """For replies without a `caught_up` field: wait like freshness(); the 422 to send for an
-    unrecorded position, else None (the X-View-Caught-Up header flags a view that lagged)."""
-    return freshness(name, min_position)[1]
-
-
 def scope(seller_id: str | None = None) -> tuple[str, ...] | None:
     """The key's seller scope (None: every seller); naming another seller is a 403."""
     if seller_id is not None:

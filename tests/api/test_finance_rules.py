@@ -64,12 +64,19 @@ def test_am3_reversal_over_http_returns_the_amount_to_the_cap(app: Flask, keys: 
     assert over.status_code == 409 and over.get_json()["rule"] == "AM-3"
     reversals = f"{base}/refunds/R-1/reversals"
     assert post(client, keys.client, reversals, {"reason": "chargeback"}).status_code == 403
-    reversed_ = post(client, keys.finance, reversals,
+    # Separation of duties: the key that issued R-1 does not release it; another does.
+    own = post(client, keys.finance, reversals,
+               {"reason": "charged back", "occurred_at": day(12)})
+    assert own.status_code == 409 and own.get_json()["rule"] == "AM-4"
+    reversed_ = post(client, keys.finance_b, reversals,
                      {"reason": "charged back", "occurred_at": day(12)})
     assert reversed_.status_code == 201, reversed_.get_json()
     assert reversed_.get_json()["refund"]["status"] == "reversed"
-    assert post(client, keys.finance, f"{base}/refunds",
-                refund("R-3", item="100.00")).status_code == 201
+    third = post(client, keys.finance, f"{base}/refunds", refund("R-3", item="100.00"))
+    # AM-3 has room again, but the reversed R-1 did leave once: AM-4 still counts it.
+    assert third.status_code == 201 and third.get_json()["refund"]["status"] == "requested"
+    assert post(client, keys.finance_b, f"{base}/refunds/R-3/approvals",
+                {}).status_code == 201
     failed = post(client, keys.finance, f"{base}/refunds/R-3/failures",
                   {"reason": "card expired", "occurred_at": day(13)})
     assert failed.get_json()["refund"]["status"] == "failed"

@@ -17,7 +17,7 @@ from application.ledger import ReturnsLedger
 from domain.errors import DomainError, TransitionError, VersionConflictError
 from domain.money import Money
 from domain.values import Line
-from tests.unit.conftest import DAY, T0
+from tests.integration.rules.conftest import DAY, T0
 
 THREADS = 4
 

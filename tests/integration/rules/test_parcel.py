@@ -19,7 +19,7 @@ from domain.money import Money
 from domain.parcel import ALLOWED
 from domain.refunds import RefundReferenceConflictError
 from domain.values import TERMINAL, Status
-from tests.unit.conftest import (
+from tests.integration.rules.conftest import (
     DAY,
     T0,
     eur,

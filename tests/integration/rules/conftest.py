@@ -1,4 +1,4 @@
-"""Helpers for the rule tests: fixed business times and parcels per platform."""
+"""Helpers for the rule tests through the ledger: fixed business times and parcels per platform."""
 
 from __future__ import annotations
 

@@ -92,6 +92,10 @@ def test_am3_failed_payment_releases_the_amount_for_a_new_refund(ledger, receive
     assert str(state.refunded_total) == "0.00 EUR"
     assert refund_of(ledger, received, "R-1").status == "failed"
     ledger.request_refund(received, "R-2", item("400.00"), T0 + 8 * DAY)
+    # The failed 400 is free again for AM-3, but it did leave once: with R-2 it takes
+    # the parcel above the AM-4 threshold, so R-2 waits for a second person.
+    assert refund_of(ledger, received, "R-2").status == "requested"
+    ledger.approve_refund(received, "R-2", T0 + 8 * DAY, actor="finance-lead")
     ledger.request_refund(received, "R-3", item("400.00"), T0 + 8 * DAY, actor="clerk")
     # Together with R-2 above the AM-4 threshold: R-3 waits for a second person.
     assert refund_of(ledger, received, "R-3").status == "requested"
@@ -125,8 +129,10 @@ def test_am3_only_an_issued_refund_fails_or_is_reversed(ledger, received):
 
 def test_release_is_idempotent_and_a_failed_refund_is_not_reversed(ledger, received):
     ledger.request_refund(received, "R-1", item("100.00"), T0 + 6 * DAY)
-    first = ledger.record_refund_failure(received, "R-1", "bounced", T0 + 7 * DAY)
-    again = ledger.record_refund_failure(received, "R-1", "bounced", T0 + 7 * DAY)
+    first = ledger.record_refund_failure(received, "R-1", "bounced", T0 + 7 * DAY,
+                                         actor="finance")
+    again = ledger.record_refund_failure(received, "R-1", "bounced", T0 + 7 * DAY,
+                                         actor="finance")
     assert again.version == first.version  # nothing recorded twice
     with pytest.raises(RuleViolationError):
         ledger.reverse_refund(received, "R-1", "chargeback", T0 + 8 * DAY)

@@ -9,7 +9,7 @@ import pytest
 from application.ledger import ReturnsLedger
 from domain.errors import RuleViolationError
 from domain.values import Line
-from tests.unit.conftest import DAY, T0, eur, history_types, item, register, shipping
+from tests.integration.rules.conftest import DAY, T0, eur, history_types, item, register, shipping
 
 FR_ADDRESS = {"lines": ["12 rue Exemple"], "city": "Lyon", "postcode": "69001"}
 

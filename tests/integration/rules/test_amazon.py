@@ -11,7 +11,7 @@ from application.ledger import ReturnsLedger
 from domain.errors import RuleViolationError, TransitionError
 from domain.money import Money
 from domain.refunds import RefundNotFoundError
-from tests.unit.conftest import (
+from tests.integration.rules.conftest import (
     DAY,
     T0,
     eur,

@@ -10,7 +10,7 @@ import pytest
 from application.ledger import ReturnsLedger
 from domain.errors import InvalidValueError, RuleViolationError
 from domain.money import Money
-from tests.unit.conftest import DAY, HOUR, T0, USEC, register
+from tests.integration.rules.conftest import DAY, HOUR, T0, USEC, register
 
 CN_ADDRESS = {"lines": ["88 Example Road"], "city": "Shenzhen", "postcode": "518000"}
 IDENTITY = {"name": "Zhang Wei", "id_number": "110101199003074514",

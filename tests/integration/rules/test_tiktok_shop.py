@@ -8,7 +8,7 @@ import pytest
 
 from application.ledger import ReturnsLedger
 from domain.errors import RuleViolationError, TransitionError
-from tests.unit.conftest import (
+from tests.integration.rules.conftest import (
     DAY,
     HOUR,
     T0,

@@ -1,0 +1,55 @@
+"""Events stored before a change still load: topics are stable, old versions are upcast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.application import project_aggregate
+from eventsourcing.persistence import StoredEvent
+
+from application.dto import ParcelView
+from tests.integration.rules.conftest import DAY, T0, failed_tiktok_parcel, tiktok_address
+
+
+def stored(ledger: Any, parcel: Any) -> list[StoredEvent]:
+    return list(ledger.recorder.select_events(parcel))
+
+
+def as_version_1(ledger: Any, record: StoredEvent, drop: tuple[str, ...]) -> StoredEvent:
+    """The record as an older ledger wrote it: without the fields added since."""
+    mapper = ledger.mapper
+    assert mapper.cipher is None and mapper.compressor is None  # the tests' plain store
+    state = mapper.transcoder.decode(record.state)
+    for name in (*drop, "class_version"):
+        state.pop(name, None)
+    return StoredEvent(record.originator_id, record.originator_version, record.topic,
+                       mapper.transcoder.encode(state))
+
+
+def test_every_stored_parcel_event_carries_its_topic_under_the_aggregate(ledger) -> None:
+    tiktok_address(ledger, registered_at=T0 - 30 * DAY)
+    parcel = failed_tiktok_parcel(ledger)
+    ledger.route_return(parcel, T0 + 6 * DAY)
+    ledger.record_return_failure(parcel, "carrier", T0 + 8 * DAY)
+    ledger.open_investigation(parcel, "failed_return", T0 + 9 * DAY)
+    topics = [r.topic for r in stored(ledger, parcel)]
+    assert topics == [f"domain.parcel:ReturnParcel.{name}" for name in (
+        "ParcelRegistered", "DeliveryFailed", "ReturnRouted", "ReturnFailed",
+        "InvestigationOpened")]
+
+
+def test_tt5_an_investigation_resolved_stored_without_kind_and_rule_still_loads(ledger) -> None:
+    tiktok_address(ledger, registered_at=T0 - 30 * DAY)
+    parcel = failed_tiktok_parcel(ledger)
+    ledger.route_return(parcel, T0 + 6 * DAY)
+    ledger.record_return_failure(parcel, "carrier", T0 + 8 * DAY)
+    ticket = ledger.open_investigation(parcel, "failed_return", T0 + 9 * DAY).extra[
+        "investigation_id"]
+    ledger.resolve_investigation(parcel, ticket, "lost", "provider", T0 + 10 * DAY)
+    records = stored(ledger, parcel)
+    assert records[-1].topic == "domain.parcel:ReturnParcel.InvestigationResolved"
+    old = [*records[:-1], as_version_1(ledger, records[-1], ("kind", "rule"))]
+    events = [ledger.mapper.to_domain_event(r) for r in old]
+    resolved = events[-1]
+    assert (resolved.kind, resolved.rule) == ("failed_return", "TT-5")
+    assert ParcelView.of(project_aggregate(None, events)) == ledger.get_parcel(parcel)
