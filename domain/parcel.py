@@ -21,7 +21,7 @@ from domain.money import Money
 from domain.parcel_investigations import ParcelInvestigations
 from domain.parcel_refunds import ParcelRefunds
 from domain.parcel_returns import ParcelReturns
-from domain.parcel_state import ALLOWED, NON_TERMINAL, ParcelEvent
+from domain.parcel_state import ALLOWED, NON_TERMINAL, ParcelDecision, ParcelEvent
 from domain.policies.base import PlatformPolicy
 from domain.refunds import RefundBook
 from domain.values import (
@@ -83,7 +83,7 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
         attempt_number: int
         reason: str
 
-    class DeliveryFailed(Event):
+    class DeliveryFailed(Event, ParcelDecision):
         leads_to = Status.DELIVERY_FAILED
         reason: str
         reported_by: str
@@ -96,14 +96,14 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
     class Redelivered(Event):
         leads_to = Status.DELIVERED
 
-    class Destroyed(Event):
+    class Destroyed(Event, ParcelDecision):
         leads_to = Status.DESTROYED
         rule: str
         liability: str
         loss: Money
         facts: dict[str, str]
 
-    class Abandoned(Event):
+    class Abandoned(Event, ParcelDecision):
         leads_to = Status.ABANDONED
         rule: str
         liability: str
@@ -116,6 +116,14 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
     @staticmethod
     def create_id(platform: str, tracking_number: str | None, order_id: str) -> UUID:
         return parcel_id(platform, tracking_number, order_id)
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        """A decision lists the rules that decided it; one decided by its `rule` alone
+        lists that one."""
+        if issubclass(event_class, ParcelDecision) and "rules" not in kwargs:
+            rule = kwargs.get("rule")
+            kwargs["rules"] = [rule] if rule else []
+        super().trigger_event(event_class, **kwargs)
 
     @event(ParcelRegistered)
     def __init__(self, *, platform: str, site: str, seller_id: str, store_id: str | None,
@@ -180,7 +188,11 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
                 raise InvalidValueError("currency", "all amounts of a parcel share one currency")
         if amount_paid.is_negative or shipping_paid.is_negative:
             raise InvalidValueError("amount_paid", "must not be negative")
-        tracking = text(tracking_number, "tracking_number", 64) if tracking_number else None
+        tracking = (text(tracking_number, "tracking_number", 64) if tracking_number is not None
+                    else None)
+        if tracking is None and not policy.allows_untracked:
+            raise InvalidValueError("tracking_number", f"a {platform} parcel is registered "
+                                    "with its tracking number")
         parcel = cls(
             platform=platform, site=country(site, "site"), seller_id=text(seller_id, "seller_id"),
             store_id=text(store_id, "store_id") if store_id else None,

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from domain.money import Money
-from domain.parcel_state import ParcelEvent, ParcelState
+from domain.parcel_state import ParcelDecision, ParcelEvent, ParcelState
 from domain.policies.base import PlatformPolicy
 from domain.refunds import RELEASE_RULE, Refund
 from domain.values import RefundComponent, Status, aware, text
@@ -20,7 +20,7 @@ from domain.values import RefundComponent, Status, aware, text
 class ParcelRefunds(ParcelState):
     """The refund commands of `ReturnParcel` and the events they record."""
 
-    class RefundRequested(ParcelEvent):
+    class RefundRequested(ParcelDecision):
         reference: str
         components: list[dict[str, Any]]
         amount: Money
@@ -32,7 +32,7 @@ class ParcelRefunds(ParcelState):
             parcel.refunds.requested(self.reference, self.components, self.amount,
                                      self.needs_approval, self.actor, self.occurred_at)
 
-    class RefundApproved(ParcelEvent):
+    class RefundApproved(ParcelDecision):
         reference: str
         rule: str
 
@@ -46,7 +46,7 @@ class ParcelRefunds(ParcelState):
         def change(self, parcel: Any) -> None:
             parcel.refunds.issued(self.reference, self.occurred_at, self.actor)
 
-    class RefundRejected(ParcelEvent):
+    class RefundRejected(ParcelDecision):
         reference: str
         amount: Money
         reason: str
@@ -56,7 +56,7 @@ class ParcelRefunds(ParcelState):
             parcel.refunds.released(self.reference, "rejected", self.reason, self.actor,
                                     self.occurred_at)
 
-    class RefundFailed(ParcelEvent):
+    class RefundFailed(ParcelDecision):
         reference: str
         amount: Money
         reason: str
@@ -66,7 +66,7 @@ class ParcelRefunds(ParcelState):
             parcel.refunds.released(self.reference, "failed", self.reason, self.actor,
                                     self.occurred_at)
 
-    class RefundReversed(ParcelEvent):
+    class RefundReversed(ParcelDecision):
         reference: str
         amount: Money
         reason: str
@@ -97,9 +97,11 @@ class ParcelRefunds(ParcelState):
         approval = policy.needs_approval(amount, self.refunds.outgoing_total)
         occurred_at = aware(occurred_at, "occurred_at")
         needs_approval = approval.facts["needs_approval"] == "true"
+        # The rules that allowed it (the platform's, AM-3's cap), then AM-4 where it decided.
+        rules = [*policy.refund_rules(self.facts()), *([approval.rule] if needs_approval else [])]
         self.trigger_event(self.RefundRequested, reference=reference,
                            components=[c.as_dict() for c in components], amount=amount,
-                           needs_approval=needs_approval, rule=approval.rule,
+                           needs_approval=needs_approval, rule=rules[-1], rules=rules,
                            facts=approval.facts, occurred_at=occurred_at, actor=actor)
         if not needs_approval:
             self._issue(reference, occurred_at, actor)

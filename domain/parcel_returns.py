@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.errors import InvalidValueError, RuleViolationError, TransitionError
 from domain.money import Money
-from domain.parcel_state import ParcelEvent, ParcelState
+from domain.parcel_state import ParcelDecision, ParcelEvent, ParcelState
 from domain.policies.base import PlatformPolicy, RouteDecision
 from domain.values import (
     Condition,
@@ -40,7 +40,7 @@ class ParcelReturns(ParcelState):
             parcel.unconditional_return = self.unconditional
             parcel.return_shipping_cost = self.return_shipping_cost
 
-    class ReturnRouted(ParcelEvent):
+    class ReturnRouted(ParcelDecision):
         destination: str
         rule: str
         free_return: bool
@@ -51,7 +51,10 @@ class ParcelReturns(ParcelState):
         remedy: str | None
 
         def status_after(self) -> Status:
-            """Held at the warehouse (TT-2), kept by the buyer (CD-4), else on its way."""
+            """Held at the warehouse (TT-2), kept by the buyer (CD-4), else on its way; a
+            failed return sent back to the warehouse (TT-5) stays failed until its end."""
+            if self.rule == "TT-5":
+                return Status.RETURN_FAILED
             return {Destination.PROVIDER_WAREHOUSE.value: Status.HELD,
                     Destination.BUYER_KEEPS.value: Status.AWAITING_REFUND,
                     }.get(self.destination, Status.RETURNING)
@@ -64,9 +67,10 @@ class ParcelReturns(ParcelState):
             parcel.expected_back_by = self.expected_back_by
             parcel.remedy = Remedy(self.remedy) if self.remedy else None
             parcel.free_return_used = parcel.free_return_used or self.free_return
-            parcel.return_failure_cause = None
+            if self.rule != "TT-5":  # TT-5 keeps the failure (and its cause) to the end
+                parcel.return_failure_cause = None
 
-    class HeldAtWarehouse(ParcelEvent):
+    class HeldAtWarehouse(ParcelDecision):
         leads_to = Status.HELD
         hold_until: datetime
         rule: str
@@ -74,7 +78,7 @@ class ParcelReturns(ParcelState):
         def change(self, parcel: Any) -> None:
             parcel.hold_until = self.hold_until
 
-    class RedeliveryRequested(ParcelEvent):
+    class RedeliveryRequested(ParcelDecision):
         leads_to = Status.REDELIVERING
         rule: str
         payer: str
@@ -83,7 +87,7 @@ class ParcelReturns(ParcelState):
         def change(self, parcel: Any) -> None:
             parcel.attempts = 0  # TT-2/TT-7: the provider tries again, with its own attempts
 
-    class ReturnLabelIssued(ParcelEvent):
+    class ReturnLabelIssued(ParcelDecision):
         carrier: str
         tracking_number: str
         tracking_url: str | None
@@ -92,7 +96,7 @@ class ParcelReturns(ParcelState):
         def change(self, parcel: Any) -> None:
             parcel.label_tracking_number = self.tracking_number
 
-    class ReturnFailed(ParcelEvent):
+    class ReturnFailed(ParcelDecision):
         leads_to = Status.RETURN_FAILED
         cause: str
         liability: str
@@ -133,7 +137,10 @@ class ParcelReturns(ParcelState):
         """Send the parcel where the platform's rules say it goes."""
         self._allow("route_return")
         occurred_at = aware(occurred_at, "occurred_at")
-        held = decision.destination is Destination.PROVIDER_WAREHOUSE
+        if self.status is Status.RETURN_FAILED and self.route_rule == "TT-5":
+            raise TransitionError(self.status, "route_return (already sent back to the "
+                                  "provider's warehouse, TT-5)")
+        held = decision.destination is Destination.PROVIDER_WAREHOUSE and decision.rule != "TT-5"
         if held and decision.hold_until is None:
             # A hold is recorded with its end, always: the deadlines view needs it (TT-2).
             raise InvalidValueError("hold_until", "a hold at the provider's warehouse ends "
@@ -147,7 +154,7 @@ class ParcelReturns(ParcelState):
             facts=dict(decision.facts), address_id=decision.address_id,
             expected_back_by=decision.expected_back_by,
             remedy=decision.remedy.value if decision.remedy else None,
-            occurred_at=occurred_at, actor=actor)
+            rules=list(decision.rules), occurred_at=occurred_at, actor=actor)
         if held:
             self.trigger_event(self.HeldAtWarehouse, hold_until=decision.hold_until,
                                rule=decision.rule, occurred_at=occurred_at, actor=actor)

@@ -84,6 +84,22 @@ class ParcelEvent(Aggregate.Event):
             aggregate.status = status
 
 
+class ParcelDecision(ParcelEvent):
+    """An event that records a decision: `rule` (the one that settled it, as always) and
+    `rules` (every rule that decided it, in order, e.g. TT-1 then TT-3)."""
+
+    rule: str | None
+    rules: list[str]
+
+    # Version 1, stored before decisions listed their rules, named only `rule`.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        rule = state.get("rule")
+        state["rules"] = [rule] if rule else []
+
+
 class ParcelState:
     """The state every part of a parcel reads, and the snapshot its rules see."""
 

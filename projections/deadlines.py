@@ -12,7 +12,7 @@ from domain.parcel import ReturnParcel as P
 from domain.policies import PolicySettings
 from domain.values import Destination
 from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
-from projections import order_deadlines
+from projections import customs_worklist, order_deadlines
 from projections.base import (
     HEADER_COLUMNS,
     ViewProjection,
@@ -64,7 +64,7 @@ class DeadlinesView(ViewRecorder):
 
     view_name = "deadlines"
     tables = ("deadline_parcels", "deadline_holds", "deadline_returns", "deadline_refunds",
-              "deadline_investigations", order_deadlines.TABLE)
+              "deadline_investigations", order_deadlines.TABLE, customs_worklist.TABLE)
     ddl = (
         f"CREATE TABLE IF NOT EXISTS {{p}}deadline_parcels ({HEADER_COLUMNS})",
         "CREATE TABLE IF NOT EXISTS {p}deadline_holds (parcel_id TEXT PRIMARY KEY, "
@@ -80,6 +80,7 @@ class DeadlinesView(ViewRecorder):
         "investigation_id TEXT NOT NULL, kind TEXT NOT NULL, rule TEXT NOT NULL, "
         "opened_at TEXT NOT NULL, PRIMARY KEY (parcel_id, investigation_id))",
         *order_deadlines.DDL,  # LZ-3, CD-1, CD-3: orders and buyer questions
+        *customs_worklist.DDL,  # LZ-2: returns needing customs data
     )
 
     def _select(self, table: str, extra: str, order: str, sellers: tuple[str, ...] | None,
@@ -128,6 +129,10 @@ class DeadlinesView(ViewRecorder):
         """LZ-3 ready to ship, CD-1 acceptance, CD-3 replies: open, `delayed` past due."""
         return order_deadlines.rows(self, now, sellers, due_only)
 
+    def customs_worklist(self, sellers: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """LZ-2: returns whose SKUs lack customs information, until each profile is set."""
+        return customs_worklist.rows(self, sellers)
+
 
 class DeadlinesProjection(ViewProjection):
     """Opens and closes each deadline as the parcel moves."""
@@ -139,8 +144,12 @@ class DeadlinesProjection(ViewProjection):
     def apply(self, domain_event: Any, tx: Tx, tracking: Tracking) -> None:
         if isinstance(domain_event, order_deadlines.ORDER_EVENTS):
             order_deadlines.handle(domain_event, tx)
+        elif isinstance(domain_event, customs_worklist.PROFILE_EVENTS):
+            customs_worklist.handle(domain_event, tx, "deadline_parcels")
         else:
             super().apply(domain_event, tx, tracking)
+            if isinstance(domain_event, customs_worklist.PARCEL_EVENTS):
+                customs_worklist.handle(domain_event, tx, "deadline_parcels")
 
     @singledispatchmethod
     def handle(self, event: Any, tx: Tx, tracking: Tracking) -> None:

@@ -47,6 +47,10 @@ class AmazonPolicy(PlatformPolicy):
             raise RuleViolationError("AM-1", "the seller provides a return label before the "
                                      "item comes back", status=facts.status)
 
+    def refund_rules(self, facts: ParcelFacts) -> tuple[str, ...]:
+        """AM-1 (received and inspected first, for a return) and AM-3 (the amount)."""
+        return ("AM-1", "AM-3") if facts.return_reason is not None else ("AM-3",)
+
     def check_refund(self, facts: ParcelFacts, kinds: set[str], total: Money) -> None:
         """AM-1: the item is received and inspected before it is refunded."""
         if facts.status in (Status.RETURN_REQUESTED, Status.RETURNING) or (

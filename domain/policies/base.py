@@ -88,7 +88,8 @@ class AddressFacts:
 
 @dataclass(frozen=True)
 class RouteDecision:
-    """Where a parcel goes back to, who pays, and why (rule and facts)."""
+    """Where a parcel goes back to, who pays, and why: `rule` (the one that settled it)
+    and `rules` (every rule that decided, in order; `(rule,)` when not given)."""
 
     destination: Destination
     rule: str
@@ -99,15 +100,26 @@ class RouteDecision:
     hold_until: datetime | None = None
     expected_back_by: datetime | None = None
     remedy: Remedy | None = None
+    rules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.rules:
+            object.__setattr__(self, "rules", (self.rule,))
 
 
 @dataclass(frozen=True)
 class Ruling:
-    """A decision that is not a route: who bears or pays what, and why."""
+    """A decision that is not a route: who bears or pays what, and why (`rules` as in
+    RouteDecision)."""
 
     rule: str
     party: Party
     facts: dict[str, str]
+    rules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.rules:
+            object.__setattr__(self, "rules", (self.rule,))
 
 
 def later(moment: datetime, days: int = 0, hours: int = 0) -> datetime:
@@ -121,6 +133,8 @@ class PlatformPolicy:
     platform = ""
     # Whether route() reads facts.customs_skus: the ledger looks them up only then.
     uses_customs_facts = False
+    # Whether a parcel may be registered without a tracking number (CD-2 decides when).
+    allows_untracked = False
 
     def __init__(self, settings: PolicySettings | None = None) -> None:
         self.settings = settings or PolicySettings()
@@ -237,6 +251,11 @@ class PlatformPolicy:
             "refunds_before": str(before.amount), "cumulative": str(cumulative.amount),
             "threshold": str(threshold) if threshold is not None else "none",
             "needs_approval": str(above).lower()})
+
+    def refund_rules(self, facts: ParcelFacts) -> tuple[str, ...]:
+        """The rules a refund on this platform is decided by, before AM-4's review: the cap
+        at what was paid (AM-3), which the separation of duties applies to every parcel."""
+        return ("AM-3",)
 
     def check_refund(self, facts: ParcelFacts, kinds: set[str], total: Money) -> None:
         """Platform-specific refund preconditions (AM-1, CD-4)."""

@@ -49,7 +49,9 @@ class RegisterParcelRequest(CommandRequest):
     store_id = Text(load_default=None)
     order_id = Text(64, required=True)
     order_created_at = When(required=True)
-    tracking_number = Text(64, required=True)
+    tracking_number = Text(64, load_default=None, allow_none=True, metadata={
+        "description": "required, except for a Cdiscount parcel by ordinary mail worth at "
+                       "most 15 EUR (CD-2); omitted or null then"})
     lines = fields.List(fields.Nested(LineRequest), required=True,
                         validate=validate.Length(min=1, max=200))
     amount_paid = MoneyField(required=True)
@@ -194,7 +196,9 @@ class SellerQuery(Schema):
 # -- responses --------------------------------------------------------------------
 class DecisionResponse(Schema):
     destination = fields.String(required=True)
-    rule = fields.String(required=True)
+    rule = fields.String(required=True, metadata={"description": "the rule that settled it"})
+    rules = fields.List(fields.String(), required=True, metadata={
+        "description": "every rule that decided it, in order (e.g. TT-1, TT-3)"})
     free_return = fields.Boolean(required=True)
     payer = fields.String(required=True)
     facts = fields.Dict(keys=fields.String(), values=fields.String(), required=True)

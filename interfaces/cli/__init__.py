@@ -91,6 +91,7 @@ def demo() -> None:
     ledger.close()
 
 
+from interfaces.cli.addresses import addresses, customs  # noqa: E402
 from interfaces.cli.deadlines import deadlines  # noqa: E402 - subcommands register last
 from interfaces.cli.finance import finance  # noqa: E402
 from interfaces.cli.keys import keys  # noqa: E402
@@ -103,6 +104,8 @@ main.add_command(keys)
 main.add_command(finance)
 main.add_command(orders)
 main.add_command(questions)
+main.add_command(addresses)
+main.add_command(customs)
 
 from interfaces.cli.audit import audit  # noqa: E402
 from interfaces.cli.privacy import privacy  # noqa: E402

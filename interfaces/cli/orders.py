@@ -20,7 +20,7 @@ from interfaces.cli.store import open_ledger
 ACTOR = "cli"
 
 
-def _when(value: str | None) -> datetime:
+def when(value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
     try:
@@ -66,14 +66,14 @@ def create(platform: str, site: str, seller: str, order_id: str, created_at: str
     """Record an order: pending (Lazada) or awaiting acceptance (Cdiscount)."""
     fee = Money.of(commission, currency) if commission else None
     _run(lambda led: led.create_order(platform=platform, site=site, seller_id=seller,
-                                      order_id=order_id, created_at=_when(created_at),
+                                      order_id=order_id, created_at=when(created_at),
                                       commission=fee, actor=ACTOR))
 
 
 def _order_command(name: str, doc: str, call: Callable[..., Any],
                    *options: Callable[[Any], Any]) -> None:
     def command(order_id: str, at: str | None, **extra: Any) -> None:
-        _run(lambda led: call(led, UUID(order_id), _when(at), **extra))
+        _run(lambda led: call(led, UUID(order_id), when(at), **extra))
 
     command.__doc__ = doc
     for option in reversed(options):
@@ -131,7 +131,7 @@ def ask(seller: str, question_id: str, kind: str, order_id: str | None, language
         at: str | None) -> None:
     """Record that a buyer asked (no text is kept)."""
     _run(lambda led: led.ask_question(platform="cdiscount", seller_id=seller,
-                                      question_id=question_id, kind=kind, asked_at=_when(at),
+                                      question_id=question_id, kind=kind, asked_at=when(at),
                                       language=language, order_id=order_id, actor=ACTOR))
 
 
@@ -141,7 +141,7 @@ def ask(seller: str, question_id: str, kind: str, order_id: str | None, language
 @AT
 def reply(question_id: str, language: str, at: str | None) -> None:
     """CD-3: the seller replied (late: escalated to a dispute)."""
-    _run(lambda led: led.answer_question(UUID(question_id), language, _when(at), actor=ACTOR))
+    _run(lambda led: led.answer_question(UUID(question_id), language, when(at), actor=ACTOR))
 
 
 @questions.command("close")
@@ -149,7 +149,7 @@ def reply(question_id: str, language: str, at: str | None) -> None:
 @AT
 def close(question_id: str, at: str | None) -> None:
     """CD-3: close an answered product question."""
-    _run(lambda led: led.close_question(UUID(question_id), _when(at), actor=ACTOR))
+    _run(lambda led: led.close_question(UUID(question_id), when(at), actor=ACTOR))
 
 
 @questions.command("escalate")
@@ -157,7 +157,7 @@ def close(question_id: str, at: str | None) -> None:
 @AT
 def escalate(question_id: str, at: str | None) -> None:
     """CD-3: the buyer is not satisfied with the reply: a dispute."""
-    _run(lambda led: led.buyer_not_satisfied(UUID(question_id), _when(at), actor=ACTOR))
+    _run(lambda led: led.buyer_not_satisfied(UUID(question_id), when(at), actor=ACTOR))
 
 
 @questions.command("show")

@@ -27,3 +27,13 @@ def test_lz3_cd3_holds_page_shows_order_and_question_deadlines(fresh: Seeded) ->
                      page, re.S)
     other = signed_in(fresh.app, fresh.keys["seller_tt"]).get("/web/holds").get_data(True)
     assert "LZ-WEB-1" not in other  # another seller's orders stay out of sight
+
+
+def test_tt1_tt3_timeline_shows_every_rule_of_a_decision(fresh: Seeded) -> None:
+    page = signed_in(fresh.app, fresh.keys["auditor"]).get(
+        f"/web/parcels/{fresh.parcels['tiktok_shop']}").get_data(True)
+    routed = page[page.index('data-type="ReturnRouted"'):]
+    routed = routed[:routed.index("</li>")]
+    assert ('Decided by rules <span class="rule">TT-1</span>, <span class="rule">TT-3</span> '
+            '(settled by <span class="rule">TT-3</span>)') in routed
+    assert "<dt>rules</dt>" not in routed  # shown as the decision, not among the details
