@@ -121,6 +121,12 @@ class OrderStages:
         act(question)
         return self._saved_result(question)
 
+    def _sites(self, platform: str) -> frozenset[str]:
+        try:
+            return self.policies.for_platform(platform).sites
+        except ValueError:  # not a platform: Order.create names the field
+            return frozenset()
+
     # -- orders ---------------------------------------------------------------------------
     def create_order(self, *, platform: str, site: str, seller_id: str, order_id: str,
                      created_at: datetime, commission: Money | None = None,
@@ -130,7 +136,7 @@ class OrderStages:
         order = Order.create(platform=platform, site=site, seller_id=seller_id,
                              order_id=order_id, created_at=created_at,
                              deadlines=self.order_deadlines, commission=commission,
-                             actor=actor)
+                             sites=self._sites(platform), actor=actor)
         return self._saved_result(order)
 
     def mark_ready_to_ship(self, order_id: UUID, occurred_at: datetime, actor: str = "system",

@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidValueError, RuleViolationError, TransitionError
 from domain.order import OrderDeadlines
+from domain.plausibility import ImplausibleValueError
 from domain.values import aware, choice, text
 
 QUESTION_NAMESPACE = uuid5(NAMESPACE_URL, "https://returns-ledger.invalid/question")
@@ -136,8 +137,8 @@ class BuyerQuestion(Aggregate):
     def _at(self, occurred_at: datetime) -> datetime:
         occurred_at = aware(occurred_at, "occurred_at")
         if occurred_at < self.asked_at:
-            raise RuleViolationError("RL-3", "a business time before the question was asked",
-                                     field="occurred_at", asked_at=self.asked_at.isoformat())
+            raise ImplausibleValueError("occurred_at", "a business time before the question "
+                                        "was asked", asked_at=self.asked_at.isoformat())
         return occurred_at
 
     def answer(self, reply_language: str, occurred_at: datetime, actor: str = "system") -> None:

@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidValueError, RuleViolationError, TransitionError
 from domain.money import Money
+from domain.plausibility import check_not_before, check_site
 from domain.values import aware, country, text
 
 ORDER_NAMESPACE = uuid5(NAMESPACE_URL, "https://returns-ledger.invalid/order")
@@ -166,12 +167,14 @@ class Order(Aggregate):
     @classmethod
     def create(cls, *, platform: str, site: str, seller_id: str, order_id: str,
                created_at: datetime, deadlines: OrderDeadlines,
-               commission: Money | None = None, actor: str = "system") -> Order:
+               commission: Money | None = None, sites: frozenset[str] = frozenset(),
+               actor: str = "system") -> Order:
         """The platform verified the payment (LZ-3) or passed the order on (CD-1)."""
         if platform not in FIRST_STAGE:
             raise InvalidValueError("platform", "order stages are kept for lazada (LZ-3) and "
                                     "cdiscount (CD-1)")
         status, rule = FIRST_STAGE[platform]
+        check_site(platform, country(site, "site"), sites)  # RL-3
         created_at = aware(created_at, "created_at")
         if commission is not None and commission.is_negative:
             raise InvalidValueError("commission", "must not be negative")
@@ -188,10 +191,7 @@ class Order(Aggregate):
 
     def _at(self, occurred_at: datetime) -> datetime:
         occurred_at = aware(occurred_at, "occurred_at")
-        if occurred_at < self.created_at:
-            raise RuleViolationError("RL-3", "a business time before the order was created",
-                                     field="occurred_at", occurred_at=occurred_at.isoformat(),
-                                     order_created_at=self.created_at.isoformat())
+        check_not_before("occurred_at", occurred_at, self.created_at)  # RL-3
         return occurred_at
 
     def _in_time(self, occurred_at: datetime) -> None:

@@ -23,16 +23,26 @@ from domain.values import (
     text,
 )
 
+REQUESTERS = ("buyer", "seller")  # TT-8: who asked for a redelivery
+
 
 class ParcelReturns(ParcelState):
     """The return commands of `ReturnParcel` and the events they record."""
 
-    class ReturnRequested(ParcelEvent):
+    class ReturnRequested(ParcelDecision):
         leads_to = Status.RETURN_REQUESTED
         reason: str
         seller_fault: bool
         unconditional: bool
         return_shipping_cost: Money | None
+        facts: dict[str, str]  # AM-5: the return window, and the seller's decision after it
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 was stored before a return request was a decision (AM-5)."""
+            state.setdefault("rule", None)
+            state["rules"] = []
+            state.setdefault("facts", {})
 
         def change(self, parcel: Any) -> None:
             parcel.return_reason = self.reason
@@ -122,15 +132,23 @@ class ParcelReturns(ParcelState):
 
     def request_return(self, reason: str, seller_fault: bool, occurred_at: datetime,
                        unconditional: bool = False, return_shipping_cost: Money | None = None,
-                       actor: str = "system") -> None:
-        """The buyer asks to send the item back (AM-1, CD-4)."""
+                       actor: str = "system", policy: PlatformPolicy | None = None,
+                       outside_window_accepted: bool = False) -> None:
+        """The buyer asks to send the item back (AM-1, CD-4); AM-5: after the return window
+        only with the seller's explicit decision."""
         self._allow("request_return")
         if return_shipping_cost is not None and return_shipping_cost.currency != self.currency:
             raise InvalidValueError("return_shipping_cost", f"must be in {self.currency}")
+        at = aware(occurred_at, "occurred_at")
+        ruling = (policy.return_request_ruling(self.facts(), self.delivered_at, at,
+                                               bool(outside_window_accepted))
+                  if policy is not None else None)
         self.trigger_event(self.ReturnRequested, reason=text(reason, "reason"),
                            seller_fault=bool(seller_fault), unconditional=bool(unconditional),
                            return_shipping_cost=return_shipping_cost,
-                           occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
+                           rule=ruling.rule if ruling else None,
+                           rules=list(ruling.rules) if ruling else [],
+                           facts=ruling.facts if ruling else {}, occurred_at=at, actor=actor)
 
     def route_return(self, decision: RouteDecision, occurred_at: datetime,
                      actor: str = "system") -> None:
@@ -160,13 +178,21 @@ class ParcelReturns(ParcelState):
                                rule=decision.rule, occurred_at=occurred_at, actor=actor)
 
     def request_redelivery(self, policy: PlatformPolicy, occurred_at: datetime,
-                           actor: str = "system") -> None:
-        """The buyer asks for another try from the warehouse (TT-2; refused by TT-4)."""
+                           actor: str = "system", requested_by: str = "buyer") -> None:
+        """The buyer asks for another try from the warehouse (TT-2; refused by TT-4); the
+        request records who asked, and one from the seller is refused (TT-8)."""
         self._allow("request_redelivery")
+        if requested_by not in REQUESTERS:
+            raise InvalidValueError("requested_by", f"one of {', '.join(REQUESTERS)}")
         occurred_at = aware(occurred_at, "occurred_at")
         ruling = policy.check_redelivery(self.facts(), occurred_at)
-        self.trigger_event(self.RedeliveryRequested, rule=ruling.rule,
-                           payer=ruling.party.value, facts=ruling.facts,
+        if requested_by != "buyer":
+            raise RuleViolationError("TT-8", "only the buyer, through the platform, starts a "
+                                     "redelivery; the seller may contact the buyer",
+                                     requested_by=requested_by)
+        self.trigger_event(self.RedeliveryRequested, rule=ruling.rule, rules=["TT-8", ruling.rule],
+                           payer=ruling.party.value,
+                           facts={**ruling.facts, "requested_by": requested_by},
                            occurred_at=occurred_at, actor=actor)
 
     def issue_return_label(self, carrier: str, tracking_number: str, policy: PlatformPolicy,

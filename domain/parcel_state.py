@@ -53,6 +53,10 @@ ALLOWED: dict[str, frozenset[Status]] = {
     "open_investigation": NON_TERMINAL,
     "resolve_investigation": NON_TERMINAL,
     "close": frozenset({S.RECEIVED, S.DELIVERED, S.AWAITING_REFUND}),
+    "contact_buyer": frozenset({S.HELD}),  # TT-8
+    "agree_replacement": frozenset({S.RECEIVED}),  # AM-6
+    "void": NON_TERMINAL,  # RL-2
+    "correct": NON_TERMINAL,  # RL-2
 }
 
 
@@ -134,6 +138,7 @@ class ParcelState:
     condition: Condition | None
     restock: bool | None
     refunds: RefundBook
+    delivered_at: datetime | None = None  # AM-5 (set by Delivered and Redelivered)
     investigations: dict[str, dict[str, str]]
 
     if TYPE_CHECKING:  # given by the library's Aggregate, which ReturnParcel also is

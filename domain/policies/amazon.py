@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from domain.errors import RuleViolationError
 from domain.money import Money
-from domain.policies.base import AddressFacts, PlatformPolicy, RouteDecision, later
+from domain.policies.base import AddressFacts, PlatformPolicy, RouteDecision, Ruling, later
 from domain.values import Destination, Party, Remedy, Status
 
 if TYPE_CHECKING:
     from domain.facts import ParcelFacts
 
 
+# AM-5 defaults, from Amazon's public seller policy (the seed says only that deadlines exist):
+AM5_RETURN_WINDOW_DAYS = 30  # return requests within 30 days of delivery
+AM5_REPLY_BUSINESS_DAYS = 1  # a return request is answered within 1 business day
+AM5_REFUND_BUSINESS_DAYS = 2  # a received return is refunded within 2 business days
+
+
+def business_days_after(moment: datetime, days: int) -> datetime:
+    """`days` working days (Monday to Friday) after `moment`, at the same time of day."""
+    current = moment
+    while days > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            days -= 1
+    return current
+
+
 class AmazonPolicy(PlatformPolicy):
     """Buyer-requested returns: confirm, label, receive, inspect, refund."""
 
     platform = "amazon"
+    # Amazon's marketplaces (sellercentral), by country.
+    sites = frozenset({"US", "CA", "MX", "BR", "GB", "IE", "DE", "FR", "IT", "ES", "NL", "BE",
+                       "SE", "PL", "TR", "AE", "SA", "EG", "IN", "JP", "AU", "SG", "ZA"})
 
     def route(self, facts: ParcelFacts, addresses: list[AddressFacts],
               occurred_at: datetime, remedy: Remedy | None = None) -> RouteDecision:
@@ -40,6 +59,29 @@ class AmazonPolicy(PlatformPolicy):
                    "address_id": address.address_id if address else ""},
             expected_back_by=later(occurred_at, days=self.settings.return_window_days),
         )
+
+    def return_request_ruling(self, facts: ParcelFacts, delivered_at: datetime | None,
+                              occurred_at: datetime, outside_window_accepted: bool,
+                              ) -> Ruling | None:
+        """AM-5: a return is requested within the window after delivery (default 30 days,
+        Amazon's public seller policy); later only with the seller's explicit decision.
+        The seller answers a request within REPLY_BUSINESS_DAYS (recorded: `reply_by`)."""
+        if delivered_at is None:
+            return None  # not delivered (yet): no window has started
+        window = later(delivered_at, days=AM5_RETURN_WINDOW_DAYS)
+        facts_out = {"delivered_at": delivered_at.isoformat(), "window_ends": window.isoformat(),
+                     "window_days": str(AM5_RETURN_WINDOW_DAYS),
+                     "reply_by": business_days_after(occurred_at,
+                                                     AM5_REPLY_BUSINESS_DAYS).isoformat(),
+                     "refund_within_business_days_of_receipt": str(AM5_REFUND_BUSINESS_DAYS)}
+        if occurred_at <= window:
+            return Ruling("AM-5", Party.NOBODY, {**facts_out, "outside_window": "false"})
+        if not outside_window_accepted:
+            raise RuleViolationError("AM-5", "the return is requested after the return window: "
+                                     "it needs the seller's explicit decision",
+                                     **facts_out, requested_at=occurred_at.isoformat())
+        return Ruling("AM-5", Party.NOBODY, {**facts_out, "outside_window": "true",
+                                             "seller_decision": "accepted"})
 
     def check_receipt(self, facts: ParcelFacts) -> None:
         """AM-1: a buyer's return travels on the label the seller provided."""

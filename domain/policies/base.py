@@ -135,6 +135,8 @@ class PlatformPolicy:
     uses_customs_facts = False
     # Whether a parcel may be registered without a tracking number (CD-2 decides when).
     allows_untracked = False
+    # The sites (ISO 3166-1 countries) the platform serves (RL-3); each platform sets its own.
+    sites: frozenset[str] = frozenset()
 
     def __init__(self, settings: PolicySettings | None = None) -> None:
         self.settings = settings or PolicySettings()
@@ -175,6 +177,12 @@ class PlatformPolicy:
             facts={"delivery_failure_reason": facts.failure_reason or "",
                    "address_id": address.address_id if address else ""},
             expected_back_by=later(occurred_at, days=self.settings.return_window_days))
+
+    def return_request_ruling(self, facts: ParcelFacts, delivered_at: datetime | None,
+                              occurred_at: datetime, outside_window_accepted: bool,
+                              ) -> Ruling | None:
+        """A platform's deadline for return requests (AM-5); none by default."""
+        return None
 
     def check_redelivery(self, facts: ParcelFacts, occurred_at: datetime) -> Ruling:
         """TT-2 / TT-4: redelivery only from the warehouse, inside the hold."""

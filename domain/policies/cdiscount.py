@@ -29,6 +29,7 @@ class CdiscountPolicy(PlatformPolicy):
     """Cdiscount France."""
 
     platform = "cdiscount"
+    sites = frozenset({"FR"})
     allows_untracked = True  # ordinary mail at most 15 EUR (CD-2, check_registration)
 
     def check_registration(self, facts: ParcelFacts, ready_to_ship_at: datetime | None,

@@ -17,6 +17,7 @@ class TikTokShopPolicy(PlatformPolicy):
     """Where a failed TikTok Shop delivery goes, and who pays."""
 
     platform = "tiktok_shop"
+    sites = frozenset({"MY", "TH", "VN", "PH", "SG", "ID", "GB"})  # SEA cross-border and UK
 
     def route(self, facts: ParcelFacts, addresses: list[AddressFacts],
               occurred_at: datetime, remedy: Remedy | None = None) -> RouteDecision:

@@ -12,6 +12,7 @@ from flask_smorest import Api
 from application.settings import load as load_settings
 from interfaces.api import (
     addresses,
+    corrections,
     deliveries,
     finance,
     orders,
@@ -50,6 +51,7 @@ BLUEPRINTS = [
     finance.blp,
     reports.blp,
     orders.blp,
+    corrections.blp,
 ]
 
 DEFAULTS: dict[str, Any] = {

@@ -79,6 +79,9 @@ class RequestReturnRequest(CommandRequest):
     seller_fault = fields.Boolean(required=True)
     unconditional = fields.Boolean(load_default=False)
     return_shipping_cost = MoneyField(load_default=None)
+    outside_window_accepted = fields.Boolean(load_default=False, metadata={
+        "description": "AM-5: the seller's explicit decision to accept a request after the "
+                       "return window"})
 
 
 class RouteReturnRequest(CommandRequest):
@@ -86,7 +89,9 @@ class RouteReturnRequest(CommandRequest):
 
 
 class RequestRedeliveryRequest(CommandRequest):
-    pass
+    requested_by = fields.String(load_default="buyer", validate=validate.OneOf(
+        ["buyer", "seller"]), metadata={"description": "TT-8: who asked; only the buyer "
+                                                      "(through the platform) may"})
 
 
 class IssueReturnLabelRequest(CommandRequest):

@@ -130,3 +130,58 @@ def test_tt1_tt3_route_answer_and_history_cite_every_rule(client, keys):
     history = client.get(f"/v1/parcels/{parcel}/history", headers=bearer(keys.auditor))
     event = history.get_json()["events"][-1]
     assert (event["type"], event["data"]["rules"]) == ("ReturnRouted", ["TT-1", "TT-3"])
+
+
+# -- RL-3 over HTTP ------------------------------------------------------------------------
+def test_rl3_implausible_registrations_are_422_naming_the_field_and_the_rule(client, keys):
+    for extra, field in (({"site": "ZZ"}, "site"),
+                         ({"amount_paid": money("500.00")}, "amount_paid"),
+                         ({"occurred_at": "2026-03-01T09:00:00+00:00"}, "occurred_at"),
+                         ({"order_created_at": "2099-01-01T00:00:00+00:00",
+                           "occurred_at": "2099-01-02T00:00:00+00:00"}, "occurred_at")):
+        answer = client.post("/v1/parcels", json=parcel_body(**extra),
+                             headers=bearer(keys.client))
+        assert answer.status_code == 422, (extra, answer.get_json())
+        problem = answer.get_json()
+        assert problem["rule"] == "RL-3" and field in problem["errors"], problem
+    lazada = client.post("/v1/parcels", json=parcel_body(platform="lazada", site="FR"),
+                         headers=bearer(keys.client))
+    assert lazada.status_code == 422 and lazada.get_json()["rule"] == "RL-3"
+    parcel = register(client, keys.client, tracking="RL3-OK")
+    early = post(client, keys.client, f"/v1/parcels/{parcel}/deliveries",
+                 {"occurred_at": "2026-03-01T00:00:00+00:00"})
+    assert early.status_code == 422 and early.get_json()["rule"] == "RL-3"
+
+
+# -- RL-2 over HTTP ------------------------------------------------------------------------
+def test_rl2_void_and_correction_over_http(client, keys):
+    parcel = register(client, keys.client, tracking="RL2-VOID")
+    voided = post(client, keys.client, f"/v1/parcels/{parcel}/voids",
+                  {"reason": "test parcel", "occurred_at": day(2)})
+    assert voided.status_code == 201 and voided.get_json()["status"] == "voided"
+    again = post(client, keys.client, f"/v1/parcels/{parcel}/voids",
+                 {"reason": "again", "occurred_at": day(2)})
+    assert again.status_code == 409
+    wrong = register(client, keys.client, tracking="RL2-FIX")
+    fixed = post(client, keys.client, f"/v1/parcels/{wrong}/corrections",
+                 {"field": "amount_paid", "value": money("30.00"), "reason": "voucher",
+                  "occurred_at": day(2)})
+    assert fixed.status_code == 201, fixed.get_json()
+    assert fixed.get_json()["corrects_version"] == 1
+    bad = post(client, keys.client, f"/v1/parcels/{wrong}/corrections",
+               {"field": "site", "value": "FR", "reason": "no", "occurred_at": day(2)})
+    assert bad.status_code == 422 and bad.get_json()["rule"] == "RL-3"
+    history = client.get(f"/v1/parcels/{wrong}/history", headers=bearer(keys.auditor))
+    last = history.get_json()["events"][-1]
+    assert (last["type"], last["data"]["corrects_version"], last["data"]["previous"]) == (
+        "FieldCorrected", 1, money("39.80"))
+
+
+def test_rl2_refunded_parcel_is_not_voided_over_http(client, keys):
+    parcel = register(client, keys.client, tracking="RL2-REFUND")
+    post(client, keys.client, f"/v1/parcels/{parcel}/refunds", {
+        "reference": "R-1", "occurred_at": day(3),
+        "components": [{"kind": "item", "amount": money("5.00")}]})
+    refused = post(client, keys.client, f"/v1/parcels/{parcel}/voids",
+                   {"reason": "mistake", "occurred_at": day(4)})
+    assert refused.status_code == 409 and refused.get_json()["rule"] == "RL-2"

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from domain.errors import InvalidValueError, RuleViolationError, TransitionError
 from domain.money import Money
+from domain.plausibility import ImplausibleValueError
 from interfaces.cli import main
 from projections.order_deadlines import settle_order_deadlines
 from tests.integration.projection_support import (  # noqa: F401 - fixtures
@@ -91,12 +92,12 @@ def test_lz3_seller_marked_delivery_failed_is_not_settled_even_when_delivered(me
                      "delivered_before": "true"}
 
 
-def test_lz3_times_before_the_order_are_refused(memory_ledger):
+def test_rl3_order_times_before_the_order_are_refused(memory_ledger):
     app = memory_ledger
     order = _lazada(app)
-    with pytest.raises(RuleViolationError) as early:
+    with pytest.raises(ImplausibleValueError) as early:
         app.mark_ready_to_ship(order, T0 - HOUR)
-    assert early.value.rule == "RL-3"
+    assert (early.value.rule, early.value.field) == ("RL-3", "occurred_at")
 
 
 def test_lz3_order_stages_are_kept_for_lazada_and_cdiscount_only(memory_ledger):

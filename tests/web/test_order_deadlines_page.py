@@ -37,3 +37,15 @@ def test_tt1_tt3_timeline_shows_every_rule_of_a_decision(fresh: Seeded) -> None:
     assert ('Decided by rules <span class="rule">TT-1</span>, <span class="rule">TT-3</span> '
             '(settled by <span class="rule">TT-3</span>)') in routed
     assert "<dt>rules</dt>" not in routed  # shown as the decision, not among the details
+
+
+def test_rl2_timeline_shows_a_correction_of_the_earlier_event(fresh: Seeded) -> None:
+    from domain.money import Money
+
+    parcel = fresh.parcels["held"]
+    fresh.ledger.correct_parcel(parcel, "amount_paid", Money.of("400.00", "THB"), "voucher",
+                                datetime(2026, 3, 10, tzinfo=UTC))
+    page = signed_in(fresh.app, fresh.keys["auditor"]).get(f"/web/parcels/{parcel}")
+    html = page.get_data(True)
+    assert 'Corrects <a href="#v1">v1</a>: amount paid was 450.00 THB' in html
+    assert '<span class="rule">RL-2</span>' in html
