@@ -9,6 +9,7 @@ import click
 
 from application.dto import plain
 from application.ledger import ReturnsLedger
+from domain.errors import NotFoundError
 from interfaces.cli import store
 from interfaces.cli.store import settings_for_command
 
@@ -70,7 +71,9 @@ def db_info() -> None:
 
 @main.command()
 def demo() -> None:
-    """Run one lifecycle per platform through the ledger and print each history."""
+    """Run one lifecycle per platform through the ledger, and orders through their LZ-3,
+    CD-1 and CD-3 deadlines, and print each history."""
+    from demo.orders import ORDER_WALKS
     from demo.scenarios import SCENARIOS
 
     ledger = store.open_ledger()
@@ -80,15 +83,35 @@ def demo() -> None:
         state = ledger.get_parcel(parcel_id)
         click.secho(f"\n== {name}: parcel {parcel_id} is {state.status} "
                     f"(refunded {state.refunded_total})", bold=True)
-        for entry in ledger.get_parcel_history(parcel_id):
-            rule = entry.data.get("rule")
-            why = f"  [{rule}]" if rule else ""
-            click.echo(f"  v{entry.version:<2} {entry.type:<22} "
-                       f"{entry.occurred_at.isoformat() if entry.occurred_at else '':<26}{why}")
-            facts = entry.data.get("facts")
-            if facts:
-                click.echo(f"      facts: {json.dumps(plain(facts), ensure_ascii=False)}")
+        _print_history(ledger, parcel_id)
+    for name, walk in ORDER_WALKS.items():
+        for aggregate_id in walk(ledger, f"-{run}"):
+            click.secho(f"\n== {name}: {_stage(ledger, aggregate_id)}", bold=True)
+            _print_history(ledger, aggregate_id)
     ledger.close()
+
+
+def _stage(ledger: ReturnsLedger, aggregate_id: uuid.UUID) -> str:
+    """An order's or a buyer question's id and status, for the demo's headings."""
+    try:
+        order = ledger.get_order(aggregate_id)
+    except NotFoundError:
+        question = ledger.get_question(aggregate_id)
+        return f"question {question.question_id} is {question.status}"
+    return f"order {order.order_id} ({order.platform}) is {order.status}"
+
+
+def _print_history(ledger: ReturnsLedger, aggregate_id: uuid.UUID) -> None:
+    for entry in ledger.get_parcel_history(aggregate_id):
+        rules = entry.data.get("rules") or ([entry.data["rule"]] if entry.data.get("rule")
+                                            else [])
+        why = f"  [{', '.join(rules)}]" if rules else ""
+        click.echo(f"  v{entry.version:<2} {entry.type:<28} "
+                   f"{entry.occurred_at.isoformat() if entry.occurred_at else '':<26}"
+                   f"{entry.actor or '':<10}{why}")
+        facts = entry.data.get("facts")
+        if facts:
+            click.echo(f"      facts: {json.dumps(plain(facts), ensure_ascii=False)}")
 
 
 from interfaces.cli.addresses import addresses, customs  # noqa: E402

@@ -303,3 +303,15 @@ def test_lz3_cd3_orders_and_questions_from_the_cli(view_env, app, monkeypatch):
     replied = cli.invoke(main, ["questions", "reply", question, "--at",
                                 (T0 + HOUR).isoformat()])
     assert json.loads(replied.output)["status"] == "answered"
+
+
+def test_lz3_cd1_cd3_demo_walks_orders_through_their_deadlines(view_env, app, monkeypatch):
+    for key, value in view_env.items():
+        monkeypatch.setenv(key, value)
+    shown = CliRunner().invoke(main, ["demo"])
+    assert shown.exit_code == 0, shown.output
+    for heading in ("lazada_order (LZ-3): order LZ-ORDER-LATE", "cdiscount_order (CD-1): "
+                    "order CD-ORDER-LATE", "cdiscount_questions (CD-3): question Q-LATE"):
+        assert heading in shown.output
+    assert shown.output.count("OrderCancelledAutomatically") == 2
+    assert "QuestionEscalated" in shown.output and '"fined": "true"' in shown.output
