@@ -37,7 +37,8 @@ def refund(ledger: ReturnsLedger, reference: str, parts: dict[str, str], **kw) -
                           [RefundComponent(k, eur(v)) for k, v in parts.items()],
                           T0 + DAY, actor="clerk")
     if kw.get("fail"):
-        ledger.record_refund_failure(parcel, reference, "card expired", T0 + 2 * DAY)
+        ledger.record_refund_failure(parcel, reference, "card expired", T0 + 2 * DAY,
+                                     actor="payments-desk")  # AM-4: not the issuer
 
 
 @pytest.fixture
