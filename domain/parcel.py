@@ -4,7 +4,14 @@ The aggregate is written in parts: what it holds and which state allows which co
 (`parcel_state.py`), its return (`parcel_returns.py`), refunds (`parcel_refunds.py`) and
 investigations (`parcel_investigations.py`); registration, delivery and the parcel's
 end are here. Every event is nested in ReturnParcel, so each keeps its stored topic
-(`domain.parcel:ReturnParcel.<Event>`) whichever part declares it.
+(`domain.parcel:ReturnParcel.<Event>`) whichever part declares it: the library
+redefines the parts' events on the aggregate class.
+
+Two ways of recording, one rule: here the library's `@event` methods assign the state
+(the decorator only works on methods of the aggregate class itself); in the parts, the
+commands record with `trigger_event` and each event's `change()` assigns the state.
+Either way the public method decides and the recording only assigns, since it runs
+again on every replay, and the status comes from the event (`ParcelEvent`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ included, and an issued refund is released only on the word of another person.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from domain.money import Money
 from domain.parcel_state import ParcelDecision, ParcelEvent, ParcelState
@@ -20,7 +20,10 @@ from domain.values import RefundComponent, Status, aware, text
 class ParcelRefunds(ParcelState):
     """The refund commands of `ReturnParcel` and the events they record."""
 
+    # Each refund event says the status it leaves its refund in (`refund_status`): the
+    # refund book and the refunds view take it from here.
     class RefundRequested(ParcelDecision):
+        refund_status: ClassVar[str] = "requested"
         reference: str
         components: list[dict[str, Any]]
         amount: Money
@@ -33,6 +36,7 @@ class ParcelRefunds(ParcelState):
                                      self.needs_approval, self.actor, self.occurred_at)
 
     class RefundApproved(ParcelDecision):
+        refund_status: ClassVar[str] = "approved"
         reference: str
         rule: str
 
@@ -40,6 +44,7 @@ class ParcelRefunds(ParcelState):
             parcel.refunds.approved(self.reference, self.actor, self.occurred_at)
 
     class RefundIssued(ParcelEvent):
+        refund_status: ClassVar[str] = "issued"
         reference: str
         amount: Money
 
@@ -47,34 +52,37 @@ class ParcelRefunds(ParcelState):
             parcel.refunds.issued(self.reference, self.occurred_at, self.actor)
 
     class RefundRejected(ParcelDecision):
+        refund_status: ClassVar[str] = "rejected"
         reference: str
         amount: Money
         reason: str
         rule: str
 
         def change(self, parcel: Any) -> None:
-            parcel.refunds.released(self.reference, "rejected", self.reason, self.actor,
-                                    self.occurred_at)
+            parcel.refunds.released(self.reference, self.refund_status, self.reason,
+                                    self.actor, self.occurred_at)
 
     class RefundFailed(ParcelDecision):
+        refund_status: ClassVar[str] = "failed"
         reference: str
         amount: Money
         reason: str
         rule: str
 
         def change(self, parcel: Any) -> None:
-            parcel.refunds.released(self.reference, "failed", self.reason, self.actor,
-                                    self.occurred_at)
+            parcel.refunds.released(self.reference, self.refund_status, self.reason,
+                                    self.actor, self.occurred_at)
 
     class RefundReversed(ParcelDecision):
+        refund_status: ClassVar[str] = "reversed"
         reference: str
         amount: Money
         reason: str
         rule: str
 
         def change(self, parcel: Any) -> None:
-            parcel.refunds.released(self.reference, "reversed", self.reason, self.actor,
-                                    self.occurred_at)
+            parcel.refunds.released(self.reference, self.refund_status, self.reason,
+                                    self.actor, self.occurred_at)
 
     if TYPE_CHECKING:  # recorded by ReturnParcel (CD-4: the full refund closes the parcel)
         def _closed(self, occurred_at: datetime, actor: str) -> None: ...

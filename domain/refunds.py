@@ -53,8 +53,17 @@ def is_person(actor: str | None) -> bool:
     """
     if actor is None:
         return False
-    name = actor.strip().lower()
+    name = person_key(actor)
     return name not in NOT_A_PERSON and not name.startswith(NOT_A_PERSON_PREFIXES)
+
+
+def person_key(actor: str) -> str:
+    """How two actors are compared: "Alice " and "alice" are one person."""
+    return actor.strip().casefold()
+
+
+def same_person(one: str | None, other: str | None) -> bool:
+    return one is not None and other is not None and person_key(one) == person_key(other)
 
 
 @dataclass
@@ -176,8 +185,7 @@ class RefundBook:
     def approval_retry(self, reference: str, approver: str) -> Refund | None:
         """The refund, when the same person approves again what they approved: a retry."""
         refund = self.find(reference)
-        if refund is not None and refund.approved_by is not None \
-                and refund.approved_by == approver:
+        if refund is not None and same_person(refund.approved_by, approver):
             return refund
         return None
 
@@ -189,7 +197,7 @@ class RefundBook:
         if not is_person(approver):
             raise RuleViolationError("AM-4", "an approval is given by an identified person",
                                      reference=refund.reference, approver=approver)
-        if approver == refund.requested_by:
+        if same_person(approver, refund.requested_by):
             raise RuleViolationError("AM-4", "a large refund needs a second person's approval",
                                      reference=refund.reference, requested_by=approver)
 
@@ -213,7 +221,7 @@ class RefundBook:
             raise RuleViolationError("AM-4", f"a refund is {status} on the word of an "
                                      "identified person", reference=refund.reference,
                                      actor=actor)
-        if actor == refund.issued_by:
+        if same_person(actor, refund.issued_by):
             raise RuleViolationError("AM-4", f"the person who issued a refund does not record "
                                      f"it as {status}: a second person does",
                                      reference=refund.reference, issued_by=actor)

@@ -148,33 +148,32 @@ class RefundsProjection(ViewProjection):
             "site, currency, item, shipping, return_shipping, amount, status, "
             "needs_approval, rule, requested_by, requested_at) VALUES (:id, :reference, "
             ":order_id, :seller, :platform, :site, :currency, :item, :shipping, "
-            ":return_shipping, :amount, 'requested', :needs, :rule, :actor, :at)",
+            ":return_shipping, :amount, :status, :needs, :rule, :actor, :at)",
             id=parcel["parcel_id"], reference=e.reference, order_id=parcel["order_id"],
             seller=parcel["seller_id"], platform=parcel["platform"], site=parcel["site"],
             currency=e.amount.currency, amount=_minor(e.amount),
-            needs=int(e.needs_approval), rule=e.rule, actor=e.actor,
+            status=e.refund_status, needs=int(e.needs_approval), rule=e.rule, actor=e.actor,
             at=ts(e.occurred_at), **parts)
 
     @handle.register(P.RefundApproved)
     def _approved(self, e: P.RefundApproved, tx: Tx, tracking: Tracking) -> None:
-        _update(tx, e, "approved", "approved_by = :actor, approved_at = :at")
+        _update(tx, e, "approved_by = :actor, approved_at = :at")
 
     @handle.register(P.RefundIssued)
     def _issued(self, e: P.RefundIssued, tx: Tx, tracking: Tracking) -> None:
-        _update(tx, e, "issued", "issued_by = :actor, issued_at = :at")
+        _update(tx, e, "issued_by = :actor, issued_at = :at")
 
     @handle.register(P.RefundRejected)
     @handle.register(P.RefundFailed)
     @handle.register(P.RefundReversed)
     def _released(self, e: Any, tx: Tx, tracking: Tracking) -> None:
-        status = {P.RefundRejected: "rejected", P.RefundFailed: "failed",
-                  P.RefundReversed: "reversed"}[type(e)]
-        _update(tx, e, status, "released_by = :actor, released_at = :at, reason = :reason",
+        _update(tx, e, "released_by = :actor, released_at = :at, reason = :reason",
                 reason=e.reason)
 
 
-def _update(tx: Tx, e: Any, status: str, assignments: str, **more: Any) -> None:
+def _update(tx: Tx, e: Any, assignments: str, **more: Any) -> None:
+    """The refund's new status is the one its event declares (`refund_status`)."""
     tx.execute(f"UPDATE {{p}}refunds SET status = :status, {assignments} "
-               "WHERE parcel_id = :id AND reference = :reference", status=status,
+               "WHERE parcel_id = :id AND reference = :reference", status=e.refund_status,
                actor=e.actor, at=ts(e.occurred_at), id=str(e.originator_id),
                reference=e.reference, **more)

@@ -253,7 +253,8 @@ class PlatformPolicy:
         threshold = self.settings.large_refund_thresholds.get(amount.currency)
         before = outgoing_before if outgoing_before is not None else Money.zero(amount.currency)
         cumulative = before + amount
-        above = threshold is not None and cumulative.amount > threshold
+        # A currency without a threshold fails closed: every refund waits for review.
+        above = threshold is None or cumulative.amount > threshold
         return Ruling("AM-4", Party.NOBODY, {
             "amount": str(amount.amount), "currency": amount.currency,
             "refunds_before": str(before.amount), "cumulative": str(cumulative.amount),

@@ -159,3 +159,14 @@ def test_unreachable_store_is_a_503_with_retry_after(tmp_path) -> None:
     ready = client.get("/readyz")
     problem_of(ready, 503, "unavailable")
     assert client.get("/healthz").status_code == 200
+
+
+def test_deactivating_an_address_twice_is_an_invalid_transition_without_a_fake_rule(
+        client, keys) -> None:
+    address = post(client, keys.client, "/v1/return-addresses", ADDRESS).get_json()
+    path = f"/v1/return-addresses/{address['id']}/deactivations"
+    body = {"reason": "moved warehouse", "occurred_at": "2026-02-01T00:00:00Z"}
+    assert post(client, keys.client, path, body).status_code == 201
+    again = problem_of(post(client, keys.client, path, body), 409, "invalid-transition")
+    assert "rule" not in again
+    assert again["facts"] == {"status": "deactivated", "command": "deactivate"}

@@ -27,12 +27,12 @@ from domain.errors import DomainError
 from domain.money import MINOR_UNITS, Money
 from domain.parcel import ReturnParcel
 from domain.policies import Policies
-from domain.refunds import is_person
+from domain.refunds import is_person, same_person
 from domain.values import RefundComponent, RefundComponentKind
 from tests.unit.support import DAY, HOUR, T0, parcel, policies, replayed
 
 P = ReturnParcel
-PEOPLE = ["alice", "bob", "carol"]
+PEOPLE = ["alice", "bob", "carol", "Alice ", "BOB"]  # "Alice " and "alice": one person
 NOBODY = ["system", "unowned:key-9", "deadlines"]
 actors = st.sampled_from(PEOPLE + NOBODY)
 references = st.sampled_from(["R-1", "R-2", "R-3", "R-4", "R-5", "R-6"])
@@ -125,7 +125,8 @@ class RefundDutiesMachine(RuleBasedStateMachine):
         unreviewed: dict[str, Decimal] = defaultdict(Decimal)
         for e in self.events:
             if isinstance(e, P.RefundApproved):
-                assert is_person(e.actor) and e.actor != requested[e.reference].actor
+                assert is_person(e.actor)
+                assert not same_person(e.actor, requested[e.reference].actor)
             if isinstance(e, P.RefundIssued) and e.reference not in approvals:
                 unreviewed[e.actor] += e.amount.amount
         assert sum(unreviewed.values(), Decimal(0)) <= self.threshold, unreviewed
@@ -168,7 +169,7 @@ class RefundDutiesMachine(RuleBasedStateMachine):
             if isinstance(e, P.RefundIssued):
                 issuer[e.reference] = e.actor
             elif isinstance(e, P.RefundFailed | P.RefundReversed):
-                assert is_person(e.actor) and e.actor != issuer[e.reference]
+                assert is_person(e.actor) and not same_person(e.actor, issuer[e.reference])
 
     @invariant()
     def replay_equals_live(self) -> None:

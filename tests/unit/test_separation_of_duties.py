@@ -168,3 +168,27 @@ def test_a_rejection_retry_after_the_parcel_closed_is_the_same_refund():
     version = p.version
     assert p.reject_refund("R-1", "no proof", T0 + 6 * DAY, actor="bob").status == "rejected"
     assert p.version == version
+
+
+@pytest.mark.parametrize("again", ["alice", "Alice", " ALICE "])
+def test_am4_the_same_person_written_differently_is_still_the_same_person(again: str):
+    rules = policies(MYR="100")
+    p = parcel(rules, price="500.00")
+    policy = rules.for_platform("tiktok_shop")
+    p.request_refund("R-1", item("200.00", "MYR"), policy, T0 + 2 * DAY, actor="alice")
+    with pytest.raises(RuleViolationError):
+        p.approve_refund("R-1", T0 + 3 * DAY, actor=again)
+    p.request_refund("R-2", item("10.00", "MYR"), rules.for_platform("tiktok_shop"),
+                     T0 + 2 * DAY, actor="bob")
+    p.approve_refund("R-2", T0 + 3 * DAY, actor="carol")
+    with pytest.raises(RuleViolationError):
+        p.record_refund_failure("R-2", "bounced", T0 + 4 * DAY, actor=" Carol")
+
+
+def test_am4_a_currency_without_a_threshold_fails_closed():
+    rules = policies()
+    policy = rules.for_platform("tiktok_shop")
+    del policy.settings.large_refund_thresholds["MYR"]
+    p = parcel(rules, price="500.00")
+    refund = p.request_refund("R-1", item("0.01", "MYR"), policy, T0 + 2 * DAY, actor="alice")
+    assert refund.status == "requested" and refund.needs_approval

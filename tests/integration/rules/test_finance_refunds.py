@@ -169,3 +169,42 @@ def test_replayed_parcel_keeps_the_refund_lifecycle(ledger_env, received, ledger
     again = ReturnsLedger(ledger_env)
     assert again.get_parcel(received) == ledger.get_parcel(received)
     again.close()
+
+
+def cd4_awaiting_refund(ledger) -> UUID:
+    parcel = ledger.register_parcel(
+        platform="cdiscount", site="FR", seller_id="seller-cd", order_id="CD-2",
+        order_created_at=T0, tracking_number="CDFR-2", tracking_url="https://t.example/2",
+        lines=[Line("SKU-K", 1, eur("39.00"))], amount_paid=eur("39.00"),
+        shipping_paid=eur("4.90"), occurred_at=T0).id
+    ledger.record_delivery(parcel, T0 + DAY)
+    ledger.request_return(parcel, "defective", seller_fault=True, occurred_at=T0 + 2 * DAY)
+    ledger.route_return(parcel, T0 + 2 * DAY)  # no address: refund without return (CD-4)
+    assert ledger.get_parcel(parcel).status == "awaiting_refund"
+    return parcel
+
+
+FULL_CD4 = [RefundComponent("item", eur("39.00")), RefundComponent("shipping", eur("4.90"))]
+
+
+def test_cd4_refund_retry_after_the_refund_closed_the_parcel_answers_the_same_refund(ledger):
+    parcel = cd4_awaiting_refund(ledger)
+    first = ledger.request_refund(parcel, "CD-R-2", FULL_CD4, T0 + 3 * DAY, actor="clerk")
+    assert first.status == "closed"
+    again = ledger.request_refund(parcel, "CD-R-2", FULL_CD4, T0 + 4 * DAY, actor="clerk")
+    assert (again.version, again.status) == (first.version, "closed")
+    assert again.extra["refund"] == first.extra["refund"]
+    assert types(ledger, parcel).count("RefundIssued") == 1
+
+
+def test_am4_approval_retry_after_the_parcel_closed_answers_the_same_refund(ledger_env):
+    small = ReturnsLedger({**ledger_env, "LARGE_REFUND_THRESHOLD_EUR": "10"})
+    try:
+        parcel = cd4_awaiting_refund(small)
+        small.request_refund(parcel, "CD-R-3", FULL_CD4, T0 + 3 * DAY, actor="clerk")
+        approved = small.approve_refund(parcel, "CD-R-3", T0 + 4 * DAY, actor="finance-lead")
+        assert approved.status == "closed"
+        again = small.approve_refund(parcel, "CD-R-3", T0 + 5 * DAY, actor="finance-lead")
+        assert (again.version, again.extra["refund"].status) == (approved.version, "issued")
+    finally:
+        small.close()
