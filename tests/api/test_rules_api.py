@@ -185,3 +185,19 @@ def test_rl2_refunded_parcel_is_not_voided_over_http(client, keys):
     refused = post(client, keys.client, f"/v1/parcels/{parcel}/voids",
                    {"reason": "mistake", "occurred_at": day(4)})
     assert refused.status_code == 409 and refused.get_json()["rule"] == "RL-2"
+
+
+def test_lz3_cd3_deadlines_report_lists_order_stages_and_delays(app, client, keys, sqlite_env):
+    post(client, keys.client, "/v1/orders", {"platform": "lazada", "site": "MY",
+                                             "seller_id": "s1", "order_id": "LZ-R",
+                                             "created_at": T0})
+    _catch_up(sqlite_env, app.extensions["returns_ledger"].get())
+    report = client.get("/v1/reports/deadlines", query_string={
+        "list": "order_deadlines", "now": "2026-03-04T10:00:00+00:00"},
+        headers=bearer(keys.client)).get_json()
+    assert [(r["order_id"], r["rule"], r["delayed"]) for r in report["order_deadlines"]] == [
+        ("LZ-R", "LZ-3", True)]
+    early = client.get("/v1/reports/deadlines", query_string={
+        "list": "order_deadlines", "now": "2026-03-03T10:00:00+00:00"},
+        headers=bearer(keys.client)).get_json()
+    assert [r["delayed"] for r in early["order_deadlines"]] == [False]

@@ -129,3 +129,14 @@ def test_am4_large_refund_cites_am4_in_its_rules(ledger: ReturnsLedger) -> None:
     ledger.request_refund(parcel, "R-1", [item(eur("600.00"))], T0 + 2 * DAY)
     requested = [e for e in ledger.get_parcel_history(parcel) if e.type == "RefundRequested"]
     assert requested[0].data["rule"] == "AM-4" and requested[0].data["rules"][-1] == "AM-4"
+
+
+# -- RL-1: only an undeliverable parcel comes back at the seller's cost -------------------
+def test_rl1_a_parcel_that_did_not_fail_is_not_carrier_returned(ledger: ReturnsLedger) -> None:
+    parcel = register(ledger, "amazon", site="US", currency="USD")
+    with pytest.raises(TransitionError):
+        ledger.route_return(parcel, T0 + 2 * DAY)  # registered, neither failed nor asked
+    ledger.record_delivery(parcel, T0 + 2 * DAY)
+    with pytest.raises(TransitionError):
+        ledger.route_return(parcel, T0 + 3 * DAY)  # delivered: a return request comes first
+    assert ledger.get_parcel(parcel).status == "delivered"
