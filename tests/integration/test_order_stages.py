@@ -315,3 +315,42 @@ def test_lz3_cd1_cd3_demo_walks_orders_through_their_deadlines(view_env, app, mo
         assert heading in shown.output
     assert shown.output.count("OrderCancelledAutomatically") == 2
     assert "QuestionEscalated" in shown.output and '"fined": "true"' in shown.output
+
+
+def test_lz1_lz2_reuse_and_work_list_from_the_cli(view_env, app, monkeypatch):
+    import json
+
+    from domain.values import Line
+    from tests.integration.projection_support import ADDRESS
+
+    for key, value in view_env.items():
+        monkeypatch.setenv(key, value)
+    verified, second = (app.register_return_address(
+        seller_id="s1", platform="lazada", country="CN", address=ADDRESS,
+        effective_from=T0 - 30 * HOUR, occurred_at=T0 - 30 * HOUR).id for _ in range(2))
+    app.verify_real_name(verified, {"name": "Li Lei", "id_number": "110101199003074512",
+                                    "document_front": "f", "document_back": "b"}, T0)
+    cli = CliRunner()
+    reused = cli.invoke(main, ["addresses", "reuse-real-name", str(second), "--from",
+                               str(verified), "--at", T0.isoformat()])
+    assert reused.exit_code == 0, reused.output
+    assert json.loads(reused.output)["real_name_status"] == "verified"
+    unverified = app.register_return_address(
+        seller_id="s1", platform="lazada", country="CN", address=ADDRESS,
+        effective_from=T0 + 100 * HOUR, occurred_at=T0).id  # not in force for the route
+    refused = cli.invoke(main, ["addresses", "reuse-real-name", str(second), "--from",
+                                str(unverified), "--at", T0.isoformat()])
+    assert refused.exit_code == 1 and "LZ-1" in refused.output
+    parcel = app.register_parcel(
+        platform="lazada", site="PH", seller_id="s1", order_id="LZ-CLI-1",
+        order_created_at=T0, tracking_number="LZ-CLI-1",
+        lines=[Line("SKU-NEW", 1, Money.of("450.00", "PHP"))],
+        amount_paid=Money.of("450.00", "PHP"), occurred_at=T0 + HOUR).id
+    app.record_failed_delivery(parcel, "refused", T0 + 5 * HOUR)
+    app.route_return(parcel, T0 + 6 * HOUR)
+    listed = cli.invoke(main, ["customs", "work-list", "--seller", "s1"])
+    assert listed.exit_code == 0, listed.output
+    catch_up(view_env, app, ("deadlines",))
+    listed = cli.invoke(main, ["customs", "work-list", "--seller", "s1"])
+    assert f"{parcel}  s1  order LZ-CLI-1  sku SKU-NEW" in listed.output
+    assert "1 SKUs of returns need customs information" in listed.output
