@@ -18,7 +18,12 @@ from interfaces.api.auth import READ, WRITE, actor, caller, check_seller, requir
 from interfaces.api.commands import answer, etag, if_match, run
 from interfaces.api.fields import Choice, MoneyField, MoneyResponse, Text, Timestamp, When
 from interfaces.api.ledger import ledger
-from interfaces.api.schemas import COUNTRY, CommandRequest, CommandResponse
+from interfaces.api.schemas import (
+    COUNTRY,
+    CommandRequest,
+    CommandResponse,
+    HistoryEventResponse,
+)
 
 blp = Blueprint("orders", __name__, url_prefix="/v1",
                 description="Orders before shipping (LZ-3, CD-1) and buyer questions (CD-3)")
@@ -151,6 +156,37 @@ class OrderState(MethodView):
         """An order's stage, its deadline and what was decided."""
         view = _visible(ledger().get_order(order_id), order_id, "order")
         return jsonable(view), etag(view.version)
+
+
+class StageHistoryResponse(Schema):
+    id = fields.UUID(required=True)
+    events = fields.List(fields.Nested(HistoryEventResponse), required=True)
+
+
+def _history(key: UUID, what: str) -> Any:
+    get = ledger().get_order if what == "order" else ledger().get_question
+    version = _visible(get(key), key, what).version
+    events = [{k: v for k, v in jsonable(e).items() if k != "late" or v}
+              for e in ledger().get_parcel_history(key)]
+    return {"id": str(key), "events": events}, etag(version)
+
+
+@blp.route("/orders/<uuid:order_id>/history")
+class OrderHistory(MethodView):
+    @requires(READ)
+    @blp.response(200, StageHistoryResponse)
+    def get(self, order_id: UUID) -> Any:
+        """Every event of the order, with its rules and facts."""
+        return _history(order_id, "order")
+
+
+@blp.route("/questions/<uuid:question_id>/history")
+class QuestionHistory(MethodView):
+    @requires(READ)
+    @blp.response(200, StageHistoryResponse)
+    def get(self, question_id: UUID) -> Any:
+        """Every event of the buyer question (no message text is kept)."""
+        return _history(question_id, "buyer question")
 
 
 def _order_command(path: str, schema: type[Schema], doc: str,

@@ -36,6 +36,12 @@ def test_lz3_order_stages_over_http(client, keys):
     assert failed.get_json()["status"] == "delivery_failed"
     final = client.get(f"/v1/orders/{order}", headers=bearer(keys.client)).get_json()
     assert final["settled"] is False
+    history = client.get(f"/v1/orders/{order}/history", headers=bearer(keys.auditor))
+    assert [e["type"] for e in history.get_json()["events"]] == [
+        "OrderCreated", "ReadyToShip", "OrderShipped", "OrderDeliveryFailed"]
+    assert history.get_json()["events"][-1]["data"]["facts"]["settled"] == "false"
+    assert client.get(f"/v1/orders/{order}/history",
+                      headers=bearer(keys.other_seller)).status_code == 404
 
 
 def test_cd1_acceptance_and_refusal_over_http(client, keys):
