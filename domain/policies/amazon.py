@@ -14,12 +14,6 @@ if TYPE_CHECKING:
     from domain.facts import ParcelFacts
 
 
-# AM-5 defaults, from Amazon's public seller policy (the seed says only that deadlines exist):
-AM5_RETURN_WINDOW_DAYS = 30  # return requests within 30 days of delivery
-AM5_REPLY_BUSINESS_DAYS = 1  # a return request is answered within 1 business day
-AM5_REFUND_BUSINESS_DAYS = 2  # a received return is refunded within 2 business days
-
-
 def business_days_after(moment: datetime, days: int) -> datetime:
     """`days` working days (Monday to Friday) after `moment`, at the same time of day."""
     current = moment
@@ -64,16 +58,17 @@ class AmazonPolicy(PlatformPolicy):
                               occurred_at: datetime, outside_window_accepted: bool,
                               ) -> Ruling | None:
         """AM-5: a return is requested within the window after delivery (default 30 days,
-        Amazon's public seller policy); later only with the seller's explicit decision.
-        The seller answers a request within REPLY_BUSINESS_DAYS (recorded: `reply_by`)."""
+        Amazon's public seller policy; settings in PolicySettings); later only with the
+        seller's explicit decision. The answer is due within 1 business day (`reply_by`)."""
         if delivered_at is None:
             return None  # not delivered (yet): no window has started
-        window = later(delivered_at, days=AM5_RETURN_WINDOW_DAYS)
+        days = self.settings.return_request_window_days
+        window = later(delivered_at, days=days)
+        reply_by = business_days_after(occurred_at, self.settings.return_reply_business_days)
         facts_out = {"delivered_at": delivered_at.isoformat(), "window_ends": window.isoformat(),
-                     "window_days": str(AM5_RETURN_WINDOW_DAYS),
-                     "reply_by": business_days_after(occurred_at,
-                                                     AM5_REPLY_BUSINESS_DAYS).isoformat(),
-                     "refund_within_business_days_of_receipt": str(AM5_REFUND_BUSINESS_DAYS)}
+                     "window_days": str(days), "reply_by": reply_by.isoformat(),
+                     "refund_within_business_days_of_receipt":
+                         str(self.settings.refund_business_days)}
         if occurred_at <= window:
             return Ruling("AM-5", Party.NOBODY, {**facts_out, "outside_window": "false"})
         if not outside_window_accepted:

@@ -45,6 +45,10 @@ class PolicySettings:
     ready_to_ship_hours: int = 48  # LZ-3
     tracking_required_above_eur: Decimal = Decimal("15")  # CD-2
     tracking_url_max_length: int = 255  # CD-2
+    # AM-5, defaults from Amazon's public seller policy (the seed only says deadlines exist):
+    return_request_window_days: int = 30  # a return is requested within 30 days of delivery
+    return_reply_business_days: int = 1  # a return request is answered within 1 business day
+    refund_business_days: int = 2  # a received return is refunded within 2 business days
     large_refund_thresholds: dict[str, Decimal] = field(
         default_factory=lambda: dict(DEFAULT_LARGE_REFUND_THRESHOLDS)
     )  # AM-4
@@ -55,6 +59,8 @@ class PolicySettings:
         kwargs: dict[str, Any] = {}
         for name, kind in (("hold_days", int), ("max_delivery_attempts", int),
                            ("return_window_days", int), ("ready_to_ship_hours", int),
+                           ("return_request_window_days", int),
+                           ("return_reply_business_days", int), ("refund_business_days", int),
                            ("tracking_required_above_eur", Decimal)):
             raw = env.get(f"POLICY_{name.upper()}")
             if raw:

@@ -95,3 +95,19 @@ def test_am6_no_replacement_before_the_inspection(ledger: ReturnsLedger) -> None
     with pytest.raises(RuleViolationError) as refused:
         ledger.agree_replacement(parcel, "AMZ-REPLACEMENT-1", T0 + 10 * DAY)
     assert refused.value.rule == "AM-6"
+
+
+def test_am5_the_window_is_a_setting() -> None:
+    from application.ledger import ReturnsLedger as Ledger
+    from tests.conftest import TEST_PERSONAL_DATA_KEY
+
+    ledger = Ledger({"PERSISTENCE_MODULE": "eventsourcing.popo",
+                     "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY,
+                     "POLICY_RETURN_REQUEST_WINDOW_DAYS": "10"})
+    try:
+        parcel = amazon_parcel(ledger)  # delivered on day 2
+        with pytest.raises(RuleViolationError) as refused:
+            ledger.request_return(parcel, "changed mind", False, T0 + 13 * DAY)
+        assert refused.value.facts["window_days"] == "10"
+    finally:
+        ledger.close()
