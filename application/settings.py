@@ -61,10 +61,19 @@ OWN_VARIABLES: dict[str, str] = {
     "POLICY_RETURN_REQUEST_WINDOW_DAYS": "a whole number of days",
     "POLICY_RETURN_REPLY_BUSINESS_DAYS": "a whole number of business days",
     "POLICY_REFUND_BUSINESS_DAYS": "a whole number of business days",
+    "WEBHOOK_ALLOW_LOOPBACK": "a boolean",
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "a boolean",
+    "WEBHOOK_TIMEOUT_SECONDS": "seconds (> 0)",
+    "WEBHOOK_DISABLE_AFTER_HOURS": "hours (> 0)",
+    "WEBHOOK_RETRY_BASE_SECONDS": "seconds (> 0)",
+    "WEBHOOK_RETRY_MAX_SECONDS": "seconds (> 0)",
+    "WEBHOOK_SECRET_GRACE_HOURS": "hours (>= 0)",
+    "WEBHOOK_CONCURRENCY": "a whole number >= 1",
+    "WEBHOOK_IN_PROCESS": "a boolean",
 }
 # Prefixes that only this project uses: an unknown name with one of them is a mistake.
 OWN_PREFIXES = ("POLICY_", "PROJECTION_", "VIEWS_", "PERSONAL_DATA_", "AUDIT_CHAIN_",
-                "API_KEY_", "COMMAND_", "GROUP_")
+                "API_KEY_", "COMMAND_", "GROUP_", "WEBHOOK_")
 POLICY_FIELDS = {"POLICY_HOLD_DAYS": ("hold_days", int),
                  "POLICY_MAX_DELIVERY_ATTEMPTS": ("max_delivery_attempts", int),
                  "POLICY_RETURN_WINDOW_DAYS": ("return_window_days", int),
@@ -151,6 +160,43 @@ def _check_names(env: Mapping[str, str]) -> None:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Where webhooks may go and how their delivery is retried (docs: README, Webhooks)."""
+
+    allow_loopback: bool = False  # http:// and 127.0.0.0/8, ::1 (development only)
+    allow_private_networks: bool = False  # 10/8, 172.16/12, 192.168/16, fc00::/7 ...
+    timeout_seconds: float = 10.0  # per request: connect, and each read of the answer
+    disable_after_hours: float = 72.0  # failing this long without a success: disabled
+    retry_base_seconds: float = 5.0  # the first retry's delay; doubled for each next one
+    retry_max_seconds: float = 3600.0  # no retry waits longer (before jitter)
+    secret_grace_hours: float = 24.0  # a rotated-out secret still signs this long
+    concurrency: int = 16  # requests in flight at once, over all endpoints
+    in_process: bool = True  # the API process runs the dispatcher (SQLite default)
+
+
+def _webhooks(env: Mapping[str, str], module: str) -> WebhookSettings:
+    base = _number(env, "WEBHOOK_RETRY_BASE_SECONDS", float, 5.0, above=0)
+    ceiling = _number(env, "WEBHOOK_RETRY_MAX_SECONDS", float, 3600.0, above=0)
+    if ceiling < base:
+        raise SettingsError("WEBHOOK_RETRY_MAX_SECONDS",
+                            f"must be at least WEBHOOK_RETRY_BASE_SECONDS ({base})")
+    return WebhookSettings(
+        allow_loopback=_flag(env, "WEBHOOK_ALLOW_LOOPBACK", False),
+        allow_private_networks=_flag(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", False),
+        timeout_seconds=_number(env, "WEBHOOK_TIMEOUT_SECONDS", float, 10.0, above=0),
+        disable_after_hours=_number(env, "WEBHOOK_DISABLE_AFTER_HOURS", float, 72.0,
+                                    above=0),
+        retry_base_seconds=base, retry_max_seconds=ceiling,
+        secret_grace_hours=_number(env, "WEBHOOK_SECRET_GRACE_HOURS", float, 24.0,
+                                   minimum=0),
+        concurrency=_number(env, "WEBHOOK_CONCURRENCY", int, 16, minimum=1),
+        # The embedded default runs the dispatcher in the API process; on PostgreSQL run
+        # `returns-ledger webhooks run` instead.
+        in_process=_flag(env, "WEBHOOK_IN_PROCESS", module == SQLITE),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the ledger, its views, its runners and its web app are configured with."""
 
@@ -167,6 +213,7 @@ class Settings:
     personal_data_key_file: str
     web_secret_key: str | None
     web_secret_key_file: str
+    webhooks: WebhookSettings = field(default_factory=lambda: WebhookSettings())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -216,6 +263,7 @@ class Settings:
             personal_data_key_file=env.get("PERSONAL_DATA_KEY_FILE") or DEFAULT_KEY_FILE,
             web_secret_key=env.get("SECRET_KEY") or None,
             web_secret_key_file=env.get("WEB_SECRET_KEY_FILE") or DEFAULT_SECRET_FILE,
+            webhooks=_webhooks(env, module),
         )
 
     @property

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-PATTERNS = ("projection_catchup*.py", "reconcile*.py", "audit_chain*.py")
+PATTERNS = ("projection_catchup*.py", "reconcile*.py", "audit_chain*.py", "webhooks*.py")
 
 
 def found() -> list[str]:

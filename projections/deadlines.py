@@ -9,7 +9,6 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 
 from domain.parcel import ReturnParcel as P
-from domain.policies import PolicySettings
 from domain.values import Destination
 from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
 from projections import customs_worklist, order_deadlines
@@ -22,7 +21,10 @@ from projections.base import (
 )
 from projections.free_return import scope
 
-RETURN_WINDOW = timedelta(days=PolicySettings().return_window_days)  # TT-7 default: 15 days
+# Every route to the seller carries its TT-7 `expected_back_by`, decided by the policy with
+# the configured POLICY_RETURN_WINDOW_DAYS. Only routes stored before the field existed
+# lack it: for those, the documented default (15 days) stands in.
+LEGACY_RETURN_WINDOW = timedelta(days=15)
 TO_SELLER = {Destination.SELLER_OVERSEAS.value, Destination.SELLER_DOMESTIC.value}
 HEADER = "p.seller_id, p.platform, p.site, p.order_id, p.tracking_number"
 TIME_COLUMNS = ("hold_until", "held_at", "routed_at", "due_at", "last_failed_at",
@@ -175,7 +177,7 @@ class DeadlinesProjection(ViewProjection):
             return
         parcel_id = str(e.originator_id)
         last_failed = parse_ts(header(tx, "deadline_parcels", parcel_id)["last_failed_at"])
-        due = e.expected_back_by or (last_failed or e.occurred_at) + RETURN_WINDOW
+        due = e.expected_back_by or (last_failed or e.occurred_at) + LEGACY_RETURN_WINDOW
         _settle(tx, "deadline_returns", parcel_id, dest=e.destination, at=ts(e.occurred_at),
                 failed=ts(last_failed), due=ts(due))
 

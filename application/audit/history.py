@@ -93,6 +93,12 @@ def _late_records(events: list[Any]) -> dict[int, dict[str, Any]]:
     return late
 
 
+def history_entry(domain_event: Any, vault: PersonalDataVault | None) -> HistoryEntry:
+    """One event as a history shows it (personal data sealed, or erased), without the
+    late-record note, which needs the aggregate's other events (the events feed uses it)."""
+    return _entry(domain_event, None, vault)
+
+
 def _entry(domain_event: Any, late: dict[str, Any] | None,
            vault: PersonalDataVault | None) -> HistoryEntry:
     entry = replace(HistoryEntry.of(domain_event), late=late)

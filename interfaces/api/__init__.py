@@ -14,6 +14,7 @@ from interfaces.api import (
     addresses,
     corrections,
     deliveries,
+    events,
     finance,
     orders,
     parcels,
@@ -22,6 +23,7 @@ from interfaces.api import (
     reports,
     returns,
     views,
+    webhooks,
 )
 from interfaces.api.audit import blp as audit
 from interfaces.api.ledger import (
@@ -52,6 +54,8 @@ BLUEPRINTS = [
     reports.blp,
     orders.blp,
     corrections.blp,
+    events.blp,
+    webhooks.blp,
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -124,6 +128,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["returns_ledger_metrics"] = metrics
     app.extensions[EXTENSION] = LedgerHolder(settings, metrics.observed_ledger())
     views.install(app)  # view stores, in-process runners (embedded default), lag metrics
+    webhooks.install(app)  # the dispatcher's store; the dispatcher itself in-process
     api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders()]})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -132,6 +132,8 @@ main.add_command(customs)
 
 from interfaces.cli.audit import audit  # noqa: E402
 from interfaces.cli.privacy import privacy  # noqa: E402
+from interfaces.cli.webhooks import webhooks  # noqa: E402
 
 main.add_command(audit)
 main.add_command(privacy)
+main.add_command(webhooks)

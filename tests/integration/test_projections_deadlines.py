@@ -124,3 +124,19 @@ def test_one_process_per_sqlite_view_store_runs_the_embedded_views(view_env, app
     finally:
         first.stop()
         second.stop()
+
+
+def test_tt7_return_window_setting_reaches_the_deadlines_view(view_env) -> None:
+    """POLICY_RETURN_WINDOW_DAYS was ignored by the view, which used the default 15 days."""
+    from application.ledger import ReturnsLedger
+    from tests.integration.projection_support import catch_up, tt_parcel, view
+
+    env = {**view_env, "POLICY_RETURN_WINDOW_DAYS": "7"}
+    ledger = ReturnsLedger(env)
+    try:
+        tt_parcel(ledger, "window")  # last failed attempt on T0 + 4 days
+        catch_up(env, ledger, ("deadlines",))
+        (row,) = view(env, "deadlines").returns_in_transit()
+    finally:
+        ledger.close()
+    assert str(row["due_at"]).startswith("2026-03-13")  # T0 + 4 days + 7 days, not + 15

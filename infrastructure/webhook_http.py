@@ -1,0 +1,252 @@
+"""Webhook requests: Standard Webhooks signatures, and a POST that only goes where allowed.
+
+Safety (a seller chooses the URL, so it must not make the ledger call into its own network):
+- every address a host name resolves to is checked before a connection is opened, and the
+  connection goes to the address that was checked (no second look-up to rebind);
+- loopback, private, link-local, shared, multicast, reserved and cloud-metadata addresses
+  are refused, unless WEBHOOK_ALLOW_LOOPBACK / WEBHOOK_ALLOW_PRIVATE_NETWORKS allow the
+  first two kinds (metadata and link-local addresses are refused always);
+- redirects are never followed (a 3xx is a permanent failure);
+- at most MAX_RESPONSE_BYTES of an answer are read; the connection is dropped past that.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import secrets
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32  # the spec asks for 24 to 64 random bytes
+MAX_RESPONSE_BYTES = 64 * 1024
+USER_AGENT = "returns-ledger-webhooks/1"
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254"))
+# Answers retried besides 5xx and network errors (Standard Webhooks: 408, 409, 429).
+RETRIED_STATUSES = frozenset({408, 409, 429})
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeDestinationError(ValueError):
+    """The URL's host is, or resolves to, an address the settings do not allow."""
+
+
+def new_secret() -> str:
+    """A signing secret in the Standard Webhooks form: whsec_ + base64 of random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """One `v1,<base64>` signature: HMAC-SHA256 over `id.timestamp.body`, keyed by the
+    secret's base64-decoded part after `whsec_`."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
+
+
+def signature_header(secrets_: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """`webhook-signature`: one signature per valid secret, space-separated."""
+    return " ".join(sign(s, msg_id, timestamp, body) for s in secrets_)
+
+
+@dataclass(frozen=True)
+class DestinationPolicy:
+    """Which addresses a webhook may reach."""
+
+    allow_loopback: bool = False
+    allow_private_networks: bool = False
+
+    def check_address(self, address: Address) -> None:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if address in METADATA_ADDRESSES or address.is_link_local:
+            raise UnsafeDestinationError(f"{address} is a link-local or metadata address")
+        if address.is_loopback:
+            if self.allow_loopback:
+                return
+            raise UnsafeDestinationError(f"{address} is a loopback address "
+                                         "(WEBHOOK_ALLOW_LOOPBACK=yes allows it)")
+        if address.is_global and not address.is_multicast:
+            return
+        if address.is_private and not (address.is_unspecified or address.is_reserved
+                                       or address.is_multicast) and \
+                self.allow_private_networks:
+            return
+        raise UnsafeDestinationError(f"{address} is not a public address "
+                                     "(WEBHOOK_ALLOW_PRIVATE_NETWORKS=yes allows private ones)")
+
+    def resolve(self, host: str, port: int) -> list[Address]:
+        """The host's addresses, every one of them allowed (else UnsafeDestinationError)."""
+        host = host.strip("[]")
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            found: list[Address] = [literal]
+        else:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (socket.gaierror, UnicodeError) as error:
+                raise OSError(f"cannot resolve {host}: {error}") from None
+            found = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+        for address in found:
+            self.check_address(address)
+        return found
+
+    def check_url(self, url: str) -> None:
+        """Refuse a URL whose host is (or resolves to) a refused address."""
+        parts = urlsplit(url)
+        self.resolve(parts.hostname or "", parts.port or _default_port(parts.scheme))
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt came to: a status code, or an error (network, timeout, refused)."""
+
+    status: int | None
+    duration_ms: float
+    error: str | None = None
+    retry_after: float | None = None
+    refused: bool = False  # the destination is not allowed: never retried
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def retryable(self) -> bool:
+        if self.refused:
+            return False
+        if self.status is None:
+            return True  # network error or timeout
+        return self.status >= 500 or self.status in RETRIED_STATUSES
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from now: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to the address that was checked, not to a fresh look-up of the host."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]  # set by HTTPSConnection
+
+
+class WebhookClient:
+    """POSTs with a per-request timeout, keeping one idle connection per destination."""
+
+    def __init__(self, policy: DestinationPolicy, timeout: float) -> None:
+        self.policy = policy
+        self.timeout = timeout
+        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+
+    def _connection(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
+        with self._lock:
+            idle = self._idle.get((scheme, host, port))
+            if idle:
+                return idle.pop()
+        address = str(self.policy.resolve(host, port)[0])
+        kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+        return kind(host, port, address, self.timeout)
+
+    def _keep(self, key: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.setdefault(key, []).append(conn)
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        """One attempt; never raises."""
+        started = time.perf_counter()
+        key, path = _target(url)
+        try:
+            conn = self._connection(*key)
+        except UnsafeDestinationError as error:
+            return Answer(None, _ms(started), f"refused: {error}", refused=True)
+        except OSError as error:
+            return Answer(None, _ms(started), f"{type(error).__name__}: {error}")
+        try:
+            conn.request("POST", path, body=body, headers={
+                **headers, "Content-Type": "application/json", "User-Agent": USER_AGENT,
+                "Content-Length": str(len(body))})
+            response = conn.getresponse()
+            known = response.length is not None and response.length <= MAX_RESPONSE_BYTES
+            data = response.read() if known else response.read(MAX_RESPONSE_BYTES + 1)
+            whole = len(data) <= MAX_RESPONSE_BYTES and response.isclosed()
+            retry_after = retry_after_seconds(response.getheader("Retry-After"), time.time())
+            answer = Answer(response.status, _ms(started), None, retry_after)
+        except (OSError, http.client.HTTPException) as error:
+            conn.close()
+            kind = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
+            return Answer(None, _ms(started), f"{kind}: {error}"[:500])
+        if whole and not response.will_close:
+            self._keep(key, conn)
+        else:
+            conn.close()
+        return answer
+
+    def close(self) -> None:
+        with self._lock:
+            for connections in self._idle.values():
+                for conn in connections:
+                    conn.close()
+            self._idle.clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(url: str) -> tuple[tuple[str, str, int], str]:
+    """((scheme, host, port), path?query) of a URL."""
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.hostname or "", parts.port or _default_port(parts.scheme))
+    return key, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def describe(answer: Any) -> str:
+    """A short line for the delivery log: the status, or the error."""
+    return f"HTTP {answer.status}" if answer.status is not None else str(answer.error)
