@@ -2,8 +2,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Where `make run` and `make demo` listen: `make run PORT=8080`, `make run HOST=0.0.0.0`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The demo's own store, apart from the one `make run` serves.
+DEMO_DIR ?= var/demo
 
-.PHONY: run test lint bench browser clean
+.PHONY: run demo test lint bench browser clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,9 +16,17 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# Prints the URL, the docs and web links and how to make the first key, then serves.
 run: $(BIN)/.installed
 	$(BIN)/returns-ledger db init
-	CREATE_TABLE=no $(BIN)/gunicorn --bind 127.0.0.1:8000 --workers 2 --no-control-socket wsgi:app
+	$(BIN)/returns-ledger serve --host $(HOST) --port $(PORT)
+
+# A store of its own filled with weeks of parcels on every platform, an admin key, served.
+demo: $(BIN)/.installed
+	mkdir -p $(DEMO_DIR)
+	SQLITE_DBNAME=$(DEMO_DIR)/ledger.sqlite3 $(BIN)/returns-ledger db init
+	SQLITE_DBNAME=$(DEMO_DIR)/ledger.sqlite3 $(BIN)/returns-ledger demo --serve \
+		--host $(HOST) --port $(PORT)
 
 test: $(BIN)/.installed browser lint
 	$(BIN)/python -m pytest

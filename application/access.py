@@ -6,14 +6,15 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.api_key import ApiKey, KeyRing
-from domain.errors import NotFoundError
+from domain.api_key import ApiKey, KeyRing, person_actor, person_of
+from domain.errors import NotFoundError, RuleViolationError
 
 KEY_PREFIX = "rlk"
 # Active keys are remembered this long per process (API_KEY_CACHE_SECONDS, at most this):
@@ -27,6 +28,32 @@ class ApiKeyNotFoundError(NotFoundError):
 
     def __init__(self, key_id: object) -> None:
         super().__init__(f"api key {key_id} not found")
+
+
+class UnownedKeyError(RuleViolationError):
+    """AM-4 compares people: a key that names no person cannot take a four-eyes decision."""
+
+    def __init__(self, key_id: object) -> None:
+        super().__init__("AM-4", "this key has no owner, so no person can be held to the "
+                         "decision: use a key issued with an owner", key_id=key_id)
+
+
+UNOWNED = "unowned"
+
+
+@dataclass(frozen=True)
+class ActorName:
+    """An actor as people read it: the person, and for a key id the key's label."""
+
+    actor: str
+    owner: str  # the person; "unowned" for a key without one; "" for the system, the CLI
+    key_label: str
+
+    def __str__(self) -> str:
+        if self.key_label or self.owner == UNOWNED:
+            label = f" '{self.key_label}'" if self.key_label else ""
+            return f"{self.owner} key{label} {self.actor}"
+        return self.owner or self.actor
 
 
 def hash_key(token: str) -> str:
@@ -44,11 +71,23 @@ class ApiKeyView:
     label: str | None
     issued_at: datetime
     revoked_at: datetime | None
+    owner: str | None = None
 
     @classmethod
     def of(cls, key: ApiKey) -> ApiKeyView:
         return cls(key.id, key.role.value, key.seller_id, key.label, key.issued_at,
-                   key.revoked_at)
+                   key.revoked_at, key.owner)
+
+    @property
+    def actor(self) -> str:
+        """What events record as the actor: the owner as a person, else the key id."""
+        return person_actor(self.owner) if self.owner else str(self.id)
+
+    def person(self) -> str:
+        """The actor of a four-eyes decision (approve, release): only an owned key has one."""
+        if self.owner is None:
+            raise UnownedKeyError(self.id)
+        return self.actor
 
 
 @dataclass(frozen=True)
@@ -66,13 +105,14 @@ class ApiKeys:
     _key_generation = 0  # revocations seen by this process
 
     def issue_api_key(self, role: str, seller_id: str | None, occurred_at: datetime,
-                      label: str | None = None, actor: str = "system") -> IssuedKey:
+                      label: str | None = None, actor: str = "system",
+                      owner: str | None = None) -> IssuedKey:
         """A new random key; its token is returned once and stored only hashed."""
         key_id = uuid4()
         token = f"{KEY_PREFIX}_{key_id.hex}_{secrets.token_urlsafe(32)}"
         key = ApiKey.issue(key_id=key_id, role=role, seller_id=seller_id,
                            secret_hash=hash_key(token), occurred_at=occurred_at,
-                           label=label, actor=actor)
+                           label=label, actor=actor, owner=owner)
         ring = self._key_ring()
         ring.list_key(key.id)
         self.save(ring, key)  # type: ignore[attr-defined]
@@ -92,6 +132,28 @@ class ApiKeys:
     def list_api_keys(self) -> list[ApiKeyView]:
         """Every key ever issued, revoked ones included."""
         return [ApiKeyView.of(self._get_key(k)) for k in self._key_ring().key_ids]
+
+    def actor_names(self) -> Callable[[str | None], ActorName]:
+        """A look-up of actors' names, each key read once (for one export or one page)."""
+        known: dict[str, ActorName] = {}
+
+        def name(actor: str | None) -> ActorName:
+            actor = actor or ""
+            if actor not in known:
+                known[actor] = self._actor_name(actor)
+            return known[actor]
+
+        return name
+
+    def _actor_name(self, actor: str) -> ActorName:
+        person = person_of(actor)
+        if person is not None:
+            return ActorName(actor, person, "")
+        try:
+            key = self._get_key(UUID(actor))
+        except (ValueError, ApiKeyNotFoundError):
+            return ActorName(actor, "", "")  # the system, the CLI, a demo name
+        return ActorName(actor, key.owner or UNOWNED, key.label or "")
 
     def authenticate(self, token: str) -> ApiKeyView | None:
         """The active key this token belongs to, or None."""

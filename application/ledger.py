@@ -30,7 +30,7 @@ from application.customs import CustomsProfiles
 from application.dto import CommandResult, ParcelView
 from application.idempotency import IdempotentCommands
 from application.orders import OrderStages
-from application.privacy import PersonalDataVault, load_master_key
+from application.privacy import PersonalDataVault, load_master_key, previous_master_keys
 from application.remedies import ParcelRemedyCommands
 from application.settings import Settings, settings_of
 from domain.address import ReturnAddress
@@ -72,7 +72,8 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         self.policies = Policies(self.settings.policies)
         self.command_cache = self.settings.command_cache
         self.vault = PersonalDataVault(load_master_key(self.settings.env),
-                                       self.recorder.subject_keys)
+                                       self.recorder.subject_keys,
+                                       previous_master_keys(self.settings.env))
         # GROUP_COMMIT=yes: concurrent commands share transactions (infrastructure/group_commit.py).
         self.group_commit = (GroupCommitter(self._store_group) if self.settings.group_commit
                              else None)
@@ -322,6 +323,12 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         """Destroy or abandon the parcel (TT-2 after the hold, TT-5 after a failed return)."""
         return self._act(parcel_id, lambda p: p.dispose(kind, self._policy(p), occurred_at,
                                                         actor), expected_version)
+
+    def check_disposal(self, parcel_id: UUID, kind: str, occurred_at: datetime,
+                       actor: str = "system") -> None:
+        """What `dispose` would decide, recording nothing (a dry run): raises its refusal."""
+        parcel = self._get_parcel(parcel_id)  # a copy: the cached parcel stays as it was
+        parcel.dispose(kind, self._policy(parcel), occurred_at, actor)
 
     def close_parcel(self, parcel_id: UUID, occurred_at: datetime, actor: str = "system",
                      expected_version: int | None = None) -> CommandResult:

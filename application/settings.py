@@ -39,6 +39,10 @@ OWN_VARIABLES: dict[str, str] = {
     "GROUP_COMMIT": "a boolean",
     "COMMAND_CACHE": "a boolean",
     "AUDIT_CHAIN_CACHE_MAXSIZE": "a whole number >= 0",
+    "AUDIT_SIGNING_KEY": "the audit log's Ed25519 seed, 32 bytes in URL-safe base64",
+    "AUDIT_SIGNING_KEY_FILE": "a path",
+    "AUDIT_ORIGIN": "the audit log's name, e.g. ledger.example.com/audit",
+    "AUDIT_CHECKPOINT_SECONDS": "seconds (>= 0; 0: no periodic checkpoints)",
     "API_KEY_CACHE_SECONDS": "seconds (>= 0)",
     "PROJECTION_POLL_INTERVAL": "seconds (> 0)",
     "PROJECTION_BATCH_SIZE": "a whole number >= 1",
@@ -46,9 +50,19 @@ OWN_VARIABLES: dict[str, str] = {
     "VIEWS_POSTGRES_SCHEMA": "a schema name",
     "PERSONAL_DATA_KEY": "32 bytes in URL-safe base64",
     "PERSONAL_DATA_KEY_FILE": "a path",
+    "PERSONAL_DATA_PREVIOUS_KEYS": "master keys before a rotation, comma-separated",
+    "POSTGRES_READ_HOST": "the streaming replica serving queries",
+    "POSTGRES_READ_PORT": "the replica's port",
+    "POSTGRES_READ_DBNAME": "the replica's database name",
+    "POSTGRES_READ_USER": "the replica's user",
+    "POSTGRES_READ_PASSWORD": "the replica's password",
+    "POSTGRES_READ_WAIT_SECONDS": "seconds (>= 0)",
+    "SECRET_KEY_PREVIOUS": "web session secrets before a rotation, comma-separated",
     "WEB_SECRET_KEY_FILE": "a path",
     "SECRET_KEY": "the web session secret",
     "PROJECTIONS_IN_PROCESS": "a boolean",
+    "RECONCILIATIONS_IN_PROCESS": "a boolean",
+    "RECONCILIATION_SPOOL_DIR": "a directory",
     "VIEW_WAIT_SECONDS": "seconds",
     "HOLD_EXPIRY_INTERVAL": "seconds",
     "WEB_SESSION_HOURS": "hours",
@@ -73,7 +87,7 @@ OWN_VARIABLES: dict[str, str] = {
 }
 # Prefixes that only this project uses: an unknown name with one of them is a mistake.
 OWN_PREFIXES = ("POLICY_", "PROJECTION_", "VIEWS_", "PERSONAL_DATA_", "AUDIT_CHAIN_",
-                "API_KEY_", "COMMAND_", "GROUP_", "WEBHOOK_")
+                "API_KEY_", "COMMAND_", "GROUP_", "WEBHOOK_", "POSTGRES_READ_")
 POLICY_FIELDS = {"POLICY_HOLD_DAYS": ("hold_days", int),
                  "POLICY_MAX_DELIVERY_ATTEMPTS": ("max_delivery_attempts", int),
                  "POLICY_RETURN_WINDOW_DAYS": ("return_window_days", int),
@@ -157,6 +171,20 @@ def _check_names(env: Mapping[str, str]) -> None:
         if close:
             raise SettingsError(name, f"is not a setting of the ledger; did you mean "
                                       f"{close[0]}?")
+
+
+def _check_replica(env: Mapping[str, str], module: str) -> None:
+    """POSTGRES_READ_*: a streaming replica for queries, on PostgreSQL only."""
+    given = sorted(name for name in env if name.startswith("POSTGRES_READ_") and env[name])
+    if not given:
+        return
+    if module != POSTGRES:
+        raise SettingsError(given[0], "a read replica is for PostgreSQL "
+                            "(PERSISTENCE_MODULE=eventsourcing.postgres)")
+    if "POSTGRES_READ_HOST" not in given:
+        raise SettingsError(given[0], "needs POSTGRES_READ_HOST, the replica's host")
+    _number(env, "POSTGRES_READ_PORT", int, None, minimum=1)
+    _number(env, "POSTGRES_READ_WAIT_SECONDS", float, None, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -243,6 +271,7 @@ class Settings:
             env.setdefault("POSTGRES_PASSWORD", "")
         # Aggregates are small; cache them so a command reads only the new events.
         env.setdefault("AGGREGATE_CACHE_MAXSIZE", "10000")
+        _check_replica(env, module)
         policy_values = {attribute: _number(env, name, kind, None, minimum=0)
                          for name, (attribute, kind) in POLICY_FIELDS.items()}
         policies = PolicySettings(

@@ -2,9 +2,12 @@
 
 Generates a settlement file (our columns) of N lines and as many issued ledger refunds
 (streamed, never a list), then reconciles it through FinanceDesk on a fresh SQLite ledger:
-outcome lines recorded as events, report written as CSV. Baseline, same file, same run:
-plain `csv.reader` over the file. Memory: tracemalloc's peak for the whole reconciliation,
+accepted (file spooled, ledger refunds copied), run (outcome lines recorded as events),
+report written as CSV. Baseline, same file, same run: plain `csv.reader` over the file.
+Time: wall seconds and the process's CPU seconds (on a shared machine the wall time
+includes waiting for a core). Memory: tracemalloc's peak for the whole reconciliation,
 at N/10 and at N lines (flat means the two peaks are close), and the process's max RSS.
+Target: 1,000,000 lines in under 30 s, the peak at N at most 1.5x the peak at N/10.
 The last output line is the result as one JSON object (the bench suite reads it).
 """
 
@@ -79,20 +82,20 @@ def reconcile_once(path: Path, lines: int, workdir: Path, traced: bool = False,
     ledger = ReturnsLedger({"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                             "SQLITE_DBNAME": str(workdir / f"ledger-{time.time_ns()}.sqlite3"),
                             "PERSONAL_DATA_KEY": "a" * 43 + "="})
-    desk = FinanceDesk(ledger, lambda: ledger_refunds(lines))
+    desk = FinanceDesk(ledger, lambda: ledger_refunds(lines), spool=workdir)
     if traced:
         tracemalloc.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with path.open("rb") as stream:
         result = desk.reconcile(stream, path.name, AT, "bench")
     with (workdir / f"report-{result.id}.csv").open("w", newline="", encoding="utf-8") as out:
         desk.write_report(result.id, out)  # to disk, as the CLI does: not held in memory
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak = tracemalloc.get_traced_memory()[1] if traced else None
     if traced:
         tracemalloc.stop()
     ledger.close()
-    return {"seconds": seconds, "peak_bytes": peak, "counts": result.counts,
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_bytes": peak, "counts": result.counts,
             "outcome_lines": sum(result.counts.values())}
 
 
@@ -110,10 +113,12 @@ def bench(size: str = "default", reps: int = 3, lines: int | None = None) -> dic
         peak_full = reconcile_once(path, lines, work, traced=True)["peak_bytes"]
         size_bytes = path.stat().st_size
     subject = statistics.median(r["seconds"] for r in runs)
+    cpu = statistics.median(r["cpu_seconds"] for r in runs)
     plain = statistics.median(base)
     return {
         "name": f"reconcile {lines:,} settlement lines (SQLite ledger)",
-        "subject": {"median_s": round(subject, 3), "lines_per_s": round(lines / subject),
+        "subject": {"median_s": round(subject, 3), "median_cpu_s": round(cpu, 3),
+                    "lines_per_s": round(lines / subject),
                     "outcome_lines": runs[0]["outcome_lines"], "counts": runs[0]["counts"],
                     "file_mb": round(size_bytes / 1e6, 2),
                     "tracemalloc_peak_mb": round(peak_full / 1e6, 2),
@@ -122,7 +127,8 @@ def bench(size: str = "default", reps: int = 3, lines: int | None = None) -> dic
         "baselines": {"plain csv.reader over the same file": {"median_s": round(plain, 4)}},
         "ratio": {"reconcile time / plain csv parse": round(subject / plain, 1),
                   "peak memory N / peak memory N/10": round(peak_full / peak_small, 2)},
-        "target": {"peak memory N / peak memory N/10": ("<=", 1.5)},
+        "target": {"peak memory N / peak memory N/10": ("<=", 1.5),
+                   "median_s at 1,000,000 lines": ("<", 30)},
     }
 
 

@@ -43,16 +43,32 @@ def _num(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if abs(value) >= 10 else f"{value:.3g}"
 
 
+CPU_KEYS = ("cpu_ms_per_command", "server_cpu_ms_per_request", "cpu_ms_per_read")
+
+
+def _cpu(figures: dict[str, Any]) -> str:
+    """CPU per operation in ms (the client's apart, for HTTP), or blank."""
+    for key in CPU_KEYS:
+        if key in figures:
+            text = f"{figures[key]:.3f}"
+            if "client_cpu_ms_per_request" in figures:
+                text += f" (client {figures['client_cpu_ms_per_request']:.3f})"
+            if "projection_cpu_ms_per_request" in figures:
+                text += f" (+ views process {figures['projection_cpu_ms_per_request']:.3f})"
+            return text
+    return ""
+
+
 def _rate(figures: dict[str, Any]) -> tuple[str, Any]:
     """The series' headline figure: a rate, else a duration, else a peak of memory."""
     for key, value in figures.items():
-        if key.endswith("_per_s"):
+        if key.endswith("_per_s") and not key.endswith("_per_cpu_s"):
             return key.removesuffix("_per_s").replace("_", " ") + "/s", value
     for key, unit in (("seconds", "s"), ("median_s", "s"), ("peak_mb", "MB peak")):
         if key in figures:
             return unit, figures[key]
     for key, value in figures.items():  # someone else's shape: its first figure, named
-        if key in ("p50_ms", "p99_ms", "samples", "reps"):
+        if key in ("p50_ms", "p99_ms", "samples", "reps", *CPU_KEYS):
             continue  # latencies have their own columns
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return "" if key == "value" else key, value
@@ -62,20 +78,25 @@ def _rate(figures: dict[str, Any]) -> tuple[str, Any]:
 def markdown(run: dict[str, Any]) -> str:
     """The whole run as Markdown: one table of figures, one of ratios against targets."""
     out = [f"# Bench results ({run['size']})", "",
-           f"{run['started']}, {run['machine']}; medians of {run['reps']} repetitions "
-           "(latencies: p50/p99 over all samples).", "",
-           "| scenario | series | throughput or time (median) | p50 ms | p99 ms |",
-           "| --- | --- | ---: | ---: | ---: |"]
+           f"{run['started']}, {run['machine']}; medians over repetitions (latencies: "
+           "percentiles over all samples; open loop: from each request's intended send "
+           "time). Ratios are the median of the ratios taken within each repetition.", ""]
+    context = run.get("context")
+    if context:
+        out += ["Context: " + "; ".join(f"{k} {v}" for k, v in context.items()), ""]
+    out += ["| scenario | series | CPU ms per op | throughput or time (median) | p50 ms | "
+            "p99 ms | p99.9 ms |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for sc in run["scenarios"]:
         if "skipped" in sc:
-            out.append(f"| {sc['name']} | skipped: {sc['skipped']} | | | |")
+            out.append(f"| {sc['name']} | skipped: {sc['skipped']} | | | | | |")
             continue
         if "missing" in sc:
-            out.append(f"| {sc['name']} | subject not measured: {sc['missing']} | | | |")
+            out.append(f"| {sc['name']} | subject not measured: {sc['missing']} | | | | | |")
         for label, figures in _series(sc):
             unit, value = _rate(figures)
-            out.append(f"| {sc['name']} | {label} | {_num(value)} {unit} | "
-                       f"{_num(figures.get('p50_ms'), 2)} | {_num(figures.get('p99_ms'), 2)} |")
+            out.append(f"| {sc['name']} | {label} | {_cpu(figures)} | {_num(value)} {unit} | "
+                       f"{_num(figures.get('p50_ms'), 2)} | {_num(figures.get('p99_ms'), 2)} | "
+                       f"{_num(figures.get('p999_ms'), 2)} |")
     out += ["", "| scenario | ratio | value | target | met |", "| --- | --- | ---: | --- | --- |"]
     for sc in run["scenarios"]:
         for name, value in sc.get("ratio", {}).items():

@@ -53,8 +53,13 @@ def postgres_missing() -> str | None:
     return None
 
 
+# A fixed session secret: on PostgreSQL every worker must sign web sessions alike.
+BENCH_SECRET_KEY = "bench-" + "s" * 48
+
+
 def base_env() -> dict[str, str]:
-    return {"PERSONAL_DATA_KEY": BENCH_PERSONAL_DATA_KEY, "AGGREGATE_CACHE_MAXSIZE": "10000"}
+    return {"PERSONAL_DATA_KEY": BENCH_PERSONAL_DATA_KEY, "AGGREGATE_CACHE_MAXSIZE": "10000",
+            "SECRET_KEY": BENCH_SECRET_KEY}
 
 
 @contextmanager
@@ -66,11 +71,14 @@ def fresh_store(kind: str, workdir: Path | None = None) -> Iterator[dict[str, st
                    "SQLITE_DBNAME": str(Path(tmp) / "store.sqlite3")}
         return
     schema = f"bench_{uuid.uuid4().hex[:16]}"
+    views = f"{schema}_views"  # the views' own schema, never the shared default
     with pg_connect() as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE SCHEMA "{views}"')
     try:
         yield {**base_env(), "PERSISTENCE_MODULE": "eventsourcing.postgres", **pg_settings(),
-               "POSTGRES_SCHEMA": schema}
+               "POSTGRES_SCHEMA": schema, "VIEWS_POSTGRES_SCHEMA": views}
     finally:
         with pg_connect() as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            conn.execute(f'DROP SCHEMA "{views}" CASCADE')

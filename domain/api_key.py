@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID, uuid5
@@ -23,6 +24,32 @@ class Role(StrEnum):
 
 # Admins and auditors see every seller; clients and finance work for one seller.
 ALL_SELLERS_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
+# A finance key approves and releases money (AM-4): it must name the person who holds it.
+OWNED_ROLES = frozenset({Role.FINANCE})
+
+PERSON_PREFIX = "person:"
+_OWNER = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,99}$")
+
+
+def owner_id(value: str) -> str:
+    """A person's id as keys name it: trimmed, lower case (Alice and alice are one person)."""
+    owner = str(value).strip().lower()
+    if not _OWNER.match(owner):
+        raise InvalidValueError(
+            "owner", "1 to 100 of a-z, 0-9 and . _ @ + -, starting with a letter or digit")
+    return owner
+
+
+def person_actor(owner: str) -> str:
+    """The actor events record for a person: the same for every key that person holds."""
+    return PERSON_PREFIX + owner
+
+
+def person_of(actor: str | None) -> str | None:
+    """The owner an actor string names, if it names a person (not a key id or 'system')."""
+    if actor and actor.startswith(PERSON_PREFIX):
+        return actor[len(PERSON_PREFIX):]
+    return None
 
 
 class ApiKeyRevokedError(DomainError):
@@ -41,14 +68,18 @@ class ApiKey(CheapCopy, Aggregate):
         seller_id: str | None
         secret_hash: str
         label: str | None
+        owner: str | None
 
     class ApiKeyRevoked(Event):
         pass
 
     @event(ApiKeyIssued)
     def __init__(self, *, role: str, seller_id: str | None, secret_hash: str,
-                 label: str | None, occurred_at: datetime, actor: str) -> None:
+                 label: str | None, occurred_at: datetime, actor: str,
+                 owner: str | None = None) -> None:
+        # Keys issued before owners existed have none: they show as unowned.
         self.role = Role(role)
+        self.owner = owner
         self.seller_id = seller_id
         self.secret_hash = secret_hash
         self.label = label
@@ -58,9 +89,14 @@ class ApiKey(CheapCopy, Aggregate):
     @classmethod
     def issue(cls, *, key_id: UUID, role: str, seller_id: str | None, secret_hash: str,
               occurred_at: datetime, label: str | None = None,
-              actor: str = "system") -> ApiKey:
-        """A new key: admins and auditors span all sellers, the others exactly one."""
+              actor: str = "system", owner: str | None = None) -> ApiKey:
+        """A new key: admins and auditors span all sellers, the others exactly one.
+
+        A finance key names its owner, the person who holds it (AM-4 compares people).
+        """
         member = choice(Role, role, "role")
+        if member in OWNED_ROLES and not owner:
+            raise InvalidValueError("owner", f"a {member.value} key needs an owner (a person)")
         if member in ALL_SELLERS_ROLES and seller_id:
             raise InvalidValueError("seller_id", f"a {member.value} key spans all sellers")
         if member not in ALL_SELLERS_ROLES and not seller_id:
@@ -71,6 +107,7 @@ class ApiKey(CheapCopy, Aggregate):
                            seller_id=text(seller_id, "seller_id") if seller_id else None,
                            secret_hash=secret_hash,
                            label=text(label, "label", 100) if label else None,
+                           owner=owner_id(owner) if owner else None,
                            occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
 
     @property

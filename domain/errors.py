@@ -61,6 +61,20 @@ class NotFoundError(DomainError):
     """Root of the 'no such thing' errors."""
 
 
+class InvestigationNotFoundError(NotFoundError):
+    """The parcel has no investigation with that id."""
+
+    def __init__(self, investigation_id: str) -> None:
+        super().__init__(f"investigation {investigation_id} not found")
+
+
+class InvestigationClosedError(DomainError):
+    """The investigation was resolved already: it takes no second finding."""
+
+    def __init__(self, investigation_id: str) -> None:
+        super().__init__(f"investigation {investigation_id} is resolved already")
+
+
 class ParcelNotFoundError(NotFoundError):
     """No parcel has that id (or that platform and tracking number)."""
 

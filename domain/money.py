@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,18 +19,33 @@ MINOR_UNITS: dict[str, int] = {
 
 # Keep amounts within what a NUMERIC column and a human both handle.
 MAX_DIGITS = 15  # minor units of the largest amount still fit a 64-bit integer
+# The written form: ASCII digits, an optional fraction, a minus sign for a debit. Python's
+# Decimal() also reads "١٠.٠٠", "１０", "1_0", "1e3", "+1" and ".5": none of them is money.
+WRITTEN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+ASCII_SPACE = " \t\r\n"
 
 
 def parse_amount(value: Any, field: str = "amount") -> Decimal:
-    """Turn a str, int or Decimal into a finite Decimal; floats are refused."""
+    """Turn a str, int or Decimal into a finite Decimal; floats are refused.
+
+    A string must be written as WRITTEN says ("12.30", "-5", surrounding spaces ignored).
+    Zero is never negative: "-0.00" is 0.00."""
     if isinstance(value, (bool, float)):
         raise InvalidValueError(field, "must be a decimal string, not a float")
     if isinstance(value, Decimal):
         amount = value
-    elif isinstance(value, (int, str)):
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        written = value.strip(ASCII_SPACE)
+        if not WRITTEN.fullmatch(written):
+            raise InvalidValueError(field, f"{value[:40]!r} is not a decimal number written "
+                                           "with the digits 0-9, such as \"12.30\"")
+        if len(written.lstrip("-").split(".")[0].lstrip("0")) > MAX_DIGITS:
+            raise InvalidValueError(field, f"has more than {MAX_DIGITS} digits")
         try:
-            amount = Decimal(value.strip() if isinstance(value, str) else value)
-        except InvalidOperation:
+            amount = Decimal(written)
+        except InvalidOperation:  # pragma: no cover - WRITTEN only admits what Decimal reads
             raise InvalidValueError(field, f"{value!r} is not a decimal number") from None
     else:
         raise InvalidValueError(field, f"{type(value).__name__} is not a decimal number")
@@ -37,7 +53,7 @@ def parse_amount(value: Any, field: str = "amount") -> Decimal:
         raise InvalidValueError(field, "must be a finite number")
     if abs(amount) >= Decimal(10) ** MAX_DIGITS:
         raise InvalidValueError(field, f"has more than {MAX_DIGITS} digits")
-    return amount
+    return amount.copy_abs() if amount.is_zero() else amount
 
 
 def currency_code(value: Any) -> str:
@@ -65,7 +81,8 @@ class Money:
                 "amount",
                 f"{amount} has more decimals than {currency} allows ({MINOR_UNITS[currency]})",
             )
-        object.__setattr__(self, "amount", exact)
+        # Decimal keeps a sign on zero (Decimal("-1.00") * 0 is -0.00): money does not.
+        object.__setattr__(self, "amount", exact.copy_abs() if exact.is_zero() else exact)
 
     @classmethod
     def of(cls, amount: Any, currency: str) -> Money:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.errors import InvalidValueError, RuleViolationError
+from domain.errors import (
+    InvestigationClosedError,
+    InvestigationNotFoundError,
+    RuleViolationError,
+)
 from domain.parcel_state import ParcelDecision, ParcelEvent, ParcelState
 from domain.values import (
     INVESTIGATION_RULE,
@@ -83,8 +87,10 @@ class ParcelInvestigations(ParcelState):
         """The platform's finding: who bears the loss."""
         self._allow("resolve_investigation")
         inv = self.investigations.get(investigation_id)
-        if inv is None or inv["status"] != "open":
-            raise InvalidValueError("investigation_id", f"no open investigation {investigation_id}")
+        if inv is None:
+            raise InvestigationNotFoundError(investigation_id)
+        if inv["status"] != "open":
+            raise InvestigationClosedError(investigation_id)
         party = choice(Party, liability, "liability")
         self.trigger_event(self.InvestigationResolved, investigation_id=investigation_id,
                            outcome=text(outcome, "outcome"), liability=party.value,

@@ -13,6 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def previous_file(path: Path) -> Path:
+    """Where `keys rotate-web-secret` keeps the secrets it replaced, one per line with the
+    time it was replaced: `ISO-TIME SECRET`."""
+    return path.with_name(f"{path.name}.previous")
+
+
 class KeyFileError(ValueError):
     """A key file exists but holds no key."""
 

@@ -18,6 +18,9 @@ Each use, and the public hook that would let it go:
   view's tables created with the library's tracking table, and its tracking record
   written in the view's own transaction (a public "extra DDL" and "insert tracking on
   this cursor").
+- `PostgresApplicationRecorder._insert_events`: whether a recorder subclass adds rows
+  in the insert's transaction, so the one-call insert (infrastructure/persistence.py)
+  is not used for it (a public "extra statements in the insert" flag would replace it).
 - `Aggregate._create` is the library's documented way for a class method to create an
   aggregate; the domain uses it as documented, and it is checked here all the same.
 """
@@ -32,7 +35,7 @@ from typing import Any
 from eventsourcing.application import Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ListenNotifySubscription, Tracking
-from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
@@ -46,6 +49,7 @@ CALLABLES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (SQLiteTrackingRecorder, "_insert_tracking", ("c", "tracking")),
     (PostgresTrackingRecorder, "_create_table", ("curs",)),
     (PostgresTrackingRecorder, "_insert_tracking", ("curs", "tracking")),
+    (PostgresApplicationRecorder, "_insert_events", ("curs", "stored_events")),
     (Aggregate, "_create", ("event_class",)),
 )
 # Instance attributes set by the library's constructors (read from their source).
@@ -77,6 +81,13 @@ def check_library() -> list[str]:
         if f"self.{name}" not in source:
             missing.append(f"{owner.__qualname__}.{name} is no longer set")
     return missing
+
+
+def adds_rows_in_insert(recorder_class: type) -> bool:
+    """Whether a PostgreSQL recorder class overrides the library's hook for statements in
+    the transaction that inserts events."""
+    hook = PostgresApplicationRecorder._insert_events  # noqa: SLF001
+    return getattr(recorder_class, "_insert_events", hook) is not hook
 
 
 @contextmanager

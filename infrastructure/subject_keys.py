@@ -31,7 +31,8 @@ class SubjectKeyStore:
             if not self.postgres and commit:
                 cursor.execute("PRAGMA secure_delete = ON")  # overwrite freed key bytes
             cursor.execute(statement, params)
-            return list(cursor.fetchall()) if statement.startswith("SELECT") else []
+            reads = statement.startswith("SELECT") or " RETURNING " in statement
+            return list(cursor.fetchall()) if reads else []
 
     def get(self, subject_id: str) -> bytes | None:
         rows = self._run(f"SELECT wrapped_key FROM {self.table} WHERE subject_id = ?",
@@ -59,6 +60,18 @@ class SubjectKeyStore:
         rows = self._run(f"SELECT erased_at FROM {self.table} WHERE subject_id = ?",
                          (subject_id,), commit=False)
         return rows[0]["erased_at"] if rows else None
+
+    def wrapped_keys(self) -> list[tuple[str, bytes]]:
+        """Every (subject id, wrapped key) not erased: what a master-key rotation re-wraps."""
+        rows = self._run(f"SELECT subject_id, wrapped_key FROM {self.table} "
+                         "WHERE wrapped_key IS NOT NULL ORDER BY subject_id", commit=False)
+        return [(row["subject_id"], bytes(row["wrapped_key"])) for row in rows]
+
+    def rewrap(self, subject_id: str, old: bytes, new: bytes) -> bool:
+        """Replace a wrapped key, only if it is still `old` (not erased or rotated meanwhile)."""
+        rows = self._run(f"UPDATE {self.table} SET wrapped_key = ? WHERE subject_id = ? "
+                         "AND wrapped_key = ? RETURNING subject_id", (new, subject_id, old))
+        return bool(rows)
 
     def purge(self) -> None:
         """Push old key bytes out of the write-ahead log (SQLite), or rewrite the key table
@@ -96,6 +109,15 @@ class MemorySubjectKeys:
 
     def erased_at(self, subject_id: str) -> str | None:
         return self._keys.get(subject_id, (None, None))[1]
+
+    def wrapped_keys(self) -> list[tuple[str, bytes]]:
+        return sorted((k, v[0]) for k, v in self._keys.items() if v[0] is not None)
+
+    def rewrap(self, subject_id: str, old: bytes, new: bytes) -> bool:
+        if self.get(subject_id) != old:
+            return False
+        self._keys[subject_id] = (new, None)
+        return True
 
     def purge(self) -> None:
         """Nothing outlives the process in memory."""

@@ -253,7 +253,8 @@ def store_env(env: Mapping[str, str]) -> dict[str, str]:
     file (a writer of its own, not the views'), on PostgreSQL the views' schema."""
     full = dict(env)
     prefix = STORE_NAME.upper()
-    full[f"{prefix}_CREATE_TABLE"] = "yes"
+    # Created as the event store's tables are: unless CREATE_TABLE=no (`db init` made them).
+    full.setdefault(f"{prefix}_CREATE_TABLE", full.get("CREATE_TABLE") or "yes")
     if full.get("PERSISTENCE_MODULE", "eventsourcing.sqlite") == "eventsourcing.sqlite":
         ledger_file = Path(full.get("SQLITE_DBNAME") or "var/ledger.sqlite3")
         full.setdefault(f"{prefix}_SQLITE_DBNAME", str(ledger_file.with_name(

@@ -20,8 +20,10 @@ HEADER_COLUMNS = ("parcel_id TEXT PRIMARY KEY, seller_id TEXT NOT NULL, "
                   "last_failed_at TEXT")
 
 
-class ViewProjection(Projection[ViewRecorder]):
+class ViewProjection(Projection[Any]):  # the view is a TrackingRecorder once made concrete
     """Turns ReturnParcel events into one view's rows; other aggregates' events only advance it."""
+
+    view: ViewRecorder
 
     view_name: ClassVar[str]
     batch_size: ClassVar[int] = 1000

@@ -47,12 +47,15 @@ def binder(store_id: str | None, recorder: LedgerRecorder) -> Callable[[int], tu
 
 def mismatch(view: ViewRecorder, recorder: LedgerRecorder, store_id: str | None) -> str | None:
     """Why this view does not belong to this event store, or None when it does."""
+    # The view's figures first, the store's head after them: a runner applying events
+    # meanwhile moves the view only to events already committed, so never past a head
+    # read later (read the other way round, a busy view looks ahead of its store).
     position = view.max_tracking_id(APPLICATION_NAME) or 0  # type: ignore[attr-defined]
+    binding: dict[str, Any] | None = view.binding()
     head = recorder.max_notification_id() or 0
     if position > head:
         return (f"it has applied the event store up to position {position}, but the store "
                 f"ends at {head}: the views belong to another or an older store")
-    binding: dict[str, Any] | None = view.binding()
     if binding is None or position == 0:
         return None  # nothing applied yet (or a view made before bindings existed)
     if store_id is not None and binding["store_id"] not in (None, store_id):

@@ -19,26 +19,35 @@ ACTOR = "deadlines"
 
 @dataclass
 class ExpiryReport:
-    """What one run did: parcels disposed, and parcels skipped with the reason."""
+    """What one run did (or, in a dry run, would do): parcels disposed with the hold's end,
+    and parcels skipped with the reason."""
 
     disposed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    hold_ends: dict[str, datetime] = field(default_factory=dict)
+    dry_run: bool = False
 
 
 def dispose_expired_holds(ledger: Any, deadlines: Any, now: datetime, kind: str = "destroyed",
-                          attempts: int = 3) -> ExpiryReport:
+                          attempts: int = 3, dry_run: bool = False) -> ExpiryReport:
     """Dispose of every parcel whose hold ended at or before `now` (TT-2), once.
 
     The view says which holds look expired; the aggregate decides: a parcel already disposed,
     redelivering or under investigation is refused by its own rules and skipped, so running
-    this every minute, or twice at once, disposes of each parcel once.
+    this every minute, or twice at once, disposes of each parcel once. The disposal happens
+    in business time when the hold ended (`hold_until`), not when this run happens to start:
+    a run late by a day, or a timer catching up on a store of old parcels, records the same
+    history as one on time. A dry run asks each parcel the same question and records nothing.
     """
-    report = ExpiryReport()
+    report = ExpiryReport(dry_run=dry_run)
     for row in deadlines.holds(expired_at=now):
         parcel_id = row["parcel_id"]
+        hold_end = datetime.fromisoformat(row["hold_until"])
+        report.hold_ends[parcel_id] = hold_end
+        act = ledger.check_disposal if dry_run else ledger.dispose
         for attempt in range(1, attempts + 1):
             try:
-                ledger.dispose(UUID(parcel_id), kind, occurred_at=now, actor=ACTOR)
+                act(UUID(parcel_id), kind, occurred_at=hold_end, actor=ACTOR)
             except VersionConflictError:
                 if attempt == attempts:
                     report.skipped[parcel_id] = "version conflict (retry next run)"
@@ -60,7 +69,9 @@ def _settle_orders(ledger: Any, deadlines: Any, now: datetime) -> None:
 
 
 class HoldExpiryTimer:
-    """Runs dispose_expired_holds every `interval` seconds in this process (embedded default)."""
+    """Runs dispose_expired_holds every `interval` seconds in this process (embedded default):
+    a parcel whose hold has ended is destroyed within a minute, in business time at its
+    hold's end."""
 
     def __init__(self, ledger: Any, deadlines: Any, interval: float = 60.0,
                  clock: Callable[[], datetime] | None = None) -> None:
@@ -84,8 +95,9 @@ class HoldExpiryTimer:
             except Exception:
                 log.exception("hold expiry run failed")
                 continue
-            if report.disposed:
-                log.info("hold expiry: disposed %d parcels", len(report.disposed))
+            for parcel_id in report.disposed:
+                log.info("hold expiry: %s destroyed at its hold's end %s", parcel_id,
+                         report.hold_ends[parcel_id].isoformat())
 
     def stop(self) -> None:
         self._stopping.set()

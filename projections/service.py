@@ -15,6 +15,7 @@ from infrastructure.persistence import factory_for
 from infrastructure.view_store import ViewRecorder
 from projections.base import APPLICATION_NAME
 from projections.binding import ViewMismatchError, mismatch
+from projections.locks import Holder, ViewBusyError, ViewLock
 from projections.runners import (
     VIEWS,
     BatchingProjectionRunner,
@@ -37,7 +38,11 @@ CHECK_SECONDS = 2.0  # how long a view's "belongs to this store" answer is reuse
 
 
 class Runners:
-    """Projection runners in this process; one that fails is restarted after a pause."""
+    """Projection runners in this process; one that fails is restarted after a pause.
+
+    Each view runs only while this process holds its lock (projections/locks.py): a view
+    another process runs (or rebuilds) waits, says so once, and starts when that one stops.
+    """
 
     def __init__(self, env: Mapping[str, str] | None = None,
                  names: Iterable[str] | None = None, restart_delay: float = 2.0) -> None:
@@ -48,6 +53,8 @@ class Runners:
             raise ValueError(f"unknown views {unknown}; known: {', '.join(VIEWS)}")
         self.restart_delay = restart_delay
         self.runners: dict[str, ProjectionRunner[Any, Any]] = {}
+        self.locks: dict[str, ViewLock] = {}
+        self._waiting: dict[str, Holder | None] = {}
         self._stopping = Event()
         self._lock = Lock()
         self._supervisor: Thread | None = None
@@ -65,7 +72,14 @@ class Runners:
             for name in self.names:
                 with self._lock:
                     runner = self.runners.get(name)
-                    if self._stopping.is_set() or (
+                    lock = self.locks.get(name)
+                    if runner is not None and lock is not None and not lock.alive():
+                        log.error("view %s lost its lock (the database session ended); "
+                                  "stopping its runner", name)
+                        close_runner(runner)
+                        del self.runners[name], self.locks[name]
+                        runner = None
+                    elif self._stopping.is_set() or (
                             runner is not None and not runner.is_interrupted.is_set()):
                         continue
                     if runner is not None:
@@ -73,6 +87,9 @@ class Runners:
                         del self.runners[name]
                         log.error("view %s stopped (%r); restarting in %.0fs", name, error,
                                   self.restart_delay)
+                    if name not in self.runners and name in self._waiting:
+                        self._restart(name)  # look at the other's lock again now
+                        continue
                 if self._stopping.wait(self.restart_delay):
                     return
                 with self._lock:
@@ -80,12 +97,33 @@ class Runners:
                         self._restart(name)
 
     def _restart(self, name: str) -> None:
-        """(Re)start the view's runner; while the database is away, try again later."""
+        """(Re)start the view's runner once this process holds the view's lock; while the
+        database is away, or another process holds the lock, try again later."""
         try:
+            if not self._take_lock(name):
+                return
             self.runners[name] = start_runner(name, self.env)
         except Exception as error:  # noqa: BLE001 - the supervisor must outlive an outage
             log.error("view %s could not start (%r); trying again in %.0fs", name, error,
                       self.restart_delay)
+
+    def _take_lock(self, name: str) -> bool:
+        lock = self.locks.get(name) or ViewLock(name, self.env)
+        if lock.acquire():
+            self.locks[name] = lock
+            if self._waiting.pop(name, False) is not False:
+                log.warning("view %s: the other process let it go; running it here", name)
+            return True
+        holder = lock.holder()
+        if name not in self._waiting or self._waiting[name] != holder:
+            log.warning("view %s waits: %s holds its lock", name, holder or "another process")
+        self._waiting[name] = holder
+        return False
+
+    def waiting(self) -> dict[str, Holder | None]:
+        """{view: the process whose lock it waits for} for the views not running here."""
+        with self._lock:
+            return dict(self._waiting)
 
     def stop(self) -> None:
         """Stop every runner cleanly: a batch in flight is committed or rolled back whole."""
@@ -98,6 +136,9 @@ class Runners:
                 if error is not None:
                     log.warning("view %s stopped with %r", name, error)
             self.runners.clear()
+            for lock in self.locks.values():
+                lock.release()
+            self.locks.clear()
 
     def positions(self) -> dict[str, tuple[int, int]]:
         """{view: (position, lag)} of the runners in this process."""
@@ -156,8 +197,8 @@ class ViewStores:
     def caught_up(self, name: str, min_position: int | None,
                   timeout: float = READ_YOUR_WRITES_TIMEOUT) -> bool:
         """Wait until the view has applied `min_position`; False when it did not in time."""
-        if min_position is None:
-            return True
+        if min_position is None or min_position <= 0:
+            return True  # position 0: nothing recorded yet, every view has "applied" it
         try:
             self.view(name).wait(APPLICATION_NAME, min_position, timeout=timeout)
         except TimeoutError:
@@ -194,18 +235,25 @@ def rebuild(name: str, env: Mapping[str, str] | None = None,
             progress: Callable[[int, int], None] | None = None, poll: float = 0.2) -> int:
     """Drop a view and replay the whole notification log into it; answer the final position.
 
-    Stop the view's runner first: one runner per view at a time.
+    Refused with ViewBusyError while another process runs or rebuilds the view (its lock);
+    a runner started meanwhile waits for the rebuild to end.
     """
     full_env = projection_env(env)
     prefix = VIEWS[name].projection.name.upper()
     full_env[f"{prefix}_CREATE_TABLE"] = "yes"  # dropped here, so made again here
-    view = open_view(name, full_env)
-    view.drop()
-    view.datastore.close()
-    log_recorder = head_position(full_env)
-    target = log_recorder.max_notification_id() or 0
-    log_recorder.datastore.close()
-    return _run_to(name, full_env, BatchingProjectionRunner, target, poll, progress)
+    lock = ViewLock(name, full_env, role="rebuild")
+    if not lock.acquire():
+        raise ViewBusyError(name, lock.holder())
+    try:
+        view = open_view(name, full_env)
+        view.drop()
+        view.datastore.close()
+        log_recorder = head_position(full_env)
+        target = log_recorder.max_notification_id() or 0
+        log_recorder.datastore.close()
+        return _run_to(name, full_env, BatchingProjectionRunner, target, poll, progress)
+    finally:
+        lock.release()
 
 
 def _run_to(name: str, env: Mapping[str, str], runner_class: type[Any], target: int,

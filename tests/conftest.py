@@ -58,9 +58,11 @@ def _key_files_outside_the_repo(tmp_path_factory) -> Iterator[None]:
     """Keys generated on first use land in a temporary folder, never in the repo's var/."""
     folder = tmp_path_factory.mktemp("keys")
     saved = {name: os.environ.get(name) for name in ("PERSONAL_DATA_KEY_FILE",
-                                                      "WEB_SECRET_KEY_FILE")}
+                                                      "WEB_SECRET_KEY_FILE",
+                                                      "AUDIT_SIGNING_KEY_FILE")}
     os.environ["PERSONAL_DATA_KEY_FILE"] = str(folder / "personal-data.key")
     os.environ["WEB_SECRET_KEY_FILE"] = str(folder / "web-secret.key")
+    os.environ["AUDIT_SIGNING_KEY_FILE"] = str(folder / "audit-signing.key")
     yield
     for name, value in saved.items():
         if value is None:

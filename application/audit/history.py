@@ -26,6 +26,11 @@ class ParcelHistory(Sequence[HistoryEntry]):
     recorded_before: datetime | None = None
     version: int | None = None
     occurred_before: datetime | None = None
+    damage: tuple[str, ...] = ()  # what is missing, extra or does not apply, and where
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.damage)
 
     @overload
     def __getitem__(self, index: int) -> HistoryEntry: ...
@@ -66,10 +71,30 @@ def build_history(parcel_id: UUID, domain_events: list[Any], *,
     entries = [_entry(e, late.get(e.originator_version), vault) for e in chosen]
     if view == VIEW_BUSINESS:
         entries.sort(key=lambda h: (h.occurred_at or h.recorded_at, h.version))
-    aggregate = _fold(chosen, renumber=len(chosen) != len(known))
+    damage = _gaps(domain_events)
+    aggregate = None
+    if not damage:
+        aggregate, failure = _fold(chosen, renumber=len(chosen) != len(known))
+        damage = (failure,) if failure else ()
     return ParcelHistory(parcel_id, tuple(entries),
                          None if aggregate is None else state_of(aggregate), view,
-                         recorded_before, version, occurred_before)
+                         recorded_before, version, occurred_before, damage)
+
+
+def _gaps(events: list[Any]) -> tuple[str, ...]:
+    """Versions missing or stored twice: the stored events are not one unbroken sequence."""
+    found: list[str] = []
+    expected = 1
+    for e in events:
+        v = e.originator_version
+        if v < expected:
+            found.append(f"v{v} {type(e).__name__} is extra: v{v} was already stored")
+            continue
+        if v > expected:
+            missing = f"v{expected}" if v == expected + 1 else f"v{expected}..v{v - 1}"
+            found.append(f"{missing} missing: v{expected - 1} is followed by v{v}")
+        expected = v + 1
+    return tuple(found)
 
 
 def _occurred(domain_event: Any) -> datetime:
@@ -110,16 +135,25 @@ def _entry(domain_event: Any, late: dict[str, Any] | None,
     return entry
 
 
-def _fold(events: list[Any], renumber: bool) -> Any | None:
-    """Apply the events in recorded order; a business-time subset is renumbered 1..n."""
+def _fold(events: list[Any], renumber: bool) -> tuple[Any | None, str | None]:
+    """Apply the events in recorded order; a business-time subset is renumbered 1..n.
+
+    An event that does not apply (a forged or misplaced one) ends the replay: no state,
+    and what failed where.
+    """
     aggregate = None
     if not events or events[0].originator_version != 1:
-        return None  # nothing known yet, or the creation happened after the cut
+        return None, None  # nothing known yet, or the creation happened after the cut
     for number, domain_event in enumerate(events, start=1):
+        original = domain_event
         if renumber:
             copy = object.__new__(type(domain_event))
             object.__setattr__(copy, "__dict__",
                                {**vars(domain_event), "originator_version": number})
             domain_event = copy
-        aggregate = domain_event.mutate(aggregate)
-    return aggregate
+        try:
+            aggregate = domain_event.mutate(aggregate)
+        except Exception as error:  # noqa: BLE001 - any failure to apply is reported as damage
+            return None, (f"v{original.originator_version} {type(original).__name__} does not "
+                          f"apply to the state before it: {type(error).__name__}: {error}")
+    return aggregate, None

@@ -16,6 +16,13 @@ UNREADABLE = "unreadable"  # a stored state or bundle line cannot be read
 DIGEST_MISMATCH = "digest_mismatch"  # events up to a digest's position were altered
 TRUNCATED = "truncated"  # events up to a digest's position are missing at the tail
 BAD_HEADER = "bad_header"  # a bundle that is not (this version of) an audit bundle
+NON_CANONICAL_ID = "non_canonical_id"  # an id stored in another spelling: hidden from its parcel
+MISTYPED = "mistyped"  # a column of the wrong type or NULL (state as TEXT, say)
+DUPLICATE_VERSION = "duplicate_version"  # one (id, version) stored twice
+READ_MISMATCH = "read_mismatch"  # the log and the aggregate's read disagree on its events
+CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # the stored events no longer make a signed tree
+BAD_CHECKPOINT = "bad_checkpoint"  # a checkpoint or proof that does not verify
+BUNDLE_REFUSED = "bundle_refused"  # a format-2 bundle that does not verify (the detail says why)
 
 _TOKEN = re.compile(r"^(\d+):([0-9a-f]{64})$")
 
@@ -73,8 +80,9 @@ class Verification:
     breach: Breach | None = None
     head: str | None = None  # hash of the last event checked
     digest: LedgerDigest | None = None  # recomputed over what was checked
-    anchored: bool = False  # checked against a digest taken independently
+    anchored: bool = False  # checked against a digest or checkpoint taken independently
     notes: list[str] = field(default_factory=list)
+    anchor: str = "the digest given"  # what it was checked against, when anchored
 
     @property
     def ok(self) -> bool:

@@ -1,33 +1,47 @@
 """Refunds ledger exports: stable column names, exact decimal strings, JSON and CSV.
 
 Amounts are exact decimal strings with exactly the currency's minor units ("12.30" MYR,
-"1500" JPY); times are ISO 8601 in UTC. CSV follows RFC 4180 (comma, double quotes, CRLF).
+"1500" JPY); times are ISO 8601 in UTC. CSV is written by `application.csv_export`
+(RFC 4180, and no cell a spreadsheet would evaluate). Each actor column (`requested_by`,
+...) is followed by the person (`..._owner`: "unowned" for a key without owner) and the
+acting key's label (`..._key_label`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from application.access import ActorName
+from application.csv_export import csv_lines as csv_lines
+
+ACTORS = ("requested", "approved", "issued", "released")
 REFUND_COLUMNS = (
     "parcel_id", "reference", "order_id", "seller_id", "platform", "site", "currency",
     "item", "shipping", "return_shipping", "amount", "status", "needs_approval", "rule",
-    "requested_by", "requested_at", "approved_by", "approved_at", "issued_by", "issued_at",
-    "released_by", "released_at", "reason",
+    "requested_by", "requested_by_owner", "requested_by_key_label", "requested_at",
+    "approved_by", "approved_by_owner", "approved_by_key_label", "approved_at",
+    "issued_by", "issued_by_owner", "issued_by_key_label", "issued_at",
+    "released_by", "released_by_owner", "released_by_key_label", "released_at", "reason",
 )
+ActorNames = Callable[[str | None], ActorName]
 TOTAL_COLUMNS = ("seller_id", "platform", "currency", "day", "refunds", "item", "shipping",
                  "return_shipping", "amount")
 _TIMES = ("requested_at", "approved_at", "issued_at", "released_at")
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-def refund_line(row: dict[str, Any]) -> dict[str, Any]:
-    """A view row as an export line: the documented columns only, times in ISO 8601."""
-    line = {column: row.get(column) for column in REFUND_COLUMNS}
+def refund_line(row: dict[str, Any], names: ActorNames | None = None) -> dict[str, Any]:
+    """A view row as an export line: the documented columns only, times in ISO 8601,
+    each actor with its person and key label (when `names` is given)."""
+    line: dict[str, Any] = {column: row.get(column) for column in REFUND_COLUMNS}
     line["needs_approval"] = bool(line["needs_approval"])
+    for who in ACTORS:
+        actor = line[f"{who}_by"]
+        name = names(actor) if names is not None and actor else None
+        line[f"{who}_by_owner"] = name.owner if name else None
+        line[f"{who}_by_key_label"] = name.key_label if name else None
     for column in _TIMES:
         if line[column]:
             at = datetime.strptime(line[column], _TS_FORMAT).replace(tzinfo=UTC)
@@ -37,32 +51,6 @@ def refund_line(row: dict[str, Any]) -> dict[str, Any]:
 
 def total_line(row: dict[str, Any]) -> dict[str, Any]:
     """A totals row: seller, platform, currency, day, count and exact sums."""
-    line = {column: row.get(column) for column in TOTAL_COLUMNS}
+    line: dict[str, Any] = {column: row.get(column) for column in TOTAL_COLUMNS}
     line["refunds"] = int(line["refunds"])
     return line
-
-
-def csv_lines(lines: Iterable[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
-    """CSV text, one record at a time (for streaming responses and files)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
-    writer.writeheader()
-    yield _drain(buffer)
-    for line in lines:
-        writer.writerow({k: _cell(v) for k, v in line.items()})
-        yield _drain(buffer)
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text

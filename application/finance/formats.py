@@ -15,20 +15,20 @@ Assumptions, documented in the README's "For finance" section:
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from domain.errors import DomainError, InvalidValueError
-from domain.money import parse_amount
+from domain.money import MINOR_UNITS, parse_amount
 from domain.reconciliation import minor
 
 # Beyond this a settlement sum could leave SQLite's 64-bit integers: refuse the line.
 MAX_LINE_MINOR = 10**15
 
 
-@dataclass(frozen=True)
-class SettlementLine:
+class SettlementLine(NamedTuple):
     """One refund line of a settlement file, normalised to our columns."""
 
     line_no: int
@@ -37,10 +37,11 @@ class SettlementLine:
     amount_minor: int
     order_id: str
     kind: str
+    platform: str = ""
+    seller_id: str = ""
 
 
-@dataclass(frozen=True)
-class Unreadable:
+class Unreadable(NamedTuple):
     """A refund line that could not be read, and why."""
 
     line_no: int
@@ -117,15 +118,18 @@ class SettlementFormat:
     name: str
     required: frozenset[str]
     read: Reader
+    platform: str = ""  # the platform whose file this is; ours: a `platform` column, if any
 
 
 FORMATS = (
     SettlementFormat("returns_ledger", frozenset({"reference", "currency", "amount"}), _ours),
     SettlementFormat("amazon", frozenset({"transaction-type", "amount-type",
                                           "amount-description", "amount", "order-id"}),
-                     _amazon),
-    SettlementFormat("tiktok_shop", frozenset({"Order/adjustment ID", "Type"}), _tiktok_shop),
-    SettlementFormat("lazada", frozenset({"Fee Name", "Amount", "Order Item No."}), _lazada),
+                     _amazon, "amazon"),
+    SettlementFormat("tiktok_shop", frozenset({"Order/adjustment ID", "Type"}), _tiktok_shop,
+                     "tiktok_shop"),
+    SettlementFormat("lazada", frozenset({"Fee Name", "Amount", "Order Item No."}), _lazada,
+                     "lazada"),
 )
 
 
@@ -158,30 +162,70 @@ class SettlementFile:
         self.lines_ignored = 0
 
     def __iter__(self) -> Iterator[SettlementLine | Unreadable]:
+        if self.format.name == "returns_ledger":
+            yield from self._ours()
+            return
         names = [h.strip() for h in self.header]
+        read, state, platform = self.format.read, self._state, self.format.platform
         for values in self._rows:
             self.lines_read += 1
             line_no = self.lines_read + 1  # the header is line 1
             if not any(v.strip() for v in values):
                 self.lines_ignored += 1
                 continue
-            found = self.format.read(dict(zip(names, values, strict=False)), self._state)
+            found = read(dict(zip(names, values, strict=False)), state)
             if found is None:
                 self.lines_ignored += 1
                 continue
-            yield _normalise(line_no, *found)
+            yield _normalise(line_no, *found, platform, "")
+
+    def _ours(self) -> Iterator[SettlementLine | Unreadable]:
+        """Our own layout, read by column position (the long files are ours: no dict per
+        row); it may say where the refund was made (`platform`, `seller_id`)."""
+        names = [h.strip() for h in self.header]
+        at = {n: names.index(n) if n in names else -1 for n in (
+            "reference", "currency", "amount", "order_id", "kind", "platform", "seller_id")}
+        columns = [at[n] for n in ("reference", "currency", "amount", "order_id", "kind",
+                                   "platform", "seller_id")]
+        for values in self._rows:
+            self.lines_read += 1
+            if not any(v.strip() for v in values):
+                self.lines_ignored += 1
+                continue
+            width = len(values)
+            reference, currency, amount, order_id, kind, platform, seller = (
+                values[i] if 0 <= i < width else "" for i in columns)
+            yield _normalise(self.lines_read + 1, reference, currency, amount, order_id,
+                             kind or "item", platform.strip(), seller.strip())
+
+
+_PLAIN = re.compile(r"^(-?)([0-9]{1,15})(?:\.([0-9]{1,4}))?$")
+
+
+def _units(amount: str, currency: str) -> int:
+    """Minor units of a plain decimal string, without Decimal (the common case, fast);
+    anything else through the exact Decimal path, which refuses what is not money."""
+    plain = _PLAIN.match(amount.strip())
+    places = MINOR_UNITS.get(currency)
+    if plain is None or places is None or len(plain.group(3) or "") > places:
+        return minor(parse_amount(amount), currency)
+    sign, whole, fraction = plain.groups()
+    units = int(whole) * 10 ** places + int((fraction or "").ljust(places, "0") or 0)
+    return -units if sign else units
 
 
 def _normalise(line_no: int, reference: str, currency: str, amount: str, order_id: str,
-               kind: str) -> SettlementLine | Unreadable:
+               kind: str, platform: str = "", seller_id: str = "",
+               ) -> SettlementLine | Unreadable:
     reference = reference.strip()
     if not reference:
         return Unreadable(line_no, "", "no refund reference")
     currency = currency.strip().upper()
     try:
-        units = minor(parse_amount(amount), currency)
+        units = _units(amount, currency)
     except InvalidValueError as error:
         return Unreadable(line_no, reference, error.detail)
     if abs(units) >= MAX_LINE_MINOR:
         return Unreadable(line_no, reference, "amount beyond what a refund line can be")
-    return SettlementLine(line_no, reference, currency, units, order_id.strip(), kind)
+    return SettlementLine(line_no, reference, currency, units, order_id.strip(), kind,
+                          platform, seller_id)

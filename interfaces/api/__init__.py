@@ -12,20 +12,24 @@ from flask_smorest import Api
 from application.settings import load as load_settings
 from interfaces.api import (
     addresses,
+    contract,
     corrections,
     deliveries,
     events,
     finance,
+    json_body,
     orders,
     parcels,
     problems,
     refunds,
+    replica,
     reports,
     returns,
     views,
     webhooks,
 )
 from interfaces.api.audit import blp as audit
+from interfaces.api.audit import install as install_checkpoints
 from interfaces.api.ledger import (
     EXTENSION,
     SETTINGS_EXTENSION,
@@ -86,15 +90,9 @@ class CommandHeaders(BasePlugin):
             if method not in ("post", "put"):
                 continue
             params = operation.setdefault("parameters", [])
-            params.append({"in": "header", "name": "Idempotency-Key", "required": False,
-                           "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                           "description": "a retry with the same key answers the first "
-                                          "result and records nothing twice"})
+            params.append(dict(contract.IDEMPOTENCY_KEY_HEADER))
             if path and path.startswith("/v1/parcels/{"):
-                params.append({"in": "header", "name": "If-Match", "required": False,
-                               "schema": {"type": "string"},
-                               "description": "the parcel version (ETag) you expect: "
-                                              "412 when it is stale"})
+                params.append(dict(contract.IF_MATCH_HEADER))
 
 
 class LedgerApi(Api):
@@ -104,6 +102,10 @@ class LedgerApi(Api):
 
     def handle_http_exception(self, error: Any) -> Any:
         return problems.http_problem(error)
+
+    def _init_spec(self, *args: Any, **kwargs: Any) -> None:
+        super()._init_spec(*args, **kwargs)
+        self.ma_plugin.converter.add_attribute_function(contract.nullable_nested)
 
     def _register_responses(self) -> None:
         self.DEFAULT_RESPONSE_CONTENT_TYPE = problems.PROBLEM_JSON
@@ -116,6 +118,7 @@ class LedgerApi(Api):
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The API app; `config` overrides Flask settings and the ledger's environment."""
     app = Flask(__name__)
+    json_body.install(app)  # bodies parsed once, strictly
     app.config.update(DEFAULTS)
     app.config.from_prefixed_env()
     app.config.update(config or {})
@@ -128,8 +131,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["returns_ledger_metrics"] = metrics
     app.extensions[EXTENSION] = LedgerHolder(settings, metrics.observed_ledger())
     views.install(app)  # view stores, in-process runners (embedded default), lag metrics
+    install_checkpoints(app)  # signed audit checkpoints every AUDIT_CHECKPOINT_SECONDS
+    replica.install(app)  # queries from a streaming replica, when POSTGRES_READ_HOST is set
     webhooks.install(app)  # the dispatcher's store; the dispatcher itself in-process
-    api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders()]})
+    api = LedgerApi(app, spec_kwargs={"extra_plugins": [CommandHeaders(),
+                                                        contract.SchemaExtras()]})
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(operations)
@@ -142,13 +148,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _require_json() -> None:
-    """A command body must be JSON (415 otherwise); no body at all means {}."""
+    """A command body must be JSON (415 otherwise), parsed here once (400 when it does not
+    parse); no body at all means {}."""
     if request.method not in ("POST", "PUT", "PATCH") or request.path in UPLOADS \
             or request.path.startswith(WEB_PREFIX + "/"):  # the web pages post forms
         return
     has_body = bool(request.content_length) or "Transfer-Encoding" in request.headers
     if (has_body or request.mimetype) and not request.is_json:
         abort(415, "send the body as application/json")
+    json_body.parse_body()
 
 
 def _security_headers(response: Response) -> Response:

@@ -6,12 +6,12 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from application.idempotency import jsonable
 from interfaces.api.auth import READ, WRITE, actor, check_address, check_seller, requires
 from interfaces.api.commands import etag, run
+from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 from interfaces.api.schemas import (
     CommandRequest,

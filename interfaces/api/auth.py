@@ -19,7 +19,7 @@ WRITE = frozenset({Role.CLIENT, Role.ADMIN})
 REFUND = frozenset({Role.CLIENT, Role.FINANCE, Role.ADMIN})
 APPROVE = frozenset({Role.FINANCE})
 
-BEARER = {"bearerAuth": []}
+BEARER: dict[str, list[str]] = {"bearerAuth": []}
 
 
 def requires(roles: frozenset[Role]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -53,8 +53,8 @@ def caller() -> ApiKeyView:
 
 
 def actor() -> str:
-    """What the events record as the actor: the key id, never the key."""
-    return str(caller().id)
+    """What events record as the actor: the key's owner (a person), else the key id."""
+    return caller().actor
 
 
 def sees_all() -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -13,25 +12,24 @@ from flask import abort, request
 
 from application.dto import CommandResult
 from application.idempotency import Idempotency, jsonable
+from interfaces.api import contract
 from interfaces.api.auth import actor, caller, check_parcel_view
 from interfaces.api.ledger import ledger
-
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
-_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 # A parcel command: (ledger, actor, expected_version) -> CommandResult.
 ParcelCommand = Callable[[Any, str, int | None], CommandResult]
 
 
 def if_match() -> int | None:
-    """The version the caller expects (If-Match: "3"); none means any."""
+    """The version the caller expects (If-Match: "3"); none means any. A malformed value
+    is a 400: no precondition was evaluated, so it cannot have failed (412)."""
     raw = request.headers.get("If-Match")
-    if raw is None or raw.strip() == "*":
+    if raw is None:
         return None
-    found = _ETAG.match(raw.strip())
-    if found is None:
-        abort(412, "If-Match must be a version ETag such as \"3\"")
-    return int(found.group(1))
+    try:
+        return contract.expected_version(raw)
+    except ValueError:
+        abort(400, "If-Match must be a version ETag such as \"3\", or *")
 
 
 def idempotency() -> Idempotency | None:
@@ -39,7 +37,7 @@ def idempotency() -> Idempotency | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    if not _KEY.match(key):
+    if not contract.valid_idempotency_key(key):
         abort(400, "Idempotency-Key must be 1 to 200 visible ASCII characters")
     body = request.get_json(silent=True)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -6,7 +6,6 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields
 
 from domain.errors import InvalidValueError
@@ -14,6 +13,7 @@ from domain.parcel_corrections import CORRECTABLE, MONEY_FIELDS
 from interfaces.api.auth import WRITE, requires
 from interfaces.api.commands import on_parcel
 from interfaces.api.fields import Choice, MoneyRequest, Text, When
+from interfaces.api.json_body import Blueprint
 from interfaces.api.schemas import CommandRequest, CommandResponse
 
 blp = Blueprint("corrections", __name__, url_prefix="/v1/parcels",

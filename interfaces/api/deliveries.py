@@ -6,10 +6,10 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from interfaces.api.auth import WRITE, requires
 from interfaces.api.commands import on_parcel
+from interfaces.api.json_body import Blueprint
 from interfaces.api.schemas import (
     CommandResponse,
     RecordDeliveryAttemptRequest,

@@ -1,22 +1,20 @@
 """Finance: the refunds ledger (JSON, CSV), reconciliations, and a refund's later life.
 
-Reading is for finance, auditor and admin keys; a finance key sees its own seller only.
+Every role reads the refunds ledger and its totals; a client or finance key sees its own
+seller's refunds only. Reconciliation reports are for finance, auditor and admin keys.
 Reconciling and rejecting, failing or reversing a refund are finance's alone.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 from uuid import UUID
 
-from flask import Response, abort, request
+from flask import Response, abort, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from application.finance.exports import (
@@ -27,17 +25,23 @@ from application.finance.exports import (
     total_line,
 )
 from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
+from application.finance.worker import ReconciliationWorker, runs_in_process
 from domain.api_key import Role
-from domain.reconciliation import REPORT_COLUMNS
+from domain.money import MINOR_UNITS
+from domain.reconciliation import REPORT_COLUMNS, RunStatus
 from interfaces.api.auth import actor, caller, requires, sees_all
 from interfaces.api.commands import on_parcel
+from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
+from interfaces.api.problems import problem
 from interfaces.api.schemas import CommandRequest, RefundCommandResponse, Text
 from interfaces.api.views import freshness, scope, view, wants_csv
 
+LEDGER_READ = frozenset(Role)  # a client reads its own seller's refunds
 READ = frozenset({Role.FINANCE, Role.AUDITOR, Role.ADMIN})
 WRITE = frozenset({Role.FINANCE})
 SETTLEMENT_MAX_BYTES = 256 * 1024 * 1024  # a settlement file is streamed to disk, not memory
+WORKER = "returns_ledger_reconciliations"
 
 blp = Blueprint("finance", __name__, url_prefix="/v1",
                 description="Refunds ledger and reconciliation against platform settlements")
@@ -54,7 +58,7 @@ class RefundFilters(Schema):
 
 
 class ReleaseRefundRequest(CommandRequest):
-    reason = Text(500, required=True)
+    reason = Text(500, required=True, metadata={"example": "duplicate of RF-2026-0001"})
 
 
 def _strings(name: str, names: tuple[str, ...], **typed: Any) -> type[Schema]:
@@ -84,26 +88,54 @@ class TotalsResponse(Schema):
 
 class ReconciliationResponse(Schema):
     id = fields.UUID()
+    status = fields.String(metadata={"description": "running, done or failed"})
+    failure = fields.String(allow_none=True, metadata={"description": "why a run failed"})
+    failed_at = fields.String(allow_none=True)
+    ledger_state = fields.String(allow_none=True, metadata={
+        "description": "SHA-256 of the ledger refunds the file was compared with"})
+    ledger_position = fields.Integer(metadata={
+        "description": "the refunds view's event position when the run was accepted"})
+    started_by_owner = fields.String()
+    started_with_key = fields.String(allow_none=True)
+    started_by_key_label = fields.String()
     fingerprint = fields.String()
     file_name = fields.String()
     source_format = fields.String()
     seller_scope = fields.String(allow_none=True)
     started_at = fields.String()
     started_by = fields.String()
-    completed_at = fields.String()
-    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    completed_at = fields.String(allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True)
     totals = fields.Dict(keys=fields.String(), values=fields.Dict(
-        keys=fields.String(), values=fields.String()))
-    digest = fields.String()
-    lines_read = fields.Integer()
-    lines_ignored = fields.Integer()
-    ledger_refunds = fields.Integer()
+        keys=fields.String(), values=fields.String()), allow_none=True)
+    digest = fields.String(allow_none=True)
+    lines_read = fields.Integer(allow_none=True)
+    lines_ignored = fields.Integer(allow_none=True)
+    ledger_refunds = fields.Integer(allow_none=True)
     already_recorded = fields.Boolean()
 
 
 class ReconciliationReportResponse(ReconciliationResponse):
     columns = fields.List(fields.String())
-    lines = fields.List(fields.Nested(ReportLine))
+    lines = fields.List(fields.Nested(ReportLine), metadata={
+        "description": "the outcome lines, once the run is done"})
+
+
+class ReconciliationListQuery(Schema):
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class ReconciliationListResponse(Schema):
+    reconciliations = fields.List(fields.Nested(ReconciliationResponse))
+    more = fields.Boolean(metadata={"description": "older runs follow (raise offset)"})
+
+
+class UploadQuery(Schema):
+    currency = fields.String(validate=validate.OneOf(sorted(MINOR_UNITS)), metadata={
+        "description": "the currency of a settlement file that has no currency column"})
+    file_name = Text(200, metadata={"description": "the file's name, for a text/csv body",
+                                    "example": "settlement-2026-03.csv"})
 
 
 CSV = {"responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}}
@@ -125,7 +157,7 @@ def csv_response(lines: Iterator[str], name: str) -> Response:
 
 @blp.route("/refunds")
 class Refunds(MethodView):
-    @requires(READ)
+    @requires(LEDGER_READ)
     @blp.arguments(RefundFilters(), location="query")
     @blp.response(200, RefundsResponse)
     @blp.doc(**CSV)
@@ -134,7 +166,8 @@ class Refunds(MethodView):
         sellers, caught_up, refused = _read(filters)
         if refused is not None:
             return refused
-        rows = (refund_line(r) for r in refunds_view().rows(filters, sellers))
+        names = ledger().actor_names()
+        rows = (refund_line(r, names) for r in refunds_view().rows(filters, sellers))
         if wants_csv():
             return csv_response(csv_lines(rows, REFUND_COLUMNS), "refunds")
         return {"position": _position(), "caught_up": caught_up,
@@ -143,7 +176,7 @@ class Refunds(MethodView):
 
 @blp.route("/refunds/totals")
 class RefundTotals(MethodView):
-    @requires(READ)
+    @requires(LEDGER_READ)
     @blp.arguments(RefundFilters(), location="query")
     @blp.response(200, TotalsResponse)
     @blp.doc(**CSV)
@@ -173,22 +206,42 @@ def _position() -> int:
 
 @blp.route("/reconciliations")
 class Reconciliations(MethodView):
+    @requires(READ)
+    @blp.arguments(ReconciliationListQuery(), location="query")
+    @blp.response(200, ReconciliationListResponse)
+    def get(self, query: dict[str, Any]) -> Any:
+        """Reconciliation runs, newest first, with their status and summary."""
+        runs, more = desk().list_reconciliations(None if sees_all() else caller().seller_id,
+                                                 query["offset"], query["limit"])
+        return {"reconciliations": [run_json(r) for r in runs], "more": more}
+
     @requires(WRITE)
-    @blp.response(201, ReconciliationResponse)
+    @blp.arguments(UploadQuery(), location="query")
+    @blp.response(202, ReconciliationResponse, description=(
+        "accepted: reconciled in the background; poll the Location"))
     @blp.alt_response(200, schema=ReconciliationResponse,
-                      description="the same file again: the recorded run")
+                      description="the same file against the same ledger refunds: the run")
     @blp.doc(**UPLOAD)
-    def post(self) -> Any:
-        """Upload a settlement file (multipart `file`, or a text/csv body) and reconcile it."""
+    def post(self, query: dict[str, Any]) -> Any:
+        """Upload a settlement file (multipart `file`, or a text/csv body, at most 256 MiB).
+
+        The file is streamed to disk and the run recorded as running before any line is
+        read; the answer comes at once (202, Location: the run), the reconciliation runs
+        in the background. The same file against the same ledger refunds is the same run.
+        """
         request.max_content_length = SETTLEMENT_MAX_BYTES
         sellers = scope()
         view = refunds_view()
-        desk = FinanceDesk(ledger(), lambda: view.ledger_refunds(sellers))
-        with _settlement_upload() as (stream, name):
-            run = desk.reconcile(stream, name, datetime.now(UTC), actor(),
-                                 request.args.get("currency"), ",".join(sellers or ()))
-        return run.as_dict(), 200 if run.already_recorded else 201, {
-            "Location": f"/v1/reconciliations/{run.id}"}
+        accepting = desk(lambda: view.ledger_refunds(sellers))
+        with _settlement_upload(query.get("file_name")) as (stream, name):
+            run = accepting.accept(stream, name, datetime.now(UTC), actor(),
+                                   query.get("currency"), ",".join(sellers or ()),
+                                   str(caller().id))
+        headers = {"Location": f"/v1/reconciliations/{run.id}"}
+        if run.status == RunStatus.RUNNING.value:
+            submit(run.id)
+            headers["Retry-After"] = "1"
+        return run_json(run), 202 if run.status == RunStatus.RUNNING.value else 200, headers
 
 
 @blp.route("/reconciliations/<uuid:reconciliation_id>")
@@ -197,16 +250,47 @@ class ReconciliationReport(MethodView):
     @blp.response(200, ReconciliationReportResponse)
     @blp.doc(**CSV)
     def get(self, reconciliation_id: UUID) -> Any:
-        """A run's summary and its outcome lines; CSV report with Accept: text/csv."""
-        desk = FinanceDesk(ledger(), lambda: [])
-        run = desk.get_reconciliation(reconciliation_id)
+        """A run's status and summary, and once done its outcome lines (CSV: text/csv)."""
+        reading = desk()
+        run = reading.get_reconciliation(reconciliation_id)
         if not sees_all() and run.scope != caller().seller_id:
             raise ReconciliationNotFoundError(reconciliation_id)
         if wants_csv():
-            return csv_response(csv_lines(desk.report_lines(reconciliation_id),
+            if not run.done:
+                return problem(409, "reconciliation-not-done", f"the run is {run.status}: "
+                               "its report is there once it is done", status_of_run=run.status,
+                               failure=run.failure, headers={"Retry-After": "1"})
+            return csv_response(csv_lines(reading.report_lines(reconciliation_id),
                                           REPORT_COLUMNS), f"reconciliation-{run.id}")
-        return {**run.as_dict(), "columns": list(REPORT_COLUMNS),
-                "lines": list(desk.report_lines(reconciliation_id))}
+        lines = list(reading.report_lines(reconciliation_id)) if run.done else []
+        return {**run_json(run), "columns": list(REPORT_COLUMNS), "lines": lines}
+
+
+def desk(refunds: Any = lambda: []) -> FinanceDesk:
+    """Reconciliations on the app's ledger (spool directory from its settings)."""
+    return FinanceDesk(ledger(), refunds, ledger_position=_position)
+
+
+def run_json(run: Any) -> dict[str, Any]:
+    """A run's summary, with the person who started it and the key's label."""
+    names = ledger().actor_names()
+    person, key = names(run.started_by), names(run.key_id or run.started_by)
+    return {**run.as_dict(), "started_by_owner": person.owner,
+            "started_by_key_label": key.key_label}
+
+
+def submit(reconciliation_id: UUID) -> None:
+    """Run an accepted reconciliation in this process's background thread (embedded
+    default); with RECONCILIATIONS_IN_PROCESS=no a worker process runs it."""
+    app = current_app
+    worker = app.extensions.get(WORKER)
+    if worker is None:
+        if not runs_in_process(ledger().env):
+            return
+        led = ledger()
+        worker = app.extensions.setdefault(WORKER, ReconciliationWorker(
+            lambda: FinanceDesk(led)))
+    worker.submit(reconciliation_id)
 
 
 def _release(command: str) -> type[MethodView]:
@@ -215,8 +299,10 @@ def _release(command: str) -> type[MethodView]:
         @blp.arguments(ReleaseRefundRequest())
         @blp.response(201, RefundCommandResponse)
         def post(self, body: dict[str, Any], parcel_id: UUID, reference: str) -> Any:
+            # Releasing issued money is a four-eyes decision too: it needs a person.
+            person = caller().actor if command == "reject_refund" else caller().person()
             return on_parcel(parcel_id, lambda led, who, version: getattr(led, command)(
-                parcel_id, reference, body["reason"], body["occurred_at"], actor=who,
+                parcel_id, reference, body["reason"], body["occurred_at"], actor=person,
                 expected_version=version))
 
     Release.post.__doc__ = {
@@ -234,15 +320,14 @@ for _path, _command in (("rejections", "reject_refund"), ("failures", "record_re
 
 
 @contextlib.contextmanager
-def _settlement_upload() -> Iterator[tuple[IO[bytes], str]]:
-    """The uploaded file as a seekable binary stream (spooled to disk beyond 1 MiB)."""
+def _settlement_upload(file_name: str | None) -> Iterator[tuple[IO[bytes], str]]:
+    """The uploaded file as a binary stream: a text/csv body is read as it arrives (the
+    desk copies it to its spool directory), a multipart part from werkzeug's temporary
+    file; past SETTLEMENT_MAX_BYTES the request is refused (413)."""
     upload = request.files.get("file")
     if upload is not None:
         yield upload.stream, upload.filename or "settlement.csv"
         return
     if request.mimetype not in ("text/csv", "text/plain", "text/tab-separated-values"):
         abort(415, "send the settlement as multipart/form-data `file` or as text/csv")
-    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
-        shutil.copyfileobj(request.stream, spool, 1 << 16)
-        spool.seek(0)
-        yield spool, request.args.get("file_name", "settlement.csv")
+    yield request.stream, file_name or "settlement.csv"

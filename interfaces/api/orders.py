@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from application.dto import CommandResult
@@ -17,6 +16,7 @@ from domain.messages import QuestionKind
 from interfaces.api.auth import READ, WRITE, actor, caller, check_seller, requires, sees_all
 from interfaces.api.commands import answer, etag, if_match, run
 from interfaces.api.fields import Choice, MoneyField, MoneyResponse, Text, Timestamp, When
+from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 from interfaces.api.schemas import (
     COUNTRY,

@@ -6,28 +6,31 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from application.idempotency import jsonable
-from domain.errors import ParcelNotFoundError
+from domain.errors import DomainError, ParcelNotFoundError
 from domain.values import Line, Platform
+from interfaces.api.audit import check_owner, damaged_parcel
 from interfaces.api.auth import (
     READ,
     WRITE,
     actor,
     caller,
-    check_parcel,
+    check_parcel_view,
     check_seller,
     requires,
     sees_all,
 )
 from interfaces.api.commands import answer, etag, run
+from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
+from interfaces.api.replica import query_ledger
 from interfaces.api.schemas import (
     CommandResponse,
     HistoryQuery,
     HistoryResponse,
     ParcelResponse,
+    ReadQuery,
     RegisterParcelRequest,
 )
 from interfaces.api.views import ParcelListQuery, ParcelPageResponse, list_parcels
@@ -63,10 +66,13 @@ class Parcels(MethodView):
 @blp.route("/<uuid:parcel_id>")
 class ParcelState(MethodView):
     @requires(READ)
+    @blp.arguments(ReadQuery(), location="query")
     @blp.response(200, ParcelResponse)
-    def get(self, parcel_id: UUID) -> Any:
-        """A parcel's current state."""
-        view = check_parcel(parcel_id)
+    def get(self, query: dict[str, Any], parcel_id: UUID) -> Any:
+        """A parcel's current state (from the read replica when one is configured:
+        `min_position` waits until it has replayed your last write)."""
+        reads = query_ledger(query.get("min_position"))
+        view = check_parcel_view(parcel_id, reads.get_parcel(parcel_id))
         return jsonable(view), etag(view.version)
 
 
@@ -77,12 +83,22 @@ class ParcelHistory(MethodView):
     @blp.response(200, HistoryResponse)
     def get(self, query: dict[str, Any], parcel_id: UUID) -> Any:
         """Events and state as known then (`recorded_before`, `version`), or by business time."""
-        version = check_parcel(parcel_id).version
-        history = ledger().get_parcel_history(parcel_id, **query)
-        events = [{k: v for k, v in jsonable(e).items() if k != "late" or v}  # late: when set
+        reads = query_ledger(query.pop("min_position", None))
+        try:
+            version = check_parcel_view(parcel_id, reads.get_parcel(parcel_id)).version
+            history = reads.get_parcel_history(parcel_id, **query)
+        except DomainError:
+            raise
+        except Exception as error:  # noqa: BLE001 - damaged stored events: 409, where and why
+            if not sees_all():
+                check_owner(parcel_id)
+            return damaged_parcel(parcel_id, error)
+        name = ledger().actor_names()
+        events = [{**{k: v for k, v in jsonable(e).items() if k != "late" or v},  # late: set
+                   "actor_owner": name(e.actor).owner, "actor_key_label": name(e.actor).key_label}
                   for e in history]
         return {"id": str(parcel_id), "view": history.view, "state": jsonable(history.state),
-                "events": events}, etag(version)
+                "events": events, "damage": list(history.damage)}, etag(version)
 
 
 def _registration(body: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Refunds: issued at once below the AM-4 threshold, else approved by a second key."""
+"""Refunds: issued at once below the AM-4 threshold, else approved by a second person."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.values import RefundComponent
-from interfaces.api.auth import APPROVE, REFUND, requires
+from interfaces.api.auth import APPROVE, REFUND, caller, requires
 from interfaces.api.commands import on_parcel
+from interfaces.api.json_body import Blueprint
 from interfaces.api.schemas import (
     ApproveRefundRequest,
     RefundCommandResponse,
@@ -40,6 +40,12 @@ class RefundApprovals(MethodView):
     @blp.arguments(ApproveRefundRequest())
     @blp.response(201, RefundCommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID, reference: str) -> Any:
-        """A finance key other than the requester's approves a large refund; it is issued."""
+        """A person other than the requester approves a large refund; it is issued (AM-4).
+
+        Four-eyes compares people: two keys of one owner are one person, and a key
+        without an owner cannot approve.
+        """
+        person = caller().person()
         return on_parcel(parcel_id, lambda led, who, version: led.approve_refund(
-            parcel_id, reference, body["occurred_at"], actor=who, expected_version=version))
+            parcel_id, reference, body["occurred_at"], actor=person,
+            expected_version=version))

@@ -16,58 +16,64 @@ from domain.values import (
     ReturnFailureCause,
 )
 from interfaces.api.fields import (
+    COUNTRY,
     Choice,
     MoneyField,
     MoneyResponse,
+    Pattern,
     Text,
     Timestamp,
     When,
     now,
 )
 
-COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="must be an ISO 3166-1 alpha-2 code")
-
 
 # -- requests ---------------------------------------------------------------------
 class CommandRequest(Schema):
     """Every command: when it happened in business time (defaults to now)."""
 
-    occurred_at = When(load_default=now)
+    occurred_at = When(load_default=now, metadata={"example": "2026-03-04T10:00:00+08:00"})
 
 
 class LineRequest(Schema):
-    sku = Text(64, required=True)
+    sku = Text(64, required=True, metadata={"example": "SKU-MUG"})
     quantity = fields.Integer(required=True, strict=True,
-                              validate=validate.Range(min=1, max=100_000))
+                              validate=validate.Range(min=1, max=100_000),
+                              metadata={"example": 2})
     unit_price = MoneyField(required=True)
 
 
 class RegisterParcelRequest(CommandRequest):
-    platform = Choice(Platform, required=True)
-    site = fields.String(required=True, validate=COUNTRY)
-    seller_id = Text(required=True)
-    store_id = Text(load_default=None)
-    order_id = Text(64, required=True)
-    order_created_at = When(required=True)
+    occurred_at = When(load_default=now, metadata={"example": "2026-03-02T09:00:00+08:00"})
+    platform = Choice(Platform, required=True, metadata={"example": "tiktok_shop"})
+    site = fields.String(required=True, validate=COUNTRY, metadata={"example": "MY"})
+    seller_id = Text(required=True, metadata={"example": "seller-my-001"})
+    store_id = Text(load_default=None, metadata={"example": "store-kl-01"})
+    order_id = Text(64, required=True, metadata={"example": "576461413038785752"})
+    order_created_at = When(required=True, metadata={"example": "2026-03-01T20:15:00+08:00"})
     tracking_number = Text(64, load_default=None, allow_none=True, metadata={
+        "example": "TTMY00012345",
         "description": "required, except for a Cdiscount parcel by ordinary mail worth at "
                        "most 15 EUR (CD-2); omitted or null then"})
     lines = fields.List(fields.Nested(LineRequest), required=True,
                         validate=validate.Length(min=1, max=200))
-    amount_paid = MoneyField(required=True)
-    shipping_paid = MoneyField(load_default=None)
-    tracked_shipping = fields.Boolean(load_default=False)
-    tracking_url = Text(255, load_default=None)
-    ready_to_ship_at = When(load_default=None)
+    amount_paid = MoneyField(required=True, metadata={
+        "example": {"amount": "39.80", "currency": "MYR"}})
+    shipping_paid = MoneyField(load_default=None, metadata={
+        "example": {"amount": "4.90", "currency": "MYR"}})
+    tracked_shipping = fields.Boolean(load_default=False, metadata={"example": True})
+    tracking_url = Text(255, load_default=None, metadata={
+        "example": "https://track.example.com/TTMY00012345"})
+    ready_to_ship_at = When(load_default=None, metadata={"example": "2026-03-02T08:00:00+08:00"})
 
 
 class RecordDeliveryAttemptRequest(CommandRequest):
-    reason = Text(required=True)
+    reason = Text(required=True, metadata={"example": "nobody home"})
 
 
 class RecordDeliveryFailureRequest(CommandRequest):
-    reason = Choice(FailureReason, required=True)
-    reported_by = Text(50, load_default="carrier")
+    reason = Choice(FailureReason, required=True, metadata={"example": "refused"})
+    reported_by = Text(50, load_default="carrier", metadata={"example": "carrier"})
 
 
 class RecordDeliveryRequest(CommandRequest):
@@ -75,17 +81,19 @@ class RecordDeliveryRequest(CommandRequest):
 
 
 class RequestReturnRequest(CommandRequest):
-    reason = Text(required=True)
-    seller_fault = fields.Boolean(required=True)
-    unconditional = fields.Boolean(load_default=False)
-    return_shipping_cost = MoneyField(load_default=None)
+    reason = Text(required=True, metadata={"example": "arrived damaged"})
+    seller_fault = fields.Boolean(required=True, metadata={"example": True})
+    unconditional = fields.Boolean(load_default=False, metadata={"example": False})
+    return_shipping_cost = MoneyField(load_default=None, metadata={
+        "example": {"amount": "7.50", "currency": "MYR"}})
     outside_window_accepted = fields.Boolean(load_default=False, metadata={
         "description": "AM-5: the seller's explicit decision to accept a request after the "
                        "return window"})
 
 
 class RouteReturnRequest(CommandRequest):
-    remedy = Choice(Remedy, load_default=None, metadata={"description": "CD-4 only"})
+    remedy = Choice(Remedy, load_default=None, metadata={
+        "description": "CD-4 only (Cdiscount parcels); leave it out for the others"})
 
 
 class RequestRedeliveryRequest(CommandRequest):
@@ -95,32 +103,34 @@ class RequestRedeliveryRequest(CommandRequest):
 
 
 class IssueReturnLabelRequest(CommandRequest):
-    carrier = Text(100, required=True)
-    tracking_number = Text(64, required=True)
-    tracking_url = Text(255, load_default=None)
+    carrier = Text(100, required=True, metadata={"example": "J&T Express"})
+    tracking_number = Text(64, required=True, metadata={"example": "JTMY00098765"})
+    tracking_url = Text(255, load_default=None, metadata={
+        "example": "https://track.example.com/JTMY00098765"})
 
 
 class RecordReturnFailureRequest(CommandRequest):
-    cause = Choice(ReturnFailureCause, required=True)
+    cause = Choice(ReturnFailureCause, required=True, metadata={"example": "wrong_address"})
 
 
 class RecordReceiptRequest(CommandRequest):
-    location = Text(load_default="seller")
-    received_by = Text(load_default="seller")
+    location = Text(load_default="seller", metadata={"example": "seller"})
+    received_by = Text(load_default="seller", metadata={"example": "warehouse desk"})
 
 
 class RecordInspectionRequest(CommandRequest):
-    condition = Choice(Condition, required=True)
-    restock = fields.Boolean(load_default=None)
+    condition = Choice(Condition, required=True, metadata={"example": "resellable"})
+    restock = fields.Boolean(load_default=None, metadata={"example": True})
 
 
 class RefundComponentRequest(Schema):
-    kind = Choice(RefundComponentKind, required=True)
-    amount = MoneyField(required=True)
+    kind = Choice(RefundComponentKind, required=True, metadata={"example": "item"})
+    amount = MoneyField(positive=True, required=True, metadata={
+        "example": {"amount": "19.90", "currency": "MYR"}})
 
 
 class RequestRefundRequest(CommandRequest):
-    reference = Text(100, required=True)
+    reference = Text(100, required=True, metadata={"example": "RF-2026-0001"})
     components = fields.List(fields.Nested(RefundComponentRequest), required=True,
                              validate=validate.Length(min=1, max=10))
 
@@ -130,7 +140,7 @@ class ApproveRefundRequest(CommandRequest):
 
 
 class DisposeParcelRequest(CommandRequest):
-    kind = Choice(DisposalKind, required=True)
+    kind = Choice(DisposalKind, required=True, metadata={"example": "destroyed"})
 
 
 class CloseParcelRequest(CommandRequest):
@@ -138,57 +148,69 @@ class CloseParcelRequest(CommandRequest):
 
 
 class OpenInvestigationRequest(CommandRequest):
-    kind = Choice(InvestigationKind, required=True)
+    kind = Choice(InvestigationKind, required=True, metadata={"example": "failed_return"})
 
 
 class ResolveInvestigationRequest(CommandRequest):
-    outcome = Text(required=True)
-    liability = Choice(Party, required=True)
+    outcome = Text(required=True, metadata={"example": "carrier lost the parcel"})
+    liability = Choice(Party, required=True, metadata={"example": "provider"})
 
 
 class AddressRequest(Schema):
-    lines = fields.List(Text(200), required=True, validate=validate.Length(min=1, max=5))
-    city = Text(100, required=True)
-    postcode = Text(20, required=True)
+    lines = fields.List(Text(200), required=True, validate=validate.Length(min=1, max=5),
+                        metadata={"example": ["No. 8, Jalan Example"]})
+    city = Text(100, required=True, metadata={"example": "Kuala Lumpur"})
+    postcode = Text(20, required=True, metadata={"example": "50000"})
 
 
 class RegisterReturnAddressRequest(CommandRequest):
-    seller_id = Text(required=True)
-    platform = Choice(Platform, required=True)
-    country = fields.String(required=True, validate=COUNTRY)
+    seller_id = Text(required=True, metadata={"example": "seller-my-001"})
+    platform = Choice(Platform, required=True, metadata={"example": "tiktok_shop"})
+    country = fields.String(required=True, validate=COUNTRY, metadata={"example": "MY"})
     address = fields.Nested(AddressRequest, required=True)
-    effective_from = When(required=True)
-    seller_country = fields.String(load_default=None, validate=COUNTRY)
+    effective_from = When(required=True, metadata={"example": "2026-01-01T00:00:00+08:00"})
+    seller_country = fields.String(load_default=None, validate=COUNTRY,
+                                   metadata={"example": "CN"})
 
 
 class VerifyRealNameRequest(CommandRequest):
     """LZ-1 identity data: sealed at once, never echoed, never logged."""
 
-    name = Text(required=True, load_only=True)
-    id_number = Text(64, required=True, load_only=True)
-    document_front = Text(500, required=True, load_only=True)
-    document_back = Text(500, required=True, load_only=True)
+    name = Text(required=True, load_only=True, metadata={"example": "Li Wei"})
+    id_number = Text(64, required=True, load_only=True,
+                     metadata={"example": "110101199003071234"})
+    document_front = Text(500, required=True, load_only=True,
+                          metadata={"example": "docs/id-front-0001.jpg"})
+    document_back = Text(500, required=True, load_only=True,
+                         metadata={"example": "docs/id-back-0001.jpg"})
 
 
 class DeactivateReturnAddressRequest(CommandRequest):
-    reason = Text(required=True)
+    reason = Text(required=True, metadata={"example": "warehouse moved"})
 
 
 class SetCustomsProfileRequest(CommandRequest):
-    seller_id = Text(required=True)
-    sku = Text(64, required=True)
-    hs_code = fields.String(required=True, validate=validate.Regexp(
-        r"^\d{6,10}$", error="must be 6 to 10 digits"))
-    declared_name_local = Text(required=True)
-    declared_name_en = Text(required=True)
-    declared_value = MoneyField(required=True)
-    material = Text(required=True)
-    use = Text(required=True)
-    brand = Text(100, required=True)
-    similar_product = fields.Boolean(load_default=False)
+    seller_id = Text(required=True, metadata={"example": "seller-my-001"})
+    sku = Text(64, required=True, metadata={"example": "SKU-CASE"})
+    hs_code = fields.String(required=True, validate=Pattern(
+        r"^[0-9]{6,10}$", error="must be 6 to 10 digits"), metadata={"example": "392690"})
+    declared_name_local = Text(required=True, metadata={"example": "手机壳"})
+    declared_name_en = Text(required=True, metadata={"example": "phone case"})
+    declared_value = MoneyField(positive=True, required=True, metadata={
+        "example": {"amount": "3.50", "currency": "USD"}})
+    material = Text(required=True, metadata={"example": "silicone"})
+    use = Text(required=True, metadata={"example": "protects a phone"})
+    brand = Text(100, required=True, metadata={"example": "no brand"})
+    similar_product = fields.Boolean(load_default=False, metadata={"example": False})
 
 
-class HistoryQuery(Schema):
+class ReadQuery(Schema):
+    """A query that must see a write: the `position` the command answered."""
+
+    min_position = fields.Integer(load_default=None, validate=validate.Range(min=0))
+
+
+class HistoryQuery(ReadQuery):
     recorded_before = When(load_default=None)
     version = fields.Integer(load_default=None, validate=validate.Range(min=1))
     occurred_before = When(load_default=None)
@@ -302,7 +324,11 @@ class HistoryEventResponse(Schema):
     type = fields.String(required=True)
     recorded_at = Timestamp(required=True)
     occurred_at = Timestamp(allow_none=True)
-    actor = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True, metadata={
+        "description": "person:<owner> for an owned key, else the key id, or system"})
+    actor_owner = fields.String(metadata={
+        "description": "the person who acted; 'unowned' for a key without owner"})
+    actor_key_label = fields.String(metadata={"description": "the acting key's label"})
     data = fields.Dict(required=True)
     late = fields.Dict(allow_none=True, metadata={
         "description": "set when recorded after an event that happened later"})
@@ -314,6 +340,9 @@ class HistoryResponse(Schema):
     state = fields.Nested(ParcelResponse, allow_none=True,
                           metadata={"description": "the state these events add up to"})
     events = fields.List(fields.Nested(HistoryEventResponse), required=True)
+    damage = fields.List(fields.String(), metadata={
+        "description": "versions missing or extra, or an event that does not apply: then no "
+                       "state (see /v1/parcels/{id}/verification)"})
 
 
 class AddressResponse(Schema):

@@ -13,13 +13,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from eventsourcing.utils import strtobool
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from marshmallow import Schema, fields, validate
 from prometheus_client.core import GaugeMetricFamily
 
 from domain.values import Platform, Status
 from interfaces.api.auth import caller, check_seller, sees_all
-from interfaces.api.fields import Choice, Text, When
+from interfaces.api.fields import COUNTRY, Choice, Text, When
 from interfaces.api.ledger import EXTENSION as LEDGER_EXTENSION
 from interfaces.api.ledger import SETTINGS_EXTENSION
 from interfaces.api.problems import problem
@@ -99,8 +99,8 @@ def install(app: Flask) -> ViewsHolder:
     else:
         in_process = not app.testing and runs_in_process(env)
     default_wait = TESTING_WAIT if app.testing else DEFAULT_WAIT
-    wait = float(app.config.get("VIEW_WAIT_SECONDS",
-                                env.get("VIEW_WAIT_SECONDS", default_wait)))
+    configured = app.config.get("VIEW_WAIT_SECONDS", env.get("VIEW_WAIT_SECONDS"))
+    wait = float(default_wait if configured is None else configured)
     holder = ViewsHolder(env, in_process, wait)
     app.extensions[EXTENSION] = holder
     metrics = app.extensions.get("returns_ledger_metrics")
@@ -134,14 +134,15 @@ def freshness(name: str, min_position: int | None) -> tuple[bool, Response | Non
     """Read-your-writes: wait (bounded) until the view has applied min_position.
 
     Answers whether it has (`caught_up`: the reply is flagged, never refused, when it has not)
-    and, for a position the ledger has not recorded, a 422 problem to send instead.
+    and, for a position the ledger has not recorded, a 409 problem to send instead (the
+    request is well formed: the log has not got that far).
     """
     if min_position is None:
         return True, None
     stores = holder().stores()
     head = stores.head()
     if min_position > head:
-        return False, problem(422, "position-not-recorded", f"the ledger has recorded events "
+        return False, problem(409, "position-not-recorded", f"the ledger has recorded events "
                               f"up to {head}, not {min_position}",
                               facts={"view": name, "min_position": str(min_position)})
     caught_up = stores.caught_up(name, min_position, holder().wait)
@@ -153,7 +154,10 @@ def scope(seller_id: str | None = None) -> tuple[str, ...] | None:
     """The key's seller scope (None: every seller); naming another seller is a 403."""
     if seller_id is not None:
         check_seller(seller_id)
-    return None if sees_all() else (caller().seller_id,)
+    if sees_all():
+        return None
+    own = caller().seller_id  # a key that does not see all has a seller
+    return (own,) if own is not None else ()
 
 
 class ParcelListQuery(Schema):
@@ -162,7 +166,7 @@ class ParcelListQuery(Schema):
     tracking_number = Text(64)
     platform = Choice(Platform, load_default=None)
     seller_id = Text()
-    site = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    site = fields.String(validate=COUNTRY)
     status = Choice(Status)
     registered_from = When()
     registered_to = When()
@@ -198,8 +202,8 @@ def list_parcels(query: Mapping[str, Any]) -> Response:
     except ValueError as error:  # a cursor that is not ours
         return problem(422, "invalid-value", str(error), facts={"field": "cursor"})
     position = view("tracking").max_tracking_id("ReturnsLedger") or 0
-    return current_app.json.response({"items": rows, "next_cursor": cursor,
-                                      "position": position, "caught_up": caught_up})
+    return jsonify({"items": rows, "next_cursor": cursor, "position": position,
+                    "caught_up": caught_up})
 
 
 def wants_csv() -> bool:

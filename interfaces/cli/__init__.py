@@ -11,12 +11,16 @@ from application.dto import plain
 from application.ledger import ReturnsLedger
 from domain.errors import NotFoundError
 from interfaces.cli import store
+from interfaces.cli.errors import LedgerGroup
 from interfaces.cli.store import settings_for_command
 
 
-@click.group()
+@click.group(cls=LedgerGroup)
 def main() -> None:
-    """An event-sourced returns ledger for cross-border marketplace sellers."""
+    """An event-sourced returns ledger for cross-border marketplace sellers.
+
+    A command that fails says why in one line on stderr and exits with status 1
+    (RETURNS_LEDGER_DEBUG=1 adds the traceback)."""
 
 
 @main.group()
@@ -41,13 +45,8 @@ def db_init(create_database: bool) -> None:
         if kind is not None:
             raise store.StoreMissingError(f"cannot reach {settings.describe_store()}: "
                                           f"{problem}")
-    ledger = ReturnsLedger(settings)
-    click.echo(f"event store ready: {settings.describe_store()}, identity {ledger.store_id}")
-    ledger.close()
-    if settings.persistence_module != store.POPO:
-        from projections.runners import create_view_tables
-
-        click.echo(f"views ready: {', '.join(create_view_tables())}")
+    for line in store.initialise(settings):
+        click.echo(line)
 
 
 @db.command("info")
@@ -70,7 +69,16 @@ def db_info() -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option("--serve", is_flag=True, help="Also fill the store with weeks of parcels on "
+              "every platform, make an admin key, and serve it all (`make demo`).")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 365),
+              help="With --serve: days of orders.")
+@click.option("--per-day", default=2, show_default=True, type=click.IntRange(1, 50),
+              help="With --serve: orders per platform story and day.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="With --serve.")
+def demo(serve: bool, days: int, per_day: int, host: str, port: int) -> None:
     """Run one lifecycle per platform through the ledger, and orders through their LZ-3,
     CD-1 and CD-3 deadlines, and print each history."""
     from demo.orders import ORDER_WALKS
@@ -83,12 +91,33 @@ def demo() -> None:
         state = ledger.get_parcel(parcel_id)
         click.secho(f"\n== {name}: parcel {parcel_id} is {state.status} "
                     f"(refunded {state.refunded_total})", bold=True)
+        if serve:
+            continue
         _print_history(ledger, parcel_id)
-    for name, walk in ORDER_WALKS.items():
-        for aggregate_id in walk(ledger, f"-{run}"):
-            click.secho(f"\n== {name}: {_stage(ledger, aggregate_id)}", bold=True)
-            _print_history(ledger, aggregate_id)
-    ledger.close()
+    if not serve:
+        for name, walk in ORDER_WALKS.items():
+            for aggregate_id in walk(ledger, f"-{run}"):
+                click.secho(f"\n== {name}: {_stage(ledger, aggregate_id)}", bold=True)
+                _print_history(ledger, aggregate_id)
+        ledger.close()
+        return
+    from datetime import UTC, datetime
+
+    from demo.fill import fill
+    from interfaces.cli.serve import serve as serve_command
+
+    now = datetime.now(UTC)
+    try:
+        report = fill(ledger, now, days=days, per_day=per_day, run=run)
+        issued = ledger.issue_api_key("admin", None, now, "demo", actor="demo")
+    finally:
+        ledger.close()
+    click.echo(f"\nfilled: {sum(report.parcels.values())} parcels, {report.events} events, "
+               f"orders from {report.first_day:%Y-%m-%d} to {now:%Y-%m-%d} "
+               f"({', '.join(f'{n} {k}' for k, n in report.parcels.items())})")
+    click.echo(f"admin key for the API and the web pages (shown once):\n{issued.token}\n")
+    click.get_current_context().invoke(serve_command, host=host, port=port)
+
 
 
 def _stage(ledger: ReturnsLedger, aggregate_id: uuid.UUID) -> str:
@@ -115,11 +144,13 @@ def _print_history(ledger: ReturnsLedger, aggregate_id: uuid.UUID) -> None:
 
 
 from interfaces.cli.addresses import addresses, customs  # noqa: E402
+from interfaces.cli.backup import backup_command, restore_command  # noqa: E402
 from interfaces.cli.deadlines import deadlines  # noqa: E402 - subcommands register last
 from interfaces.cli.finance import finance  # noqa: E402
 from interfaces.cli.keys import keys  # noqa: E402
 from interfaces.cli.orders import orders, questions  # noqa: E402
 from interfaces.cli.project import project  # noqa: E402
+from interfaces.cli.serve import serve  # noqa: E402
 
 main.add_command(project)
 main.add_command(deadlines)
@@ -129,6 +160,9 @@ main.add_command(orders)
 main.add_command(questions)
 main.add_command(addresses)
 main.add_command(customs)
+main.add_command(serve)
+main.add_command(backup_command)
+main.add_command(restore_command)
 
 from interfaces.cli.audit import audit  # noqa: E402
 from interfaces.cli.privacy import privacy  # noqa: E402

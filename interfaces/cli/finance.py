@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ from application.finance.exports import (
     total_line,
 )
 from application.finance.reconciliations import FinanceDesk
+from application.finance.worker import ReconciliationWorker
+from domain.errors import DomainError
 from interfaces.cli.store import open_ledger
 
 
@@ -55,17 +59,24 @@ def finance() -> None:
 def refunds(as_csv: bool, totals: bool, seller: str | None, status: str | None) -> None:
     """Export every refund line (or the totals) of the ledger."""
     view = caught_up_refunds()
+    ledger = open_ledger()
+    names = ledger.actor_names()
     filters = {"seller_id": seller, "status": status}
-    if totals:
-        lines, columns = [total_line(r) for r in view.totals(filters)], TOTAL_COLUMNS
-    else:
-        lines, columns = (refund_line(r) for r in view.rows(filters)), REFUND_COLUMNS
-    if as_csv:
-        for chunk in csv_lines(lines, columns):
-            sys.stdout.write(chunk)
-    else:
-        click.echo(json.dumps({"totals" if totals else "refunds": list(lines)}, indent=2))
-    view.datastore.close()
+    try:
+        lines: Iterable[dict[str, Any]]
+        columns: tuple[str, ...]
+        if totals:
+            lines, columns = [total_line(r) for r in view.totals(filters)], TOTAL_COLUMNS
+        else:
+            lines, columns = (refund_line(r, names) for r in view.rows(filters)), REFUND_COLUMNS
+        if as_csv:
+            for chunk in csv_lines(lines, columns):
+                sys.stdout.write(chunk)
+        else:
+            click.echo(json.dumps({"totals" if totals else "refunds": list(lines)}, indent=2))
+    finally:
+        view.datastore.close()
+        ledger.close()
 
 
 @finance.command("reconcile")
@@ -79,10 +90,15 @@ def reconcile(settlement: Path, report_path: Path | None, currency: str | None,
     """Reconcile a settlement file against the ledger's issued refunds."""
     view = caught_up_refunds()
     ledger = open_ledger()
-    desk = FinanceDesk(ledger, view.ledger_refunds)
+    desk = FinanceDesk(ledger, view.ledger_refunds,
+                       ledger_position=lambda: view.max_tracking_id("ReturnsLedger") or 0)
     with settlement.open("rb") as stream:
         run = desk.reconcile(stream, settlement.name, datetime.now(UTC), actor,
                              currency)
+    if run.status != "done":
+        view.datastore.close()
+        ledger.close()
+        raise click.ClickException(f"reconciliation {run.id} failed: {run.failure}")
     report_path = report_path or Path(f"reconciliation-{run.id}.csv")
     with report_path.open("w", encoding="utf-8", newline="") as out:
         desk.write_report(run.id, out)
@@ -97,15 +113,48 @@ def reconcile(settlement: Path, report_path: Path | None, currency: str | None,
 def report(reconciliation_id: UUID) -> None:
     """Print a recorded reconciliation's report as CSV, after checking its digest."""
     ledger = open_ledger()
-    desk = FinanceDesk(ledger, lambda: [])
-    if not desk.verify(reconciliation_id):
-        raise click.ClickException("the stored report does not match its recorded digest")
-    desk.write_report(reconciliation_id, sys.stdout)
-    ledger.close()
+    try:
+        desk = FinanceDesk(ledger, lambda: [])
+        if not desk.verify(reconciliation_id):
+            raise click.ClickException("the stored report does not match its recorded digest")
+        desk.write_report(reconciliation_id, sys.stdout)
+    except DomainError as error:
+        raise click.ClickException(error.detail) from None
+    finally:
+        ledger.close()
+
+
+@finance.command("worker")
+@click.option("--once", is_flag=True, help="Finish the runs waiting now, then exit.")
+@click.option("--poll", type=float, default=2.0, show_default=True,
+              help="Seconds between looks for newly accepted runs.")
+def worker(once: bool, poll: float) -> None:
+    """Run accepted reconciliations (when the web processes do not: production).
+
+    First finishes the runs a crash left running (or marks them failed when their spooled
+    file is gone), then keeps running newly accepted ones until stopped.
+    """
+    ledger = open_ledger()
+    try:
+        desk = FinanceDesk(ledger)
+        if once:
+            for run_id in desk.resume():
+                click.echo(f"{run_id} {desk.get_reconciliation(run_id).status}")
+            return
+        background = ReconciliationWorker(lambda: desk, poll=poll)
+        background.start()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            background.stop()
+    finally:
+        ledger.close()
 
 
 def _summary(run: Any) -> None:
-    again = " (already recorded: same file fingerprint)" if run.already_recorded else ""
+    again = (" (already recorded: same file against the same ledger refunds)"
+             if run.already_recorded else "")
     click.secho(f"reconciliation {run.id}{again}", bold=True)
     click.echo(f"  file {run.file_name} ({run.source_format}), sha256 {run.fingerprint}")
     click.echo(f"  {run.lines_read} lines read, {run.lines_ignored} not refund lines, "
@@ -115,4 +164,5 @@ def _summary(run: Any) -> None:
     for currency, sums in run.totals.items():
         click.echo(f"  {currency}: ledger {sums['ledger']}, settled {sums['settled']}, "
                    f"matched {sums['matched']}, settled - ledger {sums['difference']}")
+    click.echo(f"  ledger refunds compared: state {run.ledger_state}")
     click.echo(f"  report digest {run.digest}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from typing import Any
 
 import click
 
+from projections.locks import ViewBusyError, ViewLock
 from projections.runners import VIEWS
 from projections.service import Runners, ViewStores, rebuild
 
@@ -29,10 +31,24 @@ def project(ctx: click.Context, views: tuple[str, ...]) -> None:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     runners = Runners(names=views or None).start()
-    click.echo(f"projecting {', '.join(runners.names)} (stop with SIGTERM or Ctrl-C)")
+    waiting = runners.waiting()
+    running = [name for name in runners.names if name not in waiting]
+    if running:
+        click.echo(f"projecting {', '.join(running)} (stop with SIGTERM or Ctrl-C)")
+    known: dict[str, Any] = {}
     try:
-        while not stopping.wait(1.0):
-            pass
+        while True:
+            for name, holder in waiting.items():
+                if known.get(name, False) != holder:  # False: it was not waiting before
+                    click.echo(f"{name}: waiting for {holder or 'another process'}, which "
+                               f"holds this view's lock; it starts here when that one stops",
+                               err=True)
+            for name in sorted(set(known) - set(waiting)):
+                click.echo(f"projecting {name}: the other process let it go")
+            known = waiting
+            if stopping.wait(1.0):
+                break
+            waiting = runners.waiting()
     finally:
         runners.stop()
         for sig, handler in previous.items():
@@ -43,31 +59,49 @@ def project(ctx: click.Context, views: tuple[str, ...]) -> None:
 @project.command("rebuild")
 @click.argument("name", type=VIEW_NAMES)
 def project_rebuild(name: str) -> None:
-    """Drop a view and replay the whole event store into it (stop its runner first)."""
-    with click.progressbar(length=1, label=f"rebuilding {name}") as bar:
-        def progress(position: int, target: int) -> None:
-            bar.length = max(target, 1)
-            bar.update(position - bar.pos)
+    """Drop a view and replay the whole event store into it.
 
-        position = rebuild(name, progress=progress)
+    Refused while a runner (`project`, or the API's embedded runners) or another rebuild
+    holds the view's lock: stop that process first. A runner started meanwhile waits.
+    """
+    try:
+        with click.progressbar(length=1, label=f"rebuilding {name}") as bar:
+            def progress(position: int, target: int) -> None:
+                bar.length = max(target, 1)
+                bar.update(position - bar.pos)
+
+            position = rebuild(name, progress=progress)
+    except ViewBusyError as busy:
+        raise click.ClickException(
+            f"not rebuilding {name}: {busy.holder or 'another process'} holds its lock; "
+            f"stop that process first (nothing was changed)") from None
     click.echo(f"{name} rebuilt up to position {position}")
 
 
 @project.command("status")
-def project_status() -> None:
-    """Each view's position in the notification log and how far it lags."""
+@click.option("--max-lag", type=click.IntRange(0), default=None,
+              help="Exit 3 when a view lags more events than this (a health check).")
+def project_status(max_lag: int | None) -> None:
+    """Each view's position in the notification log, how far it lags, and who runs it."""
     stores = ViewStores()
-    wrong = []
+    wrong, behind = [], []
     try:
         for name, (position, lag) in stores.positions().items():
             problem = stores.mismatch(name)
             state = f"  WRONG: {problem}" if problem else ""
-            click.echo(f"{name:<12} position {position:>10}  lag {lag:>8}{state}")
+            holder = ViewLock(name, stores.env).holder()
+            runner = f"  run by {holder}" if holder else "  not running"
+            click.echo(f"{name:<12} position {position:>10}  lag {lag:>8}{runner}{state}")
             if problem:
                 wrong.append(name)
+            if max_lag is not None and lag > max_lag:
+                behind.append(f"{name} ({lag})")
     finally:
         stores.close()
     if wrong:
         raise click.ClickException(
             "these views do not belong to the event store: " + ", ".join(wrong) + "; run "
             + " and ".join(f"`returns-ledger project rebuild {n}`" for n in wrong))
+    if behind:
+        click.echo(f"lagging more than {max_lag} events: {', '.join(behind)}", err=True)
+        sys.exit(3)

@@ -101,6 +101,30 @@ def open_ledger(overrides: Mapping[str, Any] | None = None) -> ReturnsLedger:
     return ReturnsLedger(settings)
 
 
+def initialise(settings: Settings) -> list[str]:
+    """Every table the service uses, made where the settings point (`db init`): the event
+    store's (with the personal-data keys, the web sessions and the store's identity), the
+    audit log's, every view's and the webhook deliveries'. What was made, in words."""
+    settings = settings.with_env({"CREATE_TABLE": "yes"})
+    ledger = ReturnsLedger(settings)
+    done = [f"event store ready: {settings.describe_store()}, identity {ledger.store_id}"]
+    try:
+        if settings.persistence_module == POPO:
+            return done
+        from application.audit.log import AuditLog
+
+        AuditLog(ledger)  # the audit log's tables and the stored-form index
+    finally:
+        ledger.close()
+    from infrastructure.webhook_store import open_store
+    from projections.runners import create_view_tables, projection_env
+
+    done.append(f"views ready: {', '.join(create_view_tables(settings.env))}")
+    open_store(projection_env(settings.env)).datastore.close()
+    done.append("webhook delivery tables ready")
+    return done
+
+
 def create_database(settings: Settings) -> bool:
     """CREATE DATABASE for `db init --create-database`; False when it existed."""
     if settings.persistence_module != POSTGRES:

@@ -12,7 +12,6 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import NotFoundError
-from interfaces.api.ledger import ledger
 from interfaces.web import session as web_session
 from interfaces.web.format import FILTERS
 
@@ -44,10 +43,8 @@ for _name, _filter in FILTERS.items():
 def _guard() -> Any:
     """Who is signed in (else to the sign-in page), then the CSRF check of every POST."""
     if request.endpoint not in PUBLIC:
-        token = web_session.signed_in_token()
-        key = ledger().authenticate(token) if token else None
+        key = web_session.signed_in()  # an open session on the server, an active key
         if key is None:
-            web_session.sign_out()
             return redirect(url_for("web.sign_in", next=_here()))
         g.api_key = key
     if request.method == "POST":

@@ -8,10 +8,9 @@ from uuid import UUID
 
 from flask import abort, redirect, render_template, request, url_for
 
-from application.audit.verification import LedgerAudit
-from domain.errors import DomainError
+from application.audit.log import AuditLog
+from domain.errors import DomainError, ParcelNotFoundError
 from domain.values import Status
-from infrastructure.hash_chain import stored_hash
 from interfaces.api.auth import check_parcel, sees_all
 from interfaces.api.ledger import ledger
 from interfaces.web import bp
@@ -40,12 +39,13 @@ def sign_in() -> Any:
     if key is None:
         return render_template("sign_in.html", next=_safe_next(request.form.get("next")),
                                error="That API key was not accepted."), 401
-    web_session.sign_in(token)
+    web_session.sign_in(token, key)
     return redirect(_safe_next(request.form.get("next")) or url_for("web.parcels"), 303)
 
 
 @bp.post("/sign-out")
 def sign_out() -> Any:
+    """Ends the session on the server: the cookie, or any copy of it, opens nothing now."""
     web_session.sign_out()
     return redirect(url_for("web.sign_in"), 303)
 
@@ -94,6 +94,9 @@ def parcel(parcel_id: UUID) -> Any:
         log.exception("parcel %s does not replay", parcel_id)
         return render_template("unreadable.html", parcel_id=parcel_id,
                                chain=chain_check(parcel_id, None)), 500
+    if history.damaged:  # versions missing, or an event that does not apply
+        return render_template("unreadable.html", parcel_id=parcel_id, damage=history.damage,
+                               chain=chain_check(parcel_id, None)), 500
     events = [{"entry": e, "details": details(e.data), "rule": e.data.get("rule"),
                "rules": e.data.get("rules") or ([e.data["rule"]] if e.data.get("rule") else []),
                "facts": e.data.get("facts") or {}} for e in history]
@@ -103,11 +106,11 @@ def parcel(parcel_id: UUID) -> Any:
 
 
 def chain_check(parcel_id: UUID, versions: int | None) -> dict[str, Any]:
-    """The hash chain of the stored events shown (versions 1..n): intact, or where it breaks."""
-    audit = LedgerAudit(ledger())
-    rows = list(audit.recorder.select_events(parcel_id))[:versions]
-    if not rows:
+    """The hash chain of the stored events shown (versions 1..n), and every stored row of
+    the parcel in another form: intact, or where it breaks."""
+    try:
+        result = AuditLog(ledger()).verify_parcel(parcel_id, versions)
+    except ParcelNotFoundError:
         return {"ok": True, "events": 0, "head": None, "breach": None}
-    breach = audit.chain_breach(rows)
-    return {"ok": breach is None, "events": len(rows), "breach": breach,
-            "head": None if breach else stored_hash(rows[-1])}
+    return {"ok": result.ok, "events": result.events, "breach": result.breach,
+            "head": result.head}

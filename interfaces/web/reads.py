@@ -25,7 +25,7 @@ def view(name: str) -> Any:
 
 def scope() -> tuple[str, ...] | None:
     """None for keys that see every seller; the key's own seller otherwise."""
-    return None if sees_all() else (caller().seller_id,)
+    return None if sees_all() else (caller().seller_id or "",)  # no seller: sees nothing
 
 
 def role() -> Role:

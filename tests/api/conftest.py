@@ -24,13 +24,17 @@ ADDRESS = {"seller_id": "s1", "platform": "tiktok_shop", "country": "MY",
 
 @dataclass
 class Keys:
-    """One key per role; clients and finance for seller s1, one client for seller s2."""
+    """One key per role; clients and finance for seller s1, one client for seller s2.
+
+    `finance` and `finance_twin` are two keys of one person (fin-a), `finance_b` another.
+    """
 
     admin: str
     client: str
     client_b: str
     finance: str
     finance_b: str
+    finance_twin: str
     auditor: str
     other_seller: str
     ids: dict[str, str]
@@ -44,11 +48,13 @@ def make_app(env: dict[str, str], **config: Any) -> Flask:
 def issue_keys(app: Flask) -> Keys:
     ledger = app.extensions["returns_ledger"].get()
     made = {}
+    owners = {"finance": "fin-a", "finance_twin": "fin-a", "finance_b": "fin-b"}
     for name, role, seller in [("admin", "admin", None), ("client", "client", "s1"),
                                ("client_b", "client", "s1"), ("finance", "finance", "s1"),
-                               ("finance_b", "finance", "s1"), ("auditor", "auditor", None),
-                               ("other_seller", "client", "s2")]:
-        made[name] = ledger.issue_api_key(role, seller, NOW, label=name)
+                               ("finance_b", "finance", "s1"), ("finance_twin", "finance", "s1"),
+                               ("auditor", "auditor", None), ("other_seller", "client", "s2")]:
+        made[name] = ledger.issue_api_key(role, seller, NOW, label=name,
+                                          owner=owners.get(name))
     return Keys(**{n: k.token for n, k in made.items()},
                 ids={n: str(k.key.id) for n, k in made.items()})
 

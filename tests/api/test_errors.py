@@ -137,8 +137,28 @@ def test_stale_if_match_is_a_412(client, keys) -> None:
                "version-conflict")
     fresh = post(client, keys.client, path, body, **{"If-Match": '"1"'})
     assert fresh.status_code == 201 and fresh.headers["ETag"] == '"2"'
-    problem_of(post(client, keys.client, path, body, **{"If-Match": "soon"}), 412,
-               "precondition-failed")
+
+
+
+@pytest.mark.parametrize("value", ["soon", '"3', '"-1"', '"3", "4"', " 3", "W/3", "", "3.0"])
+def test_malformed_if_match_is_a_400_not_a_412(client, keys, value: str) -> None:
+    """No precondition was evaluated on a value that is no ETag: a 400, as the document says
+    (its pattern), not a 412; the parcel is unchanged."""
+    parcel = register(client, keys.client)
+    path = f"/v1/parcels/{parcel}/delivery-attempts"
+    answer = post(client, keys.client, path, {"reason": "nobody home", "occurred_at": day(3)},
+                  **{"If-Match": value})
+    problem_of(answer, 400, "malformed-request")
+    assert client.get(f"/v1/parcels/{parcel}", headers=bearer(keys.client)).get_json()[
+        "version"] == 1
+
+
+@pytest.mark.parametrize("value", ['"1"', 'W/"1"', "1", "*"])
+def test_if_match_in_each_documented_form_is_evaluated(client, keys, value: str) -> None:
+    parcel = register(client, keys.client)
+    answer = post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts",
+                  {"reason": "nobody home", "occurred_at": day(3)}, **{"If-Match": value})
+    assert answer.status_code == 201, answer.get_json()
 
 
 def test_wrong_method_is_a_405(client, keys) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,20 @@ def test_refunds_json_is_scoped_to_the_finance_keys_seller(refunded, keys) -> No
         ("R-MATCH", "30.00", "MYR")]
     every = refunded.get("/v1/refunds", headers=bearer(keys.auditor)).get_json()
     assert sorted(r["reference"] for r in every["refunds"]) == ["R-MATCH", "R-OTHER"]
-    assert refunded.get("/v1/refunds", headers=bearer(keys.client)).status_code == 403
     assert refunded.get("/v1/refunds").status_code == 401
+
+
+def test_a_client_reads_its_own_sellers_refunds_only(refunded, keys) -> None:
+    """The role table: a client key runs every query for its seller, the refunds too."""
+    mine = refunded.get("/v1/refunds", headers=bearer(keys.client))
+    assert mine.status_code == 200, mine.get_json()
+    assert [r["reference"] for r in mine.get_json()["refunds"]] == ["R-MATCH"]
+    totals = refunded.get("/v1/refunds/totals", headers=bearer(keys.client)).get_json()
+    assert {t["seller_id"] for t in totals["totals"]} == {"s1"}
+    other = refunded.get("/v1/refunds?seller_id=s2", headers=bearer(keys.client))
+    assert other.status_code == 403
+    as_csv = refunded.get("/v1/refunds?format=csv", headers=bearer(keys.other_seller))
+    assert "R-MATCH" not in as_csv.data.decode() and "R-OTHER" in as_csv.data.decode()
 
 
 def test_refunds_csv_by_accept_header_or_query(refunded, keys) -> None:
@@ -61,12 +74,26 @@ def test_totals_per_seller_platform_currency_day(refunded, keys) -> None:
 SETTLEMENT = "reference,currency,amount\r\nR-MATCH,MYR,30.00\r\nR-OTHER,MYR,10.00\r\n"
 
 
+def finished(client: FlaskClient, location: str, token: str) -> dict:
+    """Poll an accepted run until it is no longer running (it never answers 404)."""
+    for _ in range(200):
+        answer = client.get(location, headers=bearer(token))
+        assert answer.status_code == 200, answer.get_json()
+        if answer.get_json()["status"] != "running":
+            return answer.get_json()
+        time.sleep(0.02)
+    raise AssertionError(f"{location} still running")
+
+
 def test_reconciliation_upload_is_idempotent_and_scoped(refunded, keys) -> None:
     first = refunded.post("/v1/reconciliations", data={
         "file": (io.BytesIO(SETTLEMENT.encode()), "june.csv")},
         headers=bearer(keys.finance), content_type="multipart/form-data")
-    assert first.status_code == 201, first.get_json()
-    summary = first.get_json()
+    assert first.status_code == 202, first.get_json()
+    assert first.get_json()["status"] == "running"
+    summary = finished(refunded, first.headers["Location"], keys.finance)
+    assert summary["status"] == "done" and summary["started_by_owner"] == "fin-a"
+    assert summary["started_by_key_label"] == "finance"
     # For seller s1, R-OTHER (seller s2's) is not in its ledger: nothing of s2 leaks.
     assert summary["counts"]["matched"] == 1
     assert summary["counts"]["settled_not_in_ledger"] == 1
@@ -103,11 +130,12 @@ def test_the_fixture_file_uploads_with_every_outcome(refunded, keys) -> None:
     response = refunded.post("/v1/reconciliations", data={
         "file": (FIXTURE.open("rb"), FIXTURE.name)}, headers=bearer(keys.finance),
         content_type="multipart/form-data")
-    counts = response.get_json()["counts"]
+    assert response.status_code == 202
+    counts = finished(refunded, response.headers["Location"], keys.finance)["counts"]
     # Seller s1's one refund (R-MATCH, 30.00 MYR) is settled in EUR in the fixture.
     assert counts == {"matched": 0, "amount_mismatch": 0, "currency_mismatch": 1,
                       "in_ledger_not_settled": 0, "settled_not_in_ledger": 5,
-                      "unreadable_line": 2}
+                      "ambiguous_reference": 0, "unreadable_line": 2}
 
 
 def test_min_position_waits_for_the_write_and_a_future_one_is_refused(refunded, keys) -> None:
@@ -116,6 +144,6 @@ def test_min_position_waits_for_the_write_and_a_future_one_is_refused(refunded, 
     assert fresh.get_json()["caught_up"] is True
     future = refunded.get(f"/v1/refunds?min_position={head + 1000}",
                           headers=bearer(keys.admin))
-    assert future.status_code == 422
+    assert future.status_code == 409  # well formed: the log has not got that far
     other = refunded.get("/v1/refunds?seller_id=s2", headers=bearer(keys.finance))
     assert other.status_code == 403

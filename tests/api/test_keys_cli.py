@@ -59,6 +59,21 @@ def test_scope_rules_for_new_keys(env) -> None:
     assert admin.exit_code == 0 and admin.output.strip().splitlines()[-1].startswith("rlk_")
 
 
+def test_am4_a_finance_key_names_its_owner(env) -> None:
+    runner = CliRunner()
+    refused = runner.invoke(main, ["keys", "create", "--role", "finance", "--seller", "s1"])
+    assert refused.exit_code == 2 and "owner" in refused.output
+    made = runner.invoke(main, ["keys", "create", "--role", "finance", "--seller", "s1",
+                                "--owner", "Alice@Example.com", "--label", "laptop"])
+    assert made.exit_code == 0, made.output
+    assert "owner=alice@example.com" in made.output
+    client = runner.invoke(main, ["keys", "create", "--role", "client", "--seller", "s1"])
+    assert client.exit_code == 0
+    listed = runner.invoke(main, ["keys", "list"]).output.splitlines()
+    assert any("alice@example.com" in line and "laptop" in line for line in listed)
+    assert any(" client " in line and "unowned" in line for line in listed)
+
+
 def test_a_command_on_a_missing_store_names_the_path_and_creates_nothing(
         tmp_path, monkeypatch) -> None:
     """Run from another directory, a command used to make a new empty store and key."""

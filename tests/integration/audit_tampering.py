@@ -89,6 +89,63 @@ class StoreTamperer:
             prev = event_hash(aggregate_id, v, topic, state)
 
 
+    # -- the stored form: spellings, types, NULLs ------------------------------------
+    SPELLINGS = ("upper", "hyphens", "braces", "urn")
+
+    def respell(self, aggregate_id: UUID, versions: tuple[int, ...], form: str) -> None:
+        """Store the id in another spelling of the same UUID (SQLite keeps it as text;
+        PostgreSQL's uuid column turns every spelling back into its one form)."""
+        spelled = {"upper": aggregate_id.hex.upper(), "hyphens": str(aggregate_id),
+                   "braces": "{" + str(aggregate_id) + "}",
+                   "urn": f"urn:uuid:{aggregate_id}"}[form]
+        for version in versions:
+            self.run(f"UPDATE {self.table} SET originator_id = ? WHERE originator_id = ? AND "
+                     "originator_version = ?", (spelled, self._key(aggregate_id), version))
+
+    def stored_ids(self, aggregate_id: UUID) -> list[Any]:
+        if self.postgres:
+            return [r[0] for r in self.run(f"SELECT originator_id FROM {self.table} WHERE "
+                                           "originator_id = ?", (aggregate_id,))]
+        return [r[0] for r in self.run(f"SELECT originator_id FROM {self.table} WHERE "
+                                       "lower(originator_id) LIKE ?",
+                                       (f"%{aggregate_id.hex[:8]}%",))]
+
+    def state_as_text(self, aggregate_id: UUID, version: int) -> None:
+        """SQLite: the state as TEXT, as a hand edit in the sqlite3 shell stores it."""
+        self.run(f"UPDATE {self.table} SET state = CAST(state AS TEXT) WHERE originator_id = ? "
+                 "AND originator_version = ?", (self._key(aggregate_id), version))
+
+    def state_null(self, aggregate_id: UUID, version: int) -> None:
+        self.run(f"UPDATE {self.table} SET state = NULL WHERE originator_id = ? AND "
+                 "originator_version = ?", (self._key(aggregate_id), version))
+
+    def insert(self, aggregate_id: UUID, version: int, topic: str, state: bytes) -> int:
+        """A row added behind the ledger's back; its position."""
+        self.run(f"INSERT INTO {self.table} (originator_id, originator_version, topic, state) "
+                 "VALUES (?, ?, ?, ?)", (self._key(aggregate_id), version, topic, state))
+        return self.run(f"SELECT MAX({self.id_column}) FROM {self.table}")[0][0]
+
+    def forge_next(self, aggregate_id: UUID, copy_of: int, **changes: Any) -> int:
+        """A copy of one of the aggregate's events appended as its next version, correctly
+        chained to the head as stored (what an intruder who read the format would write)."""
+        rows = self.rows(aggregate_id)
+        head_version, head_topic, head_state = rows[-1]
+        topic, state = next((t, s) for v, t, s in rows if v == copy_of)
+        data = json.loads(state)
+        data.update(changes)
+        data[PREV_HASH] = event_hash(aggregate_id, head_version, head_topic, head_state)
+        return self.insert(aggregate_id, head_version + 1, topic,
+                           json.dumps(data, separators=(",", ":")).encode())
+
+    def positions(self, aggregate_id: UUID) -> list[int]:
+        return [r[0] for r in self.run(f"SELECT {self.id_column} FROM {self.table} WHERE "
+                                       "originator_id = ? ORDER BY originator_version",
+                                       (self._key(aggregate_id),))]
+
+    def max_position(self) -> int:
+        return self.run(f"SELECT MAX({self.id_column}) FROM {self.table}")[0][0]
+
+
 def edited(state: bytes, **changes: Any) -> bytes:
     """The same stored JSON with some members changed (prev_hash left as it was)."""
     data = json.loads(state)

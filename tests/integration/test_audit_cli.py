@@ -63,11 +63,28 @@ def test_digest_verify_export_and_offline_verification(cli, parcels, tmp_path) -
     assert cli("audit", "verify", str(parcels["lazada"])).exit_code == 0
     result = cli("audit", "verify", "--all", "--against", token)
     assert result.exit_code == 0 and "matches the digest given" in result.output
-    bundle = tmp_path / "lazada.jsonl"
-    exported = cli("audit", "export", "--parcel", str(parcels["lazada"]), "--out", str(bundle))
+    bundle = tmp_path / "seller.jsonl"
+    exported = cli("audit", "export", "--seller", "seller-lz", "--out", str(bundle))
     assert exported.output.splitlines()[-1] == token
     offline = cli("audit", "verify-bundle", str(bundle), "--digest", token)
     assert offline.exit_code == 0 and "matches the digest given" in offline.output
+
+
+def test_a_complete_parcel_bundle_verifies_offline_with_the_public_key(cli, parcels,
+                                                                     tmp_path) -> None:
+    bundle = tmp_path / "lazada.jsonl"
+    exported = cli("audit", "export", "--parcel", str(parcels["lazada"]), "--out", str(bundle))
+    assert exported.exit_code == 0 and "complete as of the checkpoint" in exported.output
+    vkey = cli("audit", "public-key").output.strip()
+    offline = cli("audit", "verify-bundle", str(bundle), "--key", vkey)
+    assert offline.exit_code == 0, offline.output
+    assert "every event of the parcel in the checkpoint" in offline.output
+    lines = bundle.read_text().splitlines()
+    withheld = tmp_path / "withheld.jsonl"
+    withheld.write_text("\n".join(lines[:-3] + lines[-2:]) + "\n")  # the last event dropped
+    refused = cli("audit", "verify-bundle", str(withheld), "--key", vkey)
+    assert refused.exit_code == 1 and "BROKEN: bundle_refused" in refused.output
+    assert cli("audit", "verify-bundle", str(bundle)).exit_code == 2  # format 2 needs --key
 
 
 def test_tampering_makes_verify_exit_with_status_one(cli, parcels, ledger_env) -> None:

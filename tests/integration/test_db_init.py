@@ -93,3 +93,11 @@ def test_db_init_create_database_makes_a_missing_postgres_database(monkeypatch) 
                              dbname="postgres", user=PG["POSTGRES_USER"],
                              autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_db_init_also_makes_the_audit_and_webhook_tables(store) -> None:
+    assert CliRunner().invoke(main, ["db", "init"]).exit_code == 0
+    assert {"audit_tree_leaves", "audit_checkpoints"} <= _tables(store["SQLITE_DBNAME"])
+    webhooks = str(__import__("pathlib").Path(store["SQLITE_DBNAME"]).with_name(
+        "webhooks.sqlite3"))
+    assert {"webhook_endpoints", "webhook_deliveries"} <= _tables(webhooks)

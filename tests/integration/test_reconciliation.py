@@ -11,6 +11,7 @@ import pytest
 
 from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
 from application.ledger import ReturnsLedger
+from domain.errors import DomainError
 from domain.money import Money
 from domain.reconciliation import REPORT_COLUMNS, Reconciliation, reconciliation_id
 from domain.values import Line, RefundComponent
@@ -77,7 +78,7 @@ def test_every_outcome_kind_with_totals_per_currency(desk) -> None:
     assert "decimals" in lines[("unreadable_line", "R-BAD")]["detail"]
     assert result.counts == {"matched": 2, "amount_mismatch": 1, "currency_mismatch": 1,
                              "in_ledger_not_settled": 1, "settled_not_in_ledger": 2,
-                             "unreadable_line": 2}
+                             "ambiguous_reference": 0, "unreadable_line": 2}
     # Issued in the ledger: 100 + 55 + 90 + 20 + 40 = 305 EUR (the failed and pending are not).
     assert result.totals == {
         "EUR": {"ledger": "305.00", "settled": "277.00", "matched": "155.00",
@@ -95,7 +96,8 @@ def test_the_same_file_twice_gives_the_same_report(desk) -> None:
     again = run(desk)
     second_report = io.StringIO()
     desk.write_report(again.id, second_report)
-    assert again.id == first.id == reconciliation_id(first.fingerprint)
+    assert again.id == first.id == reconciliation_id(first.fingerprint, "",
+                                                     first.ledger_state)
     assert again.already_recorded and again.digest == first.digest
     assert second_report.getvalue() == first_report.getvalue()
     assert desk.verify(first.id)
@@ -114,17 +116,16 @@ def test_report_csv_is_rfc4180_with_the_documented_columns(desk) -> None:
     assert len(rows) == sum(result.counts.values())
 
 
-def test_a_run_that_stopped_half_way_starts_over(desk, tmp_path) -> None:
+def test_a_run_that_stopped_half_way_starts_over(desk) -> None:
     with FIXTURE.open("rb") as stream:
-        from application.finance.reconciliations import fingerprint
-
-        fp = fingerprint(stream)
-    stale = Reconciliation(fingerprint=fp, file_name="x", source_format="returns_ledger",
-                           scope="", occurred_at=T0, actor="crashed")
-    stale.record_outcomes([dict.fromkeys(REPORT_COLUMNS, "stale")], T0, "crashed")
+        accepted = desk.accept(stream, FIXTURE.name, T0, actor="finance-1")
+    assert accepted.status == "running"
+    stale = desk.ledger.repository.get(accepted.id)  # the process died after one chunk
+    stale.record_outcomes([["stale"] * len(REPORT_COLUMNS)], T0, "finance-1")
     desk.ledger.save(stale)
-    result = run(desk)
-    assert result.attempt == 2
+    assert desk.resume() == [accepted.id]  # what a restart does
+    result = desk.get_reconciliation(accepted.id)
+    assert result.status == "done" and result.attempt == 2
     assert all(r["outcome"] != "stale" for r in desk.report_lines(result.id))
     assert desk.verify(result.id)
 
@@ -132,3 +133,108 @@ def test_a_run_that_stopped_half_way_starts_over(desk, tmp_path) -> None:
 def test_unknown_reconciliation_is_not_found(desk) -> None:
     with pytest.raises(ReconciliationNotFoundError):
         desk.get_reconciliation(reconciliation_id("nothing"))
+
+
+def _issued(ledger: ReturnsLedger, reference: str, amount: str, platform: str,
+            tracking: str, seller: str = "seller-1") -> None:
+    site = {"tiktok_shop": "MY", "amazon": "DE", "lazada": "MY"}[platform]
+    parcel = ledger.register_parcel(
+        platform=platform, site=site, seller_id=seller, order_id=f"O-{tracking}",
+        order_created_at=T0, tracking_number=tracking,
+        lines=[Line("SKU-1", 1, eur("100.00"))], amount_paid=eur("100.00"),
+        shipping_paid=eur("0.00"), occurred_at=T0).id
+    ledger.request_refund(parcel, reference, [RefundComponent("item", eur(amount))],
+                          T0 + DAY, actor="clerk")
+
+
+def _reconcile(view_env, ledger: ReturnsLedger, text: str) -> tuple[object, str]:
+    view = caught_up_refunds(view_env)
+    try:
+        desk = FinanceDesk(ledger, view.ledger_refunds)
+        result = desk.reconcile(io.BytesIO(text.encode()), "s.csv", T0 + 10 * DAY, "fin")
+        out = io.StringIO(newline="")
+        desk.write_report(result.id, out)
+        return result, out.getvalue()
+    finally:
+        view.datastore.close()
+
+
+def test_the_same_file_after_the_ledger_changed_is_a_new_run(view_env) -> None:
+    """A run means the file against the refunds as they were: approving one re-runs it."""
+    ledger = ReturnsLedger(view_env)
+    try:
+        parcel = ledger.register_parcel(
+            platform="tiktok_shop", site="MY", seller_id="seller-1", order_id="O-BIG",
+            order_created_at=T0, tracking_number="TRK-BIG",
+            lines=[Line("SKU-1", 1, eur("1000.00"))], amount_paid=eur("1000.00"),
+            shipping_paid=eur("0.00"), occurred_at=T0).id
+        ledger.request_refund(parcel, "R-BIG", [RefundComponent("item", eur("900.00"))],
+                              T0 + DAY, actor="person:clerk")  # AM-4: waits
+        text = "reference,currency,amount\r\nR-BIG,EUR,900.00\r\n"
+        before, report_before = _reconcile(view_env, ledger, text)
+        assert before.counts["settled_not_in_ledger"] == 1  # not issued yet
+        ledger.approve_refund(parcel, "R-BIG", T0 + 2 * DAY, actor="person:lead")
+        after, report_after = _reconcile(view_env, ledger, text)
+        assert after.id != before.id and not after.already_recorded
+        assert after.counts["matched"] == 1 and after.fingerprint == before.fingerprint
+        again, report_again = _reconcile(view_env, ledger, text)
+        assert again.id == after.id and again.already_recorded
+        assert report_again == report_after != report_before
+    finally:
+        ledger.close()
+
+
+def test_a_reference_reused_on_another_platform_is_matched_on_platform(view_env) -> None:
+    """A refund reference is unique per parcel: the file's platform picks the refund."""
+    ledger = ReturnsLedger(view_env)
+    try:
+        _issued(ledger, "R-1", "10.00", "amazon", "AM-1")
+        _issued(ledger, "R-1", "20.00", "tiktok_shop", "TT-1")
+        result, report = _reconcile(view_env, ledger, (
+            "reference,currency,amount,platform\r\nR-1,EUR,10.00,amazon\r\n"))
+        rows = list(csv.DictReader(io.StringIO(report, newline="")))
+        assert [(r["outcome"], r["platform"], r["ledger_amount"]) for r in rows] == [
+            ("matched", "amazon", "10.00"), ("in_ledger_not_settled", "tiktok_shop", "20.00")]
+        # Each side counted once: 30.00 due, 10.00 settled (no double counting).
+        assert result.totals["EUR"] == {"ledger": "30.00", "settled": "10.00",
+                                        "matched": "10.00", "difference": "-20.00"}
+    finally:
+        ledger.close()
+
+
+def test_a_reference_the_file_cannot_place_is_ambiguous(view_env) -> None:
+    ledger = ReturnsLedger(view_env)
+    try:
+        _issued(ledger, "R-2", "10.00", "amazon", "AM-2")
+        _issued(ledger, "R-2", "10.00", "tiktok_shop", "TT-2")
+        result, report = _reconcile(view_env, ledger,
+                                    "reference,currency,amount\r\nR-2,EUR,10.00\r\n")
+        rows = list(csv.DictReader(io.StringIO(report, newline="")))
+        assert [r["outcome"] for r in rows] == ["ambiguous_reference"] * 3
+        assert "2 ledger refunds have this reference" in rows[0]["detail"]
+        assert result.counts["matched"] == 0 and result.counts["ambiguous_reference"] == 3
+        assert result.totals["EUR"] == {"ledger": "20.00", "settled": "10.00",
+                                        "matched": "0.00", "difference": "-10.00"}
+    finally:
+        ledger.close()
+
+
+def test_a_run_whose_spooled_file_is_gone_is_marked_failed(desk) -> None:
+    with FIXTURE.open("rb") as stream:
+        accepted = desk.accept(stream, FIXTURE.name, T0, actor="finance-1")
+    for path in (desk.spool / str(accepted.id)).iterdir():
+        path.unlink()
+    assert desk.resume() == [accepted.id]
+    failed = desk.get_reconciliation(accepted.id)
+    assert failed.status == "failed" and "upload the file again" in failed.failure
+    with pytest.raises(DomainError):
+        list(desk.report_lines(accepted.id))
+
+
+def test_a_file_that_breaks_half_way_fails_with_the_reason(desk) -> None:
+    good = b"".join(b"R-%d,EUR,1.00\r\n" % i for i in range(5000))  # past the header check
+    text = b"reference,currency,amount\r\n" + good + b"\xff\xfe,EUR,1\r\n"
+    accepted = desk.accept(io.BytesIO(text), "broken.csv", T0, actor="finance-1")
+    failed = desk.run(accepted.id)
+    assert failed.status == "failed" and "UTF-8" in failed.failure
+    assert not (desk.spool / str(accepted.id)).exists()

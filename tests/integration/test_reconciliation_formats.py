@@ -12,7 +12,7 @@ from application.finance.formats import (
     SettlementLine,
     Unreadable,
 )
-from domain.reconciliation import LedgerRefund, SettledRefund, classify
+from domain.reconciliation import LedgerRefund, SettledRefund, as_line, classify
 
 
 def lines(text: str, currency: str | None = None) -> tuple[str, list]:
@@ -40,8 +40,9 @@ AMAZON = (  # settlement report v2: tab separated; the summary row alone carries
 def test_amazon_v2_refund_lines_map_to_reference_currency_and_positive_amount() -> None:
     name, found = lines(AMAZON)
     assert name == "amazon"
-    assert found == [SettlementLine(4, "AMZ-REF-1", "EUR", 89900, "302-1", "item"),
-                     SettlementLine(5, "AMZ-REF-1", "EUR", 750, "302-1", "return_shipping")]
+    assert found == [SettlementLine(4, "AMZ-REF-1", "EUR", 89900, "302-1", "item", "amazon"),
+                     SettlementLine(5, "AMZ-REF-1", "EUR", 750, "302-1", "return_shipping",
+                                    "amazon")]
 
 
 def test_tiktok_shop_refund_rows_use_the_adjustment_id() -> None:
@@ -50,7 +51,7 @@ def test_tiktok_shop_refund_rows_use_the_adjustment_id() -> None:
             "5767861,Order,2026/03/01,2026/03/10,MYR,39.80,\r\n"
             "5767862,Refund,2026/03/01,2026/03/11,MYR,-38.00,-39.80\r\n")
     assert lines(text) == ("tiktok_shop", [
-        SettlementLine(3, "5767862", "MYR", 3980, "5767862", "item")])
+        SettlementLine(3, "5767862", "MYR", 3980, "5767862", "item", "tiktok_shop")])
 
 
 def test_lazada_reversals_need_the_currency_given_when_the_file_has_none() -> None:
@@ -59,7 +60,8 @@ def test_lazada_reversals_need_the_currency_given_when_the_file_has_none() -> No
             "2026-03-05,Orders-Sales,Item Price Credit,T1,150.00,LZ-1,LZ-1-1\r\n"
             "2026-03-09,Refunds,Reversal Item Price,T2,-150.00,LZ-1,LZ-1-1\r\n"
             "2026-03-09,Refunds,Reversal Commission,T3,4.50,LZ-1,LZ-1-1\r\n")
-    assert lines(text, "PHP")[1] == [SettlementLine(3, "LZ-1-1", "PHP", 15000, "LZ-1", "item")]
+    assert lines(text, "PHP")[1] == [SettlementLine(3, "LZ-1-1", "PHP", 15000, "LZ-1", "item",
+                                                            "lazada")]
     [unread] = lines(text)[1]
     assert isinstance(unread, Unreadable) and unread.reference == "LZ-1-1"
     assert unread.detail.startswith("currency:")
@@ -95,7 +97,7 @@ def settled(currency: str = "EUR", amount: int = 1000) -> SettledRefund:
     (ledger_refund(status="reversed"), settled(), "settled_not_in_ledger"),
 ])
 def test_classify_each_outcome(ledger, settlement, outcome) -> None:
-    assert classify(ledger, settlement)["outcome"] == outcome
+    assert as_line(classify(ledger, settlement))["outcome"] == outcome
 
 
 def test_a_refund_never_issued_and_not_settled_needs_no_line() -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from application.ledger import ReturnsLedger
-from projections.runners import create_view_tables
+from application.settings import load
+from interfaces.cli.store import initialise
 from tests.conftest import PG, TEST_PERSONAL_DATA_KEY, _pg_connect
 from tests.reliability.load import Http
 from tests.reliability.proxy import TcpProxy
@@ -57,8 +58,8 @@ def service_env(schema: str, proxy_port: int) -> tuple[dict[str, str], dict[str,
 
 def init_store(env: dict[str, str]) -> tuple[str, str, str]:
     """`db init` and three keys (admin, the seller's client, another seller's client)."""
+    initialise(load(env))  # what `db init` makes
     ledger = ReturnsLedger({**env, "CREATE_TABLE": "yes"})
-    create_view_tables(env)
     try:
         now = datetime.now(UTC)
         return tuple(ledger.issue_api_key(role, seller, now).token  # type: ignore[return-value]

@@ -61,6 +61,19 @@ BAD_JSON_BODIES = {
     "negative amount": ("refunds", with_(REFUND, AMOUNT, "-5.00")),
     "too many decimals": ("refunds", with_(REFUND, AMOUNT, "5.001")),
     "NaN amount": ("refunds", with_(REFUND, AMOUNT, "NaN")),
+    # only ASCII digits: Decimal() would read these as 10.00
+    "amount in Arabic-Indic digits": ("refunds", with_(REFUND, AMOUNT, "\u0661\u0660.\u0660\u0660")),
+    "amount in fullwidth digits": ("refunds", with_(REFUND, AMOUNT, "\uff11\uff10.\uff10\uff10")),
+    "price in Arabic-Indic digits": ("register", with_(REGISTER, ("amount_paid", "amount"),
+                                                       "\u0663\u0669.\u0668\u0660")),
+    "negative zero paid": ("register", with_(REGISTER, ("amount_paid", "amount"), "-0.00")),
+    "negative zero price": ("register", with_(REGISTER, ("lines", 0, "unit_price", "amount"),
+                                              "-0.00")),
+    "amount with a trailing line break": ("refunds", with_(REFUND, AMOUNT, "5.00\n")),
+    "amount with a plus sign": ("refunds", with_(REFUND, AMOUNT, "+5.00")),
+    "amount with underscores": ("refunds", with_(REFUND, AMOUNT, "5_000.00")),
+    "time in Arabic-Indic digits": ("refunds", with_(REFUND, ("occurred_at",),
+                                                     "\u0662\u0660\u0662\u0666-03-09T10:00:00+08:00")),
     "Infinity amount": ("refunds", with_(REFUND, AMOUNT, "Infinity")),
     "amount as a JSON number": ("refunds", with_(REFUND, AMOUNT, 5.0)),
     "unknown currency": ("refunds", with_(REFUND, ("components", 0, "amount", "currency"),
@@ -117,14 +130,28 @@ def test_bad_values_are_a_4xx_problem_and_store_nothing(setup, case) -> None:
 
 RAW_BODIES = {
     "oversized body": (b'{"reference": "' + b"x" * (70 * 1024) + b'"}', 413),
-    "deeply nested JSON": (b'{"reference": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),
+    "deeply nested JSON beyond the size limit": (
+        b'{"reference": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 413),
     "invalid UTF-8": (b'{"reference": "R-\xff\xfe", "components": []}', 400),
     "truncated JSON": (b'{"reference": "R-1", "compo', 400),
     "NaN literal": (b'{"reference": "R-1", "components": [{"kind": "item", "amount": '
                     b'{"amount": NaN, "currency": "MYR"}}]}', 400),
     "Infinity literal": (b'{"reference": "R-1", "components": [{"kind": "item", "amount": '
                          b'{"amount": Infinity, "currency": "MYR"}}]}', 400),
-    "duplicate keys": (b'{"reference": "R-1", "reference": "R-2", "components": []}', 400),
+    # otherwise a valid refund request: only the repeated key is wrong
+    "duplicate keys": (b'{"reference": "R-1", "reference": "R-2", "components": [{"kind": '
+                       b'"item", "amount": {"amount": "5.00", "currency": "MYR"}}], '
+                       b'"occurred_at": "2026-03-09T10:00:00+08:00"}', 400),
+    "duplicate keys in a nested object": (
+        b'{"reference": "R-1", "components": [{"kind": "item", "amount": {"amount": "5.00", '
+        b'"amount": "500.00", "currency": "MYR"}}], "occurred_at": "2026-03-09T10:00:00+08:00"}',
+        400),
+    "lone surrogate": (b'{"reference": "R-\\ud800", "components": [{"kind": "item", '
+                       b'"amount": {"amount": "5.00", "currency": "MYR"}}]}', 400),
+    "lone low surrogate in a key": (b'{"\\udc00": 1}', 400),
+    "nested 2,000 deep inside the size limit": (b"[" * 2000 + b"]" * 2000, 400),
+    "nested objects 1,500 deep": (b'{"a": ' * 1500 + b"1" + b"}" * 1500, 400),
+    "integer of 5,000 digits": (b'{"reference": ' + b"9" * 5000 + b"}", 400),
 }
 
 
@@ -134,7 +161,8 @@ def test_malformed_bodies_are_a_4xx_problem_and_store_nothing(setup, case) -> No
     answer = refused_storing_nothing(setup, lambda client, parcel, auth: client.post(
         f"/v1/parcels/{parcel}/refunds", data=raw,
         headers={**auth, "Content-Type": "application/json"}))
-    assert answer.status_code == status or status == 400
+    assert answer.status_code == status
+    assert answer.get_json()["status"] == status
 
 
 HOSTILE_REQUESTS = {
@@ -167,3 +195,60 @@ def test_sql_and_script_in_free_text_are_data_never_code(setup) -> None:
     assert history.mimetype == "application/json"
     assert history.get_json()["events"][-1]["data"]["reason"] == body["reason"]
     assert app.extensions["returns_ledger"].get().recorder.max_notification_id() > 0
+
+
+UNPARSEABLE = {
+    "lone surrogate": b'{"reason": "x\\ud800y"}',
+    "nested 2,000 deep": b"[" * 2000 + b"]" * 2000,
+    "duplicate keys": b'{"reason": "a", "reason": "b"}',
+}
+
+
+def json_operations(app: Flask) -> list[tuple[str, str]]:
+    """Every operation of the published document that takes a JSON body."""
+    spec = app.test_client().get("/openapi.json").get_json()
+    return [(method.upper(), path) for path, item in spec["paths"].items()
+            for method, operation in item.items()
+            if isinstance(operation, dict)
+            and "application/json" in operation.get("requestBody", {}).get("content", {})]
+
+
+def test_every_json_operation_refuses_what_does_not_parse_with_a_400(setup) -> None:
+    """One parsing layer for every endpoint: a lone surrogate (the old answer: a 500 from
+    UnicodeEncodeError), JSON nested 2,000 deep in 4 KB (RecursionError, a 500) and a
+    repeated key (silently last-wins) are each a 400 problem, and nothing is stored."""
+    app, _, parcel = setup
+    operations = json_operations(app)
+    assert len(operations) >= 25
+    for method, path in operations:
+        url = (path.replace("{parcel_id}", parcel).replace("{reference}", "R-1")
+               .replace("{investigation_id}", "I-1")
+               .replace("{address_id}", "00000000-0000-4000-8000-000000000000"))
+        for name, raw in UNPARSEABLE.items():
+            answer = refused_storing_nothing(
+                setup, lambda client, _p, auth, url=url, method=method, raw=raw: client.open(
+                    url, method=method, data=raw,
+                    headers={**auth, "Content-Type": "application/json"}))
+            assert answer.status_code == 400, (method, path, name, answer.get_json())
+
+
+def test_the_reason_with_a_lone_surrogate_on_delivery_attempts_is_a_400(setup) -> None:
+    app, keys, parcel = setup
+    answer = refused_storing_nothing(setup, lambda client, _p, auth: client.post(
+        f"/v1/parcels/{parcel}/delivery-attempts", data=b'{"reason": "x\\ud800y"}',
+        headers={**auth, "Content-Type": "application/json"}))
+    assert answer.status_code == 400
+    assert "surrogate" in answer.get_json()["detail"]
+
+
+def test_a_surrogate_pair_is_text_and_accepted(setup) -> None:
+    """Only a lone half is refused: an escaped pair is one character (U+1F4E6)."""
+    app, keys, parcel = setup
+    answer = app.test_client().post(
+        f"/v1/parcels/{parcel}/delivery-attempts",
+        data=b'{"reason": "box \\ud83d\\udce6", "occurred_at": "2026-03-05T11:00:00+08:00"}',
+        headers={**bearer(keys.client), "Content-Type": "application/json"})
+    assert answer.status_code == 201, answer.get_json()
+    history = app.test_client().get(f"/v1/parcels/{parcel}/history",
+                                    headers=bearer(keys.client)).get_json()
+    assert history["events"][-1]["data"]["reason"] == "box \U0001f4e6"

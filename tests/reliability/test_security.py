@@ -26,7 +26,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, Any
     app = make_app({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(db)})
     keys = issue_keys(app)
     ledger = app.extensions["returns_ledger"].get()
-    other_finance = ledger.issue_api_key("finance", "s2", datetime.now(UTC)).token
+    other_finance = ledger.issue_api_key("finance", "s2", datetime.now(UTC),
+                                         owner="fin-s2").token
     answer = app.test_client().post("/v1/parcels", json=parcel_body("SECRET-TRACK-1"),
                                     headers=bearer(keys.client))
     assert answer.status_code == 201

@@ -84,3 +84,30 @@ def test_largest_amount_fits_a_64_bit_count_of_minor_units() -> None:
     assert int(largest.amount * 100) < 2 ** 63
     with pytest.raises(InvalidValueError):
         Money.of("1000000000000000", "MYR")
+
+
+@pytest.mark.parametrize("written", ["\u0661\u0660.\u0660\u0660", "\uff11\uff10.\uff10\uff10",
+                                     "\u0967\u0966", "1_000", "1e3", "+10", ".5", "10.",
+                                     "1 000", "10,00", "0x10", "\u300010"])
+def test_money_reads_only_ascii_digits_in_the_written_form(written: str) -> None:
+    """Decimal() reads all of these (as 10, 1000, 0.5...): the ledger reads none of them."""
+    with pytest.raises(InvalidValueError) as err:
+        Money.of(written, "EUR")
+    assert "0-9" in err.value.detail
+
+
+@pytest.mark.parametrize("zero", ["-0.00", "-0", "-000.0", Decimal("-0.00"), Decimal("-0")])
+def test_money_has_no_negative_zero(zero: object) -> None:
+    money = Money.of(zero, "EUR")
+    assert money.as_dict() == {"amount": "0.00", "currency": "EUR"}
+    assert not money.amount.is_signed()
+    assert (Money.of("-1.00", "EUR") * 0).as_dict()["amount"] == "0.00"
+    assert (Money.of("-1.00", "EUR") + Money.of("1.00", "EUR")).as_dict()["amount"] == "0.00"
+
+
+def test_money_still_reads_its_documented_forms() -> None:
+    assert Money.of(" 12.30 ", "MYR").as_dict() == {"amount": "12.30", "currency": "MYR"}
+    assert Money.of("-3.5", "EUR").as_dict()["amount"] == "-3.50"
+    assert Money.of("007", "JPY").as_dict()["amount"] == "7"
+    with pytest.raises(InvalidValueError, match="more than 15 digits"):
+        Money.of("1" + "0" * 15, "EUR")

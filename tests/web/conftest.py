@@ -26,7 +26,8 @@ from tests.conftest import TEST_PERSONAL_DATA_KEY
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 SECRET = "test-web-secret-key-0123456789abcdef"
 ROLES = {"auditor": ("auditor", None), "admin": ("admin", None),
-         "finance": ("finance", "seller-am"), "seller_tt": ("client", "seller-tt"),
+         "finance": ("finance", "seller-am"), "finance_b": ("finance", "seller-am"),
+         "seller_tt": ("client", "seller-tt"),
          "seller_th": ("client", "seller-th")}
 
 
@@ -83,7 +84,8 @@ def seed(directory: Path, **config: Any) -> Seeded:
     ledger = app.extensions["returns_ledger"].get()
     parcels = {name: scenario(ledger, "") for name, scenario in SCENARIOS.items()}
     parcels["held"] = held_at_warehouse(ledger)
-    keys = {name: ledger.issue_api_key(role, seller, NOW, label=f"{name} key").token
+    keys = {name: ledger.issue_api_key(role, seller, NOW, label=f"{name} key",
+                                       owner=name if role == "finance" else None).token
             for name, (role, seller) in ROLES.items()}
     catch_up(env, ledger)
     return Seeded(app, env, parcels, keys)

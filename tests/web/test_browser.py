@@ -140,7 +140,8 @@ def test_finance_opens_the_refunds_dashboard(page: Any, site: str, seeded: Seede
     page.get_by_role("link", name="Refunds").click()
     page.wait_for_load_state()
     chart = page.locator("#chart-EUR")
-    assert chart.locator("figcaption").inner_text() == "EUR: 906.50 EUR in 1 refund"
+    assert chart.locator("figcaption").inner_text() == (
+        "EUR: 906.50 EUR in 1 refund, 2026-03-12 to 2026-03-12 (1 day)")
     assert chart.locator("svg rect").count() == 1
     assert page.locator("#chart-EUR svg").get_attribute("role") == "img"
     assert page.locator("#totals tbody tr").count() == 1  # seller-am's only: its key's scope
@@ -156,3 +157,20 @@ def test_finance_opens_the_refunds_dashboard(page: Any, site: str, seeded: Seede
     page.wait_for_load_state()
     assert page.url.startswith(site + "/web/sign-in")
     assert page.goto(site + "/web/finance").url.startswith(site + "/web/sign-in")
+
+
+def test_signing_out_ends_the_session_even_for_a_copied_cookie(page: Any, site: str,
+                                                               seeded: Seeded,
+                                                               browser: Any) -> None:
+    """The cookie from before sign-out, put back into the browser, opens nothing: the
+    session ended on the server (it used to sign in for the rest of its 8 hours)."""
+    sign_in(page, site, seeded.keys["auditor"])
+    assert page.url.startswith(site + "/web/parcels")
+    saved = [c for c in browser.cookies() if c["name"] == "returns_ledger_web"]
+    assert saved
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+    assert page.url.startswith(site + "/web/sign-in")
+    browser.add_cookies(saved)  # the copy an attacker, or the back button, kept
+    assert page.goto(site + "/web/parcels").url.startswith(site + "/web/sign-in")
+    assert page.get_by_label("API key").count() == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from decimal import Decimal
 
 from interfaces.web.chart import PLOT_HEIGHT, charts
@@ -21,8 +22,21 @@ def test_dashboard_totals_and_chart_per_currency(seeded: Seeded) -> None:
     assert "<strong>EUR</strong>: 950.40 EUR in 2 refunds" in page  # 906.50 + 43.90, exact
     svg = page[page.index("<svg"):page.index("</svg>")]
     assert 'role="img"' in svg and "<title id=" in svg
-    assert "2026-03-09: 43.90 EUR; 2026-03-12: 906.50 EUR;" in svg
+    # Every day of the range, the days without refunds too, and the year shown.
+    assert ("2026-03-09: 43.90 EUR; 2026-03-10: 0 EUR; 2026-03-11: 0 EUR; "
+            "2026-03-12: 906.50 EUR;") in svg
+    assert svg.count('<g class="bar">') == 4
+    assert '<text x="16" y="176" class="month">Mar 2026</text>' in svg
     assert "<script" not in page
+
+
+def test_the_chart_spans_the_filtered_range_with_zero_days(seeded: Seeded) -> None:
+    page = signed_in(seeded.app, seeded.keys["auditor"]).get(
+        "/web/finance?from=2026-02-25&to=2026-03-14").get_data(True)
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    assert svg.count('<g class="bar">') == 18  # 25 Feb to 14 Mar, both included
+    assert "2026-02-25: 0 EUR;" in svg and "2026-03-14: 0 EUR;" in svg
+    assert ">Feb 2026</text>" in svg and ">Mar 2026</text>" in svg
 
 
 def test_dashboard_filters_narrow_the_totals(seeded: Seeded) -> None:
@@ -55,13 +69,20 @@ def test_finance_reconciles_a_settlement_file_and_reads_the_report(fresh: Seeded
         content_type="multipart/form-data")
     assert answer.status_code == 303
     report_url = answer.headers["Location"]
-    report = client.get(report_url).get_data(True)
+    report = client.get(report_url).get_data(True)  # readable at once, running or done
+    for _ in range(200):
+        if 'id="run-status">running<' not in report:
+            break
+        time.sleep(0.02)
+        report = client.get(report_url).get_data(True)
+    assert 'id="run-status">done<' in report
     assert "The recorded lines still add up to the run's digest." in report
-    assert '<tr class="outcome-matched"><td>matched</td><td>AMZ-REF-1</td>' in report
+    assert re.search(r'<tr class="outcome-matched">\s*<td data-label="Outcome">matched</td>'
+                     r'\s*<td data-label="Reference">AMZ-REF-1</td>', report)
     assert '<tr class="outcome-settled_not_in_ledger">' in report
     run_id = report_url.rsplit("/", 1)[1]
     assert f'href="/web/finance/reconciliations/{run_id}"' in client.get(
-        "/web/finance").get_data(True)  # listed among this session's runs
+        "/web/finance").get_data(True)  # listed among the runs, newest first
     lines = client.get(f"{report_url}.csv").get_data(True).splitlines()
     assert lines[0].startswith("outcome,reference,parcel_id,")
     assert len(lines) == 3

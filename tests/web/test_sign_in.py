@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import base64
+import sqlite3
 import zlib
+from uuid import uuid4
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
+from infrastructure.web_sessions import SESSION_TABLE, session_hash
+from interfaces.web import session as web_session
 from tests.web.conftest import NOW, Seeded, csrf_of, signed_in
 
 
@@ -135,3 +141,109 @@ def test_pages_send_a_strict_content_security_policy(seeded: Seeded) -> None:
     assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
     assert answer.headers["Cache-Control"] == "no-store"
     assert "<script" not in answer.get_data(True)
+
+
+COOKIE = "returns_ledger_web"
+
+
+def copy_of_cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie(COOKIE, path="/web")
+    assert cookie is not None
+    return cookie.value
+
+
+def client_with(app: Flask, value: str) -> FlaskClient:
+    """Another browser, holding a copy of a session cookie."""
+    other = app.test_client()
+    other.set_cookie(COOKIE, value, path="/web")
+    return other
+
+
+def sign_out(client: FlaskClient) -> None:
+    token = csrf_of(client.get("/web/parcels").get_data(True))
+    assert client.post("/web/sign-out", data={"csrf_token": token}).status_code == 303
+
+
+def test_sign_out_ends_the_session_on_the_server(seeded: Seeded) -> None:
+    """A copy of the cookie taken before signing out opens nothing afterwards (it used to
+    sign in for the rest of its 8 hours)."""
+    client = signed_in(seeded.app, seeded.keys["auditor"])
+    copied = copy_of_cookie(client)
+    assert client_with(seeded.app, copied).get("/web/parcels").status_code == 200
+    sign_out(client)
+    replayed = client_with(seeded.app, copied).get("/web/parcels")
+    assert replayed.status_code == 302
+    assert replayed.headers["Location"].startswith("/web/sign-in")
+    assert client.get("/web/parcels").status_code == 302
+
+
+def test_session_expires_on_the_server_whatever_the_cookie_says(seeded: Seeded,
+                                                              monkeypatch) -> None:
+    client = signed_in(seeded.app, seeded.keys["auditor"])
+    copied = copy_of_cookie(client)
+    opened = web_session._now()
+    lifetime = int(seeded.app.permanent_session_lifetime.total_seconds())
+    monkeypatch.setattr(web_session, "_now", lambda: opened + lifetime - 5)
+    assert client_with(seeded.app, copied).get("/web/parcels").status_code == 200
+    monkeypatch.setattr(web_session, "_now", lambda: opened + lifetime + 1)
+    assert client_with(seeded.app, copied).get("/web/parcels").status_code == 302
+
+
+def test_revoking_a_key_ends_every_session_it_opened(fresh: Seeded) -> None:
+    issued = fresh.ledger.issue_api_key("auditor", None, NOW, label="two browsers")
+    laptop, phone = signed_in(fresh.app, issued.token), signed_in(fresh.app, issued.token)
+    other = signed_in(fresh.app, fresh.keys["auditor"])
+    store = fresh.ledger.recorder.web_sessions
+    assert store.close_all_of(uuid4()) == 0
+    fresh.ledger.revoke_api_key(issued.key.id, NOW)
+    assert laptop.get("/web/parcels").status_code == 302  # its rows are deleted here
+    assert store.close_all_of(issued.key.id) == 0  # the phone's row went too
+    assert phone.get("/web/parcels").status_code == 302
+    assert other.get("/web/parcels").status_code == 200  # another key's session lives on
+
+
+def test_a_session_deleted_on_the_server_is_signed_out(fresh: Seeded) -> None:
+    """The cookie is only a name for the server's row: without the row it opens nothing."""
+    client = signed_in(fresh.app, fresh.keys["auditor"])
+    store = fresh.ledger.recorder.web_sessions
+    assert store.close_all_of(fresh.ledger.authenticate(fresh.keys["auditor"]).id) == 1
+    assert client.get("/web/parcels").status_code == 302
+
+
+def test_signing_in_again_opens_a_new_session_and_the_old_id_stays_closed(
+        seeded: Seeded) -> None:
+    client = signed_in(seeded.app, seeded.keys["auditor"])
+    first = copy_of_cookie(client)
+    sign_out(client)
+    page = client.get("/web/sign-in").get_data(True)
+    assert client.post("/web/sign-in", data={"api_key": seeded.keys["auditor"],
+                                             "csrf_token": csrf_of(page)}).status_code == 303
+    assert copy_of_cookie(client) != first
+    assert client.get("/web/parcels").status_code == 200
+    assert client_with(seeded.app, first).get("/web/parcels").status_code == 302
+
+
+def test_the_session_table_holds_no_session_id_in_clear(fresh: Seeded) -> None:
+    client = signed_in(fresh.app, fresh.keys["auditor"])
+    with client.session_transaction("/web/parcels") as cookie_session:
+        session_id = cookie_session[web_session.SESSION_ID]
+    database = fresh.env["SQLITE_DBNAME"]
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(f"SELECT * FROM {SESSION_TABLE}").fetchall()
+    assert rows and all(session_id not in str(row) for row in rows)
+    assert any(session_hash(session_id) in row for row in rows)
+
+
+@pytest.mark.parametrize("value", ["%ED%A0%80", "%C0%80", "%00", "x" * 5000])
+def test_forms_answer_odd_bytes_with_a_page_never_a_500(seeded: Seeded, value: str) -> None:
+    """Form and query values are decoded by the server (a lone surrogate's bytes are not
+    UTF-8: they become U+FFFD), so no form can carry what the JSON parser refuses."""
+    client = signed_in(seeded.app, seeded.keys["finance"])
+    for path in (f"/web/parcels?tracking_number={value}", f"/web/finance?seller_id={value}",
+                 f"/web/finance/reconciliations?id={value}"):
+        assert client.get(path).status_code < 500, path
+    page = seeded.app.test_client()
+    form = page.get("/web/sign-in").get_data(True)
+    answer = page.post("/web/sign-in", data=f"api_key={value}&csrf_token={csrf_of(form)}",
+                       content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 401

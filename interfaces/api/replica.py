@@ -1,0 +1,55 @@
+"""Queries from the streaming replica when POSTGRES_READ_HOST names one (infrastructure/
+replica.py); commands always use the primary (`ledger()`).
+
+A query with `min_position` (the `position` a command answered) waits until the replica has
+replayed it (POSTGRES_READ_WAIT_SECONDS), then answers from the replica; if it has not by
+then, 503 `replica-behind` with Retry-After, never an answer older than what was asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, current_app
+
+from application.ledger import ReturnsLedger
+from application.settings import Settings
+from infrastructure.replica import ReplicaReads, replica_env
+from interfaces.api.ledger import SETTINGS_EXTENSION, ledger
+from interfaces.api.problems import problem
+
+EXTENSION = "returns_ledger_replica"
+
+
+class ReplicaBehindError(Exception):
+    """The replica had not replayed the position asked for within the wait."""
+
+    def __init__(self, position: int, replayed: int) -> None:
+        super().__init__(f"the read replica has replayed position {replayed}, not yet "
+                         f"{position}; retry, or read without min_position")
+        self.position = position
+        self.replayed = replayed
+
+
+def install(app: Flask) -> None:
+    """A replica's read side for the app when one is configured."""
+    settings: Settings = app.extensions[SETTINGS_EXTENSION]
+    if replica_env(settings.env) is not None:
+        app.extensions[EXTENSION] = ReplicaReads(
+            settings.env, lambda env: ReturnsLedger(Settings.from_env(env)))
+    app.register_error_handler(ReplicaBehindError, _behind)
+
+
+def _behind(error: ReplicaBehindError) -> Response:
+    return problem(503, "replica-behind", str(error), headers={"Retry-After": "1"})
+
+
+def query_ledger(min_position: int | None = None) -> Any:
+    """The ledger a query reads: the replica's (once it replayed `min_position`), or the
+    primary's when no replica is configured."""
+    replica: ReplicaReads | None = current_app.extensions.get(EXTENSION)
+    if replica is None:
+        return ledger()
+    if not replica.wait_for(min_position):
+        raise ReplicaBehindError(int(min_position or 0), replica.replayed_position())
+    return replica.ledger
