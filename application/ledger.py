@@ -8,7 +8,7 @@ apply to every aggregate, parcels, addresses, reconciliations and API keys alike
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,10 +25,13 @@ from application.access import ApiKeys
 from application.addresses import ReturnAddresses
 from application.audit.history import ParcelHistory, build_history
 from application.command_cache import CommandCache, ParcelCommand
+from application.corrections import ParcelCorrectionCommands
 from application.customs import CustomsProfiles
 from application.dto import CommandResult, ParcelView
 from application.idempotency import IdempotentCommands
+from application.orders import OrderStages
 from application.privacy import PersonalDataVault, load_master_key, previous_master_keys
+from application.remedies import ParcelRemedyCommands
 from application.settings import Settings, settings_of
 from domain.address import ReturnAddress
 from domain.errors import (
@@ -38,8 +41,11 @@ from domain.errors import (
     ParcelNotFoundError,
     VersionConflictError,
 )
+from domain.messages import BuyerQuestion
 from domain.money import Money
+from domain.order import Order
 from domain.parcel import ReturnParcel, parcel_id
+from domain.plausibility import check_not_in_future
 from domain.policies import Policies
 from domain.values import Line, Platform, RefundComponent, Remedy, choice
 from infrastructure.group_commit import GroupCommitter
@@ -48,10 +54,13 @@ from infrastructure.persistence import LedgerRecorder, factory_for
 from infrastructure.transcodings import MoneyAsDict
 
 SaveListener = Callable[[list[Recording[UUID]]], None]
+# Aggregates whose events carry business times that RL-3 holds to the ledger's clock.
+BUSINESS_AGGREGATES = (ReturnParcel, Order, BuyerQuestion)
 
 
 class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfiles,
-                    CommandCache, Application[UUID]):
+                    OrderStages, ParcelCorrectionCommands, ParcelRemedyCommands, CommandCache,
+                    Application[UUID]):
     """The returns ledger: parcels, return addresses and SKU customs profiles."""
 
     name = "ReturnsLedger"
@@ -96,6 +105,10 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         aggregates = self._with_record(*[o for o in objs if o is not None])
         if not any(a.pending_events for a in aggregates):
             return []
+        # RL-3: no business time of a parcel, an order or a question in the future (the one
+        # clock read of a command; the ledger's own records keep their own clocks).
+        check_not_in_future((e for a in aggregates if isinstance(a, BUSINESS_AGGREGATES)
+                             for e in a.pending_events), datetime.now(UTC))
         first = {a.id: a.pending_events[0].originator_version
                  for a in aggregates if a.pending_events}
         try:
@@ -208,11 +221,12 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
     def request_return(self, parcel_id: UUID, reason: str, seller_fault: bool,
                        occurred_at: datetime, unconditional: bool = False,
                        return_shipping_cost: Money | None = None, actor: str = "system",
-                       expected_version: int | None = None) -> CommandResult:
-        """The buyer asks to send the item back (AM-1, CD-4)."""
+                       expected_version: int | None = None,
+                       outside_window_accepted: bool = False) -> CommandResult:
+        """The buyer asks to send the item back (AM-1, CD-4; AM-5's window)."""
         return self._act(parcel_id, lambda p: p.request_return(
-            reason, seller_fault, occurred_at, unconditional, return_shipping_cost, actor),
-            expected_version)
+            reason, seller_fault, occurred_at, unconditional, return_shipping_cost, actor,
+            self._policy(p), outside_window_accepted), expected_version)
 
     def route_return(self, parcel_id: UUID, occurred_at: datetime,
                      remedy: str | None = None, actor: str = "system",
@@ -231,11 +245,12 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         return self._act(parcel_id, route, expected_version)
 
     def request_redelivery(self, parcel_id: UUID, occurred_at: datetime,
-                           actor: str = "system",
-                           expected_version: int | None = None) -> CommandResult:
-        """The buyer asks for another delivery from the warehouse (TT-2, TT-4)."""
+                           actor: str = "system", expected_version: int | None = None,
+                           requested_by: str = "buyer") -> CommandResult:
+        """The buyer asks for another delivery from the warehouse (TT-2, TT-4; TT-8: the
+        request records who asked, and the seller may not)."""
         return self._act(parcel_id, lambda p: p.request_redelivery(
-            self._policy(p), occurred_at, actor), expected_version)
+            self._policy(p), occurred_at, actor, requested_by), expected_version)
 
     def issue_return_label(self, parcel_id: UUID, carrier: str, tracking_number: str,
                            occurred_at: datetime, tracking_url: str | None = None,

@@ -73,6 +73,9 @@ OWN_VARIABLES: dict[str, str] = {
     "POLICY_RETURN_WINDOW_DAYS": "a whole number of days",
     "POLICY_READY_TO_SHIP_HOURS": "a whole number of hours",
     "POLICY_TRACKING_REQUIRED_ABOVE_EUR": "a decimal amount",
+    "POLICY_RETURN_REQUEST_WINDOW_DAYS": "a whole number of days",
+    "POLICY_RETURN_REPLY_BUSINESS_DAYS": "a whole number of business days",
+    "POLICY_REFUND_BUSINESS_DAYS": "a whole number of business days",
     "WEBHOOK_ALLOW_LOOPBACK": "a boolean",
     "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "a boolean",
     "WEBHOOK_TIMEOUT_SECONDS": "seconds (> 0)",
@@ -91,7 +94,10 @@ POLICY_FIELDS = {"POLICY_HOLD_DAYS": ("hold_days", int),
                  "POLICY_RETURN_WINDOW_DAYS": ("return_window_days", int),
                  "POLICY_READY_TO_SHIP_HOURS": ("ready_to_ship_hours", int),
                  "POLICY_TRACKING_REQUIRED_ABOVE_EUR": ("tracking_required_above_eur",
-                                                        Decimal)}
+                                                        Decimal),
+                 "POLICY_RETURN_REQUEST_WINDOW_DAYS": ("return_request_window_days", int),
+                 "POLICY_RETURN_REPLY_BUSINESS_DAYS": ("return_reply_business_days", int),
+                 "POLICY_REFUND_BUSINESS_DAYS": ("refund_business_days", int)}
 TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
 FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
 

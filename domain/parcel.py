@@ -25,10 +25,13 @@ from eventsourcing.domain import Aggregate, event
 from domain.copying import CheapCopy
 from domain.errors import InvalidValueError, RuleViolationError
 from domain.money import Money
+from domain.parcel_corrections import ParcelCorrections
 from domain.parcel_investigations import ParcelInvestigations
 from domain.parcel_refunds import ParcelRefunds
+from domain.parcel_remedies import ParcelRemedies
 from domain.parcel_returns import ParcelReturns
-from domain.parcel_state import ALLOWED, NON_TERMINAL, ParcelEvent
+from domain.parcel_state import ALLOWED, NON_TERMINAL, ParcelDecision, ParcelEvent
+from domain.plausibility import check_amounts, check_not_before, check_site
 from domain.policies.base import PlatformPolicy
 from domain.refunds import RefundBook
 from domain.values import (
@@ -60,7 +63,8 @@ def parcel_id(platform: str, tracking_number: str | None, order_id: str | None =
     return uuid5(PARCEL_NAMESPACE, f"{platform}:{key}")
 
 
-class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy, Aggregate):
+class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, ParcelCorrections,
+                   ParcelRemedies, CheapCopy, Aggregate):
     """A parcel that may come back: its delivery, return, refunds and end."""
 
     class Event(ParcelEvent):
@@ -90,7 +94,7 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
         attempt_number: int
         reason: str
 
-    class DeliveryFailed(Event):
+    class DeliveryFailed(Event, ParcelDecision):
         leads_to = Status.DELIVERY_FAILED
         reason: str
         reported_by: str
@@ -103,14 +107,14 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
     class Redelivered(Event):
         leads_to = Status.DELIVERED
 
-    class Destroyed(Event):
+    class Destroyed(Event, ParcelDecision):
         leads_to = Status.DESTROYED
         rule: str
         liability: str
         loss: Money
         facts: dict[str, str]
 
-    class Abandoned(Event):
+    class Abandoned(Event, ParcelDecision):
         leads_to = Status.ABANDONED
         rule: str
         liability: str
@@ -123,6 +127,17 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
     @staticmethod
     def create_id(platform: str, tracking_number: str | None, order_id: str) -> UUID:
         return parcel_id(platform, tracking_number, order_id)
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        """A decision lists the rules that decided it; one decided by its `rule` alone
+        lists that one."""
+        occurred_at = kwargs.get("occurred_at")
+        if isinstance(occurred_at, datetime):  # RL-3: nothing happens before the order
+            check_not_before("occurred_at", occurred_at, self.order_created_at)
+        if issubclass(event_class, ParcelDecision) and "rules" not in kwargs:
+            rule = kwargs.get("rule")
+            kwargs["rules"] = [rule] if rule else []
+        super().trigger_event(event_class, **kwargs)
 
     @event(ParcelRegistered)
     def __init__(self, *, platform: str, site: str, seller_id: str, store_id: str | None,
@@ -187,7 +202,15 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
                 raise InvalidValueError("currency", "all amounts of a parcel share one currency")
         if amount_paid.is_negative or shipping_paid.is_negative:
             raise InvalidValueError("amount_paid", "must not be negative")
-        tracking = text(tracking_number, "tracking_number", 64) if tracking_number else None
+        tracking = (text(tracking_number, "tracking_number", 64) if tracking_number is not None
+                    else None)
+        check_site(platform, country(site, "site"), policy.sites)
+        check_amounts(amount_paid, goods_value(lines, currency))
+        check_not_before("occurred_at", aware(occurred_at, "occurred_at"),
+                         aware(order_created_at, "order_created_at"))
+        if tracking is None and not policy.allows_untracked:
+            raise InvalidValueError("tracking_number", f"a {platform} parcel is registered "
+                                    "with its tracking number")
         parcel = cls(
             platform=platform, site=country(site, "site"), seller_id=text(seller_id, "seller_id"),
             store_id=text(store_id, "store_id") if store_id else None,
@@ -199,6 +222,7 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
             occurred_at=aware(occurred_at, "occurred_at"), actor=actor)
         if ready_to_ship_at is not None:
             ready_to_ship_at = aware(ready_to_ship_at, "ready_to_ship_at")
+            check_not_before("ready_to_ship_at", ready_to_ship_at, parcel.order_created_at)
         policy.check_registration(parcel.facts(), ready_to_ship_at, bool(tracked_shipping),
                                   tracking_url)
         return parcel
@@ -250,11 +274,13 @@ class ReturnParcel(ParcelReturns, ParcelRefunds, ParcelInvestigations, CheapCopy
 
     @event(Delivered)
     def _delivered(self, occurred_at: datetime, actor: str) -> None:
-        """The status comes from the event (`leads_to`)."""
+        """The status comes from the event (`leads_to`); AM-5's window counts from it."""
+        self.delivered_at = occurred_at
 
     @event(Redelivered)
     def _redelivered(self, occurred_at: datetime, actor: str) -> None:
         self.hold_until = None
+        self.delivered_at = occurred_at
 
     # -- ends -----------------------------------------------------------------
     def dispose(self, kind: str, policy: PlatformPolicy, occurred_at: datetime,

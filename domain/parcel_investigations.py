@@ -10,7 +10,7 @@ from domain.errors import (
     InvestigationNotFoundError,
     RuleViolationError,
 )
-from domain.parcel_state import ParcelEvent, ParcelState
+from domain.parcel_state import ParcelDecision, ParcelEvent, ParcelState
 from domain.values import (
     INVESTIGATION_RULE,
     Destination,
@@ -26,7 +26,7 @@ from domain.values import (
 class ParcelInvestigations(ParcelState):
     """The investigation commands of `ReturnParcel` and the events they record."""
 
-    class InvestigationOpened(ParcelEvent):
+    class InvestigationOpened(ParcelDecision):
         investigation_id: str
         kind: str
         rule: str

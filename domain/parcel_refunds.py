@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from domain.money import Money
-from domain.parcel_state import ParcelEvent, ParcelState
+from domain.parcel_state import ParcelDecision, ParcelEvent, ParcelState
 from domain.policies.base import PlatformPolicy
 from domain.refunds import RELEASE_RULE, Refund
 from domain.values import RefundComponent, Status, aware, text
@@ -22,7 +22,7 @@ class ParcelRefunds(ParcelState):
 
     # Each refund event says the status it leaves its refund in (`refund_status`): the
     # refund book and the refunds view take it from here.
-    class RefundRequested(ParcelEvent):
+    class RefundRequested(ParcelDecision):
         refund_status: ClassVar[str] = "requested"
         reference: str
         components: list[dict[str, Any]]
@@ -35,7 +35,7 @@ class ParcelRefunds(ParcelState):
             parcel.refunds.requested(self.reference, self.components, self.amount,
                                      self.needs_approval, self.actor, self.occurred_at)
 
-    class RefundApproved(ParcelEvent):
+    class RefundApproved(ParcelDecision):
         refund_status: ClassVar[str] = "approved"
         reference: str
         rule: str
@@ -51,7 +51,7 @@ class ParcelRefunds(ParcelState):
         def change(self, parcel: Any) -> None:
             parcel.refunds.issued(self.reference, self.occurred_at, self.actor)
 
-    class RefundRejected(ParcelEvent):
+    class RefundRejected(ParcelDecision):
         refund_status: ClassVar[str] = "rejected"
         reference: str
         amount: Money
@@ -62,7 +62,7 @@ class ParcelRefunds(ParcelState):
             parcel.refunds.released(self.reference, self.refund_status, self.reason,
                                     self.actor, self.occurred_at)
 
-    class RefundFailed(ParcelEvent):
+    class RefundFailed(ParcelDecision):
         refund_status: ClassVar[str] = "failed"
         reference: str
         amount: Money
@@ -73,7 +73,7 @@ class ParcelRefunds(ParcelState):
             parcel.refunds.released(self.reference, self.refund_status, self.reason,
                                     self.actor, self.occurred_at)
 
-    class RefundReversed(ParcelEvent):
+    class RefundReversed(ParcelDecision):
         refund_status: ClassVar[str] = "reversed"
         reference: str
         amount: Money
@@ -105,9 +105,11 @@ class ParcelRefunds(ParcelState):
         approval = policy.needs_approval(amount, self.refunds.outgoing_total)
         occurred_at = aware(occurred_at, "occurred_at")
         needs_approval = approval.facts["needs_approval"] == "true"
+        # The rules that allowed it (the platform's, AM-3's cap), then AM-4 where it decided.
+        rules = [*policy.refund_rules(self.facts()), *([approval.rule] if needs_approval else [])]
         self.trigger_event(self.RefundRequested, reference=reference,
                            components=[c.as_dict() for c in components], amount=amount,
-                           needs_approval=needs_approval, rule=approval.rule,
+                           needs_approval=needs_approval, rule=rules[-1], rules=rules,
                            facts=approval.facts, occurred_at=occurred_at, actor=actor)
         if not needs_approval:
             self._issue(reference, occurred_at, actor)

@@ -53,6 +53,10 @@ ALLOWED: dict[str, frozenset[Status]] = {
     "open_investigation": NON_TERMINAL,
     "resolve_investigation": NON_TERMINAL,
     "close": frozenset({S.RECEIVED, S.DELIVERED, S.AWAITING_REFUND}),
+    "contact_buyer": frozenset({S.HELD}),  # TT-8
+    "agree_replacement": frozenset({S.RECEIVED}),  # AM-6
+    "void": NON_TERMINAL,  # RL-2
+    "correct": NON_TERMINAL,  # RL-2
 }
 
 
@@ -82,6 +86,22 @@ class ParcelEvent(Aggregate.Event):
         status = self.status_after()
         if status is not None:
             aggregate.status = status
+
+
+class ParcelDecision(ParcelEvent):
+    """An event that records a decision: `rule` (the one that settled it, as always) and
+    `rules` (every rule that decided it, in order, e.g. TT-1 then TT-3)."""
+
+    rule: str | None
+    rules: list[str]
+
+    # Version 1, stored before decisions listed their rules, named only `rule`.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        rule = state.get("rule")
+        state["rules"] = [rule] if rule else []
 
 
 class ParcelState:
@@ -118,6 +138,7 @@ class ParcelState:
     condition: Condition | None
     restock: bool | None
     refunds: RefundBook
+    delivered_at: datetime | None = None  # AM-5 (set by Delivered and Redelivered)
     investigations: dict[str, dict[str, str]]
 
     if TYPE_CHECKING:  # given by the library's Aggregate, which ReturnParcel also is

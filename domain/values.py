@@ -33,9 +33,10 @@ class Status(StrEnum):
     DESTROYED = "destroyed"
     ABANDONED = "abandoned"
     CLOSED = "closed"
+    VOIDED = "voided"  # registered by mistake (RL-2)
 
 
-TERMINAL = frozenset({Status.DESTROYED, Status.ABANDONED, Status.CLOSED})
+TERMINAL = frozenset({Status.DESTROYED, Status.ABANDONED, Status.CLOSED, Status.VOIDED})
 
 
 class Destination(StrEnum):

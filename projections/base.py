@@ -39,9 +39,31 @@ class ViewProjection(Projection[Any]):  # the view is a TrackingRecorder once ma
     def apply(self, domain_event: Any, tx: Tx, tracking: Tracking) -> None:
         if isinstance(domain_event, ReturnParcel.Event):
             self.handle(domain_event, tx, tracking)
+            if isinstance(domain_event, CORRECTIONS):
+                correct_rows(self.view, domain_event, tx)
 
     def handle(self, event: Any, tx: Tx, tracking: Tracking) -> None:
         """Each view overrides this with its own singledispatchmethod."""
+
+
+# RL-2: a voided parcel leaves every view; a corrected site is the site of every row.
+CORRECTIONS = (ReturnParcel.ParcelVoided, ReturnParcel.FieldCorrected)
+NO_PARCEL_COLUMN = frozenset({"deadline_orders"})  # orders and questions, not parcels
+
+
+def correct_rows(view: ViewRecorder, event: Any, tx: Tx) -> None:
+    """After the view's own handling: the writes held so far run first, so that nothing
+    held for the parcel is written after its rows are gone (or corrected)."""
+    tx.flush()
+    parcel_id = str(event.originator_id)
+    for table in view.tables:
+        if table in NO_PARCEL_COLUMN:
+            continue
+        if isinstance(event, ReturnParcel.ParcelVoided):
+            tx.execute(f"DELETE FROM {{p}}{table} WHERE parcel_id = :id", id=parcel_id)
+        elif event.field == "site" and (table.endswith("_parcels")):
+            tx.execute(f"UPDATE {{p}}{table} SET site = :site WHERE parcel_id = :id",
+                       site=event.value, id=parcel_id)
 
 
 HEADER_FIELDS = ("parcel_id", "seller_id", "platform", "site", "order_id", "tracking_number",

@@ -11,6 +11,7 @@ from eventsourcing.persistence import Tracking
 from domain.parcel import ReturnParcel as P
 from domain.values import Destination
 from infrastructure.view_store import Tx, ViewRecorder, parse_ts, ts
+from projections import customs_worklist, order_deadlines
 from projections.base import (
     HEADER_COLUMNS,
     ViewProjection,
@@ -65,7 +66,7 @@ class DeadlinesView(ViewRecorder):
 
     view_name = "deadlines"
     tables = ("deadline_parcels", "deadline_holds", "deadline_returns", "deadline_refunds",
-              "deadline_investigations")
+              "deadline_investigations", order_deadlines.TABLE, customs_worklist.TABLE)
     ddl = (
         f"CREATE TABLE IF NOT EXISTS {{p}}deadline_parcels ({HEADER_COLUMNS})",
         "CREATE TABLE IF NOT EXISTS {p}deadline_holds (parcel_id TEXT PRIMARY KEY, "
@@ -80,6 +81,8 @@ class DeadlinesView(ViewRecorder):
         "CREATE TABLE IF NOT EXISTS {p}deadline_investigations (parcel_id TEXT NOT NULL, "
         "investigation_id TEXT NOT NULL, kind TEXT NOT NULL, rule TEXT NOT NULL, "
         "opened_at TEXT NOT NULL, PRIMARY KEY (parcel_id, investigation_id))",
+        *order_deadlines.DDL,  # LZ-3, CD-1, CD-3: orders and buyer questions
+        *customs_worklist.DDL,  # LZ-2: returns needing customs data
     )
 
     def _select(self, table: str, extra: str, order: str, sellers: tuple[str, ...] | None,
@@ -123,6 +126,15 @@ class DeadlinesView(ViewRecorder):
         """TT-5 tickets and TT-6 false-return claims not yet resolved."""
         return self._select("deadline_investigations", "", "t.opened_at, t.parcel_id", sellers)
 
+    def order_deadlines(self, now: datetime, sellers: tuple[str, ...] | None = None,
+                        due_only: bool = False) -> list[dict[str, Any]]:
+        """LZ-3 ready to ship, CD-1 acceptance, CD-3 replies: open, `delayed` past due."""
+        return order_deadlines.rows(self, now, sellers, due_only)
+
+    def customs_worklist(self, sellers: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """LZ-2: returns whose SKUs lack customs information, until each profile is set."""
+        return customs_worklist.rows(self, sellers)
+
 
 class DeadlinesProjection(ViewProjection):
     """Opens and closes each deadline as the parcel moves."""
@@ -130,6 +142,16 @@ class DeadlinesProjection(ViewProjection):
     name = "deadlines_view"
     view_name = "deadlines"
     view: DeadlinesView
+
+    def apply(self, domain_event: Any, tx: Tx, tracking: Tracking) -> None:
+        if isinstance(domain_event, order_deadlines.ORDER_EVENTS):
+            order_deadlines.handle(domain_event, tx)
+        elif isinstance(domain_event, customs_worklist.PROFILE_EVENTS):
+            customs_worklist.handle(domain_event, tx, "deadline_parcels")
+        else:
+            super().apply(domain_event, tx, tracking)
+            if isinstance(domain_event, customs_worklist.PARCEL_EVENTS):
+                customs_worklist.handle(domain_event, tx, "deadline_parcels")
 
     @singledispatchmethod
     def handle(self, event: Any, tx: Tx, tracking: Tracking) -> None:

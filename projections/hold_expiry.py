@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.errors import DomainError, VersionConflictError
+from projections.order_deadlines import settle_order_deadlines
 
 log = logging.getLogger(__name__)
 ACTOR = "deadlines"
@@ -59,6 +60,14 @@ def dispose_expired_holds(ledger: Any, deadlines: Any, now: datetime, kind: str 
     return report
 
 
+def _settle_orders(ledger: Any, deadlines: Any, now: datetime) -> None:
+    """The order-stage deadlines (LZ-3, CD-1, CD-3) of the same run."""
+    report = settle_order_deadlines(ledger, deadlines, now)
+    if report.cancelled or report.escalated:
+        log.info("order deadlines: cancelled %d orders, escalated %d questions",
+                 len(report.cancelled), len(report.escalated))
+
+
 class HoldExpiryTimer:
     """Runs dispose_expired_holds every `interval` seconds in this process (embedded default):
     a parcel whose hold has ended is destroyed within a minute, in business time at its
@@ -80,7 +89,9 @@ class HoldExpiryTimer:
     def _loop(self) -> None:
         while not self._stopping.wait(self.interval):
             try:
-                report = dispose_expired_holds(self.ledger, self.deadlines, self.clock())
+                now = self.clock()
+                report = dispose_expired_holds(self.ledger, self.deadlines, now)
+                _settle_orders(self.ledger, self.deadlines, now)
             except Exception:
                 log.exception("hold expiry run failed")
                 continue

@@ -14,7 +14,7 @@ from eventsourcing.persistence import Tracking
 from domain.parcel import ReturnParcel
 from domain.values import Status
 from infrastructure.view_store import Tx, ViewRecorder, in_list, insert_statement, parse_ts, ts
-from projections.base import ViewProjection
+from projections.base import CORRECTIONS, ViewProjection, correct_rows
 
 P = ReturnParcel
 
@@ -241,6 +241,8 @@ class TrackingProjection(ViewProjection):
             status = domain_event.status_after()  # the domain says where it leads
             self.view.checkpoint(tx, domain_event, tracking, status.value if status else None)
             self.handle(domain_event, tx, tracking)
+            if isinstance(domain_event, CORRECTIONS):  # RL-2
+                correct_rows(self.view, domain_event, tx)
 
     @singledispatchmethod
     def handle(self, event: Any, tx: Tx, tracking: Tracking) -> None:

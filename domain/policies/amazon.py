@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from domain.errors import RuleViolationError
 from domain.money import Money
-from domain.policies.base import AddressFacts, PlatformPolicy, RouteDecision, later
+from domain.policies.base import AddressFacts, PlatformPolicy, RouteDecision, Ruling, later
 from domain.values import Destination, Party, Remedy, Status
 
 if TYPE_CHECKING:
     from domain.facts import ParcelFacts
 
 
+def business_days_after(moment: datetime, days: int) -> datetime:
+    """`days` working days (Monday to Friday) after `moment`, at the same time of day."""
+    current = moment
+    while days > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            days -= 1
+    return current
+
+
 class AmazonPolicy(PlatformPolicy):
     """Buyer-requested returns: confirm, label, receive, inspect, refund."""
 
     platform = "amazon"
+    # Amazon's marketplaces (sellercentral), by country.
+    sites = frozenset({"US", "CA", "MX", "BR", "GB", "IE", "DE", "FR", "IT", "ES", "NL", "BE",
+                       "SE", "PL", "TR", "AE", "SA", "EG", "IN", "JP", "AU", "SG", "ZA"})
 
     def route(self, facts: ParcelFacts, addresses: list[AddressFacts],
               occurred_at: datetime, remedy: Remedy | None = None) -> RouteDecision:
@@ -41,11 +54,39 @@ class AmazonPolicy(PlatformPolicy):
             expected_back_by=later(occurred_at, days=self.settings.return_window_days),
         )
 
+    def return_request_ruling(self, facts: ParcelFacts, delivered_at: datetime | None,
+                              occurred_at: datetime, outside_window_accepted: bool,
+                              ) -> Ruling | None:
+        """AM-5: a return is requested within the window after delivery (default 30 days,
+        Amazon's public seller policy; settings in PolicySettings); later only with the
+        seller's explicit decision. The answer is due within 1 business day (`reply_by`)."""
+        if delivered_at is None:
+            return None  # not delivered (yet): no window has started
+        days = self.settings.return_request_window_days
+        window = later(delivered_at, days=days)
+        reply_by = business_days_after(occurred_at, self.settings.return_reply_business_days)
+        facts_out = {"delivered_at": delivered_at.isoformat(), "window_ends": window.isoformat(),
+                     "window_days": str(days), "reply_by": reply_by.isoformat(),
+                     "refund_within_business_days_of_receipt":
+                         str(self.settings.refund_business_days)}
+        if occurred_at <= window:
+            return Ruling("AM-5", Party.NOBODY, {**facts_out, "outside_window": "false"})
+        if not outside_window_accepted:
+            raise RuleViolationError("AM-5", "the return is requested after the return window: "
+                                     "it needs the seller's explicit decision",
+                                     **facts_out, requested_at=occurred_at.isoformat())
+        return Ruling("AM-5", Party.NOBODY, {**facts_out, "outside_window": "true",
+                                             "seller_decision": "accepted"})
+
     def check_receipt(self, facts: ParcelFacts) -> None:
         """AM-1: a buyer's return travels on the label the seller provided."""
         if facts.return_reason is not None and facts.label_tracking_number is None:
             raise RuleViolationError("AM-1", "the seller provides a return label before the "
                                      "item comes back", status=facts.status)
+
+    def refund_rules(self, facts: ParcelFacts) -> tuple[str, ...]:
+        """AM-1 (received and inspected first, for a return) and AM-3 (the amount)."""
+        return ("AM-1", "AM-3") if facts.return_reason is not None else ("AM-3",)
 
     def check_refund(self, facts: ParcelFacts, kinds: set[str], total: Money) -> None:
         """AM-1: the item is received and inspected before it is refunded."""

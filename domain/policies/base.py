@@ -45,6 +45,10 @@ class PolicySettings:
     ready_to_ship_hours: int = 48  # LZ-3
     tracking_required_above_eur: Decimal = Decimal("15")  # CD-2
     tracking_url_max_length: int = 255  # CD-2
+    # AM-5, defaults from Amazon's public seller policy (the seed only says deadlines exist):
+    return_request_window_days: int = 30  # a return is requested within 30 days of delivery
+    return_reply_business_days: int = 1  # a return request is answered within 1 business day
+    refund_business_days: int = 2  # a received return is refunded within 2 business days
     large_refund_thresholds: dict[str, Decimal] = field(
         default_factory=lambda: dict(DEFAULT_LARGE_REFUND_THRESHOLDS)
     )  # AM-4
@@ -55,6 +59,8 @@ class PolicySettings:
         kwargs: dict[str, Any] = {}
         for name, kind in (("hold_days", int), ("max_delivery_attempts", int),
                            ("return_window_days", int), ("ready_to_ship_hours", int),
+                           ("return_request_window_days", int),
+                           ("return_reply_business_days", int), ("refund_business_days", int),
                            ("tracking_required_above_eur", Decimal)):
             raw = env.get(f"POLICY_{name.upper()}")
             if raw:
@@ -88,7 +94,8 @@ class AddressFacts:
 
 @dataclass(frozen=True)
 class RouteDecision:
-    """Where a parcel goes back to, who pays, and why (rule and facts)."""
+    """Where a parcel goes back to, who pays, and why: `rule` (the one that settled it)
+    and `rules` (every rule that decided, in order; `(rule,)` when not given)."""
 
     destination: Destination
     rule: str
@@ -99,15 +106,26 @@ class RouteDecision:
     hold_until: datetime | None = None
     expected_back_by: datetime | None = None
     remedy: Remedy | None = None
+    rules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.rules:
+            object.__setattr__(self, "rules", (self.rule,))
 
 
 @dataclass(frozen=True)
 class Ruling:
-    """A decision that is not a route: who bears or pays what, and why."""
+    """A decision that is not a route: who bears or pays what, and why (`rules` as in
+    RouteDecision)."""
 
     rule: str
     party: Party
     facts: dict[str, str]
+    rules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.rules:
+            object.__setattr__(self, "rules", (self.rule,))
 
 
 def later(moment: datetime, days: int = 0, hours: int = 0) -> datetime:
@@ -121,6 +139,10 @@ class PlatformPolicy:
     platform = ""
     # Whether route() reads facts.customs_skus: the ledger looks them up only then.
     uses_customs_facts = False
+    # Whether a parcel may be registered without a tracking number (CD-2 decides when).
+    allows_untracked = False
+    # The sites (ISO 3166-1 countries) the platform serves (RL-3); each platform sets its own.
+    sites: frozenset[str] = frozenset()
 
     def __init__(self, settings: PolicySettings | None = None) -> None:
         self.settings = settings or PolicySettings()
@@ -161,6 +183,12 @@ class PlatformPolicy:
             facts={"delivery_failure_reason": facts.failure_reason or "",
                    "address_id": address.address_id if address else ""},
             expected_back_by=later(occurred_at, days=self.settings.return_window_days))
+
+    def return_request_ruling(self, facts: ParcelFacts, delivered_at: datetime | None,
+                              occurred_at: datetime, outside_window_accepted: bool,
+                              ) -> Ruling | None:
+        """A platform's deadline for return requests (AM-5); none by default."""
+        return None
 
     def check_redelivery(self, facts: ParcelFacts, occurred_at: datetime) -> Ruling:
         """TT-2 / TT-4: redelivery only from the warehouse, inside the hold."""
@@ -238,6 +266,11 @@ class PlatformPolicy:
             "refunds_before": str(before.amount), "cumulative": str(cumulative.amount),
             "threshold": str(threshold) if threshold is not None else "none",
             "needs_approval": str(above).lower()})
+
+    def refund_rules(self, facts: ParcelFacts) -> tuple[str, ...]:
+        """The rules a refund on this platform is decided by, before AM-4's review: the cap
+        at what was paid (AM-3), which the separation of duties applies to every parcel."""
+        return ("AM-3",)
 
     def check_refund(self, facts: ParcelFacts, kinds: set[str], total: Money) -> None:
         """Platform-specific refund preconditions (AM-1, CD-4)."""

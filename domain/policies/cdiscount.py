@@ -29,6 +29,8 @@ class CdiscountPolicy(PlatformPolicy):
     """Cdiscount France."""
 
     platform = "cdiscount"
+    sites = frozenset({"FR"})
+    allows_untracked = True  # ordinary mail at most 15 EUR (CD-2, check_registration)
 
     def check_registration(self, facts: ParcelFacts, ready_to_ship_at: datetime | None,
                            tracked_shipping: bool, tracking_url: str | None) -> None:
@@ -104,6 +106,12 @@ class CdiscountPolicy(PlatformPolicy):
         if facts.remedy == Remedy.PREPAID_LABEL and facts.label_tracking_number is None:
             raise RuleViolationError("CD-4", "a return abroad needs the seller's prepaid "
                                      "label before it is received")
+
+    def refund_rules(self, facts: ParcelFacts) -> tuple[str, ...]:
+        """CD-4 for the full refund without return, and AM-3's cap."""
+        if facts.remedy == Remedy.REFUND_WITHOUT_RETURN:
+            return ("CD-4", "AM-3")
+        return ("AM-3",)
 
     def check_refund(self, facts: ParcelFacts, kinds: set[str], total: Money) -> None:
         """CD-4: refund without return is the full amount, shipping included."""

@@ -25,6 +25,7 @@ class LazadaPolicy(PlatformPolicy):
     """Lazada returns go to the seller's registered return address."""
 
     platform = "lazada"
+    sites = frozenset({"MY", "TH", "VN", "PH", "SG", "ID"})  # Lazada's six
     uses_customs_facts = True  # LZ-2
 
     def check_registration(self, facts: ParcelFacts, ready_to_ship_at: datetime | None,

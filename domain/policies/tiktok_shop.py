@@ -17,26 +17,35 @@ class TikTokShopPolicy(PlatformPolicy):
     """Where a failed TikTok Shop delivery goes, and who pays."""
 
     platform = "tiktok_shop"
+    sites = frozenset({"MY", "TH", "VN", "PH", "SG", "ID", "GB"})  # SEA cross-border and UK
 
     def route(self, facts: ParcelFacts, addresses: list[AddressFacts],
               occurred_at: datetime, remedy: Remedy | None = None) -> RouteDecision:
-        """TT-1 eligible -> the seller's overseas address (TT-3), else the warehouse (TT-2)."""
+        """TT-1 eligible -> the seller's overseas address (TT-1 and TT-3), else the
+        warehouse's hold (TT-1 and TT-2); a failed return goes back to the warehouse to be
+        destroyed or abandoned (TT-5: no hold, no redelivery)."""
         if facts.status not in (Status.DELIVERY_FAILED, Status.RETURN_FAILED):
             raise RuleViolationError("TT-1", "only a failed delivery is routed back",
                                      status=facts.status)
-        address, why = self.eligible_address(facts, addresses)
+        if facts.status is Status.RETURN_FAILED:
+            return RouteDecision(
+                destination=Destination.PROVIDER_WAREHOUSE, rule="TT-5", free_return=False,
+                payer=Party.NOBODY, rules=("TT-5",),
+                facts={"return_failed": "true", "cause": facts.return_failure_cause or "",
+                       "end": "destroyed_or_abandoned", "redelivery": "none"})
+        address, why = self.eligible_address(facts, addresses, occurred_at)
         window_from = facts.last_failed_attempt_at or occurred_at
-        if address is None or facts.status is Status.RETURN_FAILED:
-            if facts.status is Status.RETURN_FAILED:
-                why = {"return_failed": "true", "cause": facts.return_failure_cause or ""}
+        if address is None:
             return RouteDecision(
                 destination=Destination.PROVIDER_WAREHOUSE, rule="TT-2", free_return=False,
                 payer=Party.NOBODY, facts={**why, "hold_days": str(self.settings.hold_days)},
-                hold_until=later(occurred_at, days=self.settings.hold_days))
+                hold_until=later(occurred_at, days=self.settings.hold_days),
+                rules=("TT-1", "TT-2"))
         free = not facts.free_return_used
         return RouteDecision(
             destination=Destination.SELLER_OVERSEAS,
             rule="TT-3" if free else "TT-1",
+            rules=("TT-1", "TT-3"),
             free_return=free,
             payer=Party.PLATFORM if free else Party.SELLER,
             facts={**why, "free_return_used_before": str(facts.free_return_used).lower(),
@@ -47,10 +56,13 @@ class TikTokShopPolicy(PlatformPolicy):
         )
 
     def eligible_address(self, facts: ParcelFacts, addresses: list[AddressFacts],
+                         occurred_at: datetime | None = None,
                          ) -> tuple[AddressFacts | None, dict[str, str]]:
         """TT-1: an address in the site's country, registered and effective strictly
-        before the order was created, and still in force at that moment."""
+        before the order was created, and still kept (not deactivated) when the delivery
+        failed: the latest failed attempt, by business time (TT-7)."""
         order_at = facts.order_created_at
+        failed_at = facts.last_failed_attempt_at or occurred_at or order_at
         base = {"order_created_at": order_at.isoformat(), "site": facts.site,
                 "delivery_failure_reason": facts.failure_reason or ""}
         candidates = [a for a in addresses
@@ -58,9 +70,18 @@ class TikTokShopPolicy(PlatformPolicy):
         if not candidates:
             return None, {**base, "ineligible_because": "no overseas return address in "
                                                          f"{facts.site}"}
-        eligible = [a for a in candidates
-                    if a.registered_at < order_at and a.effective_from < order_at
-                    and (a.deactivated_at is None or a.deactivated_at > order_at)]
+        in_time = [a for a in candidates
+                   if a.registered_at < order_at and a.effective_from < order_at]
+        eligible = [a for a in in_time
+                    if a.deactivated_at is None or a.deactivated_at > failed_at]
+        if in_time and not eligible:
+            last = max(in_time, key=lambda a: a.deactivated_at or failed_at)
+            return None, {**base, "ineligible_because":
+                          "the address was deactivated before the delivery failed",
+                          "address_id": last.address_id,
+                          "address_deactivated_at": (last.deactivated_at or failed_at)
+                          .isoformat(),
+                          "delivery_failed_at": failed_at.isoformat()}
         if not eligible:
             first = min(candidates, key=lambda a: a.registered_at)
             return None, {**base, "ineligible_because":

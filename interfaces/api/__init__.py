@@ -13,10 +13,12 @@ from application.settings import load as load_settings
 from interfaces.api import (
     addresses,
     contract,
+    corrections,
     deliveries,
     events,
     finance,
     json_body,
+    orders,
     parcels,
     problems,
     refunds,
@@ -54,6 +56,8 @@ BLUEPRINTS = [
     audit,
     finance.blp,
     reports.blp,
+    orders.blp,
+    corrections.blp,
     events.blp,
     webhooks.blp,
 ]

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
+from marshmallow import Schema, fields
 
 from application.idempotency import jsonable
 from interfaces.api.auth import READ, WRITE, actor, check_address, check_seller, requires
@@ -13,6 +14,7 @@ from interfaces.api.commands import etag, run
 from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 from interfaces.api.schemas import (
+    CommandRequest,
     CustomsProfileResponse,
     DeactivateReturnAddressRequest,
     RegisterReturnAddressRequest,
@@ -22,6 +24,7 @@ from interfaces.api.schemas import (
     SetCustomsProfileRequest,
     VerifyRealNameRequest,
 )
+from interfaces.api.views import scope, view
 
 blp = Blueprint("addresses", __name__, url_prefix="/v1",
                 description="Return addresses and SKU customs profiles")
@@ -67,6 +70,26 @@ class RealNameVerifications(MethodView):
         return jsonable(view), 201, etag(view.version)
 
 
+class ReuseRealNameRequest(CommandRequest):
+    verified_address_id = fields.UUID(required=True, metadata={
+        "description": "an address of the same seller whose recipient is verified"})
+
+
+@blp.route("/return-addresses/<uuid:address_id>/real-name-reuses")
+class RealNameReuses(MethodView):
+    @requires(WRITE)
+    @blp.arguments(ReuseRealNameRequest())
+    @blp.response(201, ReturnAddressResponse)
+    def post(self, body: dict[str, Any], address_id: UUID) -> Any:
+        """LZ-1: verify this address with the identity verified for another address of the
+        same seller (nothing is sealed again; the identity stays where it is)."""
+        check_address(address_id)
+        check_address(body["verified_address_id"])
+        view = run(lambda: ledger().reuse_real_name(address_id, body["verified_address_id"],
+                                                    body["occurred_at"], actor=actor()))
+        return jsonable(view), 201, etag(view.version)
+
+
 @blp.route("/return-addresses/<uuid:address_id>/deactivations")
 class Deactivations(MethodView):
     @requires(WRITE)
@@ -95,6 +118,38 @@ class CustomsProfiles(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """The same as PUT, for clients that only POST."""
         return _set_profile(body)
+
+
+class CustomsWorkQuery(Schema):
+    seller_id = fields.String(load_default=None)
+
+
+class CustomsWorkItem(Schema):
+    parcel_id = fields.String(required=True)
+    sku = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    tracking_number = fields.String(allow_none=True, required=True)
+    routed_at = fields.String(required=True)
+    rule = fields.String(required=True)
+
+
+class CustomsWorkListResponse(Schema):
+    items = fields.List(fields.Nested(CustomsWorkItem), required=True)
+
+
+@blp.route("/customs-work-list")
+class CustomsWorkList(MethodView):
+    @requires(READ)
+    @blp.arguments(CustomsWorkQuery(), location="query")
+    @blp.response(200, CustomsWorkListResponse)
+    def get(self, query: dict[str, Any]) -> Any:
+        """LZ-2: returns whose SKUs lack customs information (one item per parcel and SKU);
+        an item clears when that SKU's profile is set (read from the deadlines view)."""
+        sellers = scope(query["seller_id"])
+        if query["seller_id"] is not None:
+            sellers = (query["seller_id"],)
+        return {"items": view("deadlines").customs_worklist(sellers)}
 
 
 def _set_profile(body: dict[str, Any]) -> Any:

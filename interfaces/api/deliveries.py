@@ -70,7 +70,7 @@ class ReturnRequests(MethodView):
         return on_parcel(parcel_id, lambda led, who, version: led.request_return(
             parcel_id, body["reason"], body["seller_fault"], body["occurred_at"],
             body["unconditional"], body["return_shipping_cost"], actor=who,
-            expected_version=version))
+            expected_version=version, outside_window_accepted=body["outside_window_accepted"]))
 
 
 @blp.route("/<uuid:parcel_id>/routes")
@@ -93,4 +93,5 @@ class RedeliveryRequests(MethodView):
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The buyer asks for another delivery from the warehouse (TT-2; TT-4 refuses)."""
         return on_parcel(parcel_id, lambda led, who, version: led.request_redelivery(
-            parcel_id, body["occurred_at"], actor=who, expected_version=version))
+            parcel_id, body["occurred_at"], actor=who, expected_version=version,
+            requested_by=body["requested_by"]))

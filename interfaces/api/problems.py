@@ -93,6 +93,9 @@ def domain_problem(error: DomainError) -> Response:
         extra = {"facts": {"status": error.status, "command": error.command}}
     elif isinstance(error, InvalidValueError):
         extra = {"errors": {error.field: [error.detail]}}
+        rule = getattr(error, "rule", None)
+        if rule:  # RL-3: the field and the rule it breaks
+            extra.update(rule=rule, facts=getattr(error, "facts", None) or None)
     return problem(status, slug, error.detail, **extra)
 
 

@@ -71,7 +71,8 @@ class DeadlinesQuery(ReportQuery):
                                         "default: the current time"})
     list = fields.String(validate=validate.OneOf(
         ["holds", "expired_holds", "overdue_returns", "pending_refunds",
-         "open_investigations"]), metadata={"description": "one list only (needed for CSV)"})
+         "open_investigations", "order_deadlines", "customs_work_list"]),
+        metadata={"description": "one list only (needed for CSV)"})
 
 
 class LiabilitiesQuery(ReportQuery):
@@ -227,10 +228,13 @@ class DeadlinesReport(MethodView):
     @blp.arguments(DeadlinesQuery(), location="query")
     @blp.response(200, Schema.from_dict({k: fields.Raw() for k in (
         "position", "caught_up", "now", "holds", "expired_holds", "overdue_returns", "pending_refunds",
-        "open_investigations")}, name="DeadlinesReport"))
+        "open_investigations", "order_deadlines", "customs_work_list")},
+        name="DeadlinesReport"))
     @blp.doc(**CSV)
     def get(self, query: dict[str, Any]) -> Any:
-        """Held parcels (TT-2), overdue returns (TT-7), refunds awaiting approval (AM-4), tickets."""
+        """Held parcels (TT-2), overdue returns (TT-7), refunds awaiting approval (AM-4), tickets,
+        orders and buyer questions waiting on the seller (LZ-3, CD-1, CD-3: `delayed` past
+        due at `now`) and returns needing customs data (LZ-2)."""
         caught_up, refused = freshness("deadlines", query.get("min_position"))
         if refused is not None:
             return refused
@@ -240,7 +244,9 @@ class DeadlinesReport(MethodView):
                  "expired_holds": lambda: deadlines.holds(now, sellers),
                  "overdue_returns": lambda: deadlines.overdue_returns(now, sellers),
                  "pending_refunds": lambda: deadlines.pending_refunds(sellers),
-                 "open_investigations": lambda: deadlines.open_investigations(sellers)}
+                 "open_investigations": lambda: deadlines.open_investigations(sellers),
+                 "order_deadlines": lambda: deadlines.order_deadlines(now, sellers),
+                 "customs_work_list": lambda: deadlines.customs_worklist(sellers)}
         chosen = [query["list"]] if "list" in query else list(lists)
         if wants_csv():
             if len(chosen) != 1:

@@ -52,7 +52,10 @@ class RegisterParcelRequest(CommandRequest):
     store_id = Text(load_default=None, metadata={"example": "store-kl-01"})
     order_id = Text(64, required=True, metadata={"example": "576461413038785752"})
     order_created_at = When(required=True, metadata={"example": "2026-03-01T20:15:00+08:00"})
-    tracking_number = Text(64, required=True, metadata={"example": "TTMY00012345"})
+    tracking_number = Text(64, load_default=None, allow_none=True, metadata={
+        "example": "TTMY00012345",
+        "description": "required, except for a Cdiscount parcel by ordinary mail worth at "
+                       "most 15 EUR (CD-2); omitted or null then"})
     lines = fields.List(fields.Nested(LineRequest), required=True,
                         validate=validate.Length(min=1, max=200))
     amount_paid = MoneyField(required=True, metadata={
@@ -84,6 +87,9 @@ class RequestReturnRequest(CommandRequest):
     unconditional = Flag(load_default=False, metadata={"example": False})
     return_shipping_cost = MoneyField(load_default=None, metadata={
         "example": {"amount": "7.50", "currency": "MYR"}})
+    outside_window_accepted = fields.Boolean(load_default=False, metadata={
+        "description": "AM-5: the seller's explicit decision to accept a request after the "
+                       "return window"})
 
 
 class RouteReturnRequest(CommandRequest):
@@ -92,7 +98,9 @@ class RouteReturnRequest(CommandRequest):
 
 
 class RequestRedeliveryRequest(CommandRequest):
-    pass
+    requested_by = fields.String(load_default="buyer", validate=validate.OneOf(
+        ["buyer", "seller"]), metadata={"description": "TT-8: who asked; only the buyer "
+                                                      "(through the platform) may"})
 
 
 class IssueReturnLabelRequest(CommandRequest):
@@ -216,7 +224,9 @@ class SellerQuery(Schema):
 # -- responses --------------------------------------------------------------------
 class DecisionResponse(Schema):
     destination = fields.String(required=True)
-    rule = fields.String(required=True)
+    rule = fields.String(required=True, metadata={"description": "the rule that settled it"})
+    rules = fields.List(fields.String(), required=True, metadata={
+        "description": "every rule that decided it, in order (e.g. TT-1, TT-3)"})
     free_return = Flag(required=True)
     payer = fields.String(required=True)
     facts = fields.Dict(keys=fields.String(), values=fields.String(), required=True)

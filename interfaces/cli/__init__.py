@@ -8,6 +8,8 @@ import uuid
 import click
 
 from application.dto import plain
+from application.ledger import ReturnsLedger
+from domain.errors import NotFoundError
 from interfaces.cli import store
 from interfaces.cli.errors import LedgerGroup
 from interfaces.cli.store import settings_for_command
@@ -77,7 +79,9 @@ def db_info() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
               help="With --serve.")
 def demo(serve: bool, days: int, per_day: int, host: str, port: int) -> None:
-    """Run one lifecycle per platform through the ledger and print each history."""
+    """Run one lifecycle per platform through the ledger, and orders through their LZ-3,
+    CD-1 and CD-3 deadlines, and print each history."""
+    from demo.orders import ORDER_WALKS
     from demo.scenarios import SCENARIOS
 
     ledger = store.open_ledger()
@@ -89,15 +93,12 @@ def demo(serve: bool, days: int, per_day: int, host: str, port: int) -> None:
                     f"(refunded {state.refunded_total})", bold=True)
         if serve:
             continue
-        for entry in ledger.get_parcel_history(parcel_id):
-            rule = entry.data.get("rule")
-            why = f"  [{rule}]" if rule else ""
-            click.echo(f"  v{entry.version:<2} {entry.type:<22} "
-                       f"{entry.occurred_at.isoformat() if entry.occurred_at else '':<26}{why}")
-            facts = entry.data.get("facts")
-            if facts:
-                click.echo(f"      facts: {json.dumps(plain(facts), ensure_ascii=False)}")
+        _print_history(ledger, parcel_id)
     if not serve:
+        for name, walk in ORDER_WALKS.items():
+            for aggregate_id in walk(ledger, f"-{run}"):
+                click.secho(f"\n== {name}: {_stage(ledger, aggregate_id)}", bold=True)
+                _print_history(ledger, aggregate_id)
         ledger.close()
         return
     from datetime import UTC, datetime
@@ -118,10 +119,36 @@ def demo(serve: bool, days: int, per_day: int, host: str, port: int) -> None:
     click.get_current_context().invoke(serve_command, host=host, port=port)
 
 
+
+def _stage(ledger: ReturnsLedger, aggregate_id: uuid.UUID) -> str:
+    """An order's or a buyer question's id and status, for the demo's headings."""
+    try:
+        order = ledger.get_order(aggregate_id)
+    except NotFoundError:
+        question = ledger.get_question(aggregate_id)
+        return f"question {question.question_id} is {question.status}"
+    return f"order {order.order_id} ({order.platform}) is {order.status}"
+
+
+def _print_history(ledger: ReturnsLedger, aggregate_id: uuid.UUID) -> None:
+    for entry in ledger.get_parcel_history(aggregate_id):
+        rules = entry.data.get("rules") or ([entry.data["rule"]] if entry.data.get("rule")
+                                            else [])
+        why = f"  [{', '.join(rules)}]" if rules else ""
+        click.echo(f"  v{entry.version:<2} {entry.type:<28} "
+                   f"{entry.occurred_at.isoformat() if entry.occurred_at else '':<26}"
+                   f"{entry.actor or '':<10}{why}")
+        facts = entry.data.get("facts")
+        if facts:
+            click.echo(f"      facts: {json.dumps(plain(facts), ensure_ascii=False)}")
+
+
+from interfaces.cli.addresses import addresses, customs  # noqa: E402
 from interfaces.cli.backup import backup_command, restore_command  # noqa: E402
 from interfaces.cli.deadlines import deadlines  # noqa: E402 - subcommands register last
 from interfaces.cli.finance import finance  # noqa: E402
 from interfaces.cli.keys import keys  # noqa: E402
+from interfaces.cli.orders import orders, questions  # noqa: E402
 from interfaces.cli.project import project  # noqa: E402
 from interfaces.cli.serve import serve  # noqa: E402
 
@@ -129,6 +156,10 @@ main.add_command(project)
 main.add_command(deadlines)
 main.add_command(keys)
 main.add_command(finance)
+main.add_command(orders)
+main.add_command(questions)
+main.add_command(addresses)
+main.add_command(customs)
 main.add_command(serve)
 main.add_command(backup_command)
 main.add_command(restore_command)

@@ -21,6 +21,7 @@ import click
 from interfaces.cli.store import open_ledger
 from projections.base import APPLICATION_NAME
 from projections.hold_expiry import dispose_expired_holds
+from projections.order_deadlines import settle_order_deadlines
 from projections.runners import close_runner, start_runner
 from projections.service import ViewStores
 
@@ -69,7 +70,7 @@ def _span(delta: timedelta) -> str:
 
 @click.group()
 def deadlines() -> None:
-    """Deadlines: expired holds (TT-2)."""
+    """Deadlines: expired holds (TT-2), order stages (LZ-3, CD-1), buyer questions (CD-3)."""
 
 
 @deadlines.command("run")
@@ -146,6 +147,7 @@ def _run_once(ledger: Any, stores: ViewStores, now: datetime, kind: str, dry_run
         click.echo(f"{verb} {parcel_id} (hold ended {report.hold_ends[parcel_id].isoformat()})")
     for parcel_id, reason in report.skipped.items():
         click.echo(f"{'would skip' if dry_run else 'skipped'} {parcel_id}: {reason}")
+    _order_deadlines(ledger, stores, now, dry_run, quiet)
     if quiet and not (report.disposed or report.skipped):
         return stale
     if dry_run:
@@ -155,6 +157,28 @@ def _run_once(ledger: Any, stores: ViewStores, now: datetime, kind: str, dry_run
         click.echo(f"{len(report.disposed)} disposed, {len(report.skipped)} skipped at "
                    f"{now.isoformat()}")
     return stale
+
+
+def _order_deadlines(ledger: Any, stores: ViewStores, now: datetime, dry_run: bool,
+                     quiet: bool) -> None:
+    """The same run's order stages: LZ-3 / CD-1 cancellations, CD-3 escalations."""
+    view = stores.view("deadlines")
+    if dry_run:
+        for row in view.order_deadlines(now, due_only=True):
+            what = "cancel order" if row["kind"] == "order" else "escalate question"
+            click.echo(f"would {what} {row['aggregate_id']} ({row['rule']}, due "
+                       f"{row['due_at']})")
+        return
+    orders = settle_order_deadlines(ledger, view, now)
+    for aggregate_id in orders.cancelled:
+        click.echo(f"cancelled order {aggregate_id}")
+    for aggregate_id in orders.escalated:
+        click.echo(f"escalated question {aggregate_id}")
+    for aggregate_id, reason in orders.skipped.items():
+        click.echo(f"skipped {aggregate_id}: {reason}")
+    if orders.cancelled or orders.escalated or orders.skipped or not quiet:
+        click.echo(f"{len(orders.cancelled)} orders cancelled, {len(orders.escalated)} "
+                   f"questions escalated, {len(orders.skipped)} skipped at {now.isoformat()}")
 
 
 def _repeat(every: float, kind: str, dry_run: bool, wait_seconds: float,

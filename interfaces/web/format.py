@@ -10,7 +10,7 @@ from typing import Any
 from domain.money import Money
 
 # Shown in their own place on a timeline entry, not among the details.
-DECISION_KEYS = ("rule", "facts")
+DECISION_KEYS = ("rule", "rules", "facts")
 
 
 def is_money(value: Any) -> bool:

@@ -31,7 +31,8 @@ def holds() -> Any:
         expired={r["parcel_id"] for r in deadlines.holds(expired_at=now, sellers=sellers)},
         returns=deadlines.returns_in_transit(sellers), overdue=overdue,
         refunds=deadlines.pending_refunds(sellers),
-        investigations=deadlines.open_investigations(sellers))
+        investigations=deadlines.open_investigations(sellers),
+        orders=deadlines.order_deadlines(now, sellers))
 
 
 @bp.get("/liabilities")

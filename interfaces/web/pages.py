@@ -98,6 +98,7 @@ def parcel(parcel_id: UUID) -> Any:
         return render_template("unreadable.html", parcel_id=parcel_id, damage=history.damage,
                                chain=chain_check(parcel_id, None)), 500
     events = [{"entry": e, "details": details(e.data), "rule": e.data.get("rule"),
+               "rules": e.data.get("rules") or ([e.data["rule"]] if e.data.get("rule") else []),
                "facts": e.data.get("facts") or {}} for e in history]
     return render_template("parcel.html", parcel=current, state=history.state, events=events,
                            as_of=as_of, chain=chain_check(parcel_id, len(history)),

@@ -53,3 +53,16 @@ def test_tt5_an_investigation_resolved_stored_without_kind_and_rule_still_loads(
     resolved = events[-1]
     assert (resolved.kind, resolved.rule) == ("failed_return", "TT-5")
     assert ParcelView.of(project_aggregate(None, events)) == ledger.get_parcel(parcel)
+
+
+def test_tt3_decisions_stored_without_rules_still_load_with_their_rule(ledger) -> None:
+    tiktok_address(ledger, registered_at=T0 - 30 * DAY)
+    parcel = failed_tiktok_parcel(ledger)
+    ledger.route_return(parcel, T0 + 6 * DAY)
+    records = stored(ledger, parcel)
+    old = [as_version_1(ledger, r, ("rules",)) for r in records]
+    events = [ledger.mapper.to_domain_event(r) for r in old]
+    routed, failed = events[2], events[1]
+    assert (routed.rule, routed.rules) == ("TT-3", ["TT-3"])
+    assert (failed.rule, failed.rules) == (None, [])
+    assert ParcelView.of(project_aggregate(None, events)) == ledger.get_parcel(parcel)

@@ -84,7 +84,14 @@ def cdiscount_refund_without_return(rules: Policies = RULES) -> ReturnParcel:
     return p
 
 
+def registered_by_mistake_voided() -> ReturnParcel:
+    p = parcel(RULES, "tiktok_shop")
+    p.void("a test parcel", T0 + 2 * DAY)  # RL-2
+    return p
+
+
 FLOWS: dict[str, Callable[[], ReturnParcel]] = {
+    "registered_by_mistake_voided": registered_by_mistake_voided,
     "held_redelivered_closed": held_redelivered_closed,
     "held_destroyed": held_destroyed,
     "returned_received_closed": returned_received_closed,
@@ -178,7 +185,8 @@ STORED_TOPICS = [f"domain.parcel:ReturnParcel.{name}" for name in (
     "Redelivered", "ReturnLabelIssued", "ReturnFailed", "Received", "Inspected",
     "RefundRequested", "RefundApproved", "RefundIssued", "RefundRejected", "RefundFailed",
     "RefundReversed", "Destroyed", "Abandoned", "InvestigationOpened",
-    "InvestigationResolved", "ParcelClosed")]
+    "InvestigationResolved", "ParcelClosed",
+    "ParcelVoided", "FieldCorrected", "BuyerContacted", "ReplacementAgreed")]  # RL-2, TT-8, AM-6
 
 
 def test_every_event_keeps_the_topic_it_is_stored_under() -> None:

@@ -75,8 +75,8 @@ def closed(ledger: ReturnsLedger) -> UUID:
     return parcel
 
 
-def test_terminal_states_are_the_three_ends_and_no_command_allows_them() -> None:
-    assert {Status.DESTROYED, Status.ABANDONED, Status.CLOSED} == TERMINAL
+def test_terminal_states_are_the_four_ends_and_no_command_allows_them() -> None:
+    assert {Status.DESTROYED, Status.ABANDONED, Status.CLOSED, Status.VOIDED} == TERMINAL
     lifecycle = {name for name in ALLOWED if name in COMMANDS or name == "close"}
     for command in lifecycle:
         assert not ALLOWED[command] & TERMINAL, command

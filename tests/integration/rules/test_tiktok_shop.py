@@ -185,15 +185,15 @@ def test_tt3_policy_gives_a_seller_paid_return_once_the_free_one_is_used(
     assert decision.facts["free_return_used_before"] == "true"
 
 
-def test_tt3_second_return_through_the_ledger_is_seller_paid(ledger: ReturnsLedger,
-                                                            returning_parcel: UUID) -> None:
+def test_tt3_a_failed_free_return_gets_no_second_return(ledger: ReturnsLedger,
+                                                        returning_parcel: UUID) -> None:
     ledger.record_return_failure(returning_parcel, "carrier", T0 + 8 * DAY)
-    ledger.route_return(returning_parcel, T0 + 9 * DAY)  # back to the warehouse (TT-5)
-    ledger.request_redelivery(returning_parcel, T0 + 10 * DAY)
-    ledger.record_failed_delivery(returning_parcel, "refused", T0 + 11 * DAY)
-    decision = ledger.route_return(returning_parcel, T0 + 12 * DAY).extra["decision"]
-    assert decision.free_return is False
-    assert decision.payer.value == "seller"
+    decision = ledger.route_return(returning_parcel, T0 + 9 * DAY).extra["decision"]
+    assert (decision.rule, decision.free_return) == ("TT-5", False)  # to its end (TT-5)
+    with pytest.raises(TransitionError):
+        ledger.request_redelivery(returning_parcel, T0 + 10 * DAY)
+    with pytest.raises(TransitionError):
+        ledger.route_return(returning_parcel, T0 + 10 * DAY)
     free = [e for e in ledger.get_parcel_history(returning_parcel)
             if e.type == "ReturnRouted" and e.data["free_return"]]
     assert len(free) == 1
@@ -263,14 +263,14 @@ def test_tt5_failed_return_goes_back_to_the_warehouse(ledger: ReturnsLedger,
     assert decision.facts["return_failed"] == "true"
 
 
-def test_tt5_platform_liability_survives_the_warehouse_hold(ledger: ReturnsLedger,
-                                                            returning_parcel: UUID) -> None:
+def test_tt5_platform_liability_survives_the_way_to_the_warehouse(
+        ledger: ReturnsLedger, returning_parcel: UUID) -> None:
     ledger.record_return_failure(returning_parcel, "carrier", T0 + 8 * DAY)
-    hold_until = ledger.route_return(returning_parcel, T0 + 9 * DAY).extra["decision"].hold_until
-    ledger.dispose(returning_parcel, "destroyed", hold_until)
+    ledger.route_return(returning_parcel, T0 + 9 * DAY)
+    ledger.dispose(returning_parcel, "destroyed", T0 + 9 * DAY)  # no 14-day hold (TT-5)
     assert ledger.get_parcel(returning_parcel).liability == "platform"
     destroyed = ledger.get_parcel_history(returning_parcel)[-1]
-    assert destroyed.data["facts"]["liability_from"] == "return_failure"
+    assert (destroyed.data["rule"], destroyed.data["facts"]["cause"]) == ("TT-5", "carrier")
 
 
 # -- TT-6 false return --------------------------------------------------------------
