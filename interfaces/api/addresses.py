@@ -72,6 +72,7 @@ class RealNameVerifications(MethodView):
 
 class ReuseRealNameRequest(CommandRequest):
     verified_address_id = fields.UUID(required=True, metadata={
+        "example": "8635c6a2-1b2f-5d1e-9a41-0c3f2e7b9d10",
         "description": "an address of the same seller whose recipient is verified"})
 
 

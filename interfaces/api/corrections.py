@@ -21,15 +21,16 @@ blp = Blueprint("corrections", __name__, url_prefix="/v1/parcels",
 
 
 class VoidParcelRequest(CommandRequest):
-    reason = Text(required=True)
+    reason = Text(required=True, metadata={"example": "test parcel registered by mistake"})
 
 
 class CorrectFieldRequest(CommandRequest):
-    field = Choice(CORRECTABLE, required=True)
+    field = Choice(CORRECTABLE, required=True, metadata={"example": "store_id"})
     value = fields.Raw(required=True, allow_none=True, metadata={
+        "example": "store-kl-02",
         "description": "the right value: money as {amount, currency} for amount_paid and "
                        "shipping_paid, ISO 8601 with a zone for order_created_at, else text"})
-    reason = Text(required=True)
+    reason = Text(required=True, metadata={"example": "the order came from the KL-02 store"})
 
 
 class CorrectionResponse(CommandResponse):
@@ -68,7 +69,7 @@ class ContactBuyerRequest(CommandRequest):
 
 
 class AgreeReplacementRequest(CommandRequest):
-    replacement_order_id = Text(64, required=True)
+    replacement_order_id = Text(64, required=True, metadata={"example": "403-1234567-7654321"})
 
 
 @blp.route("/<uuid:parcel_id>/buyer-contacts")

@@ -15,7 +15,7 @@ from application.orders import OrderNotFoundError
 from domain.messages import QuestionKind
 from interfaces.api.auth import READ, WRITE, actor, caller, check_seller, requires, sees_all
 from interfaces.api.commands import answer, etag, if_match, run
-from interfaces.api.fields import Choice, MoneyField, MoneyResponse, Text, Timestamp, When
+from interfaces.api.fields import Choice, Flag, MoneyField, MoneyResponse, Text, Timestamp, When
 from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 from interfaces.api.schemas import (
@@ -33,11 +33,13 @@ ORDER_PLATFORMS = ("lazada", "cdiscount")
 
 # -- bodies ---------------------------------------------------------------------------
 class CreateOrderRequest(Schema):
-    platform = fields.String(required=True, validate=validate.OneOf(ORDER_PLATFORMS))
-    site = fields.String(required=True, validate=COUNTRY)
-    seller_id = Text(required=True)
-    order_id = Text(64, required=True)
+    platform = fields.String(required=True, validate=validate.OneOf(ORDER_PLATFORMS),
+                             metadata={"example": "lazada"})
+    site = fields.String(required=True, validate=COUNTRY, metadata={"example": "PH"})
+    seller_id = Text(required=True, metadata={"example": "seller-ph-001"})
+    order_id = Text(64, required=True, metadata={"example": "540123456789012"})
     created_at = When(required=True, metadata={
+        "example": "2026-03-02T09:00:00+08:00",
         "description": "when the platform verified the payment (LZ-3) or passed the order "
                        "on (CD-1); the 48-hour deadline counts from it"})
     commission = MoneyField(load_default=None, metadata={"description": "CD-1: the "
@@ -57,27 +59,30 @@ class DeliveryFailedRequest(CommandRequest):
 
 
 class RefuseOrderRequest(CommandRequest):
-    reason = Text(required=True)
+    reason = Text(required=True, metadata={"example": "out of stock"})
 
 
 class AnswerCancellationRequest(CommandRequest):
-    accept = fields.Boolean(required=True)
+    accept = Flag(required=True, metadata={"example": True})
 
 
 class AskQuestionRequest(Schema):
-    platform = fields.String(required=True, validate=validate.OneOf(("cdiscount",)))
-    seller_id = Text(required=True)
-    question_id = Text(64, required=True)
-    kind = Choice(QuestionKind, required=True)
-    order_id = Text(64, load_default=None)
-    asked_at = When(required=True)
+    platform = fields.String(required=True, validate=validate.OneOf(("cdiscount",)),
+                             metadata={"example": "cdiscount"})
+    seller_id = Text(required=True, metadata={"example": "seller-fr-001"})
+    question_id = Text(64, required=True, metadata={"example": "Q-2026-000123"})
+    kind = Choice(QuestionKind, required=True, metadata={"example": "order"})
+    order_id = Text(64, load_default=None, metadata={"example": "CD-2603020001"})
+    asked_at = When(required=True, metadata={"example": "2026-03-02T09:00:00+01:00"})
     language = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z]{2}$", error="must be an ISO 639-1 code such as 'fr'"))
+        r"^[a-z]{2}$", error="must be an ISO 639-1 code such as 'fr'"),
+        metadata={"example": "fr"})
 
 
 class AnswerQuestionRequest(CommandRequest):
     language = fields.String(required=True, validate=validate.Regexp(
         r"^[a-z]{2}$", error="must be an ISO 639-1 code such as 'fr'"), metadata={
+        "example": "fr",
         "description": "CD-3: the reply's language; Cdiscount buyers are answered in 'fr'"})
 
 

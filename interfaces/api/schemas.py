@@ -41,7 +41,8 @@ class LineRequest(Schema):
     quantity = fields.Integer(required=True, strict=True,
                               validate=validate.Range(min=1, max=100_000),
                               metadata={"example": 2})
-    unit_price = MoneyField(required=True)
+    unit_price = MoneyField(required=True, metadata={
+        "example": {"amount": "19.90", "currency": "MYR"}})  # 2 x 19.90 = amount_paid (RL-3)
 
 
 class RegisterParcelRequest(CommandRequest):
