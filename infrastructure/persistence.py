@@ -31,6 +31,7 @@ from psycopg.errors import UndefinedFunction
 from psycopg.sql import SQL, Identifier
 
 from infrastructure.seam import adds_rows_in_insert
+from infrastructure.stored_rows import anomaly_index_statement
 from infrastructure.subject_keys import (
     KEY_TABLE,
     MemorySubjectKeys,
@@ -38,6 +39,8 @@ from infrastructure.subject_keys import (
     sqlite_create_statement,
 )
 from infrastructure.subscriptions import PollingSQLiteApplicationRecorder
+from infrastructure.tree_store import TABLES as AUDIT_TABLES
+from infrastructure.tree_store import create_statements as audit_create_statements
 from infrastructure.web_sessions import (
     POSTGRES_CREATE_TEMPLATES,
     SESSION_TABLE,
@@ -107,6 +110,11 @@ def _sql_identity(recorder: Any, postgres: bool, create: bool) -> str | None:
     return str(rows[0]["store_id"]) if rows else None
 
 
+def audit_tables(sqlite: bool, prefix: str) -> list[str]:
+    """The audit log's tables (infrastructure/tree_store.py), made with the event table."""
+    return audit_create_statements(sqlite, {name: prefix + name for name in AUDIT_TABLES})
+
+
 def _max_versions_sql(recorder: Any, ids: Sequence[UUID], postgres: bool) -> dict[UUID, int]:
     """{id: last stored version} for those of `ids` that have events, in one query."""
     if not ids:
@@ -151,6 +159,8 @@ class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [_sqlite_events_statement(self.events_table_name), sqlite_create_statement(),
                 *sqlite_create_statements(),
+                *audit_tables(sqlite=True, prefix=""),
+                anomaly_index_statement(self.events_table_name, self.events_table_name, True),
                 f"CREATE TABLE IF NOT EXISTS {STORE_TABLE} (singleton INTEGER PRIMARY KEY "
                 "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)"]
 
@@ -207,6 +217,12 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS {schema}.{table} (subject_id TEXT PRIMARY KEY, "
             "wrapped_key bytea, created_at TEXT NOT NULL, erased_at TEXT)").format(
             schema=Identifier(datastore.schema), table=Identifier(KEY_TABLE)))
+        qualified = f'"{datastore.schema}".'
+        for statement in (*audit_tables(sqlite=False, prefix=qualified),
+                          anomaly_index_statement(self.events_table_name,
+                                                  qualified + f'"{self.events_table_name}"',
+                                                  False)):
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {schema}.{table} (singleton INTEGER PRIMARY KEY "
             "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)").format(

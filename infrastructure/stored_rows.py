@@ -33,6 +33,14 @@ _POSTGRES_ANOMALY = ("(originator_id IS NULL OR originator_version IS NULL OR to
                      "OR state IS NULL)")
 
 
+def anomaly_index_statement(events_table: str, qualified_table: str, sqlite: bool) -> str:
+    """The partial index that finds rows not in the library's form without a full scan;
+    the ledger's recorders create it with the event table."""
+    anomaly = _SQLITE_ANOMALY if sqlite else _POSTGRES_ANOMALY
+    return (f"CREATE INDEX IF NOT EXISTS {events_table}_audit_anomalies ON {qualified_table} "
+            f"(originator_version) WHERE {anomaly}")
+
+
 class StoredRow(NamedTuple):
     """One row of the event table: its position and each column as the database gave it."""
 
@@ -46,7 +54,7 @@ class StoredRow(NamedTuple):
 class StoredRows:
     """Reads the ledger's event table as stored (SQLite file or PostgreSQL schema)."""
 
-    def __init__(self, recorder: Any, create_index: bool = True) -> None:
+    def __init__(self, recorder: Any, create_index: bool = False) -> None:
         if not hasattr(recorder, "datastore"):
             raise TypeError("the audit reads a SQLite or PostgreSQL event table; the "
                             "in-memory store has none")
@@ -65,8 +73,8 @@ class StoredRows:
             self._create_index()
 
     def _create_index(self) -> None:
-        statement = (f"CREATE INDEX IF NOT EXISTS {self.index_name} ON {self.table} "
-                     f"(originator_version) WHERE {self.anomaly}")
+        statement = anomaly_index_statement(self.index_name.removesuffix("_audit_anomalies"),
+                                            self.table, self.sqlite)
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(statement)
 

@@ -42,6 +42,34 @@ class StoredCheckpoint:
     key_id: str
 
 
+def create_statements(sqlite: bool, t: dict[str, str]) -> list[str]:
+    """The audit log's tables; `t` maps each name of TABLES to its qualified name. The
+    ledger's recorders create them with the event table (infrastructure/persistence.py)."""
+    blob, big = ("BLOB", "INTEGER") if sqlite else ("bytea", "bigint")
+    return [
+        f"CREATE TABLE IF NOT EXISTS {t['audit_tree_nodes']} (level {big} NOT NULL, "
+        f"node_index {big} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, node_index))",
+        f"CREATE TABLE IF NOT EXISTS {t['audit_tree_leaves']} (leaf_index {big} PRIMARY KEY, "
+        f"position {big} NOT NULL UNIQUE, originator_id TEXT NOT NULL, "
+        f"originator_version {big} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS audit_tree_leaves_aggregate ON "
+        f"{t['audit_tree_leaves']} (originator_id, originator_version)",
+        f"CREATE TABLE IF NOT EXISTS {t['audit_checkpoints']} (tree_size {big} PRIMARY KEY, "
+        f"root {blob} NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "key_id TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {t['audit_keys']} (vkey TEXT PRIMARY KEY, "
+        "key_id TEXT NOT NULL, first_used TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {t['audit_map_heads']} (originator_id TEXT PRIMARY KEY, "
+        f"originator_version {big} NOT NULL, leaf_index {big} NOT NULL, "
+        f"first_leaf {big} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS audit_map_heads_leaf ON {t['audit_map_heads']} "
+        "(leaf_index)",
+        f"CREATE TABLE IF NOT EXISTS {t['audit_cosignatures']} (tree_size {big} NOT NULL, "
+        "witness TEXT NOT NULL, line TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "PRIMARY KEY (tree_size, witness))",
+    ]
+
+
 class TreeStore:
     """SQL for the audit log's tables (SQLite file or PostgreSQL schema of the events)."""
 
@@ -55,32 +83,8 @@ class TreeStore:
             self.create_tables()
 
     def create_tables(self) -> None:
-        blob, big = ("BLOB", "INTEGER") if self.sqlite else ("bytea", "bigint")
-        t = self.t
-        statements = [
-            f"CREATE TABLE IF NOT EXISTS {t['audit_tree_nodes']} (level {big} NOT NULL, "
-            f"node_index {big} NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, node_index))",
-            f"CREATE TABLE IF NOT EXISTS {t['audit_tree_leaves']} (leaf_index {big} PRIMARY KEY, "
-            f"position {big} NOT NULL UNIQUE, originator_id TEXT NOT NULL, "
-            f"originator_version {big} NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS audit_tree_leaves_aggregate ON "
-            f"{t['audit_tree_leaves']} (originator_id, originator_version)",
-            f"CREATE TABLE IF NOT EXISTS {t['audit_checkpoints']} (tree_size {big} PRIMARY KEY, "
-            f"root {blob} NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL, "
-            "key_id TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {t['audit_keys']} (vkey TEXT PRIMARY KEY, "
-            "key_id TEXT NOT NULL, first_used TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {t['audit_map_heads']} (originator_id TEXT PRIMARY KEY, "
-            f"originator_version {big} NOT NULL, leaf_index {big} NOT NULL, "
-            f"first_leaf {big} NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS audit_map_heads_leaf ON {t['audit_map_heads']} "
-            "(leaf_index)",
-            f"CREATE TABLE IF NOT EXISTS {t['audit_cosignatures']} (tree_size {big} NOT NULL, "
-            "witness TEXT NOT NULL, line TEXT NOT NULL, created_at TEXT NOT NULL, "
-            "PRIMARY KEY (tree_size, witness))",
-        ]
         with self.datastore.transaction(commit=True) as cursor:
-            for statement in statements:
+            for statement in create_statements(self.sqlite, self.t):
                 cursor.execute(statement)
 
     def _query(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
