@@ -10,7 +10,7 @@ from domain.errors import (
     InvestigationNotFoundError,
     RuleViolationError,
 )
-from domain.parcel_state import ParcelDecision, ParcelEvent, ParcelState
+from domain.parcel_state import ParcelDecision, ParcelState
 from domain.values import (
     INVESTIGATION_RULE,
     Destination,
@@ -36,7 +36,9 @@ class ParcelInvestigations(ParcelState):
             parcel.investigations[self.investigation_id] = {
                 "kind": self.kind, "rule": self.rule, "status": "open"}
 
-    class InvestigationResolved(ParcelEvent):
+    class InvestigationResolved(ParcelDecision):
+        """Who bears the loss, decided by the rule the finding settles (`rules` too)."""
+
         investigation_id: str
         outcome: str
         liability: str
@@ -44,14 +46,19 @@ class ParcelInvestigations(ParcelState):
         rule: str  # the rule the finding settles
 
         # Version 1, stored before the event named its kind and rule, carried them only
-        # in the investigation id ("false_return-1"): read that once, here.
-        class_version = 2
+        # in the investigation id ("false_return-1"): read that once, here. Version 2
+        # named the rule but did not list the rules that decided, as decisions do.
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             kind = str(state["investigation_id"]).rsplit("-", 1)[0]
             state["kind"] = kind
             state["rule"] = INVESTIGATION_RULE.get(kind, "")
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["rules"] = [state["rule"]] if state.get("rule") else []
 
         def change(self, parcel: Any) -> None:
             parcel.investigations[self.investigation_id]["status"] = "resolved"

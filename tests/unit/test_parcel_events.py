@@ -175,7 +175,9 @@ def test_an_investigation_resolved_stored_before_kind_and_rule_is_upcast(
                              "liability": "provider"}
     P.InvestigationResolved.upcast_v1_v2(state)
     assert (state["kind"], state["rule"]) == (kind, rule)
-    assert P.InvestigationResolved.class_version == 2
+    P.InvestigationResolved.upcast_v2_v3(state)  # then it lists its rules, as decisions do
+    assert state["rules"] == [rule]
+    assert P.InvestigationResolved.class_version == 3
 
 
 # The topics stored events carry: renaming or moving an event class breaks every store.

@@ -348,3 +348,15 @@ def test_tt7_redelivery_gets_attempts_of_its_own(ledger: ReturnsLedger) -> None:
     attempts = [e.data["attempt_number"] for e in ledger.get_parcel_history(parcel)
                 if e.type == "DeliveryAttemptFailed"]
     assert attempts == [1, 2, 3, 1, 2, 3]
+
+
+
+def test_tt6_resolved_false_return_investigation_cites_its_rules(
+        ledger: ReturnsLedger, returning_parcel: UUID) -> None:
+    """The finding of a false-return investigation is a decision: `rules` lists TT-6."""
+    opened = ledger.open_investigation(returning_parcel, "false_return", T0 + 20 * DAY)
+    ledger.resolve_investigation(returning_parcel, opened.extra["investigation_id"],
+                                 "false return confirmed", "provider", T0 + 25 * DAY)
+    resolved = [e for e in ledger.get_parcel_history(returning_parcel)
+                if e.type == "InvestigationResolved"]
+    assert resolved[0].data["rule"] == "TT-6" and resolved[0].data["rules"] == ["TT-6"]
