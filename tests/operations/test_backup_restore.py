@@ -39,6 +39,8 @@ def live(store_env, tmp_path):
         del env["PERSONAL_DATA_KEY"]
     env["PERSONAL_DATA_KEY_FILE"] = str(tmp_path / "live" / "personal-data.key")
     env["WEB_SECRET_KEY_FILE"] = str(tmp_path / "live" / "web-secret.key")
+    # Its own audit signing key path (none yet), not the one the session's tests share.
+    env["AUDIT_SIGNING_KEY_FILE"] = str(tmp_path / "live" / "audit-signing.key")
     (tmp_path / "live").mkdir()
     Path(env["WEB_SECRET_KEY_FILE"]).write_text("a-web-secret\n")
     if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
@@ -57,6 +59,7 @@ def fresh(live, tmp_path):
     env = dict(live)
     env["PERSONAL_DATA_KEY_FILE"] = str(tmp_path / "new" / "personal-data.key")
     env["WEB_SECRET_KEY_FILE"] = str(tmp_path / "new" / "web-secret.key")
+    env["AUDIT_SIGNING_KEY_FILE"] = str(tmp_path / "new" / "audit-signing.key")
     if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
         dbname = f"restore_{uuid.uuid4().hex[:12]}"
         with _pg() as conn:

@@ -40,7 +40,7 @@ def example(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
     """A minimal valid value for an OpenAPI schema (required fields only)."""
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
-        if name == "MoneyRequest":
+        if name in ("MoneyRequest", "PositiveMoneyRequest"):
             return {"amount": "1.00", "currency": "MYR"}
         return example(spec["components"]["schemas"][name], spec)
     if "allOf" in schema:
