@@ -259,20 +259,16 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
         # would skip them).
         self.use_insert_function = not adds_rows_in_insert(type(self))
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
+        # Each way retries a lost connection once, as the library does: never nested, so an
+        # outage is a 503 after the library's ten attempts, not a request that hangs on.
         extra = {k: v for k, v in kwargs.items() if v is not None}  # the library passes
         if extra or not stored_events or not self.use_insert_function \
                 or self.datastore.enable_db_functions:                  # tracking=None
             return super().insert_events(stored_events, **kwargs)
         try:
-            events = [self.construct_pg_stored_event(e.originator_id, e.originator_version,
-                                                     e.topic, e.state)
-                      for e in stored_events]
-            with self.datastore.get_connection() as conn, conn.cursor() as curs:
-                curs.execute(self._locked_insert, (events,), prepare=True)
-                return [row[self._function_column] for row in curs.fetchall()]
+            return self._insert_by_function(stored_events)
         except ProgrammingError as error:
             # The function (or its composite type) is not in this database yet: it was
             # initialised by an earlier version. Nothing was inserted; the library's way.
@@ -281,6 +277,15 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
                 raise
             self.use_insert_function = False
             return super().insert_events(stored_events, **kwargs)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_by_function(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        events = [self.construct_pg_stored_event(e.originator_id, e.originator_version,
+                                                 e.topic, e.state)
+                  for e in stored_events]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._locked_insert, (events,), prepare=True)
+            return [row[self._function_column] for row in curs.fetchall()]
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         return _max_versions_sql(self, ids, postgres=True)

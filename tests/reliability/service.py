@@ -105,8 +105,10 @@ class Service:
 
     # -- the projector -----------------------------------------------------------
     def start_projector(self) -> None:
+        # As deployed (deploy/systemd): db init made every table, so no process makes any.
         self.projector = subprocess.Popen([str(BIN / "returns-ledger"), "project"], cwd=ROOT,
-                                          env=self.env, stdout=self.log, stderr=self.log)
+                                          env={**self.env, "CREATE_TABLE": "no"},
+                                          stdout=self.log, stderr=self.log)
 
     def kill_projector(self) -> None:
         assert self.projector is not None
