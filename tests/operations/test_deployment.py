@@ -244,7 +244,12 @@ def test_deployment_survives_each_process_killed_and_restarted(deployment):
     assert by_id == {**dict.fromkeys(held, "destroyed"), **dict.fromkeys(closed, "closed")}
     verified = _cli(env, "audit", "verify", "--all")
     assert verified.returncode == 0 and "ok: all" in verified.stdout, verified.stdout
+    # every view reaches the head (the tracking view did above; the others follow it)
+    until = time.monotonic() + 30
     status_out = _cli(env, "project", "status", "--max-lag", "0")
+    while status_out.returncode != 0 and time.monotonic() < until:
+        time.sleep(0.5)
+        status_out = _cli(env, "project", "status", "--max-lag", "0")
     assert status_out.returncode == 0, status_out.stdout + status_out.stderr
 
     # graceful stop: each process exits 0 on SIGTERM
