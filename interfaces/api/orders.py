@@ -194,20 +194,29 @@ class QuestionHistory(MethodView):
         return _history(question_id, "buyer question")
 
 
-def _order_command(path: str, schema: type[Schema], doc: str,
+def _stage_command(collection: str, kind: str, path: str, schema: type[Schema], doc: str,
                    command: Callable[[Any, UUID, dict[str, Any], str, int | None],
                                      CommandResult]) -> None:
+    """POST /{collection}/<id>/{path}: one command on an order or a buyer question."""
     class Command(MethodView):
         @requires(WRITE)
         @blp.arguments(schema())
         @blp.response(201, CommandResponse)
-        def post(self, body: dict[str, Any], order_id: UUID) -> Any:
-            return _on(order_id, "order", lambda led, who, version: command(
-                led, order_id, body, who, version))
+        def post(self, body: dict[str, Any], **ids: UUID) -> Any:
+            (stage_id,) = ids.values()
+            return _on(stage_id, kind, lambda led, who, version: command(
+                led, stage_id, body, who, version))
 
     Command.post.__doc__ = doc
-    Command.__name__ = "Order" + "".join(p.title() for p in path.split("-"))
-    blp.route(f"/orders/<uuid:order_id>/{path}")(Command)
+    name = collection.removesuffix("s").title()
+    Command.__name__ = name + "".join(p.title() for p in path.split("-"))
+    blp.route(f"/{collection}/<uuid:{name.lower()}_id>/{path}")(Command)
+
+
+def _order_command(path: str, schema: type[Schema], doc: str,
+                   command: Callable[[Any, UUID, dict[str, Any], str, int | None],
+                                     CommandResult]) -> None:
+    _stage_command("orders", "order", path, schema, doc, command)
 
 
 _order_command("ready-to-ship", CommandRequest, "LZ-3: the seller sets it ready to ship "
@@ -270,17 +279,7 @@ class QuestionState(MethodView):
 def _question_command(path: str, schema: type[Schema], doc: str,
                       command: Callable[[Any, UUID, dict[str, Any], str, int | None],
                                         CommandResult]) -> None:
-    class Command(MethodView):
-        @requires(WRITE)
-        @blp.arguments(schema())
-        @blp.response(201, CommandResponse)
-        def post(self, body: dict[str, Any], question_id: UUID) -> Any:
-            return _on(question_id, "question", lambda led, who, version: command(
-                led, question_id, body, who, version))
-
-    Command.post.__doc__ = doc
-    Command.__name__ = "Question" + "".join(p.title() for p in path.split("-"))
-    blp.route(f"/questions/<uuid:question_id>/{path}")(Command)
+    _stage_command("questions", "question", path, schema, doc, command)
 
 
 _question_command("replies", AnswerQuestionRequest, "CD-3: the seller's reply, in French; "
