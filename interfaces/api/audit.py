@@ -240,7 +240,9 @@ def install(app: Flask) -> None:
     @app.before_request
     def _start_checkpoints() -> None:
         if not started:
-            started.append(CheckpointTimer(holder.get(), interval).start())
+            timer = CheckpointTimer(holder.get(), interval)
+            holder.before_close(timer.stop)
+            started.append(timer.start())
 
 
 def check_owner(parcel_id: UUID) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -33,6 +33,7 @@ class LedgerHolder:
         self._class = ledger_class
         self._ledger: ReturnsLedger | None = None
         self._file: tuple[int, int] | None = None
+        self._before_close: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
     def get(self) -> ReturnsLedger:
@@ -51,7 +52,16 @@ class LedgerHolder:
                 "restart the service on the right store")
         return self._ledger
 
+    def before_close(self, stop: Callable[[], None]) -> None:
+        """Run `stop` before the ledger closes: a background thread that uses the ledger
+        (the checkpoint timer) must be gone before its connections are (SQLite crashes
+        on a connection closed under a running statement)."""
+        self._before_close.append(stop)
+
     def close(self) -> None:
+        for stop in self._before_close:
+            stop()
+        self._before_close.clear()
         with self._lock:
             if self._ledger is not None:
                 self._ledger.close()
