@@ -48,7 +48,7 @@ def exactly_once(ledger: ReturnsLedger, walks: list[Walk], seller: str) -> dict[
 
 def positions(env: Mapping[str, str]) -> dict[str, int]:
     """{view: the last notification id it applied}."""
-    full = projection_env(env)
+    full = projection_env({**env, "CREATE_TABLE": "no"})  # read only: no DDL beside a runner
     out = {}
     for name in VIEWS:
         view = open_view(name, full)
@@ -80,7 +80,7 @@ def dump(view: ViewRecorder) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def dump_views(env: Mapping[str, str]) -> dict[str, Any]:
-    full = projection_env(env)
+    full = projection_env({**env, "CREATE_TABLE": "no"})  # read only: no DDL beside a runner
     out = {}
     for name in VIEWS:
         view = open_view(name, full)
