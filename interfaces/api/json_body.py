@@ -17,7 +17,7 @@ from typing import Any
 import flask_smorest
 from flask import Flask, Request, request
 from flask.json.provider import DefaultJSONProvider
-from marshmallow import RAISE
+from marshmallow import RAISE, Schema, ValidationError, fields
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import BadRequest
@@ -104,15 +104,32 @@ class JsonRequest(Request):
 
 class JsonBodyParser(FlaskParser):
     """webargs reads the body Flask parsed (and cached) instead of parsing it again; a
-    query parameter the operation does not document is refused (422), as in a body."""
+    query parameter the operation does not document is refused (422), as in a body, and
+    so is one given twice where it takes a single value (webargs would keep the first)."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
                                    "query": RAISE, "querystring": RAISE}
+
+    def load_querystring(self, req: Request, schema: Schema) -> Any:
+        by_name = {field.data_key or name: field for name, field in schema.fields.items()}
+        repeated = {name: ["given more than once; it takes one value"]
+                    for name in req.args if len(req.args.getlist(name)) > 1
+                    and not _takes_many(by_name.get(name))}
+        if repeated:
+            raise ValidationError(repeated)
+        return super().load_querystring(req, schema)
 
     def _raw_load_json(self, req: Request) -> Any:
         if not is_json_request(req) or not req.get_data(cache=True):
             return core.missing
         return req.get_json()
+
+
+def _takes_many(field: fields.Field | None) -> bool:
+    explicit = getattr(field, "is_multiple", None)
+    if explicit is not None:
+        return bool(explicit)
+    return isinstance(field, fields.List | fields.Tuple)
 
 
 class Blueprint(flask_smorest.Blueprint):

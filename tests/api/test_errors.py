@@ -71,6 +71,18 @@ def test_unknown_fields_are_refused(client, keys) -> None:
     assert "colour" in problem_of(response, 422, "validation-error")["errors"]
 
 
+@pytest.mark.parametrize("path", [
+    "/v1/customs-work-list?seller_id=true&seller_id=other",
+    "/v1/reports/parcels?seller_id=a&seller_id=b",
+    "/v1/events?after=0&after=5"])
+def test_a_query_parameter_given_twice_is_refused_not_read_as_its_first(
+        client, keys, path: str) -> None:
+    name = path.split("?")[1].split("=")[0]
+    response = client.get(path, headers=bearer(keys.admin))
+    errors = problem_of(response, 422, "validation-error")["errors"]
+    assert "more than once" in str(errors) and name in str(errors)
+
+
 def test_unknown_parcel_is_a_404(client, keys) -> None:
     missing = "/v1/parcels/3f0c7a7e-0000-4000-8000-000000000000"
     problem_of(client.get(missing, headers=bearer(keys.client)), 404, "parcel-not-found")
