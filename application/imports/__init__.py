@@ -1,0 +1,1 @@
+"""Bulk imports of carrier scans and marketplace return data, as ledger commands."""

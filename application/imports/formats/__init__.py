@@ -1,0 +1,1 @@
+"""Source formats: each a reader and a pure mapper from a source record to commands."""
