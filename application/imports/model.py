@@ -5,7 +5,8 @@ A format reads a file (or one pushed delivery) as source records and maps each r
 purely, to `Mapped`: the ledger commands it stands for, in the API's own vocabulary (the
 command's path segment and its JSON body), the record's source identity (its idempotency
 key) and the row of the mapping table that decided it. A record the mapping does not know
-raises `Unmapped` (reported, never guessed); one that cannot be read raises `Unreadable`.
+raises `UnmappedStatusError` (reported as unmapped, never guessed); one that cannot be
+read raises `UnreadableRecordError`.
 A known record that deliberately changes nothing maps to no commands.
 """
 
@@ -17,11 +18,11 @@ from datetime import datetime
 from typing import IO, Any, Protocol
 
 
-class Unreadable(ValueError):
+class UnreadableRecordError(ValueError):
     """A source record that cannot be read (a missing column, a bad time): why."""
 
 
-class Unmapped(ValueError):
+class UnmappedStatusError(ValueError):
     """A source status the mapping table does not know: reported as unmapped."""
 
 
@@ -72,12 +73,12 @@ class SourceRecord:
 
 class Format(Protocol):
     """A source format: its name, the documentation it follows, how to read a file of
-    it (records, or Unreadable for a record that cannot be read) and how to map one."""
+    it (records, or UnreadableRecordError for a record that cannot be read) and how to map one."""
 
     name: str
     source: str
 
-    def read(self, stream: IO[bytes]) -> Iterator[SourceRecord | tuple[int, bytes, Unreadable]]:
+    def read(self, stream: IO[bytes]) -> Iterator[SourceRecord | tuple[int, bytes, UnreadableRecordError]]:
         ...
 
     def map(self, record: SourceRecord) -> Mapped:
