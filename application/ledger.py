@@ -29,6 +29,7 @@ from application.corrections import ParcelCorrectionCommands
 from application.customs import CustomsProfiles
 from application.dto import CommandResult, ParcelView
 from application.idempotency import IdempotentCommands
+from application.imports.provenance import stamp_events
 from application.orders import OrderStages
 from application.privacy import PersonalDataVault, load_master_key, previous_master_keys
 from application.remedies import ParcelRemedyCommands
@@ -109,6 +110,9 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         # clock read of a command; the ledger's own records keep their own clocks).
         check_not_in_future((e for a in aggregates if isinstance(a, BUSINESS_AGGREGATES)
                              for e in a.pending_events), datetime.now(UTC))
+        # An import's line: its events carry the raw record's reference (application/imports/).
+        stamp_events(e for a in aggregates if isinstance(a, ReturnParcel)
+                     for e in a.pending_events)
         first = {a.id: a.pending_events[0].originator_version
                  for a in aggregates if a.pending_events}
         try:

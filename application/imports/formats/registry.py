@@ -1,0 +1,84 @@
+"""The source formats by name: what `POST /v1/imports?format=` and `returns-ledger import
+--format` accept, and what the import endpoint's OpenAPI description lists.
+
+A format module adds itself with `register(FORMAT)`; `load_formats()` imports the known
+modules once. A format may carry, besides the contract's `name`, `source`, `read` and
+`map` (application/imports/model.py): `example` (bytes of a small example file, shown in
+the API description and the README), `media_type` ("text/csv" or "application/x-ndjson")
+and `personal_data` (whether its raw records may hold personal data, so are sealed;
+True when it does not say).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from application.imports.model import Format
+
+log = logging.getLogger("returns_ledger.imports")
+FORMATS: dict[str, Format] = {}
+# The modules that register formats; a module not (yet) there is skipped.
+MODULES = (
+    "application.imports.formats.canonical",
+    "application.imports.formats.aftership",
+    "application.imports.formats.trackingmore",
+    "application.imports.formats.tiktok_shop",
+    "application.imports.formats.lazada",
+    "application.imports.formats.amazon",
+)
+_loaded = False
+
+
+class UnknownFormatError(ValueError):
+    """No format has that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no import format {name!r}: one of {', '.join(names())}")
+        self.name = name
+
+
+def register(fmt: Format) -> Format:
+    """Add a format (its name must be new)."""
+    if fmt.name in FORMATS and FORMATS[fmt.name] is not fmt:
+        raise ValueError(f"two import formats are named {fmt.name!r}")
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def load_formats() -> dict[str, Format]:
+    """Every registered format, the known modules imported first."""
+    global _loaded
+    if not _loaded:
+        for module in MODULES:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as error:
+                if error.name != module:
+                    raise
+        _loaded = True
+    return FORMATS
+
+
+def get_format(name: str) -> Format:
+    try:
+        return load_formats()[name]
+    except KeyError:
+        raise UnknownFormatError(name) from None
+
+
+def names() -> list[str]:
+    return sorted(load_formats())
+
+
+def example_of(fmt: Format) -> bytes | None:
+    return getattr(fmt, "example", None)
+
+
+def media_type_of(fmt: Format) -> str:
+    return str(getattr(fmt, "media_type", "text/csv"))
+
+
+def holds_personal_data(fmt: Any) -> bool:
+    return bool(getattr(fmt, "personal_data", True))
