@@ -1,8 +1,9 @@
 """The source formats by name: what `POST /v1/imports?format=` and `returns-ledger import
 --format` accept, and what the import endpoint's OpenAPI description lists.
 
-A format module adds itself with `register(FORMAT)`; `load_formats()` imports the known
-modules once. A format may carry, besides the contract's `name`, `source`, `read` and
+A format module adds itself with `register(FORMAT)`, or is listed in the source formats'
+`SOURCE_FORMATS` (application/imports/formats/sources.py); `load_formats()` imports them
+once. A format may carry, besides the contract's `name`, `source`, `read` and
 `map` (application/imports/model.py): `example` (bytes of a small example file, shown in
 the API description and the README), `media_type` ("text/csv" or "application/x-ndjson")
 and `personal_data` (whether its raw records may hold personal data, so are sealed;
@@ -19,15 +20,8 @@ from application.imports.model import Format
 
 log = logging.getLogger("returns_ledger.imports")
 FORMATS: dict[str, Format] = {}
-# The modules that register formats; a module not (yet) there is skipped.
-MODULES = (
-    "application.imports.formats.canonical",
-    "application.imports.formats.aftership",
-    "application.imports.formats.trackingmore",
-    "application.imports.formats.tiktok_shop",
-    "application.imports.formats.lazada",
-    "application.imports.formats.amazon",
-)
+# The modules that register formats or list them (SOURCE_FORMATS); one not there is skipped.
+MODULES = ("application.imports.formats.canonical", "application.imports.formats.sources")
 _loaded = False
 
 
@@ -53,10 +47,13 @@ def load_formats() -> dict[str, Format]:
     if not _loaded:
         for module in MODULES:
             try:
-                importlib.import_module(module)
+                loaded = importlib.import_module(module)
             except ModuleNotFoundError as error:
                 if error.name != module:
                     raise
+                continue
+            for fmt in getattr(loaded, "SOURCE_FORMATS", {}).values():
+                register(fmt)
         _loaded = True
     return FORMATS
 
