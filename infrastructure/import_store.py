@@ -141,18 +141,25 @@ class ImportStore:
             "ORDER BY group_key, phase, occurred_at, line_no, part "
             f"LIMIT {int(limit)}", [import_id])
 
-    def with_outcome(self, import_id: str, outcome: str, after: tuple[str, int, int] | None,
-                     limit: int) -> list[dict[str, Any]]:
-        """A page of the rows with this outcome in business-time order, after a row's
+    def with_outcome(self, import_id: str, outcomes: Sequence[str],
+                     after: tuple[str, int, int] | None, limit: int) -> list[dict[str, Any]]:
+        """A page of the rows with these outcomes in business-time order, after a row's
         (occurred_at, line_no, part)."""
-        where = "import_id = ? AND outcome = ?"
-        params: list[Any] = [import_id, outcome]
+        marks = ", ".join("?" for _ in outcomes)
+        where = f"import_id = ? AND outcome IN ({marks})"
+        params: list[Any] = [import_id, *outcomes]
         if after is not None:
             where += (" AND (occurred_at > ? OR (occurred_at = ? AND (line_no > ? OR "
                       "(line_no = ? AND part > ?))))")
             params += [after[0], after[0], after[1], after[1], after[2]]
         return self._rows(f"SELECT * FROM {{p}}{LINES} WHERE {where} ORDER BY occurred_at, "
                           f"line_no, part LIMIT {int(limit)}", params)
+
+    def finish_held(self, import_id: str) -> None:
+        """The lines still held after the last pass: late, or refused."""
+        self._write(f"UPDATE {{p}}{LINES} SET outcome = CASE outcome WHEN 'held_late' "
+                    "THEN 'late' ELSE 'refused' END WHERE import_id = ? AND outcome IN "
+                    "('held', 'held_late')", [(import_id,)])
 
     def get_line(self, import_id: str, line_no: int) -> list[dict[str, Any]]:
         return self._rows(f"SELECT * FROM {{p}}{LINES} WHERE import_id = ? AND line_no = ? "

@@ -35,7 +35,7 @@ from typing import IO, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from application.idempotency import Idempotency
-from application.imports.formats.registry import get_format, holds_personal_data
+from application.imports.formats.registry import get_format
 from application.imports.model import (
     CommandCatalog,
     CommandRefusedError,
@@ -59,6 +59,7 @@ STAGE_LINES = 1000  # lines staged per transaction
 APPLY_PAGE = 500  # staged commands read at once
 SETTLE_EVERY = 200  # outcomes written per transaction
 HELD_PASSES = 3
+HELD = ("held", "held_late")
 COPY_CHUNK = 1024 * 1024
 log = logging.getLogger("returns_ledger.imports")
 
@@ -179,7 +180,7 @@ class ImportDesk:
     def _stage(self, row: dict[str, Any], fmt: Format) -> str | None:
         """Read, map and store the lines after those staged; a failure's reason, or None."""
         the_id, skip = row["import_id"], int(row["staged_lines"] or 0)
-        raw_of = self._raw_writer(the_id, fmt)
+        raw_of = self._raw_writer(the_id)
         batch: list[dict[str, Any]] = []
         last, lines_in_batch = skip, 0
         try:
@@ -201,9 +202,9 @@ class ImportDesk:
         self.store.stage(the_id, batch, last)
         return None
 
-    def _raw_writer(self, the_id: str, fmt: Format) -> Any:
-        if not holds_personal_data(fmt):
-            return lambda raw: "plain:" + base64.b64encode(raw).decode("ascii")
+    def _raw_writer(self, the_id: str) -> Any:
+        """Every raw record is sealed under the import's own data subject: a source's
+        record may hold a buyer's name or address, whatever its format says."""
         seal = self.ledger.vault.sealer(_subject(the_id))
         return lambda raw: "sealed:" + seal("raw", base64.b64encode(raw).decode("ascii"))
 
@@ -306,27 +307,27 @@ class _Applier:
             rows = self.store.pending(self.the_id, APPLY_PAGE)
             if not rows:
                 break
-            self._settle_all(rows, hold=True)
+            self._settle_all(rows)
         for _ in range(HELD_PASSES):  # a held line may be applicable now
-            if not self._retry_held(hold=True):
+            if not self._retry_held():
                 break
-        self._retry_held(hold=False)
+        self.store.finish_held(self.the_id)  # what stays held is refused, or late
 
-    def _retry_held(self, hold: bool) -> int:
+    def _retry_held(self) -> int:
         applied, after = 0, None
         while True:
-            rows = self.store.with_outcome(self.the_id, "held", after, APPLY_PAGE)
+            rows = self.store.with_outcome(self.the_id, HELD, after, APPLY_PAGE)
             if not rows:
                 return applied
-            outcomes = self._settle_all(rows, hold=hold)
-            applied += sum(1 for o in outcomes if o["outcome"] != "held")
+            outcomes = self._settle_all(rows)
+            applied += sum(1 for o in outcomes if o["outcome"] not in HELD)
             last = rows[-1]
             after = (last["occurred_at"], last["line_no"], last["part"])
 
-    def _settle_all(self, rows: list[dict[str, Any]], hold: bool) -> list[dict[str, Any]]:
+    def _settle_all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         outcomes, done = [], []
         for row in rows:
-            outcome = {"line_no": row["line_no"], "part": row["part"], **self._apply(row, hold)}
+            outcome = {"line_no": row["line_no"], "part": row["part"], **self._apply(row)}
             outcomes.append(outcome)
             done.append(outcome)
             if len(done) >= SETTLE_EVERY:
@@ -335,7 +336,7 @@ class _Applier:
         self.store.settle(self.the_id, done)
         return outcomes
 
-    def _apply(self, row: dict[str, Any], hold: bool) -> dict[str, Any]:
+    def _apply(self, row: dict[str, Any]) -> dict[str, Any]:
         target = json.loads(row["target"])
         body = json.loads(row["body"])
         name = row["command"]
@@ -351,11 +352,12 @@ class _Applier:
         except CommandRefusedError as error:
             return _refused(error, pid)
         except (TransitionError, ParcelNotFoundError) as error:
-            refusal = self.catalog.refusal(error)
-            if hold:
-                return {**_refused(refusal, pid), "outcome": "held"}
-            late = pid is not None and self._is_late(pid, row["occurred_at"])
-            return {**_refused(refusal, pid), "outcome": "late" if late else "refused"}
+            # Held: its earlier step may come later in the file (tried again after the
+            # others). `held_late`: the parcel has moved past the line's business time.
+            late = isinstance(error, TransitionError) and pid is not None \
+                and self._is_late(pid, row["occurred_at"])
+            return {**_refused(self.catalog.refusal(error), pid),
+                    "outcome": "held_late" if late else "held"}
         except DomainError as error:
             return _refused(self.catalog.refusal(error), pid)
 

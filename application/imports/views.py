@@ -8,8 +8,8 @@ from typing import Any
 from domain.errors import DomainError, NotFoundError
 
 # Every outcome a line can have, in the order the summary lists them.
-OUTCOMES = ("applied", "already_applied", "refused", "late", "held", "unreadable",
-            "unmapped", "ignored", "pending")
+OUTCOMES = ("applied", "already_applied", "refused", "late", "held", "held_late",
+            "unreadable", "unmapped", "ignored", "pending")
 
 
 class ImportNotFoundError(NotFoundError):

@@ -70,7 +70,6 @@ class CanonicalFormat:
     media_type = "text/csv"
     example = EXAMPLE_CSV
     examples = {"text/csv": EXAMPLE_CSV, "application/x-ndjson": EXAMPLE_JSONL}
-    personal_data = False  # the API's command fields hold no buyer's data
 
     def read(self, stream: IO[bytes]
              ) -> Iterator[SourceRecord | tuple[int, bytes, UnreadableRecordError]]:

@@ -5,16 +5,14 @@ A format module adds itself with `register(FORMAT)`, or is listed in the source 
 `SOURCE_FORMATS` (application/imports/formats/sources.py); `load_formats()` imports them
 once. A format may carry, besides the contract's `name`, `source`, `read` and
 `map` (application/imports/model.py): `example` (bytes of a small example file, shown in
-the API description and the README), `media_type` ("text/csv" or "application/x-ndjson")
-and `personal_data` (whether its raw records may hold personal data, so are sealed;
-True when it does not say).
+the API description and the README), `examples` ({media type: bytes}, when it reads more
+than one) and `media_type` ("text/csv" or "application/x-ndjson").
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
 
 from application.imports.model import Format
 
@@ -75,7 +73,3 @@ def example_of(fmt: Format) -> bytes | None:
 
 def media_type_of(fmt: Format) -> str:
     return str(getattr(fmt, "media_type", "text/csv"))
-
-
-def holds_personal_data(fmt: Any) -> bool:
-    return bool(getattr(fmt, "personal_data", True))
