@@ -29,6 +29,7 @@ from application.corrections import ParcelCorrectionCommands
 from application.customs import CustomsProfiles
 from application.dto import CommandResult, ParcelView
 from application.idempotency import IdempotentCommands
+from application.imports.provenance import saved as saved_source
 from application.imports.provenance import stamp_events
 from application.orders import OrderStages
 from application.privacy import PersonalDataVault, load_master_key, previous_master_keys
@@ -111,8 +112,8 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         check_not_in_future((e for a in aggregates if isinstance(a, BUSINESS_AGGREGATES)
                              for e in a.pending_events), datetime.now(UTC))
         # An import's line: its events carry the raw record's reference (application/imports/).
-        stamp_events(e for a in aggregates if isinstance(a, ReturnParcel)
-                     for e in a.pending_events)
+        stamped = stamp_events(e for a in aggregates if isinstance(a, ReturnParcel)
+                               for e in a.pending_events)
         first = {a.id: a.pending_events[0].originator_version
                  for a in aggregates if a.pending_events}
         try:
@@ -124,6 +125,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
             raise self._conflict(first) from None
         self._remember_saved(aggregates)
         self._saved(recordings)
+        saved_source(stamped)
         for listener in self.save_listeners:
             listener(recordings)
         return recordings

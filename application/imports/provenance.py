@@ -39,11 +39,21 @@ def stamping(reference: dict[str, Any]) -> Iterator[SourceStamp]:
         _CURRENT.reset(token)
 
 
-def stamp_events(events: Iterable[Any]) -> None:
-    """Called by the ledger's save path with the parcel events about to be recorded."""
+def stamp_events(events: Iterable[Any]) -> bool:
+    """Called by the ledger's save path with the parcel events about to be recorded;
+    whether any was stamped (`saved` is told once they are recorded)."""
     stamp = _CURRENT.get()
     if stamp is None:
-        return
+        return False
+    stamped = False
     for event in events:
         object.__setattr__(event, "source", dict(stamp.reference))  # frozen dataclass
+        stamped = True
+    return stamped
+
+
+def saved(stamped: bool) -> None:
+    """The stamped events were recorded (not refused: a key used before fails the save)."""
+    stamp = _CURRENT.get()
+    if stamp is not None and stamped:
         stamp.stamped = True

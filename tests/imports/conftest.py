@@ -1,0 +1,44 @@
+"""Fixtures of the import tests: a ledger with a return address, and its import desk."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from application.imports.engine import ImportDesk
+from application.ledger import ReturnsLedger
+from interfaces.api.catalog import ApiCommands
+from tests.imports.support import ADDRESS
+
+
+def with_address(ledger: ReturnsLedger) -> ReturnsLedger:
+    ledger.register_return_address(**{
+        **ADDRESS, "effective_from": datetime.fromisoformat(ADDRESS["effective_from"]),
+        "occurred_at": datetime(2026, 1, 1, tzinfo=UTC)})
+    return ledger
+
+
+@pytest.fixture
+def import_ledger(any_store_env: dict[str, str]) -> Iterator[ReturnsLedger]:
+    ledger = with_address(ReturnsLedger(any_store_env))
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture
+def desk(import_ledger: ReturnsLedger, tmp_path) -> ImportDesk:
+    return ImportDesk(import_ledger, ApiCommands(), spool_dir=tmp_path / "spool")
+
+
+def run_import(desk: ImportDesk, data: bytes, scope: str = "s1", **kwargs: Any) -> Any:
+    view = desk.accept(io.BytesIO(data), "canonical", scope, "tester", "key",
+                       datetime.now(UTC), **kwargs)
+    return desk.run(view.id)
+
+
+def outcomes(desk: ImportDesk, view: Any) -> list[tuple[int, str]]:
+    return [(line["line_no"], line["outcome"]) for line in desk.lines(view.id)]
