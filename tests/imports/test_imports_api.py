@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-
-import pytest
-from flask import Flask
-
-from tests.api.conftest import bearer, issue_keys, make_app
+from tests.api.conftest import bearer
 from tests.imports.support import (
-    ADDRESS,
     TN,
     as_csv,
     as_jsonl,
@@ -22,34 +16,6 @@ from tests.imports.support import (
     step,
     upload,
 )
-
-
-@pytest.fixture
-def store_app(store_env: dict[str, str], tmp_path) -> Iterator[Flask]:
-    application = make_app({**store_env, "IMPORTS_IN_PROCESS": "yes",
-                            "IMPORT_SPOOL_DIR": str(tmp_path / "spool")})
-    ledger = application.extensions["returns_ledger"].get()
-    ledger.register_return_address(**{k: (v if k != "address" else v) for k, v in
-                                      _address().items()})
-    yield application
-    application.extensions["returns_ledger"].close()
-
-
-def _address() -> dict:
-    from datetime import datetime
-
-    return {**ADDRESS, "effective_from": datetime.fromisoformat(ADDRESS["effective_from"]),
-            "occurred_at": datetime.fromisoformat("2026-01-01T00:00:00+00:00")}
-
-
-@pytest.fixture
-def keys(store_app: Flask):
-    return issue_keys(store_app)
-
-
-@pytest.fixture
-def client(store_app: Flask):
-    return store_app.test_client()
 
 
 def _parcel(client, token: str, tn: str = TN) -> dict:
