@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from flask import Flask
 
 from application.imports.engine import ImportDesk

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+
 from tests.api.conftest import bearer
 from tests.imports.support import (
     TN,
