@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from application.dto import CommandResult
+from application.save_batch import current_batch
 from domain.errors import DomainError, VersionConflictError
 from domain.idempotency import IdempotencyRecord
 from domain.parcel import ReturnParcel
@@ -88,7 +89,16 @@ class CommandCache:
                 cache.put(aggregate.id, deepcopy(aggregate))
 
     def _parcel_for_command(self, parcel_id: UUID) -> tuple[ReturnParcel, bool]:
-        """The parcel a command acts on, and whether it was just read from the store."""
+        """The parcel a command acts on, and whether it was just read from the store.
+        Inside a save batch: the batch's own object (application/save_batch.py)."""
+        batch = current_batch()
+        if batch is not None:
+            held_in_batch = batch.get(parcel_id)
+            if isinstance(held_in_batch, ReturnParcel):
+                return held_in_batch, True
+            parcel = self._get_parcel(parcel_id)
+            batch.add([parcel])
+            return parcel, True
         held = self._held_copy(parcel_id)
         if held is not None:
             return held, False

@@ -34,6 +34,7 @@ from application.imports.provenance import stamp_events
 from application.orders import OrderStages
 from application.privacy import PersonalDataVault, load_master_key, previous_master_keys
 from application.remedies import ParcelRemedyCommands
+from application.save_batch import BatchedSaves, current_batch
 from application.settings import Settings, settings_of
 from domain.address import ReturnAddress
 from domain.errors import (
@@ -60,7 +61,7 @@ SaveListener = Callable[[list[Recording[UUID]]], None]
 BUSINESS_AGGREGATES = (ReturnParcel, Order, BuyerQuestion)
 
 
-class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfiles,
+class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfiles,
                     OrderStages, ParcelCorrectionCommands, ParcelRemedyCommands, CommandCache,
                     Application[UUID]):
     """The returns ledger: parcels, return addresses and SKU customs profiles."""
@@ -114,6 +115,12 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         # An import's line: its events carry the raw record's reference (application/imports/).
         stamped = stamp_events(e for a in aggregates if isinstance(a, ReturnParcel)
                                for e in a.pending_events)
+        batch = current_batch()
+        if batch is not None:  # recorded with the others by flush() (application/save_batch.py)
+            batch.add(aggregates)
+            self._saved([])
+            saved_source(stamped)
+            return []
         first = {a.id: a.pending_events[0].originator_version
                  for a in aggregates if a.pending_events}
         try:

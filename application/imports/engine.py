@@ -28,7 +28,6 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +48,7 @@ from application.imports.provenance import stamping
 from application.imports.targets import Targets
 from application.imports.views import ImportNotFoundError, ImportTooLargeError, ImportView
 from domain.errors import DomainError, ParcelNotFoundError, TransitionError
+from domain.idempotency import idempotency_record_id
 from domain.parcel import parcel_id
 
 IMPORT_NAMESPACE = uuid5(NAMESPACE_URL, "https://returns-ledger.invalid/import")
@@ -57,7 +57,7 @@ MAX_BYTES_ENV = "IMPORT_MAX_BYTES"
 DEFAULT_MAX_BYTES = 1024 ** 3  # 1 GiB
 STAGE_LINES = 1000  # lines staged per transaction
 APPLY_PAGE = 500  # staged commands read at once
-SETTLE_EVERY = 200  # outcomes written per transaction
+BATCH_LINES = 100  # commands saved per ledger transaction (outcomes written per batch)
 HELD_PASSES = 3
 HELD = ("held", "held_late")
 COPY_CHUNK = 1024 * 1024
@@ -241,7 +241,11 @@ def _staged(command: LineCommand) -> dict[str, Any]:
     when = command.occurred_at.astimezone(UTC)
     body = dict(command.body)
     body.setdefault("occurred_at", command.occurred_at.isoformat())
-    target = {k: v for k, v in asdict(command.target).items() if v is not None}
+    t = command.target
+    target = {k: v for k, v in (("parcel_id", t.parcel_id), ("tracking_number",
+                                t.tracking_number), ("platform", t.platform),
+                                ("order_id", t.order_id), ("seller_id", t.seller_id))
+              if v is not None}
     if command.on_return_leg:
         target["on_return_leg"] = command.on_return_leg
     return {"group_key": _group_key(command), "phase": 0 if command.command == "parcels" else 1,
@@ -325,16 +329,53 @@ class _Applier:
             after = (last["occurred_at"], last["line_no"], last["part"])
 
     def _settle_all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        outcomes, done = [], []
-        for row in rows:
-            outcome = {"line_no": row["line_no"], "part": row["part"], **self._apply(row)}
-            outcomes.append(outcome)
-            done.append(outcome)
-            if len(done) >= SETTLE_EVERY:
-                self.store.settle(self.the_id, done)
-                done = []
-        self.store.settle(self.the_id, done)
+        """Apply rows BATCH_LINES at a time, each batch in one transaction, and write
+        their outcomes."""
+        outcomes: list[dict[str, Any]] = []
+        for start in range(0, len(rows), BATCH_LINES):
+            done = self._apply_batch(rows[start:start + BATCH_LINES])
+            self.store.settle(self.the_id, done)
+            outcomes.extend(done)
         return outcomes
+
+    def _apply_batch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows' commands saved together (application/save_batch.py); a line whose
+        key is known, or twice in the batch, is answered after it, one by one; a batch
+        the store refuses (a version or key stored first elsewhere) or that a failed
+        command spoiled is run again line by line, each its own transaction."""
+        ids = {idempotency_record_id(self.idem_scope, r["source_key"]): r for r in rows}
+        known = set(self.ledger.recorder.max_versions(list(ids)))
+        later, seen = [], set()
+        results: dict[int, dict[str, Any]] = {}
+        spoiled = False
+        pending: dict[str, int] = {}  # events each parcel of the batch waits to record
+        with self.ledger.batched() as batch:
+            for index, row in enumerate(rows):
+                record = idempotency_record_id(self.idem_scope, row["source_key"])
+                if record in known or record in seen:
+                    later.append(index)
+                    continue
+                seen.add(record)
+                outcome = self._apply(row)
+                results[index] = outcome
+                pid = outcome["parcel_id"]
+                parcel = batch.get(UUID(pid)) if pid else None
+                now = len(parcel.pending_events) if parcel is not None else 0
+                if outcome["outcome"] != "applied" and now != pending.get(pid or "", 0):
+                    spoiled = True  # the failed command changed its parcel before failing
+                    break
+                if pid:
+                    pending[pid] = now
+        try:
+            if spoiled:
+                raise _SpoiledError
+            self.ledger.flush(batch)
+        except (_SpoiledError, DomainError):
+            results, later = {}, list(range(len(rows)))
+        for index in later:
+            results[index] = self._apply(rows[index])
+        return [{"line_no": r["line_no"], "part": r["part"], **results[i]}
+                for i, r in enumerate(rows)]
 
     def _apply(self, row: dict[str, Any]) -> dict[str, Any]:
         target = json.loads(row["target"])
@@ -399,6 +440,10 @@ class _Applier:
         """The parcel has an event later in business time than the line: it moved past it."""
         when = datetime.fromisoformat(occurred_at)
         return any(getattr(e, "occurred_at", when) > when for e in self.ledger.events.get(pid))
+
+
+class _SpoiledError(Exception):
+    """A command failed after changing its aggregate inside a batch."""
 
 
 def _refused(error: CommandRefusedError, pid: UUID | None) -> dict[str, Any]:

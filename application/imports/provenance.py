@@ -47,6 +47,8 @@ def stamp_events(events: Iterable[Any]) -> bool:
         return False
     stamped = False
     for event in events:
+        if "source" in vars(event):  # stamped by its own line (a batch saves many lines)
+            continue
         object.__setattr__(event, "source", dict(stamp.reference))  # frozen dataclass
         stamped = True
     return stamped

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from application.save_batch import current_batch
 from domain.errors import DomainError, InvalidValueError, ParcelNotFoundError
 from domain.parcel import ReturnParcel, parcel_id
 from domain.values import Platform
@@ -45,6 +46,7 @@ class Targets:
         self.ledger = ledger
         self.store = ledger.recorder.imports
         self._platforms = [p.value for p in Platform]
+        self._exists: set[UUID] = set()  # parcels seen stored (a parcel never goes away)
 
     def catch_up(self) -> None:
         """Index the registrations and return labels recorded since the last look."""
@@ -96,9 +98,13 @@ class Targets:
 
     def _by_tracking_number(self, number: str, platform: str | None,
                             seller: str | None) -> Resolved:
+        batch = current_batch()
         for candidate in [platform] if platform else self._platforms:
             pid = parcel_id(candidate, number)
+            if pid in self._exists or (batch is not None and batch.get(pid) is not None):
+                return Resolved(pid)
             if self.ledger.recorder.max_versions([pid]):
+                self._exists.add(pid)
                 return Resolved(pid)
         found = self._lookup("label", number, platform, seller)
         if found is None:
