@@ -21,6 +21,7 @@ from domain.values import Platform
 REGISTERED = "domain.parcel:ReturnParcel.ParcelRegistered"
 LABEL_ISSUED = "domain.parcel:ReturnParcel.ReturnLabelIssued"
 PAGE = 1000
+EXISTS_HELD = 10_000  # parcel ids known to exist, held at most
 
 
 class AmbiguousTargetError(DomainError):
@@ -104,6 +105,8 @@ class Targets:
             if pid in self._exists or (batch is not None and batch.get(pid) is not None):
                 return Resolved(pid)
             if self.ledger.recorder.max_versions([pid]):
+                if len(self._exists) >= EXISTS_HELD:  # memory stays flat
+                    self._exists.clear()
                 self._exists.add(pid)
                 return Resolved(pid)
         found = self._lookup("label", number, platform, seller)
