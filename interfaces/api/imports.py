@@ -192,7 +192,9 @@ class ImportReport(MethodView):
 class Intake(MethodView):
     @blp.response(202, ImportResponse)
     @blp.alt_response(401, schema=None, description="not signed with an active secret")
-    @blp.doc(security=[])
+    @blp.doc(security=[], requestBody={"required": True, "content": {
+        "application/json": {"schema": {"type": "object"}},
+        "application/x-ndjson": {"schema": {"type": "string"}}}})
     def post(self, source: str) -> Any:
         """A delivery pushed by a source (a carrier aggregator's or marketplace's webhook),
         signed with the source's secret; imported in the background (202, Location), the
