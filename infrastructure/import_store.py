@@ -177,9 +177,9 @@ class ImportStore:
                           "WHERE import_id = ? GROUP BY outcome", [import_id])
         return {r["outcome"]: int(r["n"]) for r in rows}
 
-    def lines(self, import_id: str, page: int = 2000) -> Iterator[dict[str, Any]]:
-        """Every line's row in file order, a page at a time (flat memory)."""
-        after = (-1, -1)
+    def lines(self, import_id: str, page: int = 2000, after: tuple[int, int] = (-1, -1)
+              ) -> Iterator[dict[str, Any]]:
+        """Every line's row in file order after (line_no, part), a page at a time."""
         while True:
             rows = self._rows(
                 f"SELECT * FROM {{p}}{LINES} WHERE import_id = ? AND (line_no > ? OR "

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import IO, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from eventsourcing.persistence import PersistenceError
+
 from application.idempotency import Idempotency
 from application.imports.formats.registry import get_format
 from application.imports.model import (
@@ -130,9 +132,11 @@ class ImportDesk:
         return ([ImportView.of(r, self.store.counts(r["import_id"])) for r in rows[:limit]],
                 len(rows) > limit)
 
-    def lines(self, the_id: UUID | str) -> Iterator[dict[str, Any]]:
-        """Every line's outcome in file order (no raw record: see raw_record)."""
-        for row in self.store.lines(str(the_id)):
+    def lines(self, the_id: UUID | str, after: tuple[int, int] = (-1, -1)
+              ) -> Iterator[dict[str, Any]]:
+        """Every line's outcome in file order after (line_no, part), streamed a page at a
+        time (no raw record: see raw_record)."""
+        for row in self.store.lines(str(the_id), after=after):
             yield {k: row[k] for k in ("line_no", "part", "outcome", "command", "parcel_id",
                                        "version", "problem_type", "problem_rule", "detail",
                                        "rule", "source_key", "occurred_at", "raw_sha256")}
@@ -199,6 +203,12 @@ class ImportDesk:
         except UnreadableRecordError as error:  # the file as a whole (its header, say)
             self.store.stage(the_id, batch, last)
             return str(error)
+        except PersistenceError:
+            raise  # the store is away: staging resumes from the last line it stored
+        except Exception as error:
+            log.exception("import %s could not be read", the_id)
+            self.store.stage(the_id, batch, last)
+            return f"the file could not be read past line {last} ({type(error).__name__})"
         self.store.stage(the_id, batch, last)
         return None
 
@@ -401,6 +411,14 @@ class _Applier:
                     "outcome": "held_late" if late else "held"}
         except DomainError as error:
             return _refused(self.catalog.refusal(error), pid)
+        except PersistenceError:
+            raise  # the store is away: the import stays unfinished and is resumed
+        except Exception as error:
+            log.exception("import %s line %s could not be applied", self.the_id,
+                          row["line_no"])
+            return _refused(CommandRefusedError(
+                "urn:returns-ledger:problem:internal-error",
+                f"the line could not be applied ({type(error).__name__}); it was logged"), pid)
 
     def _run(self, row: dict[str, Any], name: str, pid: UUID | None,
              loaded: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -49,7 +50,11 @@ class ImportQuery(Schema):
 
 class ImportReadQuery(Schema):
     format = fields.String(validate=validate.OneOf(["json", "csv"]), metadata={
-        "description": "csv: the per-line outcomes as CSV (also Accept: text/csv)"})
+        "description": "csv: every line's outcome as CSV (also Accept: text/csv)"})
+    after = fields.String(validate=validate.Regexp(r"^[0-9]{1,12}(\.[0-9]{1,4})?$"), metadata={
+        "description": "JSON: the lines after this one (`next` of the previous page: "
+                       "`<line>.<part>`)", "example": "1001.0"})
+    limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
 
 
 class ImportListQuery(Schema):
@@ -96,6 +101,8 @@ class ImportLineResponse(Schema):
 
 class ImportReportResponse(ImportResponse):
     lines = fields.List(fields.Nested(ImportLineResponse))
+    next = fields.String(allow_none=True, metadata={
+        "description": "more lines follow: ask again with ?after=<next>"})
 
 
 class ImportListResponse(Schema):
@@ -174,8 +181,9 @@ class ImportReport(MethodView):
     @blp.response(200, ImportReportResponse)
     @blp.doc(responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
     def get(self, query: dict[str, Any], import_id: UUID) -> Any:
-        """An import's status and summary with its per-line outcomes (JSON, or CSV with
-        ?format=csv or Accept: text/csv; CSV cells never evaluate in a spreadsheet)."""
+        """An import's status and summary with its per-line outcomes: JSON a page at a
+        time (`limit`, `after` = the previous page's `next`), or every line as CSV with
+        ?format=csv or Accept: text/csv (cells never evaluate in a spreadsheet)."""
         reading = desk()
         view = reading.get(import_id)
         if not sees_all() and view.scope != caller().seller_id:
@@ -185,7 +193,13 @@ class ImportReport(MethodView):
                             mimetype="text/csv", headers={
                                 "Content-Disposition": f'attachment; filename="import-{view.id}.csv"'})
         headers = {} if view.done else {"Retry-After": "1"}
-        return {**view.as_dict(), "lines": list(reading.lines(import_id))}, headers
+        line, _, part = (query.get("after") or "-1.-1").partition(".")
+        page = list(itertools.islice(reading.lines(import_id, (int(line), int(part or 9999))),
+                                     query["limit"] + 1))
+        more = len(page) > query["limit"]
+        page = page[:query["limit"]]
+        following = f"{page[-1]['line_no']}.{page[-1]['part']}" if more else None
+        return {**view.as_dict(), "lines": page, "next": following}, headers
 
 
 @blp.route("/intake/<string:source>")

@@ -135,3 +135,17 @@ def test_the_openapi_description_has_an_example_file_per_format(client):
     content = spec["paths"]["/v1/imports"]["post"]["requestBody"]["content"]
     assert "canonical" in content["text/csv"]["examples"]
     assert "canonical" in content["application/x-ndjson"]["examples"]
+
+
+def test_the_outcomes_are_read_a_page_at_a_time(client, keys):
+    report = imported(client, keys.client, as_csv(lifecycle()))
+    location = f"/v1/imports/{report['id']}"
+    first = client.get(f"{location}?limit=4", headers=bearer(keys.client)).get_json()
+    assert [ln["line_no"] for ln in first["lines"]] == [2, 3, 4, 5]
+    assert first["next"] == "5.0"
+    rest = client.get(f"{location}?limit=4&after={first['next']}",
+                      headers=bearer(keys.client)).get_json()
+    assert [ln["line_no"] for ln in rest["lines"]] == [6, 7] and rest["next"] is None
+    assert [ln["line_no"] for ln in client.get(f"{location}?after=6", headers=bearer(
+        keys.client)).get_json()["lines"]] == [7]
+    assert client.get(f"{location}?after=x", headers=bearer(keys.client)).status_code == 422
