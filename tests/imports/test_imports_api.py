@@ -38,6 +38,10 @@ def test_canonical_csv_import_applies_the_lifecycle_with_outcomes_per_line(clien
     assert parcel["status"] == "received" and parcel["attempts"] == 2
     history = client.get(f"/v1/parcels/{parcel['id']}/history", headers=bearer(keys.client))
     assert history.status_code == 200
+    # The auditor's history shows where each event came from: the line and its raw hash.
+    sources = [e["data"]["source"] for e in history.get_json()["events"]]
+    assert [s["line"] for s in sources] == [2, 3, 4, 5, 6, 7]
+    assert [s["sha256"] for s in sources] == [ln["raw_sha256"] for ln in report["lines"]]
 
 
 def test_the_same_file_twice_is_one_import_and_changes_nothing(client, keys):
