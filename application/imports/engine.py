@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -36,7 +36,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.persistence import PersistenceError
 
 from application.idempotency import Idempotency
-from application.imports.formats.registry import get_format
+from application.imports.formats.registry import UnknownFormatError, get_format
 from application.imports.model import (
     CommandCatalog,
     CommandRefusedError,
@@ -83,6 +83,7 @@ class ImportDesk:
         self.ledger = ledger
         self.catalog = catalog
         self.store = ledger.recorder.imports
+        self.stopping: Callable[[], bool] = lambda: False
         configured = spool_dir or ledger.env.get(SPOOL_ENV)
         if configured:
             self.spool = Path(configured)
@@ -153,14 +154,29 @@ class ImportDesk:
         return None if opened == "erased" else base64.b64decode(opened)
 
     # -- running ------------------------------------------------------------------------
-    def resume(self) -> list[str]:
-        """Run every import a crash (or a stop) left unfinished; their ids."""
+    def resume(self, stopping: Callable[[], bool] = lambda: False) -> list[str]:
+        """Run every import a crash (or a stop) left unfinished; their ids. `stopping`
+        is asked between pages: a stop leaves the import to the next resume."""
         unfinished = self.store.unfinished()
         for the_id in unfinished:
-            self.run(the_id)
+            if stopping():
+                break
+            try:
+                self.run(the_id, stopping)
+            except UnknownFormatError as error:  # a format since removed: say so, go on
+                self.store.set_status(the_id, "failed", failure=str(error),
+                                      finished_at=_now())
         return unfinished
 
-    def run(self, the_id: UUID | str) -> ImportView:
+    def run(self, the_id: UUID | str, stopping: Callable[[], bool] = lambda: False
+            ) -> ImportView:
+        try:
+            return self._run(the_id, stopping)
+        except _StoppedError:
+            return self.get(the_id)
+
+    def _run(self, the_id: UUID | str, stopping: Callable[[], bool]) -> ImportView:
+        self.stopping = stopping
         row = self.store.get_import(str(the_id))
         if row is None:
             raise ImportNotFoundError(the_id)
@@ -198,13 +214,15 @@ class ImportDesk:
                     if lines_in_batch >= STAGE_LINES:
                         self.store.stage(the_id, batch, last)
                         batch, lines_in_batch = [], 0
+                        if self.stopping():
+                            raise _StoppedError
         except FileNotFoundError:
             return "the spooled file is gone (the spool directory was cleared): upload again"
         except UnreadableRecordError as error:  # the file as a whole (its header, say)
             self.store.stage(the_id, batch, last)
             return str(error)
-        except PersistenceError:
-            raise  # the store is away: staging resumes from the last line it stored
+        except (PersistenceError, _StoppedError):
+            raise  # the store is away, or a stop: staging resumes from the last line stored
         except Exception as error:
             log.exception("import %s could not be read", the_id)
             self.store.stage(the_id, batch, last)
@@ -322,6 +340,8 @@ class _Applier:
             if not rows:
                 break
             self._settle_all(rows)
+            if self.desk.stopping():
+                raise _StoppedError
         for _ in range(HELD_PASSES):  # a held line may be applicable now
             if not self._retry_held():
                 break
@@ -458,6 +478,10 @@ class _Applier:
         """The parcel has an event later in business time than the line: it moved past it."""
         when = datetime.fromisoformat(occurred_at)
         return any(getattr(e, "occurred_at", when) > when for e in self.ledger.events.get(pid))
+
+
+class _StoppedError(Exception):
+    """The worker is stopping: the import is left for the next resume."""
 
 
 class _SpoiledError(Exception):

@@ -67,7 +67,7 @@ class ImportWorker:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                self.desk().resume()
+                self.desk().resume(self._stopping.is_set)
             except Exception:  # the thread lives on; the import stays resumable
                 log.exception("imports could not be run")
             self.idle.set()

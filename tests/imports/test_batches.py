@@ -105,3 +105,22 @@ def test_a_batch_that_meets_a_concurrent_change_decides_again_on_the_stored_parc
     finally:
         other.close()
         ledger.close()
+
+
+def test_a_stop_between_pages_leaves_the_import_to_be_resumed(desk):
+    import io
+
+    records = []
+    for n in range(150):
+        records += [registration(f"TN-P-{n}"),
+                    step("delivery-attempts", 2, f"TN-P-{n}", reason="nobody home"),
+                    step("delivery-attempts", 3, f"TN-P-{n}", reason="closed"),
+                    step("delivery-failures", 4, f"TN-P-{n}", reason="refused")]
+    view = desk.accept(io.BytesIO(as_csv(records)), "canonical", "s1", "t", "k",
+                       datetime.now(UTC))
+    stopped = desk.run(view.id, stopping=lambda: True)
+    assert stopped.status == "applying"
+    assert 0 < stopped.counts.get("applied", 0) < len(records)
+    assert desk.resume() == [view.id]
+    done = desk.get(view.id)
+    assert (done.status, done.counts) == ("done", {"applied": len(records)})
