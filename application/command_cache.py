@@ -96,7 +96,9 @@ class CommandCache:
             held_in_batch = batch.get(parcel_id)
             if isinstance(held_in_batch, ReturnParcel):
                 return held_in_batch, True
-            parcel = self._get_parcel(parcel_id)
+            # The cached copy when there is one: a stale one makes the batch's flush
+            # conflict, and its commands are decided again one by one, on the stored parcel.
+            parcel = self._held_copy(parcel_id) or self._get_parcel(parcel_id)
             batch.add([parcel])
             return parcel, True
         held = self._held_copy(parcel_id)

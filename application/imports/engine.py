@@ -373,15 +373,15 @@ class _Applier:
         key is known, or twice in the batch, is answered after it, one by one; a batch
         the store refuses (a version or key stored first elsewhere) or that a failed
         command spoiled is run again line by line, each its own transaction."""
-        ids = {idempotency_record_id(self.idem_scope, r["source_key"]): r for r in rows}
-        known = set(self.ledger.recorder.max_versions(list(ids)))
+        records = [idempotency_record_id(self.idem_scope, r["source_key"]) for r in rows]
+        known = self.targets.prefetch([json.loads(r["target"]) for r in rows], records)
         later, seen = [], set()
         results: dict[int, dict[str, Any]] = {}
         spoiled = False
         pending: dict[str, int] = {}  # events each parcel of the batch waits to record
         with self.ledger.batched() as batch:
             for index, row in enumerate(rows):
-                record = idempotency_record_id(self.idem_scope, row["source_key"])
+                record = records[index]
                 if record in known or record in seen:
                     later.append(index)
                     continue

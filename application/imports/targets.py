@@ -79,6 +79,20 @@ class Targets:
             return [("label", parcel.platform, event.tracking_number, pid, parcel.seller_id)]
         return []
 
+    def prefetch(self, targets: list[dict[str, Any]], also: list[UUID]) -> set[UUID]:
+        """Which parcels named by their own tracking number exist, asked in one query with
+        `also` (the idempotency records of a batch): those of `also` that exist."""
+        wanted = set(also)
+        for target in targets:
+            number, platform = target.get("tracking_number"), target.get("platform")
+            if number and platform in self._platforms and not target.get("parcel_id"):
+                wanted.add(parcel_id(platform, str(number)))
+        found = set(self.ledger.recorder.max_versions(list(wanted)))
+        if len(self._exists) >= EXISTS_HELD:
+            self._exists.clear()
+        self._exists.update(found - set(also))
+        return found & set(also)
+
     def resolve(self, target: dict[str, Any], seller: str | None) -> Resolved:
         """The parcel, or ParcelNotFoundError / AmbiguousTargetError as the API would say."""
         if target.get("parcel_id"):
