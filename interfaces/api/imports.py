@@ -23,6 +23,7 @@ from application.imports.formats.registry import (
 from application.imports.intake import IntakeSecrets
 from application.imports.views import OUTCOMES, ImportNotFoundError, ImportTooLargeError
 from application.imports.worker import ImportWorker, runs_in_process
+from interfaces.api import json_body
 from interfaces.api.auth import READ, WRITE, caller, requires, sees_all
 from interfaces.api.catalog import ApiCommands
 from interfaces.api.json_body import Blueprint
@@ -58,7 +59,7 @@ class ImportReadQuery(Schema):
 
 
 class ImportListQuery(Schema):
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000_000))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -212,10 +213,16 @@ class Intake(MethodView):
     def post(self, source: str) -> Any:
         """A delivery pushed by a source (a carrier aggregator's or marketplace's webhook),
         signed with the source's secret; imported in the background (202, Location), the
-        same delivery twice is one import. At most 1 MiB."""
-        fmt = _format(source)
+        same delivery twice is one import. At most 1 MiB; a JSON document
+        (application/json) must parse (400), JSON Lines come as application/x-ndjson."""
         request.max_content_length = INTAKE_MAX_BYTES
         body = request.get_data(cache=False)
+        if request.is_json:  # a JSON document must parse, as every JSON body of the API
+            try:
+                json_body.loads(body)
+            except json_body.MalformedJsonError as error:
+                abort(400, f"the body is not accepted: {error}")
+        fmt = _format(source)
         sender = IntakeSecrets(ledger()).sender(fmt, dict(request.headers), body)
         if sender is None:
             return problem(401, "unauthenticated", f"the delivery is not signed with an active "
