@@ -135,16 +135,20 @@ class ImportDesk:
 
     def lines(self, the_id: UUID | str, after: tuple[int, int] = (-1, -1)
               ) -> Iterator[dict[str, Any]]:
-        """Every line's outcome in file order after (line_no, part), streamed a page at a
-        time (no raw record: see raw_record)."""
+        """Every record's outcome in file order after (record_no, part), streamed a page
+        at a time (no raw record: see raw_record)."""
         for row in self.store.lines(str(the_id), after=after):
-            yield {k: row[k] for k in ("line_no", "part", "outcome", "command", "parcel_id",
-                                       "version", "problem_type", "problem_rule", "detail",
-                                       "rule", "source_key", "occurred_at", "raw_sha256")}
+            yield {k: row[k] for k in ("record_no", "line_no", "part", "outcome", "command",
+                                       "parcel_id", "version", "problem_type", "problem_rule",
+                                       "detail", "rule", "source_key", "occurred_at",
+                                       "raw_sha256")}
 
-    def raw_record(self, the_id: UUID | str, line_no: int) -> bytes | None:
-        """The line's raw record as it was read, None once erased (LZ-1 crypto-shredding)."""
-        rows = self.store.get_line(str(the_id), line_no)
+    def raw_record(self, the_id: UUID | str, line_no: int, record_no: int | None = None
+                   ) -> bytes | None:
+        """The raw record read at this line (the event's `source` names its line and
+        record: a line may hold several), None once erased (LZ-1 crypto-shredding)."""
+        rows = [r for r in self.store.get_line(str(the_id), line_no)
+                if record_no is None or r["record_no"] == record_no]
         if not rows:
             raise ImportNotFoundError(f"{the_id} line {line_no}")
         kind, _, token = rows[0]["raw"].partition(":")
@@ -199,18 +203,20 @@ class ImportDesk:
 
     def _stage(self, row: dict[str, Any], fmt: Format) -> str | None:
         """Read, map and store the lines after those staged; a failure's reason, or None."""
+        # Records are counted in the order the format reads them (a line may hold several:
+        # a webhook's JSON document of checkpoints): a resume skips those staged.
         the_id, skip = row["import_id"], int(row["staged_lines"] or 0)
         raw_of = self._raw_writer(the_id)
         batch: list[dict[str, Any]] = []
         last, lines_in_batch = skip, 0
         try:
             with self._spooled(the_id).open("rb") as stream:
-                for item in fmt.read(stream):
-                    number = item[0] if isinstance(item, tuple) else item.line_no
-                    if number <= skip:
+                for record_no, item in enumerate(fmt.read(stream), start=1):
+                    if record_no <= skip:
                         continue
-                    batch.extend(self._rows_of(item, fmt, raw_of))
-                    last, lines_in_batch = number, lines_in_batch + 1
+                    batch.extend({"record_no": record_no, **r}
+                                 for r in self._rows_of(item, fmt, raw_of))
+                    last, lines_in_batch = record_no, lines_in_batch + 1
                     if lines_in_batch >= STAGE_LINES:
                         self.store.stage(the_id, batch, last)
                         batch, lines_in_batch = [], 0
@@ -356,7 +362,7 @@ class _Applier:
             outcomes = self._settle_all(rows)
             applied += sum(1 for o in outcomes if o["outcome"] not in HELD)
             last = rows[-1]
-            after = (last["occurred_at"], last["line_no"], last["part"])
+            after = (last["occurred_at"], last["record_no"], last["part"])
 
     def _settle_all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Apply rows BATCH_LINES at a time, each batch in one transaction, and write
@@ -404,7 +410,7 @@ class _Applier:
             results, later = {}, list(range(len(rows)))
         for index in later:
             results[index] = self._apply(rows[index])
-        return [{"line_no": r["line_no"], "part": r["part"], **results[i]}
+        return [{"record_no": r["record_no"], "part": r["part"], **results[i]}
                 for i, r in enumerate(rows)]
 
     def _apply(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -451,7 +457,7 @@ class _Applier:
         fingerprint = hashlib.sha256(f"{name}\n{pid}\n{canonical}".encode()).hexdigest()
         idem = Idempotency(self.idem_scope, row["source_key"], fingerprint)
         reference = {"import": self.the_id, "line": row["line_no"],
-                     "sha256": row["raw_sha256"]}
+                     "record": row["record_no"], "sha256": row["raw_sha256"]}
         actor = self.row["started_by"]
         with stamping(reference) as stamp:
             if pid is None:

@@ -33,7 +33,7 @@ from interfaces.api.views import wants_csv
 
 WORKER = "returns_ledger_imports"
 INTAKE_MAX_BYTES = 1024 * 1024
-LINE_COLUMNS = ("line_no", "part", "outcome", "command", "parcel_id", "version",
+LINE_COLUMNS = ("record_no", "line_no", "part", "outcome", "command", "parcel_id", "version",
                 "problem_type", "problem_rule", "detail", "rule", "source_key", "occurred_at",
                 "raw_sha256")
 UPLOAD_TYPES = ("text/csv", "text/plain", "application/x-ndjson", "application/jsonl",
@@ -53,8 +53,8 @@ class ImportReadQuery(Schema):
     format = fields.String(validate=validate.OneOf(["json", "csv"]), metadata={
         "description": "csv: every line's outcome as CSV (also Accept: text/csv)"})
     after = fields.String(validate=validate.Regexp(r"^[0-9]{1,12}(\.[0-9]{1,4})?$"), metadata={
-        "description": "JSON: the lines after this one (`next` of the previous page: "
-                       "`<line>.<part>`)", "example": "1001.0"})
+        "description": "JSON: the records after this one (`next` of the previous page: "
+                       "`<record_no>.<part>`)", "example": "1001.0"})
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
 
 
@@ -75,7 +75,8 @@ class ImportResponse(Schema):
     origin = fields.String(required=True, metadata={"description": "upload or intake"})
     started_at = fields.String(required=True)
     started_by = fields.String(required=True)
-    lines_read = fields.Integer(required=True)
+    records_read = fields.Integer(required=True, metadata={
+        "description": "source records read so far (a line may hold several)"})
     finished_at = fields.String(allow_none=True)
     failure = fields.String(allow_none=True)
     summary = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
@@ -85,6 +86,7 @@ class ImportResponse(Schema):
 
 
 class ImportLineResponse(Schema):
+    record_no = fields.Integer(metadata={"description": "the record's place in the file"})
     line_no = fields.Integer()
     part = fields.Integer()
     outcome = fields.String()
@@ -199,7 +201,7 @@ class ImportReport(MethodView):
                                      query["limit"] + 1))
         more = len(page) > query["limit"]
         page = page[:query["limit"]]
-        following = f"{page[-1]['line_no']}.{page[-1]['part']}" if more else None
+        following = f"{page[-1]['record_no']}.{page[-1]['part']}" if more else None
         return {**view.as_dict(), "lines": page, "next": following}, headers
 
 
