@@ -123,6 +123,11 @@ def test_queries_read_the_replica_commands_the_primary_min_position_waits(replic
         history = client.get(f"/v1/parcels/{parcel}/history?min_position="
                              f"{failed['position']}", headers=auth)
         assert history.status_code == 503
+        found = client.get("/v1/parcels?tracking_number=TTTHRR00001", headers=auth)
+        assert [p["status"] for p in found.get_json()["items"]] == ["registered"]  # replica
+        found = client.get(f"/v1/parcels?tracking_number=TTTHRR00001&min_position="
+                           f"{failed['position']}", headers=auth)
+        assert found.status_code == 503 and found.get_json()["type"].endswith("replica-behind")
 
         answers = {}
 
