@@ -314,3 +314,39 @@ def test_restore_against_a_kept_checkpoint_and_key_refuses_a_re_signed_backup(
     wrong_key = _cli(second, "restore", str(backup), "--key", stranger)
     assert wrong_key.returncode == 1, wrong_key.stdout + wrong_key.stderr
     assert "BROKEN: bad_checkpoint" in wrong_key.stderr
+
+
+@pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
+def test_a_backup_of_an_empty_store_has_no_checkpoint_and_says_so(live, fresh, tmp_path):
+    ReturnsLedger({**live, "CREATE_TABLE": "yes"}).close()
+    out = _cli(live, "backup", str(tmp_path / "b"))
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["checkpoint"] is None and not (tmp_path / "b" / "checkpoint.note").exists()
+    restored = _cli(fresh, "restore", str(tmp_path / "b"))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "no signed checkpoint in this backup: verified against its digest only" \
+        in restored.stderr
+
+
+@pytest.mark.parametrize("store_env", ["sqlite"], indirect=True)
+def test_a_signing_key_given_in_the_environment_is_needed_or_its_public_key(live, fresh,
+                                                                           tmp_path):
+    """AUDIT_SIGNING_KEY in the environment is not in the backup: a restore without it (or
+    the public key with --key) cannot check the checkpoint, and says so with exit 1."""
+    seed = new_signing_key()
+    signing = {**live, "AUDIT_SIGNING_KEY": seed}
+    ledger = ReturnsLedger({**signing, "CREATE_TABLE": "yes"})
+    _register(ledger, 1)
+    ledger.close()
+    out = _cli(signing, "backup", str(tmp_path / "b"))
+    assert out.returncode == 0 and "not included: AUDIT_SIGNING_KEY" in out.stderr
+    unchecked = _cli(fresh, "restore", str(tmp_path / "b"))
+    assert unchecked.returncode == 1
+    assert "restored, NOT verified: no audit signing key" in unchecked.stderr
+    again = {**fresh, "SQLITE_DBNAME": str(tmp_path / "again" / "ledger.sqlite3"),
+             "VIEWS_SQLITE_DBNAME": str(tmp_path / "again" / "views.sqlite3")}
+    vkey = load_signer({"AUDIT_SIGNING_KEY": seed}).verifier.vkey
+    checked = _cli(again, "restore", str(tmp_path / "b"), "--key", vkey)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "verified: the checkpoint of 1 events" in checked.stdout
