@@ -61,7 +61,7 @@ def failure(reason: str) -> Step:
 FIELDS = ("carrier", "tracking_number", "checkpoint_time", "status", "substatus")
 
 
-@dataclass(frozen=True)
+@dataclass
 class CheckpointFormat:
     """A checkpoint vocabulary: its table, its CSV columns (canonical name -> the
     source's column) and how its pushed JSON lists the checkpoints."""

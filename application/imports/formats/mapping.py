@@ -60,7 +60,7 @@ class Row:
         return not self.steps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one table is one vocabulary: compared by identity
 class StatusTable:
     """One vocabulary's table: its name, where it is documented, its rows."""
 
