@@ -111,7 +111,8 @@ WHQC_DECISION = StatusTable("Lazada whqc_decision", SOURCE, rows([
     Row("scrap", "the QC warehouse scraps it",
         (receipt("lazada_qc_warehouse", "lazada"), inspection("damaged", False)),
         "received", "assumption: scrapped at QC means received at Lazada's QC warehouse "
-                    "and written off (damaged, not restocked); it never reaches the seller"),
+                    "and written off (damaged, not restocked); it never reaches the seller; "
+                    "needs the route first (RTM_SHIPPING_BACK)"),
 ]))
 
 TABLES = {"reverse_status": REVERSE_STATUS, "ofc_status": OFC_STATUS,

@@ -1,0 +1,50 @@
+"""The example files of docs/examples/imports/ (the docs and the import endpoint's OpenAPI
+description point to them): each reads without an unreadable line, maps without an
+unmapped status, and stands for the commands the docs say."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from application.imports.formats.sources import SOURCE_FORMATS
+from application.imports.model import SourceRecord
+from tests.imports.formats.support import load
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples" / "imports"
+EXPECTED = {
+    ("aftership", "aftership.csv"): [
+        "delivery-attempts", "delivery-attempts", "delivery-failures", "delivery-attempts",
+        "deliveries"],
+    ("aftership", "aftership-webhook.json"): ["delivery-attempts", "delivery-failures"],
+    ("trackingmore", "trackingmore.csv"): [
+        "delivery-attempts", "delivery-attempts", "delivery-failures"],
+    ("trackingmore", "trackingmore-webhook.json"): [
+        "delivery-attempts", "delivery-attempts", "delivery-failures"],
+    ("tiktok_shop", "tiktok_shop.csv"): ["return-requests", "routes", "receipts",
+                                         "inspections"],
+    ("tiktok_shop", "tiktok_shop-webhook.json"): ["routes"],
+    ("lazada", "lazada.csv"): ["return-requests", "return-requests", "receipts",
+                               "inspections"],
+    ("lazada", "lazada-push.json"): ["routes"],
+    ("amazon_returns", "amazon_returns.tsv"): [
+        "return-requests", "routes", "return-labels", "receipts", "return-requests"],
+}
+
+
+@pytest.mark.parametrize(("name", "file"), sorted(EXPECTED))
+def test_example_file(name, file):
+    format_ = SOURCE_FORMATS[name]
+    with open(EXAMPLES / file, "rb") as stream:
+        found = list(format_.read(stream))
+    assert all(isinstance(r, SourceRecord) for r in found), found
+    commands = [c for r in found if isinstance(r, SourceRecord) for c in format_.map(r).commands]
+    assert [c.command for c in commands] == EXPECTED[(name, file)]
+    for command in commands:
+        load(command.command, json.loads(json.dumps(command.body)))
+
+
+def test_every_example_file_is_listed():
+    assert sorted(p.name for p in EXAMPLES.iterdir()) == sorted(f for _, f in EXPECTED)
