@@ -48,3 +48,12 @@ def test_example_file(name, file):
 
 def test_every_example_file_is_listed():
     assert sorted(p.name for p in EXAMPLES.iterdir()) == sorted(f for _, f in EXPECTED)
+
+
+def test_formats_carry_their_examples_for_the_api_description():
+    from application.imports.formats.sources import EXAMPLE_FILES
+    for name, format_ in SOURCE_FORMATS.items():
+        files = EXAMPLE_FILES[name]
+        assert format_.examples == {m: (EXAMPLES / f).read_bytes() for m, f in files.items()}
+        assert format_.example == format_.examples[next(iter(files))]
+        assert format_.media_type in files
