@@ -63,18 +63,20 @@ TABLE = StatusTable("TikTok Shop (return and refund)", SOURCE, rows([
     ignore("REFUND_OR_RETURN_REQUEST_REJECT", "the seller rejected the request", _GAP),
     Row("AWAITING_BUYER_SHIP", "the seller approved: the buyer is to ship it back",
         (ROUTE,), "returning_to_seller",
-        "the seller's approval is the route; the ledger decides the destination and payer"),
+        "the seller's approval is the route; the ledger decides the destination and payer. "
+        "Today its TikTok Shop rules route only a failed delivery (TT-1): for a buyer's "
+        "return after delivery the route is refused with TT-1 and reported so"),
     ignore("BUYER_SHIPPED_ITEM", "the buyer handed it to the carrier",
            "the way back: the return's carrier scans and the receipt record it"),
     Row("REJECT_RECEIVE_PACKAGE", "the seller received the parcel and rejected it",
         (receipt("seller", "seller"),), "received",
         "it reached the seller; the condition is not in the record: a person records the "
-        "inspection"),
+        "inspection (needs the route: see AWAITING_BUYER_SHIP)"),
     Row("RETURN_OR_REFUND_REQUEST_SUCCESS",
         "the seller confirmed the parcel received and passed inspection",
         (receipt("seller", "seller"), inspection("resellable", None)), "received",
         "APPROVE_RECEIVED_PACKAGE: received, and inspected as resellable (restock left to "
-        "the seller)"),
+        "the seller); needs the route (see AWAITING_BUYER_SHIP)"),
     ignore("RETURN_OR_REFUND_REQUEST_CANCEL", "the buyer cancelled the request", _GAP),
     ignore("RETURN_OR_REFUND_REQUEST_COMPLETE", "the platform paid the refund out", _MONEY),
 ]))
