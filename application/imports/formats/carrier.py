@@ -20,13 +20,14 @@ sub-status, so the same scan in two exports, or pushed twice, applies once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from application.imports.formats.mapping import StatusTable, Step
 from application.imports.formats.tabular import (
     BOM,
+    Lines,
     Read,
     business_time,
     csv_records,
@@ -88,7 +89,7 @@ class CheckpointFormat:
             else:
                 yield record
 
-    def _read_json(self, stream: Iterable[bytes]) -> Iterator[Read]:
+    def _read_json(self, stream: Lines) -> Iterator[Read]:
         for line_no, raw, parsed in json_documents(stream):
             if isinstance(parsed, UnreadableRecordError):
                 yield line_no, raw, parsed

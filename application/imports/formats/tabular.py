@@ -23,41 +23,88 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from application.imports.model import SourceRecord, UnreadableRecordError
 
 BOM = b"\xef\xbb\xbf"
 MAX_RECORD_BYTES = 64 * 1024  # a quoted field left open does not swallow the file
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024  # one pushed JSON document (a webhook delivery)
+MAX_LINE_BYTES = MAX_DOCUMENT_BYTES  # one physical line: a 2 GB line is never held
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Read = SourceRecord | tuple[int, bytes, UnreadableRecordError]
 
 
-def peeked(stream: IO[bytes], size: int = 64) -> tuple[bytes, Iterable[bytes]]:
-    """The first bytes of a stream and the stream's lines from its start again (a stream
+class Lines(Protocol):
+    """What the readers read from: a binary stream's `readline` with a limit."""
+
+    def readline(self, size: int = -1, /) -> bytes:
+        ...
+
+
+class Overlong(bytes):
+    """The first bytes of a line longer than MAX_LINE_BYTES (the rest was skipped)."""
+
+
+class _Rewound:
+    """A stream that cannot peek, its first bytes read ahead and served again."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self.head, self.stream = head, stream
+
+    def readline(self, size: int = -1, /) -> bytes:
+        if not self.head:
+            return self.stream.readline(size)
+        end = self.head.find(b"\n") + 1 or len(self.head)
+        if 0 <= size < end:
+            end = size
+        line, self.head = self.head[:end], self.head[end:]
+        if line.endswith(b"\n") or self.head or (0 <= size <= len(line)):
+            return line
+        return line + self.stream.readline(-1 if size < 0 else size - len(line))
+
+
+def peeked(stream: IO[bytes], size: int = 64) -> tuple[bytes, Lines]:
+    """The first bytes of a stream and the stream to read from its start again (a stream
     that cannot peek is read ahead and put back)."""
     peek = getattr(stream, "peek", None)
     if peek is not None:
         return peek(size)[:size], stream
     head = stream.read(size)
-
-    def again() -> Iterator[bytes]:
-        yield head + stream.readline()  # ends at a line end: lines stay whole
-        yield from stream
-    return head, again()
+    return head, _Rewound(head, stream)
 
 
-def physical_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+def _bounded(stream: Lines) -> Iterator[bytes]:
+    """The stream's lines, each at most MAX_LINE_BYTES: a longer one is an Overlong (its
+    first bytes) and the rest of it is read past in bounded pieces, never held."""
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line
+            continue
+        while True:
+            rest = stream.readline(MAX_LINE_BYTES)
+            if not rest or rest.endswith(b"\n"):
+                break
+        yield Overlong(line[:256])
+
+
+def physical_lines(stream: Lines) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without its line end), any mix of CRLF, LF and lone CR; the
-    byte order mark of the first line is dropped."""
+    byte order mark of the first line is dropped; a line too long is an Overlong."""
     line_no = 0
     first = True
-    for chunk in stream:
+    for chunk in _bounded(stream):
         if first:
-            chunk = chunk.removeprefix(BOM)
+            chunk = chunk.removeprefix(BOM) if not isinstance(chunk, Overlong) else chunk
             first = False
+        if isinstance(chunk, Overlong):
+            line_no += 1
+            yield line_no, chunk
+            continue
         pieces = chunk.split(b"\n")
         if chunk.endswith(b"\n"):
             pieces.pop()
@@ -69,7 +116,9 @@ def physical_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 
 
 def decoded(line: bytes) -> str:
-    """The line as text, or why it is not UTF-8."""
+    """The line as text, or why it is not UTF-8 (or too long to be a record)."""
+    if isinstance(line, Overlong):
+        raise UnreadableRecordError(f"a line longer than {MAX_LINE_BYTES} bytes")
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -82,7 +131,7 @@ def _open_quote(text: str) -> bool:
     return text.count('"') % 2 == 1
 
 
-def csv_records(stream: Iterable[bytes], required: Iterable[str],
+def csv_records(stream: Lines, required: Iterable[str],
                 delimiter: str | None = None) -> Iterator[Read]:
     """Each data row as a SourceRecord whose fields are the header's names (stripped);
     header line 1. `required` columns missing from the header make every row unreadable."""
@@ -141,7 +190,7 @@ def csv_records(stream: Iterable[bytes], required: Iterable[str],
             "the file ends inside a quoted field")
 
 
-def json_documents(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes, Any] |
+def json_documents(stream: Lines) -> Iterator[tuple[int, bytes, Any] |
                                                   tuple[int, bytes, UnreadableRecordError]]:
     """JSON Lines (one document a line), or one JSON document over several lines (a pushed
     webhook body, pretty-printed): (line number, raw bytes, parsed) or the error."""

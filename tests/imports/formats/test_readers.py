@@ -312,3 +312,44 @@ def test_reading_stays_flat_however_long_the_file():
     memory."""
     small, large = _peak_reading(1_000), _peak_reading(10_000)
     assert large < small * 1.5 + 20_000
+
+
+class _Unpeekable(io.RawIOBase):
+    """A pipe-like stream: no peek, no seek."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self.data.read(min(len(buffer), 7))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("wrap", [io.BytesIO, lambda d: io.BufferedReader(_Unpeekable(d)),
+                                  _Unpeekable])
+def test_any_binary_stream_reads_the_same(wrap):
+    """A short header read ahead (64 bytes, here spanning two lines) is served again."""
+    data = b"slug,tracking_number,checkpoint_time,tag,subtag\n" + scan("A1") + b"\n" + scan("A2")
+    records = good(list(aftership.FORMAT.read(wrap(data))))
+    assert [r.fields["tracking_number"] for r in records] == ["A1", "A2"]
+
+
+def test_a_line_of_gigabytes_is_unreadable_alone_and_never_held(monkeypatch):
+    """A line beyond the limit (8 MiB; 64 KiB here to keep the test quick) is one
+    unreadable line, read past in bounded pieces; the lines after it are read."""
+    from application.imports.formats import tabular
+    monkeypatch.setattr(tabular, "MAX_LINE_BYTES", 64 * 1024)
+    huge = b"jt-express," + b"9" * (5 * 1024 * 1024)
+    data = HEADER + b"\n" + scan("A1") + b"\n" + huge + b"\n" + scan("A3") + b"\n"
+    tracemalloc.start()
+    found = list(aftership.FORMAT.read(io.BufferedReader(_Unpeekable(data), 4096)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert [r.fields["tracking_number"] for r in good(found)] == ["A1", "A3"]
+    [(line_no, raw, error)] = bad(found)
+    assert line_no == 3 and len(raw) <= 256 and "longer than 65536 bytes" in str(error)
+    assert peak < len(huge) // 2  # the 5 MiB line was never held whole
