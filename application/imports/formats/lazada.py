@@ -13,7 +13,8 @@ GetReverseOrdersForSeller as the open platform's SDKs type them (`reverse_status
   "reverse_order_line_id", "trade_order_id", "reverse_status", "status_update_time"}}`,
   one document or one a line; any other message_type is unmapped.
 - CSV: one reverse order line a row, the API's field names: `reverse_order_id`,
-  `reverse_order_line_id`, `trade_order_id`, `reverse_status`, and, when known,
+  `reverse_order_line_id`, `trade_order_id`, `request_type` (RETURN; CANCEL and
+  ONLY_REFUND lines bring no parcel back and are ignored), `reverse_status`, and, when known,
   `ofc_status`, `whqc_decision`, `return_to_type`, `return_order_line_gmt_create`,
   `return_order_line_gmt_modified`, `seller_fault`. Assumption: our layout with the
   API's names.
@@ -60,7 +61,8 @@ from application.imports.model import (
 NAME = "lazada"
 SOURCE = "https://open.lazada.com/apps/doc/doc?nodeId=29526&docId=121372"
 REVERSE_ORDER_PUSH = 10
-COLUMNS = ("reverse_order_id", "reverse_order_line_id", "trade_order_id", "reverse_status")
+COLUMNS = ("reverse_order_id", "reverse_order_line_id", "trade_order_id", "request_type",
+           "reverse_status")
 
 _GAP = ("the ledger has no command that undoes a return request: the parcel stays "
         "return_requested until a person routes or closes it")
@@ -115,6 +117,14 @@ WHQC_DECISION = StatusTable("Lazada whqc_decision", SOURCE, rows([
                     "needs the route first (RTM_SHIPPING_BACK)"),
 ]))
 
+# A reverse order's type (a line of the export says it; a push's keys are type-specific).
+REQUEST_TYPE = StatusTable("Lazada request_type", SOURCE, rows([
+    ignore("CANCEL", "the buyer cancelled an order not yet shipped", _CANCEL),
+    ignore("ONLY_REFUND", "a refund without a return",
+           "no parcel comes back: " + _MONEY),
+]))
+RETURN = "RETURN"  # the one type whose lines the three tables below map
+
 TABLES = {"reverse_status": REVERSE_STATUS, "ofc_status": OFC_STATUS,
           "whqc_decision": WHQC_DECISION}
 RETURN_TO = {"": "seller", "RTM": "seller"}
@@ -134,7 +144,7 @@ class LazadaReverseOrders:
 
     name = NAME
     source = SOURCE
-    tables = (REVERSE_STATUS, OFC_STATUS, WHQC_DECISION)
+    tables = (REQUEST_TYPE, REVERSE_STATUS, OFC_STATUS, WHQC_DECISION)
 
     def read(self, stream: IO[bytes]) -> Iterator[Read]:
         """A CSV row becomes one record per status field it fills (the QC decision before
@@ -158,6 +168,12 @@ class LazadaReverseOrders:
         identifier(fields, "reverse_order_id")
         order_id = identifier(fields, "trade_order_id")
         field_name = fields.get("status_field", "reverse_status")
+        if not kind:  # a line of the export: its reverse order's type decides first
+            request_type = str(fields.get("request_type") or "").strip()
+            if request_type != RETURN:
+                row = REQUEST_TYPE.row(request_type)
+                return Mapped(f"{NAME}:{line_id}:request_type:{request_type}",
+                              f"{REQUEST_TYPE.vocabulary}:{row.status}")
         table = TABLES.get(field_name)
         if table is None:
             raise UnreadableRecordError(f"no status field {field_name!r}")

@@ -55,12 +55,19 @@ def records_for(table: StatusTable, row: Row) -> tuple[Format, list[SourceRecord
             "return_id": "4035633475056536357", "order_id": "576461413038785752",
             "return_type": kind, "return_status": status, "update_time": "1772589600"},
             b"raw")]
+    if table is lazada.REQUEST_TYPE:
+        return lazada.FORMAT, [SourceRecord(2, {
+            "reverse_order_id": "505789557356631", "reverse_order_line_id": "663790000102006",
+            "trade_order_id": "416557324702006", "request_type": status,
+            "reverse_status": "REQUEST_INITIATE", "status_field": "reverse_status",
+            "return_order_line_gmt_create": "1772589600"}, b"raw")]
     if table in lazada.FORMAT.tables:
         field = {lazada.REVERSE_STATUS: "reverse_status", lazada.OFC_STATUS: "ofc_status",
                  lazada.WHQC_DECISION: "whqc_decision"}[table]
         return lazada.FORMAT, [SourceRecord(2, {
             "reverse_order_id": "505789557356631", "reverse_order_line_id": "663790000102006",
-            "trade_order_id": "416557324702006", field: status, "status_field": field,
+            "trade_order_id": "416557324702006", "request_type": "RETURN", field: status,
+            "status_field": field,
             "return_order_line_gmt_create": "1772589600",
             "return_order_line_gmt_modified": "1773041400"}, b"raw")]
     assert table is amazon_returns.TABLE

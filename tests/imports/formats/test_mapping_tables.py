@@ -52,6 +52,8 @@ def test_unknown_status_is_unmapped_never_guessed(table):
             fields[name] = "Mystery_999"
     if "status_field" in fields:
         fields[fields["status_field"]] = "MYSTERY"
+    if table is lazada.REQUEST_TYPE:
+        fields["request_type"] = "EXCHANGE"
     if table in (aftership.TABLE, trackingmore.TABLE):
         fields["substatus"] = ""
         fields["status"] = "Mystery"
@@ -73,6 +75,16 @@ def test_tiktok_replacement_and_other_webhooks_are_unmapped():
                                                 "return_type": "REPLACEMENT"}, b"raw"))
     with pytest.raises(UnmappedStatusError, match="type 1 "):
         tiktok_shop.FORMAT.map(SourceRecord(2, {**record.fields, "webhook_type": "1"}, b"r"))
+
+
+def test_lazada_line_without_its_request_type_is_unmapped():
+    """REQUEST_INITIATE is the first status of every reverse order type: a line that does
+    not say it is a RETURN is not taken for one."""
+    _, [record] = records_for(lazada.REVERSE_STATUS, lazada.REVERSE_STATUS.row(
+        "REQUEST_INITIATE"))
+    fields = {k: v for k, v in record.fields.items() if k != "request_type"}
+    with pytest.raises(UnmappedStatusError, match="request_type"):
+        lazada.FORMAT.map(SourceRecord(2, fields, b""))
 
 
 def test_lazada_return_to_type_outside_the_table_is_unmapped():

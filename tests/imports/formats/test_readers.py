@@ -238,12 +238,12 @@ def test_amazon_yen_label_cost_has_no_decimals():
 
 
 def test_lazada_line_exported_again_later_repeats_only_known_statuses():
-    header = (b"reverse_order_id,reverse_order_line_id,trade_order_id,reverse_status,"
-              b"ofc_status,whqc_decision,return_order_line_gmt_create,"
+    header = (b"reverse_order_id,reverse_order_line_id,trade_order_id,request_type,"
+              b"reverse_status,ofc_status,whqc_decision,return_order_line_gmt_create,"
               b"return_order_line_gmt_modified\n")
-    day1 = header + b"9,19,29,REQUEST_INITIATE,INITIAL,,1773104400,1773104400\n"
-    day2 = header + b"9,19,29,REQUEST_INITIATE,RETURN_RTM_DELIVERED,return_to_merchant," \
-                    b"1773104400,1773550800\n"
+    day1 = header + b"9,19,29,RETURN,REQUEST_INITIATE,INITIAL,,1773104400,1773104400\n"
+    day2 = header + b"9,19,29,RETURN,REQUEST_INITIATE,RETURN_RTM_DELIVERED," \
+                    b"return_to_merchant,1773104400,1773550800\n"
     keys1 = [lazada.FORMAT.map(r).source_key for r in good(read(lazada.FORMAT, day1))]
     mapped2 = [lazada.FORMAT.map(r) for r in good(read(lazada.FORMAT, day2))]
     assert keys1[0] == mapped2[0].source_key
@@ -263,7 +263,8 @@ def test_lazada_push_of_another_message_type_is_unmapped():
 
 def test_lazada_milliseconds_and_seconds_are_the_same_instant():
     base = {"reverse_order_id": "9", "reverse_order_line_id": "19", "trade_order_id": "29",
-            "reverse_status": "REQUEST_INITIATE", "status_field": "reverse_status"}
+            "request_type": "RETURN", "reverse_status": "REQUEST_INITIATE",
+            "status_field": "reverse_status"}
     seconds = lazada.FORMAT.map(SourceRecord(2, {**base, "return_order_line_gmt_create":
                                                  "1773104400"}, b""))
     millis = lazada.FORMAT.map(SourceRecord(2, {**base, "return_order_line_gmt_create":
