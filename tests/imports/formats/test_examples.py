@@ -57,3 +57,46 @@ def test_formats_carry_their_examples_for_the_api_description():
         assert format_.examples == {m: (EXAMPLES / f).read_bytes() for m, f in files.items()}
         assert format_.example == format_.examples[next(iter(files))]
         assert format_.media_type in files
+
+
+def _read(format_, data: bytes) -> list:
+    import io
+    return list(format_.read(io.BytesIO(data)))
+
+
+def _fields(found: list) -> list[dict]:
+    return [r.fields for r in found if isinstance(r, SourceRecord)]
+
+
+@pytest.mark.parametrize(("name", "file"), sorted(EXPECTED))
+def test_every_reader_takes_a_bom_and_crlf_or_cr_line_ends(name, file):
+    format_ = SOURCE_FORMATS[name]
+    data = (EXAMPLES / file).read_bytes()
+    plain = _fields(_read(format_, data))
+    assert plain
+    assert _fields(_read(format_, b"\xef\xbb\xbf" + data.replace(b"\n", b"\r\n"))) == plain
+    if not file.endswith(".json"):  # a JSON document's own line ends are whitespace
+        assert _fields(_read(format_, data.replace(b"\n", b"\r"))) == plain
+
+
+@pytest.mark.parametrize(("name", "file"), sorted(EXPECTED))
+def test_every_reader_refuses_utf16_line_by_line_never_crashes(name, file):
+    format_ = SOURCE_FORMATS[name]
+    found = _read(format_, (EXAMPLES / file).read_bytes().decode().encode("utf-16"))
+    assert found and not _fields(found)
+
+
+@pytest.mark.parametrize(("name", "file"), sorted(k for k in EXPECTED if not k[1].endswith(
+    ".json")))
+def test_every_csv_reader_names_a_missing_column(name, file):
+    format_ = SOURCE_FORMATS[name]
+    data = (EXAMPLES / file).read_bytes()
+    header, rest = data.split(b"\n", 1)
+    delimiter = b"\t" if b"\t" in header else b","
+    columns = header.split(delimiter)
+    # Drop the first column (a required one in every format) from the header only.
+    broken = delimiter.join(columns[1:]) + b"\n" + rest
+    found = _read(format_, broken)
+    assert found and not _fields(found)
+    missing = columns[0].decode()
+    assert all(missing in str(error) for _, _, error in found)
