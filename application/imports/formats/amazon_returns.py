@@ -114,6 +114,7 @@ class AmazonReturnsReport:
                 yield SourceRecord(record.line_no, {**fields, "stage": stage}, record.raw)
 
     def map(self, record: SourceRecord) -> Mapped:
+        """The one command of a stage of a return (pure: no clock, no ledger)."""
         fields = record.fields
         rma = identifier(fields, "Amazon RMA ID")
         order_id = identifier(fields, "Order ID")

@@ -51,10 +51,12 @@ DESTROYED = Step("disposals", {"kind": "destroyed"})
 
 
 def attempt(reason: str) -> Step:
+    """A failed attempt: the carrier will try again (TT-7 counts it)."""
     return Step("delivery-attempts", {"reason": reason})
 
 
 def failure(reason: str) -> Step:
+    """The carrier gave up, for this reason (one of the API's failure reasons)."""
     return Step("delivery-failures", {"reason": reason, "reported_by": "carrier"})
 
 
@@ -134,6 +136,7 @@ def _text(fields: dict[str, Any], name: str, required: bool = True) -> str:
 
 
 def mapping_of(value: Any, what: str) -> dict[str, Any]:
+    """A JSON object of a pushed document, or why the document is unreadable."""
     if not isinstance(value, dict):
         raise UnreadableRecordError(f"{what} must be a JSON object")
     return value

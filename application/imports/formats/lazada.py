@@ -159,6 +159,7 @@ class LazadaReverseOrders:
                                        {**record.fields, "status_field": name}, record.raw)
 
     def map(self, record: SourceRecord) -> Mapped:
+        """The commands one status of a reverse order line stands for (pure)."""
         fields = record.fields
         kind = fields.get("message_type", "")
         if kind and kind != str(REVERSE_ORDER_PUSH):

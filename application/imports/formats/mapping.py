@@ -37,6 +37,7 @@ class Step:
         return LineCommand(self.command, target, body, occurred_at, self.on_return_leg)
 
     def describe(self) -> str:
+        """The step as the doc's table shows it."""
         fixed = ", ".join(f"{k} {v}" for k, v in self.body.items())
         text = f"`{self.command}`" + (f" ({fixed})" if fixed else "")
         if self.on_return_leg:
@@ -57,6 +58,7 @@ class Row:
 
     @property
     def ignored(self) -> bool:
+        """Known, and deliberately no command."""
         return not self.steps
 
 
@@ -100,4 +102,5 @@ def ignore(status: str, meaning: str, note: str) -> Row:
 
 
 def rows(*groups: Iterable[Row]) -> tuple[Row, ...]:
+    """The rows of a table, from groups of rows in the order the doc shows them."""
     return tuple(r for group in groups for r in group)

@@ -32,10 +32,12 @@ LABEL = Step("return-labels", {})  # carrier and tracking_number come from the r
 
 
 def receipt(location: str, received_by: str) -> Step:
+    """The parcel is back: where, and who took it."""
     return Step("receipts", {"location": location, "received_by": received_by})
 
 
 def inspection(condition: str, restock: bool | None) -> Step:
+    """Its condition as inspected (and whether it is restocked, when the record says)."""
     body: dict[str, Any] = {"condition": condition}
     if restock is not None:
         body["restock"] = restock
@@ -91,6 +93,7 @@ def records(stream: IO[bytes], required: Iterable[str],
 
 
 def as_object(value: Any, what: str) -> dict[str, Any]:
+    """A JSON object of a pushed document, or why the document is unreadable."""
     if not isinstance(value, dict):
         raise UnreadableRecordError(f"{what} must be a JSON object")
     return value

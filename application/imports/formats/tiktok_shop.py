@@ -109,9 +109,11 @@ class TikTokShopReturns:
     tables = (TABLE, REFUND_ONLY)
 
     def read(self, stream: IO[bytes]) -> Iterator[Read]:
+        """A CSV of return statuses, or pushed webhooks (one document, or one a line)."""
         yield from records(stream, COLUMNS, _documents)
 
     def map(self, record: SourceRecord) -> Mapped:
+        """The commands one return status change stands for (pure)."""
         fields = record.fields
         kind = fields.get("webhook_type", "")
         if kind and kind != str(RETURN_STATUS_CHANGE):
