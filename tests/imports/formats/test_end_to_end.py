@@ -1,7 +1,8 @@
 """The source formats through the import engine, on SQLite and PostgreSQL: carrier scans
 from AfterShip's example files applied to a registered parcel, out of order and twice, a
 webhook whose every checkpoint counts, and a marketplace return from request to receipt.
-(Skipped, saying so, while the engine is not in this tree.)"""
+The fixtures (`client`, `keys`: the API on SQLite and PostgreSQL) are the import tests'
+own (tests/imports/conftest.py). Skipped, saying so, while the engine is not in this tree."""
 
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ import pytest
 pytest.importorskip("application.imports.engine",
                     reason="the import engine is not in this tree yet")
 
+from tests.api.conftest import bearer
 from tests.imports.support import as_csv, imported, registration, step
-from tests.imports.test_imports_api import _parcel, client, keys, store_app  # noqa: F401
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples" / "imports"
 TN = "JTMY00012345"
+
+
+def _parcel(client, token: str, tn: str) -> dict:
+    answer = client.get(f"/v1/parcels?tracking_number={tn}", headers=bearer(token))
+    [parcel] = answer.get_json()["items"]
+    return parcel
 
 
 def _register(client, token, tn: str = TN):
