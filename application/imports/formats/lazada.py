@@ -28,8 +28,9 @@ GetReverseOrdersForSeller as the open platform's SDKs type them (`reverse_status
   status: an assumption). Unix seconds or milliseconds.
 - Target: the trade order (`trade_order_id`) on Lazada.
 - Assumptions: the request's reason is not in the push: `seller_fault` false unless the
-  row says true; `return_to_type` RTM (return to merchant, the reverse type of the push
-  docs) or empty means the seller receives it; any other value is unmapped until read.
+  row says true; `return_to_type` has its own table (RTM, return to merchant, the reverse
+  type of the push docs, or empty: the seller receives it; any other value is unmapped
+  until read).
 """
 
 from __future__ import annotations
@@ -127,7 +128,16 @@ RETURN = "RETURN"  # the one type whose lines the three tables below map
 
 TABLES = {"reverse_status": REVERSE_STATUS, "ofc_status": OFC_STATUS,
           "whqc_decision": WHQC_DECISION}
-RETURN_TO = {"": "seller", "RTM": "seller"}
+
+# Where a receipt of the reverse status or fulfilment tables takes place.
+EMPTY = "(empty)"
+RETURN_TO_TYPE = StatusTable("Lazada return_to_type", SOURCE, rows([
+    Row("RTM", "return to merchant (the reverse type of the push docs)",
+        (receipt("seller", "seller"),), "received", "the seller receives it"),
+    Row(EMPTY, "not given", (receipt("seller", "seller"),), "received",
+        "a return's receipt is the seller's unless the line says otherwise (a QC scrap "
+        "has its own place: see whqc_decision)"),
+]))
 
 
 def _documents(document: Any) -> Iterator[dict[str, Any]]:
@@ -144,7 +154,7 @@ class LazadaReverseOrders:
 
     name = NAME
     source = SOURCE
-    tables = (REQUEST_TYPE, REVERSE_STATUS, OFC_STATUS, WHQC_DECISION)
+    tables = (REQUEST_TYPE, REVERSE_STATUS, OFC_STATUS, WHQC_DECISION, RETURN_TO_TYPE)
 
     def read(self, stream: IO[bytes]) -> Iterator[Read]:
         """A CSV row becomes one record per status field it fills (the QC decision before
@@ -184,6 +194,7 @@ class LazadaReverseOrders:
         row = table.row(status)
         moment = platform_time(self._time(fields, field_name, status), "time")
         target = Target(platform="lazada", order_id=order_id)
+        rule = f"{table.vocabulary}:{status}"
         commands = []
         for step in row.steps:
             extra: dict[str, Any] | None = None
@@ -191,10 +202,12 @@ class LazadaReverseOrders:
                 extra = {"reason": f"Lazada return {line_id}",
                          "seller_fault": flag(fields, "seller_fault")}
             elif step.command == "receipts" and field_name != "whqc_decision":
-                extra = {"location": self._location(fields)}
+                place = RETURN_TO_TYPE.row(str(fields.get("return_to_type") or "").strip()
+                                           or EMPTY)
+                extra = dict(place.steps[0].body)
+                rule += f"; {RETURN_TO_TYPE.vocabulary}:{place.status}"
             commands.append(step.line(target, moment, extra))
-        return Mapped(f"{NAME}:{line_id}:{field_name}:{status}",
-                      f"{table.vocabulary}:{status}", tuple(commands))
+        return Mapped(f"{NAME}:{line_id}:{field_name}:{status}", rule, tuple(commands))
 
     @staticmethod
     def _time(fields: dict[str, Any], field_name: str, status: str) -> Any:
@@ -203,14 +216,6 @@ class LazadaReverseOrders:
         if field_name == "reverse_status" and status == "REQUEST_INITIATE":
             return fields.get("return_order_line_gmt_create")
         return fields.get("return_order_line_gmt_modified")
-
-    @staticmethod
-    def _location(fields: dict[str, Any]) -> str:
-        kind = str(fields.get("return_to_type") or "").strip()
-        if kind not in RETURN_TO:
-            raise UnmappedStatusError(
-                f"Lazada return_to_type {kind!r} is not in the mapping table")
-        return RETURN_TO[kind]
 
 
 FORMAT = LazadaReverseOrders()

@@ -61,6 +61,13 @@ def records_for(table: StatusTable, row: Row) -> tuple[Format, list[SourceRecord
             "trade_order_id": "416557324702006", "request_type": status,
             "reverse_status": "REQUEST_INITIATE", "status_field": "reverse_status",
             "return_order_line_gmt_create": "1772589600"}, b"raw")]
+    if table is lazada.RETURN_TO_TYPE:
+        return lazada.FORMAT, [SourceRecord(2, {
+            "reverse_order_id": "505789557356631", "reverse_order_line_id": "663790000102006",
+            "trade_order_id": "416557324702006", "request_type": "RETURN",
+            "reverse_status": "RTM_RECEIVE_ITEM", "status_field": "reverse_status",
+            "return_to_type": "" if status == lazada.EMPTY else status,
+            "return_order_line_gmt_modified": "1773041400"}, b"raw")]
     if table in lazada.FORMAT.tables:
         field = {lazada.REVERSE_STATUS: "reverse_status", lazada.OFC_STATUS: "ofc_status",
                  lazada.WHQC_DECISION: "whqc_decision"}[table]
