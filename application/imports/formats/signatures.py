@@ -18,6 +18,8 @@ source's own documented scheme where it signs, ours where it does not.
   within `TOLERANCE_SECONDS` of the ledger's clock. AfterShip, TikTok Shop and Lazada sign
   no time: a replayed delivery is refused by the import's idempotency instead (the same
   record applies once).
+- Assumption: TrackingMore's page shows the computation, not its header names; they are
+  taken to be `timestamp` and `signature`, the names of its example's inputs.
 - TrackingMore signs only the timestamp, not the body (its documented example): a captured
   pair of headers authorises any body within the tolerance. Its intake URL should stay
   private and behind TLS; the docs say so.
