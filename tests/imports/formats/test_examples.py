@@ -100,3 +100,17 @@ def test_every_csv_reader_names_a_missing_column(name, file):
     assert found and not _fields(found)
     missing = columns[0].decode()
     assert all(missing in str(error) for _, _, error in found)
+
+
+def test_the_readme_lists_every_format_with_its_examples_and_command():
+    import re
+    readme = (EXAMPLES.parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## For integrators: carrier scans and marketplace return files")[1]
+    section = section.split("\n## ")[0]
+    from application.imports.formats.sources import EXAMPLE_FILES
+    for name, files in EXAMPLE_FILES.items():
+        assert f"--format {name}`" in section
+        for file in files.values():
+            assert f"(docs/examples/imports/{file})" in section
+    for path in re.findall(r"\((docs/[^)#]+)", section):
+        assert (EXAMPLES.parents[2] / path).is_file(), path
