@@ -190,44 +190,68 @@ def csv_records(stream: Lines, required: Iterable[str],
             "the file ends inside a quoted field")
 
 
-def json_documents(stream: Lines) -> Iterator[tuple[int, bytes, Any] |
-                                                  tuple[int, bytes, UnreadableRecordError]]:
+Parsed = tuple[int, bytes, Any] | tuple[int, bytes, UnreadableRecordError]
+
+
+def _one_line(line_no: int, raw: bytes) -> Parsed:
+    try:
+        return line_no, raw, json.loads(decoded(raw))
+    except UnreadableRecordError as error:
+        return line_no, raw, error
+    except json.JSONDecodeError as error:
+        return line_no, raw, UnreadableRecordError(f"not JSON: {error.msg}")
+
+
+def json_documents(stream: Lines) -> Iterator[Parsed]:
     """JSON Lines (one document a line), or one JSON document over several lines (a pushed
-    webhook body, pretty-printed): (line number, raw bytes, parsed) or the error."""
+    webhook body, pretty-printed): (line number, raw bytes, parsed) or the error. When the
+    first line does not parse alone and the lines together are no document either, the
+    file is JSON Lines whose first line is broken: every other line still counts."""
     lines = physical_lines(stream)
+    first = True
     for line_no, raw in lines:
         if not raw.strip():
             continue
-        try:
-            text = decoded(raw)
-            yield line_no, raw, json.loads(text)
+        result = _one_line(line_no, raw)
+        was_first, first = first, False
+        if not (was_first and isinstance(result[2], UnreadableRecordError)
+                and raw.lstrip().startswith((b"{", b"["))):
+            yield result
             continue
-        except UnreadableRecordError as error:
-            yield line_no, raw, error
-            continue
-        except json.JSONDecodeError as error:
-            if line_no != 1 or not text.lstrip().startswith(("{", "[")):
-                yield line_no, raw, UnreadableRecordError(f"not JSON: {error.msg}")
-                continue
-        # The first line does not parse alone: the whole stream is one document.
-        parts = [raw]
-        size = len(raw)
-        for _, more in lines:
-            parts.append(more)
-            size += len(more) + 1
+        buffered, size, whole_fits = [(line_no, raw)], len(raw), True
+        for more in lines:
+            buffered.append(more)
+            size += len(more[1]) + 1
             if size > MAX_DOCUMENT_BYTES:
-                yield 1, b"", UnreadableRecordError(
-                    f"a JSON document larger than {MAX_DOCUMENT_BYTES} bytes")
+                whole_fits = False
+                break
+        singles = [_one_line(n, r) for n, r in buffered if r.strip()]
+        if whole_fits:
+            whole = b"\n".join(r for _, r in buffered)
+            document = _one_line(line_no, whole)
+            if not isinstance(document[2], UnreadableRecordError) or not any(
+                    not isinstance(p[2], UnreadableRecordError) for p in singles):
+                yield _document_error(document, whole)
                 return
-        whole = b"\n".join(parts)
-        try:
-            yield 1, whole, json.loads(decoded(whole))
-        except UnreadableRecordError as error:
-            yield 1, whole, error
-        except json.JSONDecodeError as error:
-            yield 1, whole, UnreadableRecordError(
-                f"not JSON (line {error.lineno}, column {error.colno}): {error.msg}")
-        return
+        elif not any(not isinstance(p[2], UnreadableRecordError) for p in singles):
+            yield line_no, raw, UnreadableRecordError(
+                f"a JSON document larger than {MAX_DOCUMENT_BYTES} bytes")
+            return
+        yield from singles  # JSON Lines after all; the loop goes on with the lines after
+
+
+def _document_error(document: Parsed, whole: bytes) -> Parsed:
+    """The whole document, or where it stops being JSON."""
+    if not isinstance(document[2], UnreadableRecordError):
+        return document
+    try:
+        json.loads(decoded(whole))
+    except json.JSONDecodeError as error:
+        return document[0], whole, UnreadableRecordError(
+            f"not JSON (line {error.lineno}, column {error.colno}): {error.msg}")
+    except UnreadableRecordError:
+        pass
+    return document
 
 
 def identifier(fields: dict[str, Any], name: str, required: bool = True) -> str:

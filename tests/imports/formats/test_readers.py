@@ -354,3 +354,27 @@ def test_a_line_of_gigabytes_is_unreadable_alone_and_never_held(monkeypatch):
     [(line_no, raw, error)] = bad(found)
     assert line_no == 3 and len(raw) <= 256 and "longer than 65536 bytes" in str(error)
     assert peak < len(huge) // 2  # the 5 MiB line was never held whole
+
+
+DELIVERY = (b'{"msg": {"slug": "jt", "tracking_number": "A1", "checkpoints": '
+            b'[{"checkpoint_time": "2026-03-04T10:00:00+08:00", "tag": "Delivered", '
+            b'"subtag": "Delivered_001"}]}}')
+
+
+def test_json_lines_whose_first_line_is_broken_still_read_the_others():
+    found = read(aftership.FORMAT, b'{"msg": {"slug": "jt",\n' + DELIVERY + b"\n" + DELIVERY)
+    assert [r.line_no for r in good(found)] == [2, 3]
+    [(line_no, _, error)] = bad(found)
+    assert line_no == 1 and "not JSON" in str(error)
+
+
+def test_a_broken_pretty_printed_document_is_one_unreadable_with_its_position():
+    found = read(aftership.FORMAT, b'{\n  "msg": {\n    "slug": "jt",,\n  }\n}\n')
+    [(line_no, raw, error)] = found
+    assert line_no == 1 and raw.count(b"\n") == 4 and "line 3" in str(error)
+
+
+def test_a_pretty_printed_document_after_blank_lines_is_one_document():
+    doc = DELIVERY.replace(b', "checkpoints"', b',\n "checkpoints"')
+    [record] = good(read(aftership.FORMAT, b"\n\r\n" + doc + b"\n"))
+    assert aftership.FORMAT.map(record).commands[0].command == "deliveries"
