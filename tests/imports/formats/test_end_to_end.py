@@ -15,7 +15,7 @@ pytest.importorskip("application.imports.engine",
                     reason="the import engine is not in this tree yet")
 
 from tests.api.conftest import bearer
-from tests.imports.support import as_csv, imported, registration, step
+from tests.imports.support import as_csv, imported, registration, step, wait_done
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples" / "imports"
 TN = "JTMY00012345"
@@ -84,3 +84,43 @@ def test_tt1_tiktok_shop_return_after_delivery_is_requested_and_the_route_refuse
     assert _parcel(client, keys.client, tn)["status"] == "return_requested"
     again = imported(client, keys.client, example + b"\n", fmt="tiktok_shop")  # another file
     assert again["summary"]["applied"] == 0 and again["summary"]["already_applied"] == 1
+
+
+def _intake(app):
+    from application.imports.intake import IntakeSecrets
+    return IntakeSecrets(app.extensions["returns_ledger"].get())
+
+
+def test_pushed_webhooks_are_verified_in_each_sources_own_scheme(app, client, keys):
+    """AfterShip's webhook signed as AfterShip signs it (`aftership-hmac-sha256`) and
+    TikTok Shop's as TikTok Shop does (`Authorization`, app key + body) are imported in the
+    secret's seller scope; the same bodies with a wrong or missing signature are refused."""
+    import base64
+    import hashlib
+    import hmac
+
+    _register(client, keys.client)
+    secret = _intake(app).create("aftership", "s1").secret
+    body = (EXAMPLES / "aftership-webhook.json").read_bytes()
+    signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+    answer = client.post("/v1/intake/aftership", data=body, content_type="application/json",
+                         headers={"aftership-hmac-sha256": signature.decode()})
+    assert answer.status_code == 202, answer.get_json()
+    report = wait_done(client, keys.client, answer.headers["Location"])
+    assert report["origin"] == "intake" and report["summary"]["unreadable"] == 0
+    forged = client.post("/v1/intake/aftership", data=body + b" ", content_type="application/json",
+                         headers={"aftership-hmac-sha256": signature.decode()})
+    assert forged.status_code in (401, 403), forged.get_json()
+    unsigned = client.post("/v1/intake/aftership", data=body, content_type="application/json")
+    assert unsigned.status_code in (401, 403)
+
+    app_secret = _intake(app).create("tiktok_shop", "s1", secret="6abc123:s3cr3t").secret
+    assert app_secret == "6abc123:s3cr3t"
+    hook = (EXAMPLES / "tiktok_shop-webhook.json").read_bytes()
+    mac = hmac.new(b"s3cr3t", b"6abc123" + hook, hashlib.sha256).hexdigest()
+    answer = client.post("/v1/intake/tiktok_shop", data=hook, content_type="application/json",
+                         headers={"Authorization": mac})
+    assert answer.status_code == 202, answer.get_json()
+    wrong = hmac.new(b"other", b"6abc123" + hook, hashlib.sha256).hexdigest()
+    assert client.post("/v1/intake/tiktok_shop", data=hook, content_type="application/json",
+                       headers={"Authorization": wrong}).status_code in (401, 403)
