@@ -62,7 +62,7 @@ def replica_app(servers, monkeypatch):
     init = ReturnsLedger({**env, "CREATE_TABLE": "no"})
     token = init.issue_api_key("admin", None, T0, "replica test").token
     init.close()
-    app = create_app({"TESTING": True, "VIEW_WAIT_SECONDS": "2"})
+    app = create_app({"TESTING": True, "VIEW_WAIT_SECONDS": "1"})
     try:
         yield app, token, primary, replica
     finally:
