@@ -36,8 +36,9 @@ INTAKE_MAX_BYTES = 1024 * 1024
 LINE_COLUMNS = ("record_no", "line_no", "part", "outcome", "command", "parcel_id", "version",
                 "problem_type", "problem_rule", "detail", "rule", "source_key", "occurred_at",
                 "raw_sha256")
-UPLOAD_TYPES = ("text/csv", "text/plain", "application/x-ndjson", "application/jsonl",
-                "application/json-lines", "application/octet-stream", "application/json")
+UPLOAD_TYPES = ("text/csv", "text/plain", "text/tab-separated-values", "application/x-ndjson",
+                "application/jsonl", "application/json-lines", "application/octet-stream",
+                "application/json")
 
 blp = Blueprint("imports", __name__, url_prefix="/v1",
                 description="Bulk imports of carrier scans and marketplace return records")
@@ -121,15 +122,15 @@ def _upload_doc() -> dict[str, Any]:
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                            "properties": {"file": {"type": "string",
                                                                    "format": "binary"}}}}}
-    for media in ("text/csv", "application/x-ndjson"):
-        examples = {}
-        for name, fmt in sorted(formats.items()):
-            sample = (getattr(fmt, "examples", {}) or {}).get(media)
-            if sample is None and getattr(fmt, "media_type", "text/csv") == media:
-                sample = example_of(fmt)
-            if sample is not None:
-                examples[name] = {"summary": f"format={name}",
-                                  "value": sample.decode("utf-8", "replace")}
+    by_media: dict[str, dict[str, Any]] = {"text/csv": {}, "application/x-ndjson": {}}
+    for name, fmt in sorted(formats.items()):
+        samples = dict(getattr(fmt, "examples", None) or {})
+        if not samples and example_of(fmt) is not None:
+            samples = {str(getattr(fmt, "media_type", "text/csv")): example_of(fmt)}
+        for media, sample in samples.items():
+            by_media.setdefault(media, {})[name] = {
+                "summary": f"format={name}", "value": sample.decode("utf-8", "replace")}
+    for media, examples in by_media.items():
         content[media] = {"schema": {"type": "string"}, "examples": examples}
     return {"description": f"Formats: {listing}.",
             "requestBody": {"required": True, "content": content}}

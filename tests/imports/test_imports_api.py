@@ -134,11 +134,21 @@ def test_multipart_upload_is_the_same_import_as_the_body(client, keys):
     assert answer.get_json()["id"] == first["id"]
 
 
-def test_the_openapi_description_has_an_example_file_per_format(client):
+def test_the_openapi_description_has_an_example_file_per_format(client, keys):
+    from application.imports.formats.registry import names
+
     spec = client.get("/openapi.json").get_json()
     content = spec["paths"]["/v1/imports"]["post"]["requestBody"]["content"]
     assert "canonical" in content["text/csv"]["examples"]
     assert "canonical" in content["application/x-ndjson"]["examples"]
+    shown = {name for media in content.values() for name in media.get("examples", {})}
+    assert set(names()) <= shown
+    # Each example is accepted as it is described, in its own media type (never a 415).
+    for media, described in content.items():
+        for name, example in described.get("examples", {}).items():
+            answer = client.post(f"/v1/imports?format={name}", data=example["value"].encode(),
+                                 content_type=media, headers=bearer(keys.client))
+            assert answer.status_code in (200, 202), (name, media, answer.get_json())
 
 
 def test_the_outcomes_are_read_a_page_at_a_time(client, keys):
