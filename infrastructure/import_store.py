@@ -164,6 +164,27 @@ class ImportStore:
                     "THEN 'late' ELSE 'refused' END WHERE import_id = ? AND outcome IN "
                     "('held', 'held_late')", [(import_id,)])
 
+    def reopen(self, import_id: str, problem_types: Sequence[str]) -> int:
+        """Refused rows with these problem types back to pending, and the import to
+        applying, in one transaction; how many rows."""
+        marks = ", ".join("?" for _ in problem_types)
+        with self._transaction(commit=True) as cursor:
+            cursor.execute(self._sql(f"SELECT COUNT(*) AS n FROM {{p}}{LINES} WHERE "
+                                     f"import_id = ? AND outcome = 'refused' AND "
+                                     f"problem_type IN ({marks})"),
+                           (import_id, *problem_types))
+            count = int(dict(cursor.fetchone())["n"])
+            if count:
+                cursor.execute(self._sql(
+                    f"UPDATE {{p}}{LINES} SET outcome = 'pending', problem_type = NULL, "
+                    "problem_rule = NULL, detail = NULL WHERE import_id = ? AND "
+                    f"outcome = 'refused' AND problem_type IN ({marks})"),
+                    (import_id, *problem_types))
+                cursor.execute(self._sql(f"UPDATE {{p}}{IMPORTS} SET status = 'applying', "
+                                         "finished_at = NULL WHERE import_id = ?"),
+                               (import_id,))
+        return count
+
     def get_line(self, import_id: str, line_no: int) -> list[dict[str, Any]]:
         return self._rows(f"SELECT * FROM {{p}}{LINES} WHERE import_id = ? AND line_no = ? "
                           "ORDER BY record_no, part", [import_id, line_no])

@@ -62,6 +62,9 @@ APPLY_PAGE = 500  # staged commands read at once
 BATCH_LINES = 100  # commands saved per ledger transaction (outcomes written per batch)
 HELD_PASSES = 3
 HELD = ("held", "held_late")
+# Refusals that another step may lift: what `retry` applies again.
+RETRYABLE = ("urn:returns-ledger:problem:parcel-not-found",
+             "urn:returns-ledger:problem:invalid-transition")
 COPY_CHUNK = 1024 * 1024
 log = logging.getLogger("returns_ledger.imports")
 
@@ -156,6 +159,16 @@ class ImportDesk:
             return base64.b64decode(token)
         opened = self.ledger.vault.open(_subject(the_id), {"raw": token})["raw"]
         return None if opened == "erased" else base64.b64decode(opened)
+
+    def retry(self, the_id: UUID | str) -> int:
+        """Apply again the lines refused for a parcel not registered yet or a state that
+        did not allow them yet (e.g. the parcels were registered since): how many. Each
+        still applies once (its idempotency key); a `late` line stays late. The import
+        is then unfinished until it is run again (the caller submits it)."""
+        view = self.get(the_id)
+        if view.status != "done":
+            return 0
+        return int(self.store.reopen(str(the_id), RETRYABLE))
 
     # -- running ------------------------------------------------------------------------
     def resume(self, stopping: Callable[[], bool] = lambda: False) -> list[str]:

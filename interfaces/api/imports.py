@@ -206,6 +206,22 @@ class ImportReport(MethodView):
         return {**view.as_dict(), "lines": page, "next": following}, headers
 
 
+@blp.route("/imports/<uuid:import_id>/retries")
+class ImportRetries(MethodView):
+    @requires(WRITE)
+    @blp.response(202, ImportResponse, description="its refused lines run again")
+    def post(self, import_id: UUID) -> Any:
+        """Apply again an import's lines refused because their parcel was not registered
+        yet or its state did not allow them yet (each still applies once; a late line
+        stays late): 202 and the import, unfinished until they are run."""
+        reading = desk()
+        view = reading.get(import_id)
+        if not sees_all() and view.scope != caller().seller_id:
+            raise ImportNotFoundError(import_id)
+        reading.retry(import_id)
+        return _accepted(reading.get(import_id))
+
+
 @blp.route("/intake/<string:source>")
 class Intake(MethodView):
     @blp.response(202, ImportResponse)

@@ -102,6 +102,24 @@ def show(import_id: str, as_csv: bool) -> None:
         ledger.close()
 
 
+@imports.command("retry")
+@click.argument("import_id")
+def retry(import_id: str) -> None:
+    """Apply again the lines refused for a parcel not registered yet, or a state that did
+    not allow them yet, then print the summary (each still applies once)."""
+    ledger = open_ledger()
+    try:
+        desk = _desk(ledger)
+        try:
+            count = desk.retry(import_id)
+        except DomainError as error:
+            raise click.ClickException(error.detail) from None
+        click.echo(f"{count} lines to apply again")
+        _summary(desk.run(import_id))
+    finally:
+        ledger.close()
+
+
 @imports.command("raw")
 @click.argument("import_id")
 @click.argument("line_no", type=int)

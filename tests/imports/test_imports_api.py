@@ -16,6 +16,7 @@ from tests.imports.support import (
     registration,
     step,
     upload,
+    wait_done,
 )
 
 
@@ -163,3 +164,23 @@ def test_the_outcomes_are_read_a_page_at_a_time(client, keys):
     assert [ln["line_no"] for ln in client.get(f"{location}?after=5", headers=bearer(
         keys.client)).get_json()["lines"]] == [7]
     assert client.get(f"{location}?after=x", headers=bearer(keys.client)).status_code == 422
+
+
+def test_lines_refused_before_their_parcel_was_registered_apply_on_a_retry(client, keys):
+    scans = lifecycle()[1:4]  # attempts and the failure, before the parcel is registered
+    first = imported(client, keys.client, as_csv(scans))
+    assert first["summary"]["refused"] == 3
+    assert {ln["problem_type"] for ln in first["lines"]} == {
+        "urn:returns-ledger:problem:parcel-not-found"}
+    registered = imported(client, keys.client, as_csv([registration()]))
+    assert registered["summary"]["applied"] == 1
+    answer = client.post(f"/v1/imports/{first['id']}/retries", headers=bearer(keys.client))
+    assert answer.status_code == 202
+    again = wait_done(client, keys.client, answer.headers["Location"])
+    assert again["summary"]["applied"] == 3 and again["summary"]["refused"] == 0
+    assert _parcel(client, keys.client)["version"] == 4
+    # A second retry finds nothing to do; another seller's key finds no such import.
+    assert client.post(f"/v1/imports/{first['id']}/retries",
+                       headers=bearer(keys.client)).status_code == 200
+    assert client.post(f"/v1/imports/{first['id']}/retries",
+                       headers=bearer(keys.other_seller)).status_code == 404
