@@ -1,6 +1,6 @@
 """ReturnsLedger: one method per command and per query; load, act, save.
 
-Everything is saved through `save()`, the one save path: the idempotency record of a
+Everything is saved through `save()`, the one save path: the idempotency row of a
 pending key, group commit and the mapping of a version stored twice to a conflict
 apply to every aggregate, parcels, addresses, reconciliations and API keys alike.
 """
@@ -80,6 +80,8 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         self.save_listeners: list[SaveListener] = []
         # The store's identity, made with its tables (db init); views are bound to it.
         self.store_id = self.recorder.store_identity(create=self.settings.creates_tables)
+        # Keys' rows need the table of this version's `db init` (else records, as before).
+        self.idempotency_rows = self.recorder.has_idempotency_table()
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         return factory_for(env)
@@ -98,11 +100,11 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
 
     # -- the one save path ---------------------------------------------------------------
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """Save the aggregates' new events in one transaction, with the idempotency record
+        """Save the aggregates' new events in one transaction, with the idempotency row
         of the request's key when one is pending (grouped with concurrent commands' saves
         when GROUP_COMMIT=yes). A version already stored (a concurrent change, or a new
         aggregate that exists) raises VersionConflictError or DuplicateAggregateError."""
-        aggregates = self._with_record(*[o for o in objs if o is not None])
+        aggregates, keys = self._with_record(*[o for o in objs if o is not None])
         if not any(a.pending_events for a in aggregates):
             return []
         # RL-3: no business time of a parcel, an order or a question in the future (the one
@@ -113,9 +115,10 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
                  for a in aggregates if a.pending_events}
         try:
             if self.group_commit is None:
-                recordings = super().save(*aggregates, **kwargs)
+                recordings = (super().save(*aggregates, idempotency=keys, **kwargs) if keys
+                              else super().save(*aggregates, **kwargs))
             else:
-                recordings = self.group_commit.save(aggregates)
+                recordings = self.group_commit.save(aggregates, keys)
         except IntegrityError:
             raise self._conflict(first) from None
         self._remember_saved(aggregates)
@@ -134,9 +137,12 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
                         else VersionConflictError(aggregate_id))
         return VersionConflictError(next(reversed(first)))
 
-    def _store_group(self, events: list[Any], aggregates: list[Any]) -> list[Recording[UUID]]:
-        """Record several commands' (collected) events in one transaction, with the
-        library's own save."""
+    def _store_group(self, events: list[Any], aggregates: list[Any],
+                     keys: list[Any]) -> list[Recording[UUID]]:
+        """Record several commands' (collected) events and their keys' rows in one
+        transaction, with the library's own save."""
+        if keys:
+            return Application.save(self, *events, *aggregates, idempotency=keys)
         return Application.save(self, *events, *aggregates)
 
     # -- loading and acting -----------------------------------------------------------------

@@ -83,10 +83,11 @@ def check_library() -> list[str]:
     return missing
 
 
-def adds_rows_in_insert(recorder_class: type) -> bool:
-    """Whether a PostgreSQL recorder class overrides the library's hook for statements in
-    the transaction that inserts events."""
-    hook = PostgresApplicationRecorder._insert_events  # noqa: SLF001
+def adds_rows_in_insert(recorder_class: type,
+                        base: type = PostgresApplicationRecorder) -> bool:
+    """Whether a PostgreSQL recorder class overrides the hook of `base` (by default the
+    library's) for statements in the transaction that inserts events."""
+    hook = base._insert_events  # type: ignore[attr-defined]  # noqa: SLF001
     return getattr(recorder_class, "_insert_events", hook) is not hook
 
 

@@ -147,3 +147,29 @@ def test_without_the_setting_saves_are_not_grouped(store_env) -> None:
                                           expected_version=5)
     finally:
         ledger.close()
+
+
+def test_keys_of_grouped_commands_are_rows_of_their_one_transaction(grouped) -> None:
+    """Two keyed commands in one group: both keys' rows go in the group's transaction,
+    no key is an event, and each key answers its own first result again."""
+    from application.idempotency import Idempotency
+    from domain.idempotency import idempotency_record_id
+
+    parcels = [_register(grouped, n) for n in range(3)]
+    keys = [Idempotency("client:k1", f"group-{n}", "fp") for n in range(2)]
+
+    def attempt(n: int) -> Callable[[], Any]:
+        return lambda: grouped.run_once(keys[n], lambda: grouped.record_delivery_attempt(
+            parcels[n + 1], "nobody home", T0 + 2 * DAY))
+    groups_before = len(grouped.group_commit.groups)
+    results = Gate(grouped).run(
+        lambda: grouped.record_failed_delivery(parcels[0], "refused", T0 + 4 * DAY),
+        [attempt(0), attempt(1)])
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert list(grouped.group_commit.groups)[groups_before:] == [1, 2]
+    for n in range(2):
+        assert grouped.recorder.idempotency_row(
+            idempotency_record_id("client:k1", f"group-{n}")) is not None
+        assert attempt(n)() == results[n + 1]
+    topics = [x.topic for x in grouped.recorder.select_notifications(None, 1000)]
+    assert not any("IdempotencyRecord" in t for t in topics)
