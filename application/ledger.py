@@ -7,6 +7,7 @@ apply to every aggregate, parcels, addresses, reconciliations and API keys alike
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,7 @@ from domain.values import Line, Platform, RefundComponent, Remedy, choice
 from infrastructure.group_commit import GroupCommitter
 from infrastructure.hash_chain import ChainedEventStore, ChainedMapper
 from infrastructure.persistence import LedgerRecorder, factory_for
+from infrastructure.seam import save_collected
 from infrastructure.transcodings import MoneyAsDict
 
 SaveListener = Callable[[list[Recording[UUID]]], None]
@@ -99,11 +101,14 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         return ChainedEventStore(self.mapper, self.recorder, self.settings.chain_cache_size)
 
     # -- the one save path ---------------------------------------------------------------
-    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+    def save(self, *objs: Any, handed_over: bool = False,
+             **kwargs: Any) -> list[Recording[UUID]]:
         """Save the aggregates' new events in one transaction, with the idempotency row
         of the request's key when one is pending (grouped with concurrent commands' saves
         when GROUP_COMMIT=yes). A version already stored (a concurrent change, or a new
-        aggregate that exists) raises VersionConflictError or DuplicateAggregateError."""
+        aggregate that exists) raises VersionConflictError or DuplicateAggregateError.
+        `handed_over`: the caller neither reads nor changes the aggregates after the save,
+        so the command cache keeps them as they are instead of a copy."""
         aggregates, keys = self._with_record(*[o for o in objs if o is not None])
         if not any(a.pending_events for a in aggregates):
             return []
@@ -115,13 +120,13 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
                  for a in aggregates if a.pending_events}
         try:
             if self.group_commit is None:
-                recordings = (super().save(*aggregates, idempotency=keys, **kwargs) if keys
-                              else super().save(*aggregates, **kwargs))
+                events = [e for a in aggregates for e in a.collect_events()]
+                recordings = self._store_group(events, list(aggregates), keys, **kwargs)
             else:
                 recordings = self.group_commit.save(aggregates, keys)
         except IntegrityError:
             raise self._conflict(first) from None
-        self._remember_saved(aggregates)
+        self._remember_saved(aggregates, handed_over)
         self._saved(recordings)
         for listener in self.save_listeners:
             listener(recordings)
@@ -137,13 +142,14 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
                         else VersionConflictError(aggregate_id))
         return VersionConflictError(next(reversed(first)))
 
-    def _store_group(self, events: list[Any], aggregates: list[Any],
-                     keys: list[Any]) -> list[Recording[UUID]]:
-        """Record several commands' (collected) events and their keys' rows in one
-        transaction, with the library's own save."""
+    def _store_group(self, events: list[Any], aggregates: list[Any], keys: list[Any],
+                     **kwargs: Any) -> list[Recording[UUID]]:
+        """Record one or several commands' (collected) events and their keys' rows in one
+        transaction: the library's save, without its per-object Protocol checks (the
+        objects here are aggregates)."""
         if keys:
-            return Application.save(self, *events, *aggregates, idempotency=keys)
-        return Application.save(self, *events, *aggregates)
+            kwargs["idempotency"] = keys
+        return save_collected(self, events, aggregates, **kwargs)
 
     # -- loading and acting -----------------------------------------------------------------
     def _get_parcel(self, parcel_id: UUID, version: int | None = None) -> ReturnParcel:
@@ -163,15 +169,21 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
             raise VersionConflictError(parcel_id, expected_version, parcel.version)
         extra = command(parcel) or {}
         self._note_extra(extra)
-        recordings = self.save(parcel) if parcel.pending_events else []
-        return self._result(parcel, recordings, extra)
+        return self._save_parcel(parcel, extra)
 
-    @staticmethod
-    def _result(parcel: ReturnParcel, recordings: list[Recording[UUID]],
-                extra: dict[str, Any] | None = None) -> CommandResult:
-        position = recordings[-1].notification.id if recordings else None
-        return CommandResult(parcel.id, parcel.version, parcel.status.value, position,
-                             extra or {})
+    def _save_parcel(self, parcel: ReturnParcel,
+                     extra: dict[str, Any] | None = None) -> CommandResult:
+        """Save the parcel's new events, if any, and answer. The answer is read before the
+        save: the parcel is handed over to the cache (no copy), where another thread's
+        read may move it on."""
+        answer = CommandResult(parcel.id, parcel.version, parcel.status.value, None,
+                               extra or {})
+        if not parcel.pending_events:
+            return answer
+        recordings = self.save(parcel, handed_over=True)
+        if not recordings:
+            return answer
+        return dataclasses.replace(answer, position=recordings[-1].notification.id)
 
     def _policy(self, parcel: ReturnParcel) -> Any:
         return self.policies.for_platform(parcel.platform)
@@ -199,10 +211,9 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
             ready_to_ship_at=ready_to_ship_at, policy=self.policies.for_platform(platform),
             occurred_at=occurred_at, actor=actor)
         try:
-            recordings = self.save(parcel)
+            return self._save_parcel(parcel)
         except DuplicateAggregateError:
             raise DuplicateParcelError(parcel.id) from None
-        return self._result(parcel, recordings)
 
     def record_delivery_attempt(self, parcel_id: UUID, reason: str, occurred_at: datetime,
                                 actor: str = "system",

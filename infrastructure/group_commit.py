@@ -68,7 +68,7 @@ class GroupCommitter:
     """
 
     def __init__(self, store: StoreFn, max_group: int = 64) -> None:
-        self._record: Callable[[Group], list[Recording[Any]]] = lambda g: store(*g)
+        self._store: Callable[[Group], list[Recording[Any]]] = lambda g: store(*g)
         self.max_group = max_group
         self._queue: list[_Save] = []
         self._busy = False
@@ -117,7 +117,7 @@ class GroupCommitter:
             self._record_alone(group[0])
             return
         try:
-            recordings = self._record(_group(group))
+            recordings = self._store(_group(group))
         except IntegrityError:
             for save in group:  # someone conflicts: find out who, save by save
                 self._record_alone(save)
@@ -134,7 +134,7 @@ class GroupCommitter:
 
     def _record_alone(self, save: _Save) -> None:
         try:
-            save.recordings = self._record(_group([save]))
+            save.recordings = self._store(_group([save]))
             self._count(1)
         except BaseException as error:  # noqa: BLE001 - raised in the command's own thread
             save.error = error

@@ -32,7 +32,7 @@ from psycopg.sql import SQL, Identifier
 
 from infrastructure import idempotency_store
 from infrastructure.idempotency_store import IdempotencyRow, MemoryIdempotencyRows
-from infrastructure.seam import adds_rows_in_insert
+from infrastructure.seam import MemoryRowsInInsert, RowsInInsert, adds_rows_in_insert
 from infrastructure.stored_rows import anomaly_index_statement
 from infrastructure.subject_keys import (
     KEY_TABLE,
@@ -148,7 +148,7 @@ def _sqlite_events_statement(name: str) -> str:
             "UNIQUE (originator_id, originator_version))")
 
 
-class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
+class LedgerSQLiteApplicationRecorder(RowsInInsert, PollingSQLiteApplicationRecorder):
     """The library's SQLite recorder (polled for projections) with the personal-data key
     table and the idempotency keys' table (its rows inserted in the events' transaction),
     its event positions never given out twice."""
@@ -189,12 +189,10 @@ class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
         c.execute(f"DROP TABLE {table}")
         c.execute(f"ALTER TABLE {new} RENAME TO {table}")
 
-    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent],
-                       idempotency: list[IdempotencyRow] | None = None,
-                       **kwargs: Any) -> Sequence[int] | None:
+    def insert_rows(self, cursor: Any, idempotency: list[IdempotencyRow] | None = None,
+                    **_: Any) -> None:
         if idempotency:  # in the events' own transaction: both or neither
-            idempotency_store.sqlite_insert(c, self.events_table_name, idempotency)
-        return super()._insert_events(c, stored_events, **kwargs)
+            idempotency_store.sqlite_insert(cursor, self.events_table_name, idempotency)
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         return _max_versions_sql(self, ids, postgres=False)
@@ -212,7 +210,7 @@ class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
 LOCKED_INSERT_FUNCTION = "returns_ledger_insert_events_{id_type}"
 
 
-class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
+class LedgerPostgresApplicationRecorder(RowsInInsert, PostgresApplicationRecorder):  # type: ignore[misc]
     """The library's PostgreSQL recorder with the personal-data key table, whose inserts
     go to the server as one call of a database function.
 
@@ -324,12 +322,11 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
             curs.execute(self._locked_insert, (events,), prepare=True)
             return [row[self._function_column] for row in curs.fetchall()]
 
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
-                       idempotency: list[IdempotencyRow] | None = None, **kwargs: Any) -> None:
+    def insert_rows(self, cursor: Any, idempotency: list[IdempotencyRow] | None = None,
+                    **_: Any) -> None:
         """The library's way (its pipeline): the keys' rows in the same transaction."""
-        super()._insert_events(curs, stored_events, **kwargs)
         if idempotency:
-            curs.execute(self._insert_keys, idempotency_store.postgres_arrays(
+            cursor.execute(self._insert_keys, idempotency_store.postgres_arrays(
                 idempotency, self.datastore.originator_id_type))
 
     def has_idempotency_table(self) -> bool:
@@ -345,7 +342,7 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
         return _sql_identity(self, postgres=True, create=create)
 
 
-class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
+class LedgerPOPOApplicationRecorder(MemoryRowsInInsert, POPOApplicationRecorder):
     """The library's in-memory recorder with an in-memory key table."""
 
     def __init__(self) -> None:
@@ -358,20 +355,12 @@ class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
     def store_identity(self, create: bool = False) -> str | None:
         return self._identity
 
-    def _assert_uniqueness(self, stored_events: Sequence[StoredEvent],
-                           idempotency: list[IdempotencyRow] | None = None,
-                           **kwargs: Any) -> None:
-        super()._assert_uniqueness(stored_events, **kwargs)  # under the recorder's lock
-        if idempotency:
-            self._keys.check(idempotency, lambda i: 1 in self._stored_events_index.get(
-                str(i), {}))
+    def check_rows(self, idempotency: list[IdempotencyRow] | None = None, **_: Any) -> None:
+        if idempotency:  # under the recorder's lock, before anything is written
+            self._keys.check(idempotency, lambda i: bool(self.select_events(i, lte=1)))
 
-    def _update_table(self, stored_events: Sequence[StoredEvent],
-                      idempotency: list[IdempotencyRow] | None = None,
-                      **kwargs: Any) -> Sequence[int] | None:
-        ids = super()._update_table(stored_events, **kwargs)
+    def add_rows(self, idempotency: list[IdempotencyRow] | None = None, **_: Any) -> None:
         self._keys.add(idempotency or [])
-        return ids
 
     def has_idempotency_table(self) -> bool:
         return True

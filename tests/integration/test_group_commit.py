@@ -38,14 +38,14 @@ class Gate:
     def __init__(self, ledger: ReturnsLedger) -> None:
         self.committer = ledger.group_commit
         self.open, self.entered = threading.Event(), threading.Event()
-        real = self.committer._record
+        real = self.committer._store
 
         def gated(processing_event: Any) -> Any:
             if not self.entered.is_set():
                 self.entered.set()
                 self.open.wait(20)
             return real(processing_event)
-        self.committer._record = gated
+        self.committer._store = gated
 
     def run(self, first: Callable[[], Any], queued: list[Callable[[], Any]]) -> list[Any]:
         """Run `first` (held in its transaction), queue the others, then let all go."""
