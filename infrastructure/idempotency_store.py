@@ -94,16 +94,25 @@ def postgres_arrays(rows: list[IdempotencyRow], id_type: str) -> tuple[list[Any]
 
 def sqlite_insert(cursor: Any, events_table: str, rows: list[IdempotencyRow]) -> None:
     """Insert the rows on the cursor of the events' transaction; a key used before (a row,
-    or an event of a store written before the table) fails it with an IntegrityError."""
+    or an event of a store written before the table) fails it with an IntegrityError.
+
+    One INSERT per row, its check inside: the transaction's first statement must be a
+    write. A read first would start it as a reader, and in WAL mode a reader whose
+    snapshot another process's commit has passed cannot become the writer (SQLITE_BUSY
+    at once, without the busy timeout's wait)."""
     now = datetime.now(UTC).isoformat()
     for row in rows:
-        cursor.execute(f"SELECT 1 FROM {events_table} WHERE originator_id = ? "
-                       "AND originator_version = 1", (row.record_id.hex,))
-        if cursor.fetchone() is not None:
+        cursor.execute(
+            f"INSERT INTO {IDEMPOTENCY_TABLE} ({COLUMNS}) SELECT ?,?,?,?,?,?,? WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {events_table} WHERE originator_id = ? AND originator_version = 1)",
+            (row.record_id.hex, row.scope, row.key, row.fingerprint, row.result,
+             row.after_position, now, row.record_id.hex))
+        if _rowcount(cursor) == 0:
             raise IntegrityError("idempotency key already recorded (as an event)")
-        cursor.execute(f"INSERT INTO {IDEMPOTENCY_TABLE} ({COLUMNS}) VALUES (?,?,?,?,?,?,?)",
-                       (row.record_id.hex, row.scope, row.key, row.fingerprint, row.result,
-                        row.after_position, now))
+
+
+def _rowcount(cursor: Any) -> int:
+    return int(getattr(cursor, "sqlite_cursor", cursor).rowcount)
 
 
 def select_row(datastore: Any, record_id: UUID, postgres: bool) -> IdempotencyRow | None:

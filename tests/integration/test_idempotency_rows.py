@@ -10,6 +10,7 @@ writing them as events.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -143,3 +144,34 @@ def test_a_store_not_initialised_again_keeps_its_keys_as_events(sqlite_env) -> N
         assert [e.originator_version for e in ledger.events.get(parcel)] == [1, 2]
     finally:
         ledger.close()
+
+
+def test_keyed_commands_of_two_processes_at_once_never_find_the_store_busy(
+        sqlite_env) -> None:
+    """Two ledgers on one SQLite file (two processes' connections), keyed commands from
+    threads of both at once: the key's row is the transaction's first write, so a
+    transaction never starts as a reader that cannot become the writer (SQLITE_BUSY
+    without waiting: a 503 under load)."""
+    env = {**sqlite_env, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}
+    ledgers = [ReturnsLedger(env), ReturnsLedger(env)]
+    try:
+        errors: list[BaseException] = []
+
+        def work(n: int) -> None:
+            ledger = ledgers[n % 2]
+            try:
+                for step in range(15):
+                    key = Idempotency("c", f"k-{n}-{step}", "f")
+                    ledger.run_once(key, lambda s=step: _register(ledger, 1000 + 100 * n + s))
+            except BaseException as error:  # noqa: BLE001 - collected, then asserted
+                errors.append(error)
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        assert sum(t.endswith("ParcelRegistered") for t in _topics(ledgers[0])) == 8 * 15
+    finally:
+        for ledger in ledgers:
+            ledger.close()
