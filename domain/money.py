@@ -94,8 +94,13 @@ class Money:
 
     @classmethod
     def zero(cls, currency: str) -> Money:
-        """Nothing, in the given currency."""
-        return cls(Decimal(0), currency)
+        """Nothing, in the given currency (one shared value per currency: Money is frozen)."""
+        zero = _ZEROS.get(currency) if cls is Money else None
+        if zero is None:
+            zero = cls(Decimal(0), currency)
+            if cls is Money:
+                _ZEROS[currency] = zero
+        return zero
 
     def _same(self, other: Money) -> None:
         if not isinstance(other, Money):
@@ -165,6 +170,9 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+_ZEROS: dict[str, Money] = {}
 
 
 def total(amounts: list[Money] | tuple[Money, ...], currency: str) -> Money:
