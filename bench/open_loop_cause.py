@@ -6,7 +6,8 @@ naive service's closed-loop capacity, as the bench's open-loop scenario), the le
 variants that each take one suspect away: as deployed (the `returns-ledger project`
 process beside the API), the views' process with asynchronous commits (PGOPTIONS
 `synchronous_commit=off` for that process only: its commits stop waiting for the WAL
-flush), the views' process at `nice 10`, and no views' process at all. During each run
+flush), the views' process at `nice 10`, its runners lingering 20 ms for more events
+before a batch (PROJECTION_LINGER_MS), and no views' process at all. During each run
 the database backends' wait events are sampled every 10 ms (`pg_stat_activity`), and the
 CPU of the API workers, the views' process and the PostgreSQL server is read from
 /proc. Not part of `make bench` (about 3 minutes per repetition).
@@ -33,7 +34,7 @@ LOAD = {"clients": 8, "requests": 1500, "warmup": 200, "open_seconds": 8,
         "open_fraction": 0.4, "senders": 32}
 _POPEN = subprocess.Popen  # the real one: a variant replaces it while it runs
 VARIANTS = ("as deployed", "views' commits asynchronous", "views' process at nice 10",
-            "no views' process")
+            "views lingering 20 ms", "no views' process")
 
 
 def _postgres_seconds() -> dict[int, float]:
@@ -78,6 +79,8 @@ def _variant_popen(variant: str) -> Any:
             args = ["nice", "-n", "10", *args]
         if variant == "views' commits asynchronous":
             kwargs["env"] = {**kwargs["env"], "PGOPTIONS": "-c synchronous_commit=off"}
+        if variant == "views lingering 20 ms":
+            kwargs["env"] = {**kwargs["env"], "PROJECTION_LINGER_MS": "20"}
         return real(args, *rest, **kwargs)
     return popen
 
@@ -117,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=0.0,
                         help="arrivals per second (default: 40%% of the naive service's)")
     parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--variants", default="",
+                        help="comma-separated subset of: " + ", ".join(VARIANTS))
     args = parser.parse_args(argv)
     missing = postgres_missing()
     if missing:
@@ -129,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         rate = LOAD["open_fraction"] * capacity
     print(f"arrival rate {rate:.1f}/s")
     for rep in range(args.reps):
-        for variant in VARIANTS:
+        for variant in [v for v in VARIANTS
+                        if not args.variants or v in args.variants.split(",")]:
             print(rep, variant, open_run(http_mix.LEDGER, rate, variant), flush=True)
         print(rep, "naive service", open_run(http_mix.NAIVE, rate), flush=True)
     return 0
