@@ -17,6 +17,21 @@ from domain.refunds import RELEASE_RULE, Refund
 from domain.values import RefundComponent, Status, aware, text
 
 
+class _Released:
+    """What a rejected, failed or reversed refund does: its amount is released (the
+    events keep their own fields: the library makes each event class a dataclass)."""
+
+    refund_status: ClassVar[str]
+    reference: str
+    reason: str
+    actor: str
+    occurred_at: datetime
+
+    def change(self, parcel: Any) -> None:
+        parcel.refunds.released(self.reference, self.refund_status, self.reason,
+                                self.actor, self.occurred_at)
+
+
 class ParcelRefunds(ParcelState):
     """The refund commands of `ReturnParcel` and the events they record."""
 
@@ -51,38 +66,26 @@ class ParcelRefunds(ParcelState):
         def change(self, parcel: Any) -> None:
             parcel.refunds.issued(self.reference, self.occurred_at, self.actor)
 
-    class RefundRejected(ParcelDecision):
+    class RefundRejected(_Released, ParcelDecision):
         refund_status: ClassVar[str] = "rejected"
         reference: str
         amount: Money
         reason: str
         rule: str
 
-        def change(self, parcel: Any) -> None:
-            parcel.refunds.released(self.reference, self.refund_status, self.reason,
-                                    self.actor, self.occurred_at)
-
-    class RefundFailed(ParcelDecision):
+    class RefundFailed(_Released, ParcelDecision):
         refund_status: ClassVar[str] = "failed"
         reference: str
         amount: Money
         reason: str
         rule: str
 
-        def change(self, parcel: Any) -> None:
-            parcel.refunds.released(self.reference, self.refund_status, self.reason,
-                                    self.actor, self.occurred_at)
-
-    class RefundReversed(ParcelDecision):
+    class RefundReversed(_Released, ParcelDecision):
         refund_status: ClassVar[str] = "reversed"
         reference: str
         amount: Money
         reason: str
         rule: str
-
-        def change(self, parcel: Any) -> None:
-            parcel.refunds.released(self.reference, self.refund_status, self.reason,
-                                    self.actor, self.occurred_at)
 
     if TYPE_CHECKING:  # recorded by ReturnParcel (CD-4: the full refund closes the parcel)
         def _closed(self, occurred_at: datetime, actor: str) -> None: ...
