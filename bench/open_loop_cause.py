@@ -91,16 +91,18 @@ def open_run(name: str, rate: float, variant: str = "as deployed") -> dict[str, 
     try:
         with http_mix.serve(name, "postgres") as served:
             stop, waits = threading.Event(), collections.Counter[str]()
-            sampler = threading.Thread(target=_sample_waits, args=(stop, waits))
+            sampler = threading.Thread(target=_sample_waits, args=(stop, waits), daemon=True)
             sampler.start()
             real_views = [p for p in served.helpers if not isinstance(p, _NoProcess)]
             before = (tree_seconds(served.pid), _postgres_seconds(),
                       {p.pid: process_seconds(p.pid) for p in real_views})
             started = time.perf_counter()
-            got = http_mix.measure_open(served, LOAD, rate)
+            try:
+                got = http_mix.measure_open(served, LOAD, rate)
+            finally:
+                stop.set()
+                sampler.join(30)
             seconds = time.perf_counter() - started
-            stop.set()
-            sampler.join()
             cores = {"API workers": spent(before[0], tree_seconds(served.pid)) / seconds,
                      "PostgreSQL": spent(before[1], _postgres_seconds()) / seconds,
                      "views' process": spent(before[2], {p.pid: process_seconds(p.pid)
