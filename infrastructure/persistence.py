@@ -221,10 +221,11 @@ class LedgerPostgresApplicationRecorder(RowsInInsert, PostgresApplicationRecorde
     (insert order = commit order, so readers of the notification log never pass over an
     event committed later), notifies, inserts, returns the notification ids. The
     library's optional function (POSTGRES_ENABLE_DB_FUNCTIONS) does not lock the table,
-    so it is not used. Inserts with extra arguments (tracking), subclasses that add rows
-    in the insert's transaction (infrastructure/seam.py), and databases initialised
-    before the function existed (until `returns-ledger db init` runs again) go the
-    library's way.
+    so it is not used, except for inserts without idempotency keys when it is enabled (a
+    keyed insert always takes this recorder's function, which inserts the keys' rows
+    first). Inserts with extra arguments (tracking), subclasses that add rows in the
+    insert's transaction (infrastructure/seam.py), and databases initialised before the
+    function existed (until `returns-ledger db init` runs again) go the library's way.
     """
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
@@ -294,8 +295,13 @@ class LedgerPostgresApplicationRecorder(RowsInInsert, PostgresApplicationRecorde
         # outage is a 503 after the library's ten attempts, not a request that hangs on.
         extra = {k: v for k, v in kwargs.items() if v is not None}  # the library passes
         keys = extra.pop("idempotency", None)                           # tracking=None
+        if keys and self.datastore.enable_db_functions and (extra or not self.use_insert_function):
+            # The library's own insert function would skip the keys' rows: a retry would
+            # then run its command again. Refused rather than lost.
+            raise ProgrammingError("idempotency keys' rows need the ledger's insert function "
+                                   "when POSTGRES_ENABLE_DB_FUNCTIONS is set")
         if extra or not stored_events or not self.use_insert_function \
-                or self.datastore.enable_db_functions:
+                or (self.datastore.enable_db_functions and not keys):
             return super().insert_events(stored_events, **kwargs)
         try:
             return self._insert_by_function(stored_events, keys)

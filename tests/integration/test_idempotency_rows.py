@@ -175,3 +175,23 @@ def test_keyed_commands_of_two_processes_at_once_never_find_the_store_busy(
     finally:
         for ledger in ledgers:
             ledger.close()
+
+
+def test_with_the_librarys_db_functions_the_keys_rows_are_still_written(pg_schema) -> None:
+    """POSTGRES_ENABLE_DB_FUNCTIONS routes inserts to the library's own function, which
+    knows nothing of the keys' rows: a keyed insert takes the ledger's function instead,
+    so a retry still answers its first result and runs nothing again (TT-7)."""
+    env = {**pg_schema, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY,
+           "POSTGRES_ENABLE_DB_FUNCTIONS": "y"}
+    ledger = ReturnsLedger(env)
+    try:
+        assert ledger.recorder.datastore.enable_db_functions
+        key = Idempotency("client:a", "attempt-db-functions", "fingerprint")
+        parcel = _register(ledger, 4).id
+        first = _attempt(ledger, parcel, key)
+        assert ledger.recorder.idempotency_row(
+            idempotency_record_id("client:a", "attempt-db-functions")) is not None
+        assert _attempt(ledger, parcel, key) == first
+        assert [e.originator_version for e in ledger.events.get(parcel)] == [1, 2]
+    finally:
+        ledger.close()
