@@ -113,7 +113,7 @@ class Targets:
 
     def _by_tracking_number(self, number: str, platform: str | None,
                             seller: str | None) -> Resolved:
-        batch = current_batch()
+        batch = current_batch(self.ledger)
         for candidate in [platform] if platform else self._platforms:
             pid = parcel_id(candidate, number)
             if pid in self._exists or (batch is not None and batch.get(pid) is not None):
