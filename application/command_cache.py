@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from application.dto import CommandResult
+from application.save_batch import current_batch
 from domain.errors import DomainError, VersionConflictError
 from domain.idempotency import IdempotencyRecord
 from domain.parcel import ReturnParcel
@@ -90,7 +91,18 @@ class CommandCache:
                 cache.put(aggregate.id, aggregate if handed_over else deepcopy(aggregate))
 
     def _parcel_for_command(self, parcel_id: UUID) -> tuple[ReturnParcel, bool]:
-        """The parcel a command acts on, and whether it was just read from the store."""
+        """The parcel a command acts on, and whether it was just read from the store.
+        Inside a save batch: the batch's own object (application/save_batch.py)."""
+        batch = current_batch(self)
+        if batch is not None:
+            held_in_batch = batch.get(parcel_id)
+            if isinstance(held_in_batch, ReturnParcel):
+                return held_in_batch, True
+            # The cached copy when there is one: a stale one makes the batch's flush
+            # conflict, and its commands are decided again one by one, on the stored parcel.
+            parcel = self._held_copy(parcel_id) or self._get_parcel(parcel_id)
+            batch.add([parcel])
+            return parcel, True
         held = self._held_copy(parcel_id)
         if held is not None:
             return held, False

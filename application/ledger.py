@@ -8,7 +8,7 @@ apply to every aggregate, parcels, addresses, reconciliations and API keys alike
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -30,9 +30,12 @@ from application.corrections import ParcelCorrectionCommands
 from application.customs import CustomsProfiles
 from application.dto import CommandResult, ParcelView
 from application.idempotency import IdempotentCommands
+from application.imports.provenance import saved as saved_source
+from application.imports.provenance import stamp_events
 from application.orders import OrderStages
 from application.privacy import PersonalDataVault, load_master_key, previous_master_keys
 from application.remedies import ParcelRemedyCommands
+from application.save_batch import BatchedSaves, current_batch
 from application.settings import Settings, settings_of
 from domain.address import ReturnAddress
 from domain.errors import (
@@ -60,7 +63,7 @@ SaveListener = Callable[[list[Recording[UUID]]], None]
 BUSINESS_AGGREGATES = (ReturnParcel, Order, BuyerQuestion)
 
 
-class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfiles,
+class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfiles,
                     OrderStages, ParcelCorrectionCommands, ParcelRemedyCommands, CommandCache,
                     Application[UUID]):
     """The returns ledger: parcels, return addresses and SKU customs profiles."""
@@ -101,21 +104,32 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
         return ChainedEventStore(self.mapper, self.recorder, self.settings.chain_cache_size)
 
     # -- the one save path ---------------------------------------------------------------
-    def save(self, *objs: Any, handed_over: bool = False,
+    def save(self, *objs: Any, handed_over: bool = False, keys_too: Sequence[Any] = (),
              **kwargs: Any) -> list[Recording[UUID]]:
         """Save the aggregates' new events in one transaction, with the idempotency row
         of the request's key when one is pending (grouped with concurrent commands' saves
         when GROUP_COMMIT=yes). A version already stored (a concurrent change, or a new
         aggregate that exists) raises VersionConflictError or DuplicateAggregateError.
         `handed_over`: the caller neither reads nor changes the aggregates after the save,
-        so the command cache keeps them as they are instead of a copy."""
+        so the command cache keeps them as they are instead of a copy. `keys_too`: the
+        idempotency rows of commands saved together (a save batch, application/save_batch.py)."""
         aggregates, keys = self._with_record(*[o for o in objs if o is not None])
+        keys = [*keys, *keys_too]
         if not any(a.pending_events for a in aggregates):
             return []
         # RL-3: no business time of a parcel, an order or a question in the future (the one
         # clock read of a command; the ledger's own records keep their own clocks).
         check_not_in_future((e for a in aggregates if isinstance(a, BUSINESS_AGGREGATES)
                              for e in a.pending_events), datetime.now(UTC))
+        # An import's line: its events carry the raw record's reference (application/imports/).
+        stamped = stamp_events(e for a in aggregates if isinstance(a, ReturnParcel)
+                               for e in a.pending_events)
+        batch = current_batch(self)
+        if batch is not None:  # recorded with the others by flush() (application/save_batch.py)
+            batch.add(aggregates, keys)
+            self._saved([])
+            saved_source(stamped)
+            return []
         first = {a.id: a.pending_events[0].originator_version
                  for a in aggregates if a.pending_events}
         try:
@@ -128,6 +142,7 @@ class ReturnsLedger(ApiKeys, IdempotentCommands, ReturnAddresses, CustomsProfile
             raise self._conflict(first) from None
         self._remember_saved(aggregates, handed_over)
         self._saved(recordings)
+        saved_source(stamped)
         for listener in self.save_listeners:
             listener(recordings)
         return recordings

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -203,6 +203,18 @@ class PersonalDataVault:
             ciphertext = aead.encrypt(nonce, value.encode(), f"{subject_id}:{name}".encode())
             sealed[name] = _b64(nonce + ciphertext)
         return sealed
+
+    def sealer(self, subject_id: str) -> Callable[[str, str], str]:
+        """`seal` for many values of one subject, its key read once (an import's lines)."""
+        aead = self._subject_key(subject_id, create=True)
+        assert aead is not None
+
+        def seal_one(name: str, value: str) -> str:
+            nonce = os.urandom(12)
+            return _b64(nonce + aead.encrypt(nonce, value.encode(),
+                                             f"{subject_id}:{name}".encode()))
+
+        return seal_one
 
     def open(self, subject_id: str, sealed: Mapping[str, str]) -> dict[str, str]:
         """The plain fields back, or "erased" for each once the subject's key is gone."""

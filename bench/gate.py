@@ -10,29 +10,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import commands, http_mix, replay
+from bench import commands, http_mix, imports, replay
 
 COMMANDS = "commands per CPU-s vs bare store (no-read cache)"
 HTTP = "worker CPU per request, naive / ledger"
 REPLAY = "history CPU per read vs bare get"
+IMPORT = "import lines per CPU-s vs commands one by one"
 
 # (scenario name prefix, ratio, comparison, bound): what a gate run must reach.
 FLOORS: dict[str, list[tuple[str, str, str, float]]] = {
     "gate": [("commands in-process (sqlite)", COMMANDS, ">=", 0.52),
              ("commands in-process (postgres)", COMMANDS, ">=", 0.85),
              ("HTTP ERP mix (sqlite", HTTP, ">=", 0.40),
-             ("history + as-of replay, 50 events (sqlite)", REPLAY, "<=", 2.4)],
+             ("history + as-of replay, 50 events (sqlite)", REPLAY, "<=", 2.4),
+             ("import ", IMPORT, ">=", 0.7)],
     "smoke": [("commands in-process (sqlite)", COMMANDS, ">=", 0.48),
               ("commands in-process (postgres)", COMMANDS, ">=", 0.80),
               ("HTTP ERP mix (sqlite", HTTP, ">=", 0.36),
-              ("history + as-of replay, 50 events (sqlite)", REPLAY, "<=", 3.0)],
+              ("history + as-of replay, 50 events (sqlite)", REPLAY, "<=", 3.0),
+              ("import ", IMPORT, ">=", 0.6)],
 }
 
 SIZES: dict[str, dict[str, Any]] = {
-    "gate": {"parcels": 150, "reps": 3, "reads": 300, "http_reps": 2,
+    "gate": {"parcels": 150, "reps": 3, "reads": 300, "http_reps": 2, "import_parcels": 500,
              "load": {"clients": 4, "requests": 1200, "warmup": 100, "open_seconds": 3,
                       "open_fraction": 0.4, "senders": 16}},
-    "smoke": {"parcels": 40, "reps": 2, "reads": 60, "http_reps": 1,
+    "smoke": {"parcels": 40, "reps": 2, "reads": 60, "http_reps": 1, "import_parcels": 100,
               "load": {"clients": 4, "requests": 300, "warmup": 40, "open_seconds": 1.5,
                        "open_fraction": 0.4, "senders": 8}},
 }
@@ -47,6 +50,8 @@ def scenarios(size: str, stores: list[str]) -> list[tuple[str, Any]]:
     out.append(("replay-sqlite", lambda: replay.scenario("sqlite", cfg["reads"])))
     out.append(("http-sqlite", lambda: http_mix.scenario("sqlite", cfg["load"],
                                                          cfg["http_reps"])))
+    out.append(("imports-sqlite", lambda: imports.bench(
+        "smoke", cfg["reps"], cfg["import_parcels"], memory_lines=400)))
     return out
 
 

@@ -1,6 +1,6 @@
 """Benches written next to this suite (projection catch-up, reconciliation), run as found.
 
-Contract for a module bench/projection_catchup*.py or bench/reconcile*.py: either a
+Contract for a module bench/projection_catchup*.py, reconcile*.py, imports*.py, ...: either a
 function `bench(size: str, reps: int) -> dict | list[dict]` returning scenarios shaped
 like ours (name, subject, baselines, ratio, target), or a `python -m` entry point that
 accepts `--smoke` and prints its result as one JSON object on its last output line.
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-PATTERNS = ("projection_catchup*.py", "reconcile*.py", "audit_chain*.py", "webhooks*.py")
+PATTERNS = ("projection_catchup*.py", "reconcile*.py", "audit_chain*.py", "webhooks*.py",
+            "imports*.py")
 
 
 def found() -> list[str]:

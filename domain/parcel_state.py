@@ -73,6 +73,9 @@ class ParcelEvent(Aggregate.Event):
     occurred_at: datetime
     actor: str
     leads_to: ClassVar[Status | None] = None
+    # The import line the event came from ({"import", "line", "sha256"} of its raw record),
+    # set on the stored event when an import recorded it; None on every other event.
+    source: ClassVar[dict[str, Any] | None] = None
 
     def status_after(self) -> Status | None:
         """The parcel's status once this event is applied; None when it stays."""

@@ -32,6 +32,8 @@ from psycopg.sql import SQL, Identifier
 
 from infrastructure import idempotency_store
 from infrastructure.idempotency_store import IdempotencyRow, MemoryIdempotencyRows
+from infrastructure.import_store import ImportStore, memory_import_store
+from infrastructure.import_store import create_statements as import_create_statements
 from infrastructure.seam import MemoryRowsInInsert, RowsInInsert, adds_rows_in_insert
 from infrastructure.stored_rows import anomaly_index_statement
 from infrastructure.subject_keys import (
@@ -83,6 +85,7 @@ class LedgerRecorder(Protocol):
 
     subject_keys: SubjectKeys
     web_sessions: WebSessions
+    imports: ImportStore
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]: ...
     def store_identity(self, create: bool = False) -> str | None: ...
@@ -157,6 +160,7 @@ class LedgerSQLiteApplicationRecorder(RowsInInsert, PollingSQLiteApplicationReco
         super().__init__(datastore, **kwargs)
         self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=False)
         self.web_sessions: WebSessions = WebSessionStore(datastore, postgres=False)
+        self.imports = ImportStore(datastore.transaction, postgres=False)
         self.insert_events_statement = (
             f"INSERT INTO {self.events_table_name} "
             "(originator_id, originator_version, topic, state) VALUES (?,?,?,?)")
@@ -164,7 +168,7 @@ class LedgerSQLiteApplicationRecorder(RowsInInsert, PollingSQLiteApplicationReco
     def construct_create_table_statements(self) -> list[str]:
         return [_sqlite_events_statement(self.events_table_name), sqlite_create_statement(),
                 idempotency_store.sqlite_create_statement(), *sqlite_create_statements(),
-                *audit_tables(sqlite=True, prefix=""),
+                *audit_tables(sqlite=True, prefix=""), *import_create_statements(),
                 anomaly_index_statement(self.events_table_name, self.events_table_name, True),
                 f"CREATE TABLE IF NOT EXISTS {STORE_TABLE} (singleton INTEGER PRIMARY KEY "
                 "CHECK (singleton = 1), store_id TEXT NOT NULL, created_at TEXT NOT NULL)"]
@@ -236,6 +240,7 @@ class LedgerPostgresApplicationRecorder(RowsInInsert, PostgresApplicationRecorde
             schema=Identifier(datastore.schema), table=Identifier(KEY_TABLE)))
         qualified = f'"{datastore.schema}".'
         for statement in (*audit_tables(sqlite=False, prefix=qualified),
+                          *import_create_statements(qualified),
                           anomaly_index_statement(self.events_table_name,
                                                   qualified + f'"{self.events_table_name}"',
                                                   False)):
@@ -249,6 +254,7 @@ class LedgerPostgresApplicationRecorder(RowsInInsert, PostgresApplicationRecorde
             index=Identifier(f"{SESSION_TABLE}_key_id")) for template in POSTGRES_CREATE_TEMPLATES)
         self.subject_keys: SubjectKeys = SubjectKeyStore(datastore, postgres=True)
         self.web_sessions: WebSessions = WebSessionStore(datastore, postgres=True)
+        self.imports = ImportStore(datastore.transaction, postgres=True, prefix=qualified)
         function = Identifier(LOCKED_INSERT_FUNCTION.format(
             id_type=datastore.originator_id_type))
         schema, table = Identifier(datastore.schema), Identifier(self.events_table_name)
@@ -355,6 +361,7 @@ class LedgerPOPOApplicationRecorder(MemoryRowsInInsert, POPOApplicationRecorder)
         super().__init__()
         self.subject_keys: SubjectKeys = MemorySubjectKeys()
         self.web_sessions: WebSessions = MemoryWebSessions()
+        self.imports = memory_import_store()
         self._identity = str(uuid4())  # a store in memory lives and dies with its process
         self._keys = MemoryIdempotencyRows()
 

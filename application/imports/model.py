@@ -83,3 +83,30 @@ class Format(Protocol):
 
     def map(self, record: SourceRecord) -> Mapped:
         ...
+
+
+class CommandRefusedError(ValueError):
+    """A command the API would refuse: the problem's type (a URN), its detail and the rule
+    that broke, if one did. Raised by the command catalog the engine is given."""
+
+    def __init__(self, type_: str, detail: str, rule: str | None = None) -> None:
+        super().__init__(detail)
+        self.type, self.detail, self.rule = type_, detail, rule
+
+
+class CommandCatalog(Protocol):
+    """The API's commands by name (interfaces/api/catalog.py), injected into the engine:
+    `load` validates a body with the command's own request schema, `run` makes the ledger
+    call, `refusal` turns a domain error into the problem the API would answer."""
+
+    names: frozenset[str]
+
+    def load(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        ...
+
+    def run(self, ledger: Any, name: str, parcel_id: Any, loaded: dict[str, Any],
+            actor: str) -> Any:
+        ...
+
+    def refusal(self, error: Exception) -> CommandRefusedError:
+        ...

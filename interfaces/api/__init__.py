@@ -17,6 +17,7 @@ from interfaces.api import (
     deliveries,
     events,
     finance,
+    imports,
     json_body,
     orders,
     parcels,
@@ -44,7 +45,8 @@ from interfaces.web import PREFIX as WEB_PREFIX
 from interfaces.web import bp as web_pages
 
 # Commands whose body is a file (a settlement CSV), not JSON.
-UPLOADS = frozenset({"/v1/reconciliations", reports.UPLOAD_PATH})
+UPLOADS = frozenset({"/v1/reconciliations", reports.UPLOAD_PATH, "/v1/imports"})
+INTAKE_PREFIX = "/v1/intake/"  # pushed deliveries: the body is the source's, as it signed it
 
 # The API's resources; adding one is one line here.
 BLUEPRINTS = [
@@ -60,6 +62,7 @@ BLUEPRINTS = [
     corrections.blp,
     events.blp,
     webhooks.blp,
+    imports.blp,
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -152,6 +155,7 @@ def _require_json() -> None:
     """A command body must be JSON (415 otherwise), parsed here once (400 when it does not
     parse); no body at all means {}."""
     if request.method not in ("POST", "PUT", "PATCH") or request.path in UPLOADS \
+            or request.path.startswith(INTAKE_PREFIX) \
             or request.path.startswith(WEB_PREFIX + "/"):  # the web pages post forms
         return
     has_body = bool(request.content_length) or "Transfer-Encoding" in request.headers

@@ -30,6 +30,8 @@ IF_MATCH_HEADER = {
 # Commands whose answer carries a secret shown once: never stored, so no Idempotency-Key
 # (interfaces/api/webhooks.py refuses one with a 400); the document does not offer it.
 NO_IDEMPOTENCY_KEY = frozenset({("post", "/v1/webhook-endpoints"),
+                                # An import is idempotent by its content and its lines' sources.
+                                ("post", "/v1/imports"), ("post", "/v1/intake/{source}"),
                                 ("post", "/v1/webhook-endpoints/{endpoint_id}/secret-rotations")})
 
 _IF_MATCH = re.compile(IF_MATCH)

@@ -8,6 +8,7 @@ from uuid import UUID
 from flask.views import MethodView
 
 from interfaces.api.auth import WRITE, requires
+from interfaces.api.catalog import on_parcel_call
 from interfaces.api.commands import on_parcel
 from interfaces.api.json_body import Blueprint
 from interfaces.api.schemas import (
@@ -32,9 +33,7 @@ class DeliveryAttempts(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """One failed delivery attempt of the last-mile carrier (TT-7)."""
-        return on_parcel(parcel_id, lambda led, who, version: led.record_delivery_attempt(
-            parcel_id, body["reason"], body["occurred_at"], actor=who,
-            expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("delivery-attempts", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/delivery-failures")
@@ -44,9 +43,7 @@ class DeliveryFailures(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The carrier gave up: refused, unreachable, bad address, other."""
-        return on_parcel(parcel_id, lambda led, who, version: led.record_failed_delivery(
-            parcel_id, body["reason"], body["occurred_at"], body["reported_by"], actor=who,
-            expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("delivery-failures", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/deliveries")
@@ -56,8 +53,7 @@ class Deliveries(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The buyer has the parcel (first delivery or redelivery)."""
-        return on_parcel(parcel_id, lambda led, who, version: led.record_delivery(
-            parcel_id, body["occurred_at"], actor=who, expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("deliveries", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/return-requests")
@@ -67,10 +63,7 @@ class ReturnRequests(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The buyer asks to send the item back (AM-1, CD-4)."""
-        return on_parcel(parcel_id, lambda led, who, version: led.request_return(
-            parcel_id, body["reason"], body["seller_fault"], body["occurred_at"],
-            body["unconditional"], body["return_shipping_cost"], actor=who,
-            expected_version=version, outside_window_accepted=body["outside_window_accepted"]))
+        return on_parcel(parcel_id, on_parcel_call("return-requests", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/routes")
@@ -80,9 +73,7 @@ class Routes(MethodView):
     @blp.response(201, RouteResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The ledger decides where the parcel goes back to and who pays (`decision`)."""
-        return on_parcel(parcel_id, lambda led, who, version: led.route_return(
-            parcel_id, body["occurred_at"], body["remedy"], actor=who,
-            expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("routes", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/redelivery-requests")
@@ -92,6 +83,4 @@ class RedeliveryRequests(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The buyer asks for another delivery from the warehouse (TT-2; TT-4 refuses)."""
-        return on_parcel(parcel_id, lambda led, who, version: led.request_redelivery(
-            parcel_id, body["occurred_at"], actor=who, expected_version=version,
-            requested_by=body["requested_by"]))
+        return on_parcel(parcel_id, on_parcel_call("redelivery-requests", body, parcel_id))

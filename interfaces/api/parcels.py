@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from application.idempotency import jsonable
 from domain.errors import DomainError, ParcelNotFoundError
-from domain.values import Line, Platform
+from domain.values import Platform
 from interfaces.api.audit import check_owner, damaged_parcel
 from interfaces.api.auth import (
     READ,
@@ -21,6 +21,7 @@ from interfaces.api.auth import (
     requires,
     sees_all,
 )
+from interfaces.api.catalog import COMMANDS
 from interfaces.api.commands import answer, etag, run
 from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
@@ -47,7 +48,8 @@ class Parcels(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Register a parcel that shipped (201, Location: the parcel)."""
         check_seller(body["seller_id"])
-        result = run(lambda: ledger().register_parcel(**_registration(body), actor=actor()))
+        register = COMMANDS["parcels"].call
+        result = run(lambda: register(ledger(), UUID(int=0), body, actor(), None))
         headers = {**etag(result.version), "Location": f"/v1/parcels/{result.id}"}
         return answer(result), 201, headers
 
@@ -100,11 +102,6 @@ class ParcelHistory(MethodView):
                   for e in history]
         return {"id": str(parcel_id), "view": history.view, "state": jsonable(history.state),
                 "events": events, "damage": list(history.damage)}, etag(version)
-
-
-def _registration(body: dict[str, Any]) -> dict[str, Any]:
-    lines = [Line(line["sku"], line["quantity"], line["unit_price"]) for line in body["lines"]]
-    return {**body, "lines": lines}
 
 
 def _find(reads: Any, tracking_number: str, platform: str | None) -> list[Any]:

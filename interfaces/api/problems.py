@@ -81,8 +81,9 @@ def problem(status: int, slug: str, detail: str | None = None,
     return response
 
 
-def domain_problem(error: DomainError) -> Response:
-    """The mapped status and type of a domain error, with its rule and facts."""
+def describe(error: DomainError) -> tuple[int, str, str, dict[str, Any]]:
+    """A domain error's status, problem type slug, detail and extra members (rule, facts,
+    errors): the API's answer, and a refused import line's outcome."""
     status, slug = next(PROBLEMS[c] for c in type(error).__mro__ if c in PROBLEMS)
     if isinstance(error, VersionConflictError) and error.expected is None:
         status, slug = 409, "concurrent-update"  # a race, not a stale If-Match
@@ -96,7 +97,13 @@ def domain_problem(error: DomainError) -> Response:
         rule = getattr(error, "rule", None)
         if rule:  # RL-3: the field and the rule it breaks
             extra.update(rule=rule, facts=getattr(error, "facts", None) or None)
-    return problem(status, slug, error.detail, **extra)
+    return status, slug, error.detail, extra
+
+
+def domain_problem(error: DomainError) -> Response:
+    """The mapped status and type of a domain error, with its rule and facts."""
+    status, slug, detail, extra = describe(error)
+    return problem(status, slug, detail, **extra)
 
 
 def http_problem(error: HTTPException) -> Response:

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from flask.views import MethodView
 
-from domain.values import RefundComponent
 from interfaces.api.auth import APPROVE, REFUND, caller, requires
+from interfaces.api.catalog import on_parcel_call
 from interfaces.api.commands import on_parcel
 from interfaces.api.json_body import Blueprint
 from interfaces.api.schemas import (
@@ -28,10 +28,7 @@ class Refunds(MethodView):
     @blp.response(201, RefundCommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """A refund; the same reference again is the same refund."""
-        parts = [RefundComponent(c["kind"], c["amount"]) for c in body["components"]]
-        return on_parcel(parcel_id, lambda led, who, version: led.request_refund(
-            parcel_id, body["reference"], parts, body["occurred_at"], actor=who,
-            expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("refunds", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/refunds/<string:reference>/approvals")

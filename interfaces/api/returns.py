@@ -8,6 +8,7 @@ from uuid import UUID
 from flask.views import MethodView
 
 from interfaces.api.auth import WRITE, requires
+from interfaces.api.catalog import on_parcel_call
 from interfaces.api.commands import on_parcel
 from interfaces.api.json_body import Blueprint
 from interfaces.api.schemas import (
@@ -34,9 +35,7 @@ class ReturnLabels(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The seller's return label (AM-1, CD-4)."""
-        return on_parcel(parcel_id, lambda led, who, version: led.issue_return_label(
-            parcel_id, body["carrier"], body["tracking_number"], body["occurred_at"],
-            body["tracking_url"], actor=who, expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("return-labels", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/return-failures")
@@ -46,9 +45,7 @@ class ReturnFailures(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The return to the seller failed; TT-5 says who bears the loss."""
-        return on_parcel(parcel_id, lambda led, who, version: led.record_return_failure(
-            parcel_id, body["cause"], body["occurred_at"], actor=who,
-            expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("return-failures", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/receipts")
@@ -58,9 +55,7 @@ class Receipts(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The seller (or its return warehouse) has the parcel back."""
-        return on_parcel(parcel_id, lambda led, who, version: led.receive(
-            parcel_id, body["occurred_at"], body["location"], body["received_by"], actor=who,
-            expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("receipts", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/inspections")
@@ -70,9 +65,7 @@ class Inspections(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """The item's condition and whether it goes back to stock (AM-1)."""
-        return on_parcel(parcel_id, lambda led, who, version: led.inspect(
-            parcel_id, body["condition"], body["occurred_at"], body["restock"], actor=who,
-            expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("inspections", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/disposals")
@@ -82,8 +75,7 @@ class Disposals(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """Destroy or abandon the parcel (TT-2 after the hold, TT-5 after a failed return)."""
-        return on_parcel(parcel_id, lambda led, who, version: led.dispose(
-            parcel_id, body["kind"], body["occurred_at"], actor=who, expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("disposals", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/closures")
@@ -93,8 +85,7 @@ class Closures(MethodView):
     @blp.response(201, CommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """Nothing more will happen to this parcel."""
-        return on_parcel(parcel_id, lambda led, who, version: led.close_parcel(
-            parcel_id, body["occurred_at"], actor=who, expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("closures", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/investigations")
@@ -104,8 +95,7 @@ class Investigations(MethodView):
     @blp.response(201, InvestigationCommandResponse)
     def post(self, body: dict[str, Any], parcel_id: UUID) -> Any:
         """A ticket: false return (TT-6) or a failed return not the seller's fault (TT-5)."""
-        return on_parcel(parcel_id, lambda led, who, version: led.open_investigation(
-            parcel_id, body["kind"], body["occurred_at"], actor=who, expected_version=version))
+        return on_parcel(parcel_id, on_parcel_call("investigations", body, parcel_id))
 
 
 @blp.route("/<uuid:parcel_id>/investigations/<string:investigation_id>/resolutions")

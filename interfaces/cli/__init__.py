@@ -171,3 +171,8 @@ from interfaces.cli.webhooks import webhooks  # noqa: E402
 main.add_command(audit)
 main.add_command(privacy)
 main.add_command(webhooks)
+
+from interfaces.cli.imports import import_command, imports  # noqa: E402
+
+main.add_command(import_command)
+main.add_command(imports)

@@ -1,0 +1,524 @@
+"""Bulk imports: a file of source records in, ledger commands out, an outcome per line.
+
+`accept` copies the upload to the spool directory while taking its SHA-256 (past the
+size limit it stops reading and refuses), and records the import; its id is derived from
+the format, the seller scope and the content digest, so the same file twice is one
+import. `run` (a background thread, the runner or `returns-ledger imports worker`) then
+1. stages: reads the spooled file through its format, maps each record, and stores one
+   row per command (or one per unreadable, unmapped or ignored line) with the raw record
+   (sealed) and its SHA-256, a thousand lines per transaction, and how far it read;
+2. applies: the staged commands per parcel in business-time order, each as the API would
+   run it (the command catalog's schema and ledger call), once per source identity (the
+   ledger's idempotency records, scope `import:<format>:<seller>`), one ledger transaction
+   per command; a command the parcel's state does not allow yet is held and tried again
+   after the others; what stays refused is reported (`late` when the parcel has moved
+   past the line's business time: a scan never moves a parcel backwards);
+3. is done: the counts per outcome are read from the rows.
+A crash anywhere resumes (`resume`): staging from the line it got to, applying from the
+first row without an outcome; a command applied whose outcome was not yet written is
+answered by its idempotency record and recognised as this import's by its events' source.
+Memory stays flat: the file is streamed, rows are read and written a page at a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.persistence import PersistenceError
+
+from application.idempotency import Idempotency
+from application.imports.formats.registry import UnknownFormatError, get_format
+from application.imports.model import (
+    CommandCatalog,
+    CommandRefusedError,
+    Format,
+    LineCommand,
+    SourceRecord,
+    UnmappedStatusError,
+    UnreadableRecordError,
+)
+from application.imports.provenance import stamping
+from application.imports.targets import Targets
+from application.imports.views import ImportNotFoundError, ImportTooLargeError, ImportView
+from domain.errors import DomainError, ParcelNotFoundError, TransitionError
+from domain.idempotency import idempotency_record_id
+from domain.parcel import parcel_id
+
+IMPORT_NAMESPACE = uuid5(NAMESPACE_URL, "https://returns-ledger.invalid/import")
+SPOOL_ENV = "IMPORT_SPOOL_DIR"
+MAX_BYTES_ENV = "IMPORT_MAX_BYTES"
+DEFAULT_MAX_BYTES = 1024 ** 3  # 1 GiB
+STAGE_LINES = 1000  # lines staged per transaction
+APPLY_PAGE = 500  # staged commands read at once
+BATCH_LINES = 100  # commands saved per ledger transaction (outcomes written per batch)
+HELD_PASSES = 3
+HELD = ("held", "held_late")
+# Refusals that another step may lift: what `retry` applies again.
+RETRYABLE = ("urn:returns-ledger:problem:parcel-not-found",
+             "urn:returns-ledger:problem:invalid-transition")
+COPY_CHUNK = 1024 * 1024
+log = logging.getLogger("returns_ledger.imports")
+
+
+def import_id(format_name: str, scope: str, digest: str) -> UUID:
+    """The same file, in the same format, for the same seller scope: the same import."""
+    return uuid5(IMPORT_NAMESPACE, f"{format_name}\n{scope}\n{digest}")
+
+
+def max_bytes(env: Any) -> int:
+    return int(env.get(MAX_BYTES_ENV) or DEFAULT_MAX_BYTES)
+
+
+class ImportDesk:
+    """Accepts, runs and reads imports on one ledger, with the API's command catalog."""
+
+    def __init__(self, ledger: Any, catalog: CommandCatalog,
+                 spool_dir: str | Path | None = None) -> None:
+        self.ledger = ledger
+        self.catalog = catalog
+        self.store = ledger.recorder.imports
+        self.stopping: Callable[[], bool] = lambda: False
+        configured = spool_dir or ledger.env.get(SPOOL_ENV)
+        if configured:
+            self.spool = Path(configured)
+        else:
+            name = ledger.env.get("SQLITE_DBNAME") or ""
+            base = Path(name).parent if name and name != ":memory:" else Path("var")
+            self.spool = base / "import-spool"
+
+    # -- accepting ----------------------------------------------------------------------
+    def accept(self, stream: IO[bytes], format_name: str, scope: str, started_by: str,
+               key_id: str, now: datetime, file_name: str = "import",
+               origin: str = "upload", limit: int | None = None) -> ImportView:
+        """Spool the file and record the import (or answer the same file's import)."""
+        fmt = get_format(format_name)
+        limit = max_bytes(self.ledger.env) if limit is None else limit
+        self.spool.mkdir(parents=True, exist_ok=True)
+        temporary = self.spool / f"upload-{os.getpid()}-{os.urandom(8).hex()}"
+        try:
+            digest, size = _copy(stream, temporary, limit)
+            the_id = import_id(fmt.name, scope, digest)
+            known = self.store.get_import(str(the_id))
+            if known is not None:
+                return self.get(the_id, already=True)
+            os.replace(temporary, self._spooled(the_id))
+        finally:
+            temporary.unlink(missing_ok=True)
+        added = self.store.add_import({
+            "import_id": str(the_id), "format": fmt.name, "scope": scope, "digest": digest,
+            "size": size, "file_name": file_name[:200], "origin": origin, "status": "accepted",
+            "started_at": now.astimezone(UTC).isoformat(), "started_by": started_by,
+            "key_id": key_id, "staged_lines": 0})
+        return self.get(the_id, already=not added)
+
+    def _spooled(self, the_id: UUID | str) -> Path:
+        return self.spool / f"{the_id}.import"
+
+    # -- reading ------------------------------------------------------------------------
+    def get(self, the_id: UUID | str, already: bool = False) -> ImportView:
+        row = self.store.get_import(str(the_id))
+        if row is None:
+            raise ImportNotFoundError(the_id)
+        return ImportView.of(row, self.store.counts(str(the_id)), already)
+
+    def list_imports(self, scope: str | None, offset: int = 0, limit: int = 50
+                     ) -> tuple[list[ImportView], bool]:
+        rows = self.store.list_imports(scope, offset, limit + 1)
+        return ([ImportView.of(r, self.store.counts(r["import_id"])) for r in rows[:limit]],
+                len(rows) > limit)
+
+    def lines(self, the_id: UUID | str, after: tuple[int, int] = (-1, -1)
+              ) -> Iterator[dict[str, Any]]:
+        """Every record's outcome in file order after (record_no, part), streamed a page
+        at a time (no raw record: see raw_record)."""
+        for row in self.store.lines(str(the_id), after=after):
+            yield {k: row[k] for k in ("record_no", "line_no", "part", "outcome", "command",
+                                       "parcel_id", "version", "problem_type", "problem_rule",
+                                       "detail", "rule", "source_key", "occurred_at",
+                                       "raw_sha256")}
+
+    def raw_record(self, the_id: UUID | str, line_no: int, record_no: int | None = None
+                   ) -> bytes | None:
+        """The raw record read at this line (the event's `source` names its line and
+        record: a line may hold several), None once erased (LZ-1 crypto-shredding)."""
+        rows = [r for r in self.store.get_line(str(the_id), line_no)
+                if record_no is None or r["record_no"] == record_no]
+        if not rows:
+            raise ImportNotFoundError(f"{the_id} line {line_no}")
+        kind, _, token = rows[0]["raw"].partition(":")
+        if kind == "plain":
+            return base64.b64decode(token)
+        opened = self.ledger.vault.open(_subject(the_id), {"raw": token})["raw"]
+        return None if opened == "erased" else base64.b64decode(opened)
+
+    def retry(self, the_id: UUID | str) -> int:
+        """Apply again the lines refused for a parcel not registered yet or a state that
+        did not allow them yet (e.g. the parcels were registered since): how many. Each
+        still applies once (its idempotency key); a `late` line stays late. The import
+        is then unfinished until it is run again (the caller submits it)."""
+        view = self.get(the_id)
+        if view.status != "done":
+            return 0
+        return int(self.store.reopen(str(the_id), RETRYABLE))
+
+    # -- running ------------------------------------------------------------------------
+    def resume(self, stopping: Callable[[], bool] = lambda: False) -> list[str]:
+        """Run every import a crash (or a stop) left unfinished; their ids. `stopping`
+        is asked between pages: a stop leaves the import to the next resume."""
+        unfinished = self.store.unfinished()
+        for the_id in unfinished:
+            if stopping():
+                break
+            try:
+                self.run(the_id, stopping)
+            except UnknownFormatError as error:  # a format since removed: say so, go on
+                self.store.set_status(the_id, "failed", failure=str(error),
+                                      finished_at=_now())
+        return unfinished
+
+    def run(self, the_id: UUID | str, stopping: Callable[[], bool] = lambda: False
+            ) -> ImportView:
+        try:
+            return self._run(the_id, stopping)
+        except _StoppedError:
+            return self.get(the_id)
+
+    def _run(self, the_id: UUID | str, stopping: Callable[[], bool]) -> ImportView:
+        self.stopping = stopping
+        row = self.store.get_import(str(the_id))
+        if row is None:
+            raise ImportNotFoundError(the_id)
+        if row["status"] in ("done", "failed"):
+            return self.get(the_id)
+        fmt = get_format(row["format"])
+        if row["status"] in ("accepted", "staging"):
+            self.store.set_status(row["import_id"], "staging")
+            failure = self._stage(row, fmt)
+            if failure is not None:
+                self.store.set_status(row["import_id"], "failed", failure=failure,
+                                      finished_at=_now())
+                self._spooled(row["import_id"]).unlink(missing_ok=True)
+                return self.get(the_id)
+        self.store.set_status(row["import_id"], "applying")
+        _Applier(self, row).apply()
+        self.store.set_status(row["import_id"], "done", finished_at=_now())
+        self._spooled(row["import_id"]).unlink(missing_ok=True)
+        return self.get(the_id)
+
+    def _stage(self, row: dict[str, Any], fmt: Format) -> str | None:
+        """Read, map and store the lines after those staged; a failure's reason, or None."""
+        # Records are counted in the order the format reads them (a line may hold several:
+        # a webhook's JSON document of checkpoints): a resume skips those staged.
+        the_id, skip = row["import_id"], int(row["staged_lines"] or 0)
+        raw_of = self._raw_writer(the_id)
+        batch: list[dict[str, Any]] = []
+        last, lines_in_batch = skip, 0
+        try:
+            with self._spooled(the_id).open("rb") as stream:
+                for record_no, item in enumerate(fmt.read(stream), start=1):
+                    if record_no <= skip:
+                        continue
+                    batch.extend({"record_no": record_no, **r}
+                                 for r in self._rows_of(item, fmt, raw_of))
+                    last, lines_in_batch = record_no, lines_in_batch + 1
+                    if lines_in_batch >= STAGE_LINES:
+                        self.store.stage(the_id, batch, last)
+                        batch, lines_in_batch = [], 0
+                        if self.stopping():
+                            raise _StoppedError
+        except FileNotFoundError:
+            return "the spooled file is gone (the spool directory was cleared): upload again"
+        except UnreadableRecordError as error:  # the file as a whole (its header, say)
+            self.store.stage(the_id, batch, last)
+            return str(error)
+        except (PersistenceError, _StoppedError):
+            raise  # the store is away, or a stop: staging resumes from the last line stored
+        except Exception as error:
+            log.exception("import %s could not be read", the_id)
+            self.store.stage(the_id, batch, last)
+            return f"the file could not be read past line {last} ({type(error).__name__})"
+        self.store.stage(the_id, batch, last)
+        return None
+
+    def _raw_writer(self, the_id: str) -> Any:
+        """Every raw record is sealed under the import's own data subject: a source's
+        record may hold a buyer's name or address, whatever its format says."""
+        seal = self.ledger.vault.sealer(_subject(the_id))
+        return lambda raw: "sealed:" + seal("raw", base64.b64encode(raw).decode("ascii"))
+
+    def _rows_of(self, item: SourceRecord | tuple[int, bytes, UnreadableRecordError],
+                 fmt: Format, raw_of: Any) -> list[dict[str, Any]]:
+        number, raw = (item[0], item[1]) if isinstance(item, tuple) else (item.line_no,
+                                                                          item.raw)
+        base = {"line_no": number, "part": 0, "group_key": "", "phase": 0,
+                "occurred_at": "", "source_key": "", "rule": "", "command": "", "target": "{}",
+                "body": "{}", "raw": raw_of(raw), "raw_sha256": hashlib.sha256(raw).hexdigest()}
+        if isinstance(item, tuple):
+            return [{**base, "outcome": "unreadable", "detail": str(item[2])[:500]}]
+        try:
+            mapped = fmt.map(item)
+        except UnmappedStatusError as error:
+            return [{**base, "outcome": "unmapped", "detail": str(error)[:500]}]
+        except UnreadableRecordError as error:
+            return [{**base, "outcome": "unreadable", "detail": str(error)[:500]}]
+        except Exception as error:
+            log.exception("format %s could not map line %s", fmt.name, number)
+            return [{**base, "outcome": "unreadable",
+                     "detail": f"the record could not be mapped ({type(error).__name__})"}]
+        if not mapped.commands:
+            return [{**base, "outcome": "ignored", "rule": mapped.rule,
+                     "source_key": mapped.source_key,
+                     "detail": "the mapping deliberately records nothing for this record"}]
+        many = len(mapped.commands) > 1
+        return [{**base, "part": part, "outcome": "pending", "rule": mapped.rule,
+                 "source_key": f"{mapped.source_key}#{part}" if many else mapped.source_key,
+                 **_staged(command)} for part, command in enumerate(mapped.commands)]
+
+
+def _staged(command: LineCommand) -> dict[str, Any]:
+    when = command.occurred_at.astimezone(UTC)
+    body = dict(command.body)
+    body.setdefault("occurred_at", command.occurred_at.isoformat())
+    t = command.target
+    target = {k: v for k, v in (("parcel_id", t.parcel_id), ("tracking_number",
+                                t.tracking_number), ("platform", t.platform),
+                                ("order_id", t.order_id), ("seller_id", t.seller_id))
+              if v is not None}
+    if command.on_return_leg:
+        target["on_return_leg"] = command.on_return_leg
+    return {"group_key": _group_key(command), "phase": 0 if command.command == "parcels" else 1,
+            "occurred_at": when.isoformat(), "command": command.command,
+            "target": json.dumps(target, sort_keys=True),
+            "body": json.dumps(body, sort_keys=True, default=str)}
+
+
+def _group_key(command: LineCommand) -> str:
+    """Which parcel, as far as the line says without asking the ledger: rows are applied
+    per group in business-time order (a return label's number is a group of its own)."""
+    target, body = command.target, command.body
+    try:
+        if command.command == "parcels":
+            return str(parcel_id(str(body["platform"]), body.get("tracking_number") or None,
+                                 str(body.get("order_id"))))
+        if target.parcel_id:
+            return str(UUID(target.parcel_id))
+        if target.tracking_number and target.platform:
+            return str(parcel_id(target.platform, target.tracking_number))
+    except (KeyError, ValueError, TypeError):
+        pass
+    return f"~{target.tracking_number or target.order_id or ''}"
+
+
+def _subject(the_id: UUID | str) -> str:
+    return f"import:{the_id}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _copy(stream: IO[bytes], path: Path, limit: int) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("wb") as out:
+        while True:
+            chunk = stream.read(COPY_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise ImportTooLargeError(limit)
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest(), size
+
+
+class _Applier:
+    """Applies one import's staged commands (see the module's description, step 2)."""
+
+    def __init__(self, desk: ImportDesk, row: dict[str, Any]) -> None:
+        self.desk, self.row = desk, row
+        self.ledger, self.store, self.catalog = desk.ledger, desk.store, desk.catalog
+        self.the_id = row["import_id"]
+        self.seller = None if row["scope"] == "" else row["scope"]
+        self.idem_scope = f"import:{row['format']}:{row['scope']}"
+        self.targets = Targets(self.ledger)
+        self._batch_targets: list[dict[str, Any]] = []
+
+    def apply(self) -> None:
+        self.targets.catch_up()
+        while True:
+            rows = self.store.pending(self.the_id, APPLY_PAGE)
+            if not rows:
+                break
+            self._settle_all(rows)
+            if self.desk.stopping():
+                raise _StoppedError
+        for _ in range(HELD_PASSES):  # a held line may be applicable now
+            if not self._retry_held():
+                break
+        self.store.finish_held(self.the_id)  # what stays held is refused, or late
+
+    def _retry_held(self) -> int:
+        applied, after = 0, None
+        while True:
+            rows = self.store.with_outcome(self.the_id, HELD, after, APPLY_PAGE)
+            if not rows:
+                return applied
+            outcomes = self._settle_all(rows)
+            applied += sum(1 for o in outcomes if o["outcome"] not in HELD)
+            last = rows[-1]
+            after = (last["occurred_at"], last["record_no"], last["part"])
+
+    def _settle_all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Apply rows BATCH_LINES at a time, each batch in one transaction, and write
+        their outcomes."""
+        outcomes: list[dict[str, Any]] = []
+        for start in range(0, len(rows), BATCH_LINES):
+            done = self._apply_batch(rows[start:start + BATCH_LINES])
+            self.store.settle(self.the_id, done)
+            outcomes.extend(done)
+        return outcomes
+
+    def _apply_batch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows' commands saved together (application/save_batch.py); a line whose
+        key is known, or twice in the batch, is answered after it, one by one; a batch
+        the store refuses (a version or key stored first elsewhere) or that a failed
+        command spoiled is run again line by line, each its own transaction."""
+        records = [idempotency_record_id(self.idem_scope, r["source_key"]) for r in rows]
+        self._batch_targets = [json.loads(r["target"]) for r in rows]
+        known = self._known_keys(records)
+        later, seen = [], set()
+        results: dict[int, dict[str, Any]] = {}
+        spoiled = False
+        pending: dict[str, int] = {}  # events each parcel of the batch waits to record
+        with self.ledger.batched() as batch:
+            for index, row in enumerate(rows):
+                record = records[index]
+                if record in known or record in seen:
+                    later.append(index)
+                    continue
+                seen.add(record)
+                outcome = self._apply(row)
+                results[index] = outcome
+                pid = outcome["parcel_id"]
+                parcel = batch.get(UUID(pid)) if pid else None
+                now = len(parcel.pending_events) if parcel is not None else 0
+                if outcome["outcome"] != "applied" and now != pending.get(pid or "", 0):
+                    spoiled = True  # the failed command changed its parcel before failing
+                    break
+                if pid:
+                    pending[pid] = now
+        try:
+            if spoiled:
+                raise _SpoiledError
+            self.ledger.flush(batch)
+        except (_SpoiledError, DomainError):
+            results, later = {}, list(range(len(rows)))
+        for index in later:
+            results[index] = self._apply(rows[index])
+        return [{"record_no": r["record_no"], "part": r["part"], **results[i]}
+                for i, r in enumerate(rows)]
+
+    def _known_keys(self, records: list[UUID]) -> set[UUID]:
+        """Which of these keys were used before (their lines are answered one by one).
+        Keys are rows (a store initialised before them: aggregates, asked with the
+        parcels the batch names in one query)."""
+        if getattr(self.ledger, "idempotency_rows", False):
+            self.targets.prefetch(self._batch_targets, [])
+            return {r for r in records if self.ledger.recorder.idempotency_row(r) is not None}
+        return self.targets.prefetch(self._batch_targets, records)
+
+    def _apply(self, row: dict[str, Any]) -> dict[str, Any]:
+        target = json.loads(row["target"])
+        body = json.loads(row["body"])
+        name = row["command"]
+        pid: UUID | None = None
+        try:
+            if name != "parcels":
+                resolved = self.targets.resolve(target, self.seller)
+                pid = resolved.parcel_id
+                if resolved.return_leg and target.get("on_return_leg"):
+                    name = target["on_return_leg"]
+            loaded = self.catalog.load(name, body)
+            return self._run(row, name, pid, loaded)
+        except CommandRefusedError as error:
+            return _refused(error, pid)
+        except (TransitionError, ParcelNotFoundError) as error:
+            # Held: its earlier step may come later in the file (tried again after the
+            # others). `held_late`: the parcel has moved past the line's business time.
+            late = isinstance(error, TransitionError) and pid is not None \
+                and self._is_late(pid, row["occurred_at"])
+            return {**_refused(self.catalog.refusal(error), pid),
+                    "outcome": "held_late" if late else "held"}
+        except DomainError as error:
+            return _refused(self.catalog.refusal(error), pid)
+        except PersistenceError:
+            raise  # the store is away: the import stays unfinished and is resumed
+        except Exception as error:
+            log.exception("import %s line %s could not be applied", self.the_id,
+                          row["line_no"])
+            return _refused(CommandRefusedError(
+                "urn:returns-ledger:problem:internal-error",
+                f"the line could not be applied ({type(error).__name__}); it was logged"), pid)
+
+    def _run(self, row: dict[str, Any], name: str, pid: UUID | None,
+             loaded: dict[str, Any]) -> dict[str, Any]:
+        if name == "parcels" and self.seller is not None and loaded["seller_id"] != self.seller:
+            return _refused(CommandRefusedError(
+                "urn:returns-ledger:problem:forbidden",
+                "a key of one seller registers only that seller's parcels"), None)
+        # The command as loaded (defaults filled in): the same command twice, however spelt.
+        canonical = json.dumps(loaded, sort_keys=True, default=str)
+        fingerprint = hashlib.sha256(f"{name}\n{pid}\n{canonical}".encode()).hexdigest()
+        idem = Idempotency(self.idem_scope, row["source_key"], fingerprint)
+        reference = {"import": self.the_id, "line": row["line_no"],
+                     "record": row["record_no"], "sha256": row["raw_sha256"]}
+        actor = self.row["started_by"]
+        with stamping(reference) as stamp:
+            if pid is None:
+                result = self.ledger.run_once(idem, lambda: self.catalog.run(
+                    self.ledger, name, None, loaded, actor))
+            else:
+                with self.ledger.parcel_loaded(pid) as scope:
+                    if self.seller is not None and scope.seller_id != self.seller:
+                        raise ParcelNotFoundError(pid)
+                    result = self.ledger.run_once(idem, lambda: self.catalog.run(
+                        self.ledger, name, pid, loaded, actor))
+        applied = stamp.stamped or self._made_by_this_import(result.id, result.version)
+        return {"outcome": "applied" if applied else "already_applied",
+                "parcel_id": str(result.id), "version": result.version,
+                "problem_type": None, "problem_rule": None, "detail": None}
+
+    def _made_by_this_import(self, aggregate_id: UUID, version: int) -> bool:
+        """The event at this version came from this import (applied before a crash)."""
+        events = list(self.ledger.events.get(aggregate_id, gt=version - 1, lte=version))
+        source = getattr(events[-1], "source", None) if events else None
+        return isinstance(source, dict) and source.get("import") == self.the_id
+
+    def _is_late(self, pid: UUID, occurred_at: str) -> bool:
+        """The parcel has an event later in business time than the line: it moved past it."""
+        when = datetime.fromisoformat(occurred_at)
+        return any(getattr(e, "occurred_at", when) > when for e in self.ledger.events.get(pid))
+
+
+class _StoppedError(Exception):
+    """The worker is stopping: the import is left for the next resume."""
+
+
+class _SpoiledError(Exception):
+    """A command failed after changing its aggregate inside a batch."""
+
+
+def _refused(error: CommandRefusedError, pid: UUID | None) -> dict[str, Any]:
+    return {"outcome": "refused", "parcel_id": str(pid) if pid else None, "version": None,
+            "problem_type": error.type, "problem_rule": error.rule,
+            "detail": (error.detail or "")[:1000]}
