@@ -31,6 +31,9 @@ def _copy_value(value: Any, memo: dict[int, Any]) -> Any:
         return value
     if kind is list and all(type(v) in _SHARED for v in value):
         return list(value)
+    if kind is dict and all(type(k) in _SHARED and type(v) in _SHARED
+                            for k, v in value.items()):
+        return dict(value)  # e.g. an address's fields, or no investigations yet
     return copy.deepcopy(value, memo)
 
 

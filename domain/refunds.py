@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.copying import CheapCopy
 from domain.errors import DomainError, InvalidValueError, RuleViolationError
 from domain.facts import ParcelFacts
 from domain.money import Money, total
@@ -101,7 +102,7 @@ class Refund:
 
 
 @dataclass
-class RefundBook:
+class RefundBook(CheapCopy):
     """Every refund of a parcel, in one currency."""
 
     currency: str

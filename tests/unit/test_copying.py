@@ -49,3 +49,27 @@ def test_command_on_the_copy_leaves_the_original_unchanged() -> None:
     assert list(parcel.refunds) == []
     assert parcel.version == 2 and not parcel.pending_events
     assert clone.version > parcel.version
+
+
+def test_a_copy_of_a_parcel_with_refunds_and_investigations_changes_alone() -> None:
+    """The refund book and the investigations (dicts of dicts) are copied to the bottom;
+    only dicts of immutable values are copied flat."""
+    parcel, policy = _parcel()
+    parcel.request_return("defective", True, T0 + timedelta(days=3))
+    parcel.route_return(policy.route(parcel.facts(), [], T0 + timedelta(days=3), None),
+                        T0 + timedelta(days=3))
+    parcel.request_refund("R1", [RefundComponent("item", Money.of("39.00", "EUR")),
+                                 RefundComponent("shipping", Money.of("4.90", "EUR"))],
+                          policy, T0 + timedelta(days=4))
+    parcel.investigations["I1"] = {"status": "open"}
+    status = parcel.refunds["R1"].status
+    clone = copy.deepcopy(parcel)
+    clone.refunds["R1"].status = "rejected"
+    clone.refunds.refunds["R2"] = clone.refunds["R1"]
+    clone.investigations["I1"]["status"] = "resolved"
+    assert parcel.refunds["R1"].status == status and list(parcel.refunds.refunds) == ["R1"]
+    assert parcel.investigations == {"I1": {"status": "open"}}
+    parcel.__dict__["flat"] = {"a": "x", "b": 1}  # as an address's fields
+    clone = copy.deepcopy(parcel)
+    clone.flat["a"] = "y"
+    assert parcel.flat == {"a": "x", "b": 1}
