@@ -2,9 +2,10 @@
 
 `ledger_imports`: one row per import (a file or one pushed delivery): its format, seller
 scope, content digest, status and how far it got. `ledger_import_lines`: one row per
-command a line maps to (part 0..n-1; a line that maps to none, or cannot be read, has one
-row, part 0): the line's raw record (sealed) and its SHA-256, the command, its target and
-body as staged, and once applied its outcome. The pending rows are read in business-time
+command a line's records map to (part 0..n-1 across the line's records; a record that maps
+to none, or cannot be read, has one row): the record's SHA-256, its raw bytes (sealed) in
+the line's first row (the others `same:`), the command, its target and body as staged,
+and once applied its outcome. The pending rows are read in business-time
 order per parcel through `ledger_import_lines_pending`. `ledger_intake_secrets`: the
 per-source secrets of the push intake. The recorders create these with their own tables
 (infrastructure/persistence.py), so `returns-ledger db init` and CREATE_TABLE=no cover them.

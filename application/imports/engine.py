@@ -28,6 +28,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -63,6 +64,7 @@ BATCH_LINES = 100  # commands saved per ledger transaction (outcomes written per
 HELD_PASSES = 3
 HELD = ("held", "held_late")
 COPY_CHUNK = 1024 * 1024
+SAME_RAW = "same:"  # a row whose raw record is its line's first row's
 log = logging.getLogger("returns_ledger.imports")
 
 
@@ -198,22 +200,33 @@ class ImportDesk:
         return self.get(the_id)
 
     def _stage(self, row: dict[str, Any], fmt: Format) -> str | None:
-        """Read, map and store the lines after those staged; a failure's reason, or None."""
+        """Read, map and store the lines after those staged; a failure's reason, or None.
+
+        A line may stand for several records (a webhook document's checkpoints, a
+        snapshot row's stages): their rows are numbered on across the line (part 0..n-1
+        in the order read, so the same file always numbers them alike) and the line's raw
+        record is sealed once, in its first row. A staging transaction may end inside
+        such a line, so a resume stages the last line it got to again from its start (the
+        rows already stored are kept as they were: ON CONFLICT DO NOTHING)."""
         the_id, skip = row["import_id"], int(row["staged_lines"] or 0)
         raw_of = self._raw_writer(the_id)
         batch: list[dict[str, Any]] = []
-        last, lines_in_batch = skip, 0
+        last, rows_in_batch = skip, 0
+        line = _Line(-1)
         try:
             with self._spooled(the_id).open("rb") as stream:
                 for item in fmt.read(stream):
                     number = item[0] if isinstance(item, tuple) else item.line_no
-                    if number <= skip:
+                    if number < skip:
                         continue
-                    batch.extend(self._rows_of(item, fmt, raw_of))
-                    last, lines_in_batch = number, lines_in_batch + 1
-                    if lines_in_batch >= STAGE_LINES:
+                    if number != line.number:
+                        line = _Line(number)
+                    rows = self._rows_of(item, fmt, line, raw_of)
+                    batch.extend(rows)
+                    last, rows_in_batch = number, rows_in_batch + len(rows)
+                    if rows_in_batch >= STAGE_LINES:
                         self.store.stage(the_id, batch, last)
-                        batch, lines_in_batch = [], 0
+                        batch, rows_in_batch = [], 0
                         if self.stopping():
                             raise _StoppedError
         except FileNotFoundError:
@@ -237,12 +250,29 @@ class ImportDesk:
         return lambda raw: "sealed:" + seal("raw", base64.b64encode(raw).decode("ascii"))
 
     def _rows_of(self, item: SourceRecord | tuple[int, bytes, UnreadableRecordError],
-                 fmt: Format, raw_of: Any) -> list[dict[str, Any]]:
+                 fmt: Format, line: _Line, raw_of: Any) -> list[dict[str, Any]]:
+        """The rows of one record of `line`, numbered on from the line's rows so far."""
         number, raw = (item[0], item[1]) if isinstance(item, tuple) else (item.line_no,
                                                                           item.raw)
-        base = {"line_no": number, "part": 0, "group_key": "", "phase": 0,
+        if line.raw is None or (raw is not line.raw and raw != line.raw):
+            line.raw, line.sha256 = raw, hashlib.sha256(raw).hexdigest()
+            sealed = raw_of(raw)  # the first row of these bytes holds them ...
+        else:
+            sealed = SAME_RAW  # ... the line's other rows point back to it
+        first = line.next_part
+        base = {"line_no": number, "part": first, "group_key": "", "phase": 0,
                 "occurred_at": "", "source_key": "", "rule": "", "command": "", "target": "{}",
-                "body": "{}", "raw": raw_of(raw), "raw_sha256": hashlib.sha256(raw).hexdigest()}
+                "body": "{}", "raw": sealed, "raw_sha256": line.sha256}
+        rows = self._mapped_rows(item, fmt, base)
+        for index, staged in enumerate(rows[1:], start=1):
+            staged["raw"] = SAME_RAW
+            staged["part"] = first + index
+        line.next_part = first + len(rows)
+        return rows
+
+    def _mapped_rows(self, item: SourceRecord | tuple[int, bytes, UnreadableRecordError],
+                     fmt: Format, base: dict[str, Any]) -> list[dict[str, Any]]:
+        number = base["line_no"]
         if isinstance(item, tuple):
             return [{**base, "outcome": "unreadable", "detail": str(item[2])[:500]}]
         try:
@@ -259,10 +289,20 @@ class ImportDesk:
             return [{**base, "outcome": "ignored", "rule": mapped.rule,
                      "source_key": mapped.source_key,
                      "detail": "the mapping deliberately records nothing for this record"}]
-        many = len(mapped.commands) > 1
-        return [{**base, "part": part, "outcome": "pending", "rule": mapped.rule,
+        many = len(mapped.commands) > 1  # the key names the command within its record
+        return [{**base, "outcome": "pending", "rule": mapped.rule,
                  "source_key": f"{mapped.source_key}#{part}" if many else mapped.source_key,
                  **_staged(command)} for part, command in enumerate(mapped.commands)]
+
+
+@dataclass
+class _Line:
+    """The line being staged: its number, its rows so far and the raw bytes last sealed."""
+
+    number: int
+    next_part: int = 0
+    raw: bytes | None = None
+    sha256: str = ""
 
 
 def _staged(command: LineCommand) -> dict[str, Any]:
