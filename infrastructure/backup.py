@@ -3,11 +3,16 @@ overwrite data.
 
 A backup is a directory:
 
-- `manifest.json`: what it holds, the SHA-256 of every file, and the ledger digest taken
-  just before the copy (the copy holds at least those events, unchanged: the restore checks).
-- SQLite: `ledger.sqlite3` and `views.sqlite3`, copied with SQLite's online backup API (a
-  consistent snapshot while the service writes). The views are copied first, so they are
-  never ahead of the ledger's copy; their runners catch up after a restore.
+- `manifest.json`: what it holds, the SHA-256 of every file, the audit log's signed
+  checkpoint and the ledger digest taken just before the copy (the copy holds at least
+  those events, unchanged: the restore checks both).
+- `checkpoint.note`: that checkpoint (a C2SP signed note, application/audit/transparency.py),
+  also in the manifest; keep a copy and the log's public key outside the backup.
+- SQLite: `ledger.sqlite3`, `views.sqlite3` and `webhooks.sqlite3` (the dispatcher's queue),
+  copied with SQLite's online backup API (a consistent snapshot while the service writes).
+  The views and the queue are copied first, so they are never ahead of the ledger's copy;
+  their runners catch up after a restore (a delivery sent after the queue's copy may be
+  sent again: deliveries are at least once).
 - PostgreSQL: `store.pgdump`, one `pg_dump --format=custom` of the event store's schema and
   the views' schema (one snapshot, so the views match the events).
 - `keys/`: every key file the settings name (`*_KEY_FILE`: the personal-data master key, the
@@ -32,8 +37,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infrastructure.webhook_store import STORE_NAME, store_env
+
 FORMAT = 1
 MANIFEST = "manifest.json"
+CHECKPOINT_NOTE = "checkpoint.note"
 SQLITE = "eventsourcing.sqlite"
 POSTGRES = "eventsourcing.postgres"
 DEFAULT_KEY_FILES = {"PERSONAL_DATA_KEY_FILE": "var/personal-data.key",
@@ -128,8 +136,9 @@ def _run(command: list[str], child_env: dict[str, str]) -> None:
 
 # -- backup ------------------------------------------------------------------------
 def backup(env: Mapping[str, str], ledger_digest: str, events: int, destination: Path,
-           ) -> BackupReport:
-    """Copy the store and its key files into `destination` (a new or empty directory)."""
+           checkpoint: Mapping[str, Any] | None = None) -> BackupReport:
+    """Copy the store and its key files into `destination` (a new or empty directory), with
+    the signed `checkpoint` taken just before ({"size", "note", "key"}), if any."""
     if destination.exists() and any(destination.iterdir()):
         raise BackupError(f"{destination} is not empty: give a new directory")
     destination.mkdir(parents=True, exist_ok=True)
@@ -137,9 +146,9 @@ def backup(env: Mapping[str, str], ledger_digest: str, events: int, destination:
     report = BackupReport(destination, ledger_digest, events)
     module = env["PERSISTENCE_MODULE"]
     if module == SQLITE:
-        views = views_sqlite_file(env)
-        if views.exists():  # first: never ahead of the ledger's copy
-            _sqlite_copy(views, destination / "views.sqlite3")
+        for follower, name in _followers(env):
+            if follower.exists():  # first: never ahead of the ledger's copy
+                _sqlite_copy(follower, destination / name)
         _sqlite_copy(Path(env["SQLITE_DBNAME"]), destination / "ledger.sqlite3")
     elif module == POSTGRES:
         args, child = _pg_args(env)
@@ -148,6 +157,8 @@ def backup(env: Mapping[str, str], ledger_digest: str, events: int, destination:
               "--file", str(destination / "store.pgdump")], child)
     else:
         raise BackupError(f"nothing to back up: {module} keeps the store in memory")
+    if checkpoint is not None:
+        (destination / CHECKPOINT_NOTE).write_text(checkpoint["note"], encoding="utf-8")
     keys_dir = destination / "keys"
     keys_dir.mkdir(mode=0o700)
     for name, path in key_files(env).items():
@@ -169,6 +180,7 @@ def backup(env: Mapping[str, str], ledger_digest: str, events: int, destination:
     manifest = {
         "format": FORMAT, "created_at": datetime.now(UTC).isoformat(),
         "persistence_module": module, "digest": ledger_digest, "events": events,
+        "checkpoint": dict(checkpoint) if checkpoint is not None else None,
         "personal_data_key_fingerprint": key_fingerprint(env),
         "schemas": pg_schemas(env) if module == POSTGRES else None,
         "keys": {name: {"file": f"keys/{name}", "holds": WHAT_A_KEY_HOLDS.get(name, "a key")}
@@ -177,6 +189,13 @@ def backup(env: Mapping[str, str], ledger_digest: str, events: int, destination:
     }
     (destination / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return report
+
+
+def _followers(env: Mapping[str, str]) -> list[tuple[Path, str]]:
+    """The SQLite files that follow the ledger's (the views, the webhook queue) and their
+    names in a backup."""
+    queue = Path(store_env(env)[f"{STORE_NAME.upper()}_SQLITE_DBNAME"])
+    return [(views_sqlite_file(env), "views.sqlite3"), (queue, "webhooks.sqlite3")]
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:
@@ -226,16 +245,17 @@ def restore(env: Mapping[str, str], source: Path) -> dict[str, Any]:
                           "personal data would be unreadable")
     if module == SQLITE:
         ledger_file = Path(env["SQLITE_DBNAME"])
-        views = views_sqlite_file(env)
-        for path in (ledger_file, views):
+        followers = _followers(env)
+        for path in (ledger_file, *(p for p, _ in followers)):
             rows = _sqlite_rows(path)
             if rows:
                 raise BackupError(f"{path} is not empty ({rows} rows): restore only into a "
                                   f"new store (move it away, or give another SQLITE_DBNAME)")
         ledger_file.parent.mkdir(parents=True, exist_ok=True)
         _sqlite_replace(source / "ledger.sqlite3", ledger_file)
-        if (source / "views.sqlite3").exists():
-            _sqlite_replace(source / "views.sqlite3", views)
+        for path, name in followers:
+            if (source / name).exists():
+                _sqlite_replace(source / name, path)
     else:
         schemas = pg_schemas(env)
         if manifest["schemas"] != schemas:

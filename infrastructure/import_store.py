@@ -2,10 +2,11 @@
 
 `ledger_imports`: one row per import (a file or one pushed delivery): its format, seller
 scope, content digest, status and how far it got. `ledger_import_lines`: one row per
-command a line's records map to (part 0..n-1 across the line's records; a record that maps
-to none, or cannot be read, has one row): the record's SHA-256, its raw bytes (sealed) in
-the line's first row (the others `same:`), the command, its target and body as staged,
-and once applied its outcome. The pending rows are read in business-time
+command a source record maps to (part 0..n-1; a record that maps to none, or cannot be
+read, has one row, part 0), numbered by the record's place in the file (`record_no`: a
+JSON document of several checkpoints is one line and several records): the raw record
+(sealed) and its SHA-256, the command, its target and body as staged, and once applied
+its outcome. The pending rows are read in business-time
 order per parcel through `ledger_import_lines_pending`. `ledger_intake_secrets`: the
 per-source secrets of the push intake. The recorders create these with their own tables
 (infrastructure/persistence.py), so `returns-ledger db init` and CREATE_TABLE=no cover them.
@@ -26,7 +27,7 @@ TARGETS = "ledger_import_targets"
 IMPORT_COLUMNS = ("import_id", "format", "scope", "digest", "size", "file_name", "origin",
                   "status", "started_at", "started_by", "key_id", "staged_lines",
                   "finished_at", "failure")
-LINE_COLUMNS = ("import_id", "line_no", "part", "outcome", "group_key", "phase",
+LINE_COLUMNS = ("import_id", "record_no", "line_no", "part", "outcome", "group_key", "phase",
                 "occurred_at", "source_key", "rule", "command", "target", "body", "raw",
                 "raw_sha256", "parcel_id", "version", "problem_type", "problem_rule",
                 "detail")
@@ -46,14 +47,15 @@ def create_statements(prefix: str = "") -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {IMPORTS}_by_scope ON {prefix}{IMPORTS} "
         "(scope, started_at)",
         f"CREATE TABLE IF NOT EXISTS {prefix}{LINES} (import_id TEXT NOT NULL, "
-        "line_no BIGINT NOT NULL, part INTEGER NOT NULL, outcome TEXT NOT NULL, "
+        "record_no BIGINT NOT NULL, line_no BIGINT NOT NULL, part INTEGER NOT NULL, "
+        "outcome TEXT NOT NULL, "
         "group_key TEXT NOT NULL, phase INTEGER NOT NULL, occurred_at TEXT NOT NULL, "
         "source_key TEXT NOT NULL, rule TEXT NOT NULL, command TEXT NOT NULL, "
         "target TEXT NOT NULL, body TEXT NOT NULL, raw TEXT NOT NULL, "
         "raw_sha256 TEXT NOT NULL, parcel_id TEXT, version INTEGER, problem_type TEXT, "
-        "problem_rule TEXT, detail TEXT, PRIMARY KEY (import_id, line_no, part))",
+        "problem_rule TEXT, detail TEXT, PRIMARY KEY (import_id, record_no, part))",
         f"CREATE INDEX IF NOT EXISTS {LINES}_pending ON {prefix}{LINES} "
-        "(import_id, outcome, group_key, phase, occurred_at, line_no, part)",
+        "(import_id, outcome, group_key, phase, occurred_at, record_no, part)",
         f"CREATE TABLE IF NOT EXISTS {prefix}{SECRETS} (secret_id TEXT PRIMARY KEY, "
         "source TEXT NOT NULL, seller_id TEXT NOT NULL, sealed TEXT NOT NULL, "
         "created_at TEXT NOT NULL, revoked_at TEXT)",
@@ -126,7 +128,7 @@ class ImportStore:
         far the file was read, in one transaction."""
         marks = ", ".join("?" for _ in LINE_COLUMNS)
         insert = self._sql(f"INSERT INTO {{p}}{LINES} ({', '.join(LINE_COLUMNS)}) "
-                           f"VALUES ({marks}) ON CONFLICT (import_id, line_no, part) DO NOTHING")
+                           f"VALUES ({marks}) ON CONFLICT (import_id, record_no, part) DO NOTHING")
         with self._transaction(commit=True) as cursor:
             if rows:
                 cursor.executemany(insert, [tuple({**r, "import_id": import_id}.get(c)
@@ -139,22 +141,22 @@ class ImportStore:
         """The next staged commands, per parcel in business-time order."""
         return self._rows(
             f"SELECT * FROM {{p}}{LINES} WHERE import_id = ? AND outcome = 'pending' "
-            "ORDER BY group_key, phase, occurred_at, line_no, part "
+            "ORDER BY group_key, phase, occurred_at, record_no, part "
             f"LIMIT {int(limit)}", [import_id])
 
     def with_outcome(self, import_id: str, outcomes: Sequence[str],
                      after: tuple[str, int, int] | None, limit: int) -> list[dict[str, Any]]:
         """A page of the rows with these outcomes in business-time order, after a row's
-        (occurred_at, line_no, part)."""
+        (occurred_at, record_no, part)."""
         marks = ", ".join("?" for _ in outcomes)
         where = f"import_id = ? AND outcome IN ({marks})"
         params: list[Any] = [import_id, *outcomes]
         if after is not None:
-            where += (" AND (occurred_at > ? OR (occurred_at = ? AND (line_no > ? OR "
-                      "(line_no = ? AND part > ?))))")
+            where += (" AND (occurred_at > ? OR (occurred_at = ? AND (record_no > ? OR "
+                      "(record_no = ? AND part > ?))))")
             params += [after[0], after[0], after[1], after[1], after[2]]
         return self._rows(f"SELECT * FROM {{p}}{LINES} WHERE {where} ORDER BY occurred_at, "
-                          f"line_no, part LIMIT {int(limit)}", params)
+                          f"record_no, part LIMIT {int(limit)}", params)
 
     def finish_held(self, import_id: str) -> None:
         """The lines still held after the last pass: late, or refused."""
@@ -162,16 +164,37 @@ class ImportStore:
                     "THEN 'late' ELSE 'refused' END WHERE import_id = ? AND outcome IN "
                     "('held', 'held_late')", [(import_id,)])
 
+    def reopen(self, import_id: str, problem_types: Sequence[str]) -> int:
+        """Refused rows with these problem types back to pending, and the import to
+        applying, in one transaction; how many rows."""
+        marks = ", ".join("?" for _ in problem_types)
+        with self._transaction(commit=True) as cursor:
+            cursor.execute(self._sql(f"SELECT COUNT(*) AS n FROM {{p}}{LINES} WHERE "
+                                     f"import_id = ? AND outcome = 'refused' AND "
+                                     f"problem_type IN ({marks})"),
+                           (import_id, *problem_types))
+            count = int(dict(cursor.fetchone())["n"])
+            if count:
+                cursor.execute(self._sql(
+                    f"UPDATE {{p}}{LINES} SET outcome = 'pending', problem_type = NULL, "
+                    "problem_rule = NULL, detail = NULL WHERE import_id = ? AND "
+                    f"outcome = 'refused' AND problem_type IN ({marks})"),
+                    (import_id, *problem_types))
+                cursor.execute(self._sql(f"UPDATE {{p}}{IMPORTS} SET status = 'applying', "
+                                         "finished_at = NULL WHERE import_id = ?"),
+                               (import_id,))
+        return count
+
     def get_line(self, import_id: str, line_no: int) -> list[dict[str, Any]]:
         return self._rows(f"SELECT * FROM {{p}}{LINES} WHERE import_id = ? AND line_no = ? "
-                          "ORDER BY part", [import_id, line_no])
+                          "ORDER BY record_no, part", [import_id, line_no])
 
     def settle(self, import_id: str, outcomes: Sequence[Mapping[str, Any]]) -> None:
         """Write applied lines' outcomes (one transaction for many lines)."""
         sets = ", ".join(f"{c} = ?" for c in OUTCOME_COLUMNS)
-        self._write(f"UPDATE {{p}}{LINES} SET {sets} WHERE import_id = ? AND line_no = ? "
+        self._write(f"UPDATE {{p}}{LINES} SET {sets} WHERE import_id = ? AND record_no = ? "
                     "AND part = ?", [(*(o.get(c) for c in OUTCOME_COLUMNS), import_id,
-                                      o["line_no"], o["part"]) for o in outcomes])
+                                      o["record_no"], o["part"]) for o in outcomes])
 
     def counts(self, import_id: str) -> dict[str, int]:
         rows = self._rows(f"SELECT outcome, COUNT(*) AS n FROM {{p}}{LINES} "
@@ -180,16 +203,16 @@ class ImportStore:
 
     def lines(self, import_id: str, page: int = 2000, after: tuple[int, int] = (-1, -1)
               ) -> Iterator[dict[str, Any]]:
-        """Every line's row in file order after (line_no, part), a page at a time."""
+        """Every record's rows in file order after (record_no, part), a page at a time."""
         while True:
             rows = self._rows(
-                f"SELECT * FROM {{p}}{LINES} WHERE import_id = ? AND (line_no > ? OR "
-                "(line_no = ? AND part > ?)) ORDER BY line_no, part "
+                f"SELECT * FROM {{p}}{LINES} WHERE import_id = ? AND (record_no > ? OR "
+                "(record_no = ? AND part > ?)) ORDER BY record_no, part "
                 f"LIMIT {int(page)}", [import_id, after[0], after[0], after[1]])
             yield from rows
             if len(rows) < page:
                 return
-            after = (rows[-1]["line_no"], rows[-1]["part"])
+            after = (rows[-1]["record_no"], rows[-1]["part"])
 
     # -- targets ----------------------------------------------------------------------
     def targets_position(self) -> int:

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -63,8 +62,10 @@ APPLY_PAGE = 500  # staged commands read at once
 BATCH_LINES = 100  # commands saved per ledger transaction (outcomes written per batch)
 HELD_PASSES = 3
 HELD = ("held", "held_late")
+# Refusals that another step may lift: what `retry` applies again.
+RETRYABLE = ("urn:returns-ledger:problem:parcel-not-found",
+             "urn:returns-ledger:problem:invalid-transition")
 COPY_CHUNK = 1024 * 1024
-SAME_RAW = "same:"  # a row whose raw record is its line's first row's
 log = logging.getLogger("returns_ledger.imports")
 
 
@@ -137,16 +138,20 @@ class ImportDesk:
 
     def lines(self, the_id: UUID | str, after: tuple[int, int] = (-1, -1)
               ) -> Iterator[dict[str, Any]]:
-        """Every line's outcome in file order after (line_no, part), streamed a page at a
-        time (no raw record: see raw_record)."""
+        """Every record's outcome in file order after (record_no, part), streamed a page
+        at a time (no raw record: see raw_record)."""
         for row in self.store.lines(str(the_id), after=after):
-            yield {k: row[k] for k in ("line_no", "part", "outcome", "command", "parcel_id",
-                                       "version", "problem_type", "problem_rule", "detail",
-                                       "rule", "source_key", "occurred_at", "raw_sha256")}
+            yield {k: row[k] for k in ("record_no", "line_no", "part", "outcome", "command",
+                                       "parcel_id", "version", "problem_type", "problem_rule",
+                                       "detail", "rule", "source_key", "occurred_at",
+                                       "raw_sha256")}
 
-    def raw_record(self, the_id: UUID | str, line_no: int) -> bytes | None:
-        """The line's raw record as it was read, None once erased (LZ-1 crypto-shredding)."""
-        rows = self.store.get_line(str(the_id), line_no)
+    def raw_record(self, the_id: UUID | str, line_no: int, record_no: int | None = None
+                   ) -> bytes | None:
+        """The raw record read at this line (the event's `source` names its line and
+        record: a line may hold several), None once erased (LZ-1 crypto-shredding)."""
+        rows = [r for r in self.store.get_line(str(the_id), line_no)
+                if record_no is None or r["record_no"] == record_no]
         if not rows:
             raise ImportNotFoundError(f"{the_id} line {line_no}")
         kind, _, token = rows[0]["raw"].partition(":")
@@ -154,6 +159,16 @@ class ImportDesk:
             return base64.b64decode(token)
         opened = self.ledger.vault.open(_subject(the_id), {"raw": token})["raw"]
         return None if opened == "erased" else base64.b64decode(opened)
+
+    def retry(self, the_id: UUID | str) -> int:
+        """Apply again the lines refused for a parcel not registered yet or a state that
+        did not allow them yet (e.g. the parcels were registered since): how many. Each
+        still applies once (its idempotency key); a `late` line stays late. The import
+        is then unfinished until it is run again (the caller submits it)."""
+        view = self.get(the_id)
+        if view.status != "done":
+            return 0
+        return int(self.store.reopen(str(the_id), RETRYABLE))
 
     # -- running ------------------------------------------------------------------------
     def resume(self, stopping: Callable[[], bool] = lambda: False) -> list[str]:
@@ -200,33 +215,24 @@ class ImportDesk:
         return self.get(the_id)
 
     def _stage(self, row: dict[str, Any], fmt: Format) -> str | None:
-        """Read, map and store the lines after those staged; a failure's reason, or None.
-
-        A line may stand for several records (a webhook document's checkpoints, a
-        snapshot row's stages): their rows are numbered on across the line (part 0..n-1
-        in the order read, so the same file always numbers them alike) and the line's raw
-        record is sealed once, in its first row. A staging transaction may end inside
-        such a line, so a resume stages the last line it got to again from its start (the
-        rows already stored are kept as they were: ON CONFLICT DO NOTHING)."""
+        """Read, map and store the lines after those staged; a failure's reason, or None."""
+        # Records are counted in the order the format reads them (a line may hold several:
+        # a webhook's JSON document of checkpoints): a resume skips those staged.
         the_id, skip = row["import_id"], int(row["staged_lines"] or 0)
         raw_of = self._raw_writer(the_id)
         batch: list[dict[str, Any]] = []
-        last, rows_in_batch = skip, 0
-        line = _Line(-1)
+        last, lines_in_batch = skip, 0
         try:
             with self._spooled(the_id).open("rb") as stream:
-                for item in fmt.read(stream):
-                    number = item[0] if isinstance(item, tuple) else item.line_no
-                    if number < skip:
+                for record_no, item in enumerate(fmt.read(stream), start=1):
+                    if record_no <= skip:
                         continue
-                    if number != line.number:
-                        line = _Line(number)
-                    rows = self._rows_of(item, fmt, line, raw_of)
-                    batch.extend(rows)
-                    last, rows_in_batch = number, rows_in_batch + len(rows)
-                    if rows_in_batch >= STAGE_LINES:
+                    batch.extend({"record_no": record_no, **r}
+                                 for r in self._rows_of(item, fmt, raw_of))
+                    last, lines_in_batch = record_no, lines_in_batch + 1
+                    if lines_in_batch >= STAGE_LINES:
                         self.store.stage(the_id, batch, last)
-                        batch, rows_in_batch = [], 0
+                        batch, lines_in_batch = [], 0
                         if self.stopping():
                             raise _StoppedError
         except FileNotFoundError:
@@ -250,29 +256,12 @@ class ImportDesk:
         return lambda raw: "sealed:" + seal("raw", base64.b64encode(raw).decode("ascii"))
 
     def _rows_of(self, item: SourceRecord | tuple[int, bytes, UnreadableRecordError],
-                 fmt: Format, line: _Line, raw_of: Any) -> list[dict[str, Any]]:
-        """The rows of one record of `line`, numbered on from the line's rows so far."""
+                 fmt: Format, raw_of: Any) -> list[dict[str, Any]]:
         number, raw = (item[0], item[1]) if isinstance(item, tuple) else (item.line_no,
                                                                           item.raw)
-        if line.raw is None or (raw is not line.raw and raw != line.raw):
-            line.raw, line.sha256 = raw, hashlib.sha256(raw).hexdigest()
-            sealed = raw_of(raw)  # the first row of these bytes holds them ...
-        else:
-            sealed = SAME_RAW  # ... the line's other rows point back to it
-        first = line.next_part
-        base = {"line_no": number, "part": first, "group_key": "", "phase": 0,
+        base = {"line_no": number, "part": 0, "group_key": "", "phase": 0,
                 "occurred_at": "", "source_key": "", "rule": "", "command": "", "target": "{}",
-                "body": "{}", "raw": sealed, "raw_sha256": line.sha256}
-        rows = self._mapped_rows(item, fmt, base)
-        for index, staged in enumerate(rows[1:], start=1):
-            staged["raw"] = SAME_RAW
-            staged["part"] = first + index
-        line.next_part = first + len(rows)
-        return rows
-
-    def _mapped_rows(self, item: SourceRecord | tuple[int, bytes, UnreadableRecordError],
-                     fmt: Format, base: dict[str, Any]) -> list[dict[str, Any]]:
-        number = base["line_no"]
+                "body": "{}", "raw": raw_of(raw), "raw_sha256": hashlib.sha256(raw).hexdigest()}
         if isinstance(item, tuple):
             return [{**base, "outcome": "unreadable", "detail": str(item[2])[:500]}]
         try:
@@ -289,20 +278,10 @@ class ImportDesk:
             return [{**base, "outcome": "ignored", "rule": mapped.rule,
                      "source_key": mapped.source_key,
                      "detail": "the mapping deliberately records nothing for this record"}]
-        many = len(mapped.commands) > 1  # the key names the command within its record
-        return [{**base, "outcome": "pending", "rule": mapped.rule,
+        many = len(mapped.commands) > 1
+        return [{**base, "part": part, "outcome": "pending", "rule": mapped.rule,
                  "source_key": f"{mapped.source_key}#{part}" if many else mapped.source_key,
                  **_staged(command)} for part, command in enumerate(mapped.commands)]
-
-
-@dataclass
-class _Line:
-    """The line being staged: its number, its rows so far and the raw bytes last sealed."""
-
-    number: int
-    next_part: int = 0
-    raw: bytes | None = None
-    sha256: str = ""
 
 
 def _staged(command: LineCommand) -> dict[str, Any]:
@@ -396,7 +375,7 @@ class _Applier:
             outcomes = self._settle_all(rows)
             applied += sum(1 for o in outcomes if o["outcome"] not in HELD)
             last = rows[-1]
-            after = (last["occurred_at"], last["line_no"], last["part"])
+            after = (last["occurred_at"], last["record_no"], last["part"])
 
     def _settle_all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Apply rows BATCH_LINES at a time, each batch in one transaction, and write
@@ -444,7 +423,7 @@ class _Applier:
             results, later = {}, list(range(len(rows)))
         for index in later:
             results[index] = self._apply(rows[index])
-        return [{"line_no": r["line_no"], "part": r["part"], **results[i]}
+        return [{"record_no": r["record_no"], "part": r["part"], **results[i]}
                 for i, r in enumerate(rows)]
 
     def _apply(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -491,7 +470,7 @@ class _Applier:
         fingerprint = hashlib.sha256(f"{name}\n{pid}\n{canonical}".encode()).hexdigest()
         idem = Idempotency(self.idem_scope, row["source_key"], fingerprint)
         reference = {"import": self.the_id, "line": row["line_no"],
-                     "sha256": row["raw_sha256"]}
+                     "record": row["record_no"], "sha256": row["raw_sha256"]}
         actor = self.row["started_by"]
         with stamping(reference) as stamp:
             if pid is None:

@@ -1,9 +1,10 @@
 """Where a command came from: the import line whose raw record it was mapped from.
 
-While an import applies a line, the line's reference (the import's id, the line number
-and the SHA-256 of the raw source record) is current; the ledger's one save path stamps
-it on every parcel event the command records, as the event's optional `source` (events
-recorded otherwise, and every event stored before imports existed, read `source` None).
+While an import applies a line, the line's reference (the import's id, the line number,
+the record's number in the file and the SHA-256 of the raw source record) is current;
+the ledger's one save path stamps it on every parcel event the command records, as the
+event's optional `source` (events recorded otherwise, and every event stored before
+imports existed, read `source` None).
 So an auditor goes from an event to the raw record the ledger was told, and the hash in
 the event proves the stored record is the one it was.
 """

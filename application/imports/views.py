@@ -70,6 +70,6 @@ class ImportView:
                 "status": self.status, "sha256": self.digest, "size": self.size,
                 "file_name": self.file_name, "origin": self.origin,
                 "started_at": self.started_at, "started_by": self.started_by,
-                "lines_read": self.staged_lines, "finished_at": self.finished_at,
+                "records_read": self.staged_lines, "finished_at": self.finished_at,
                 "failure": self.failure, "summary": summary,
                 "rows": sum(self.counts.values()), "already_accepted": self.already}

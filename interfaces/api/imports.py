@@ -23,6 +23,7 @@ from application.imports.formats.registry import (
 from application.imports.intake import IntakeSecrets
 from application.imports.views import OUTCOMES, ImportNotFoundError, ImportTooLargeError
 from application.imports.worker import ImportWorker, runs_in_process
+from interfaces.api import json_body
 from interfaces.api.auth import READ, WRITE, caller, requires, sees_all
 from interfaces.api.catalog import ApiCommands
 from interfaces.api.json_body import Blueprint
@@ -32,11 +33,12 @@ from interfaces.api.views import wants_csv
 
 WORKER = "returns_ledger_imports"
 INTAKE_MAX_BYTES = 1024 * 1024
-LINE_COLUMNS = ("line_no", "part", "outcome", "command", "parcel_id", "version",
+LINE_COLUMNS = ("record_no", "line_no", "part", "outcome", "command", "parcel_id", "version",
                 "problem_type", "problem_rule", "detail", "rule", "source_key", "occurred_at",
                 "raw_sha256")
-UPLOAD_TYPES = ("text/csv", "text/plain", "application/x-ndjson", "application/jsonl",
-                "application/json-lines", "application/octet-stream", "application/json")
+UPLOAD_TYPES = ("text/csv", "text/plain", "text/tab-separated-values", "application/x-ndjson",
+                "application/jsonl", "application/json-lines", "application/octet-stream",
+                "application/json")
 
 blp = Blueprint("imports", __name__, url_prefix="/v1",
                 description="Bulk imports of carrier scans and marketplace return records")
@@ -52,13 +54,13 @@ class ImportReadQuery(Schema):
     format = fields.String(validate=validate.OneOf(["json", "csv"]), metadata={
         "description": "csv: every line's outcome as CSV (also Accept: text/csv)"})
     after = fields.String(validate=validate.Regexp(r"^[0-9]{1,12}(\.[0-9]{1,4})?$"), metadata={
-        "description": "JSON: the lines after this one (`next` of the previous page: "
-                       "`<line>.<part>`)", "example": "1001.0"})
+        "description": "JSON: the records after this one (`next` of the previous page: "
+                       "`<record_no>.<part>`)", "example": "1001.0"})
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
 
 
 class ImportListQuery(Schema):
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=1_000_000_000))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -74,7 +76,8 @@ class ImportResponse(Schema):
     origin = fields.String(required=True, metadata={"description": "upload or intake"})
     started_at = fields.String(required=True)
     started_by = fields.String(required=True)
-    lines_read = fields.Integer(required=True)
+    records_read = fields.Integer(required=True, metadata={
+        "description": "source records read so far (a line may hold several)"})
     finished_at = fields.String(allow_none=True)
     failure = fields.String(allow_none=True)
     summary = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
@@ -84,6 +87,7 @@ class ImportResponse(Schema):
 
 
 class ImportLineResponse(Schema):
+    record_no = fields.Integer(metadata={"description": "the record's place in the file"})
     line_no = fields.Integer()
     part = fields.Integer()
     outcome = fields.String()
@@ -118,15 +122,15 @@ def _upload_doc() -> dict[str, Any]:
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                            "properties": {"file": {"type": "string",
                                                                    "format": "binary"}}}}}
-    for media in ("text/csv", "application/x-ndjson"):
-        examples = {}
-        for name, fmt in sorted(formats.items()):
-            sample = (getattr(fmt, "examples", {}) or {}).get(media)
-            if sample is None and getattr(fmt, "media_type", "text/csv") == media:
-                sample = example_of(fmt)
-            if sample is not None:
-                examples[name] = {"summary": f"format={name}",
-                                  "value": sample.decode("utf-8", "replace")}
+    by_media: dict[str, dict[str, Any]] = {"text/csv": {}, "application/x-ndjson": {}}
+    for name, fmt in sorted(formats.items()):
+        samples = dict(getattr(fmt, "examples", None) or {})
+        if not samples and example_of(fmt) is not None:
+            samples = {str(getattr(fmt, "media_type", "text/csv")): example_of(fmt)}
+        for media, sample in samples.items():
+            by_media.setdefault(media, {})[name] = {
+                "summary": f"format={name}", "value": sample.decode("utf-8", "replace")}
+    for media, examples in by_media.items():
         content[media] = {"schema": {"type": "string"}, "examples": examples}
     return {"description": f"Formats: {listing}.",
             "requestBody": {"required": True, "content": content}}
@@ -198,8 +202,24 @@ class ImportReport(MethodView):
                                      query["limit"] + 1))
         more = len(page) > query["limit"]
         page = page[:query["limit"]]
-        following = f"{page[-1]['line_no']}.{page[-1]['part']}" if more else None
+        following = f"{page[-1]['record_no']}.{page[-1]['part']}" if more else None
         return {**view.as_dict(), "lines": page, "next": following}, headers
+
+
+@blp.route("/imports/<uuid:import_id>/retries")
+class ImportRetries(MethodView):
+    @requires(WRITE)
+    @blp.response(202, ImportResponse, description="its refused lines run again")
+    def post(self, import_id: UUID) -> Any:
+        """Apply again an import's lines refused because their parcel was not registered
+        yet or its state did not allow them yet (each still applies once; a late line
+        stays late): 202 and the import, unfinished until they are run."""
+        reading = desk()
+        view = reading.get(import_id)
+        if not sees_all() and view.scope != caller().seller_id:
+            raise ImportNotFoundError(import_id)
+        reading.retry(import_id)
+        return _accepted(reading.get(import_id))
 
 
 @blp.route("/intake/<string:source>")
@@ -212,10 +232,16 @@ class Intake(MethodView):
     def post(self, source: str) -> Any:
         """A delivery pushed by a source (a carrier aggregator's or marketplace's webhook),
         signed with the source's secret; imported in the background (202, Location), the
-        same delivery twice is one import. At most 1 MiB."""
-        fmt = _format(source)
+        same delivery twice is one import. At most 1 MiB; a JSON document
+        (application/json) must parse (400), JSON Lines come as application/x-ndjson."""
         request.max_content_length = INTAKE_MAX_BYTES
         body = request.get_data(cache=False)
+        if request.is_json:  # a JSON document must parse, as every JSON body of the API
+            try:
+                json_body.loads(body)
+            except json_body.MalformedJsonError as error:
+                abort(400, f"the body is not accepted: {error}")
+        fmt = _format(source)
         sender = IntakeSecrets(ledger()).sender(fmt, dict(request.headers), body)
         if sender is None:
             return problem(401, "unauthenticated", f"the delivery is not signed with an active "

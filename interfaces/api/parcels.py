@@ -61,7 +61,8 @@ class Parcels(MethodView):
         (filters, `cursor`/`next_cursor`, `min_position` waits for your last write)."""
         if "tracking_number" not in query:
             return list_parcels(query)
-        return {"items": [jsonable(p) for p in _find(query["tracking_number"],
+        reads = query_ledger(query.get("min_position"))  # the replica, when configured
+        return {"items": [jsonable(p) for p in _find(reads, query["tracking_number"],
                                                      query.get("platform"))]}
 
 
@@ -103,12 +104,12 @@ class ParcelHistory(MethodView):
                 "events": events, "damage": list(history.damage)}, etag(version)
 
 
-def _find(tracking_number: str, platform: str | None) -> list[Any]:
+def _find(reads: Any, tracking_number: str, platform: str | None) -> list[Any]:
     """At most one parcel per platform has a tracking number; only the key's own show."""
     found = []
     for candidate in [platform] if platform else [p.value for p in Platform]:
         try:
-            view = ledger().find_parcel(tracking_number, candidate)
+            view = reads.find_parcel(tracking_number, candidate)
         except ParcelNotFoundError:
             continue
         if sees_all() or view.seller_id == caller().seller_id:

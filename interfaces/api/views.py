@@ -4,6 +4,12 @@
 hold-expiry timer with the first request when the embedded default wants them
 (PROJECTIONS_IN_PROCESS, default yes on SQLite, no on PostgreSQL and under TESTING), and adds
 `projection_position` / `projection_lag` gauges to the app's Prometheus registry.
+
+With a streaming replica (POSTGRES_READ_HOST, infrastructure/replica.py) the queries read the
+views' tables on the replica (the runners write them on the primary; streaming copies them),
+while the runners, /metrics and /readyz keep to the primary's. A read with `min_position`
+then waits for the replica to replay that position (else 503 `replica-behind`), then for the
+view there to have applied it (else flagged `caught_up: false`, as on the primary).
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ from marshmallow import Schema, fields, validate
 from prometheus_client.core import GaugeMetricFamily
 
 from domain.values import Platform, Status
+from infrastructure.replica import replica_env
 from interfaces.api.auth import caller, check_seller, sees_all
 from interfaces.api.fields import COUNTRY, Choice, Text, When
 from interfaces.api.ledger import EXTENSION as LEDGER_EXTENSION
 from interfaces.api.ledger import SETTINGS_EXTENSION
 from interfaces.api.problems import problem
+from interfaces.api.replica import EXTENSION as REPLICA_EXTENSION
+from interfaces.api.replica import ReplicaBehindError, position_not_recorded
 from projections.embedded import EmbeddedProjections, runs_in_process, start_embedded
 from projections.service import ViewStores
 from projections.tracking import ParcelQuery
@@ -35,11 +44,14 @@ TESTING_WAIT = 0.2  # under TESTING, unless VIEW_WAIT_SECONDS says otherwise
 class ViewsHolder:
     """The app's view stores and, for the embedded default, its in-process runners."""
 
-    def __init__(self, env: Mapping[str, str], in_process: bool, wait: float) -> None:
+    def __init__(self, env: Mapping[str, str], in_process: bool, wait: float,
+                 read_env: Mapping[str, str] | None = None) -> None:
         self.env = dict(env)
         self.in_process = in_process
         self.wait = wait
+        self.read_env = dict(read_env) if read_env is not None else None
         self._stores: ViewStores | None = None
+        self._read_stores: ViewStores | None = None
         self.embedded: EmbeddedProjections | None = None
         self._lock = threading.Lock()
 
@@ -48,6 +60,15 @@ class ViewsHolder:
             if self._stores is None:
                 self._stores = ViewStores(self.env)
             return self._stores
+
+    def read_stores(self) -> ViewStores:
+        """The views the queries read: the replica's when one is configured."""
+        if self.read_env is None:
+            return self.stores()
+        with self._lock:
+            if self._read_stores is None:
+                self._read_stores = ViewStores(self.read_env)
+            return self._read_stores
 
     def start_in_process(self, ledger: Any) -> None:
         """Start the runners and the hold-expiry timer once, if this app runs them."""
@@ -63,9 +84,10 @@ class ViewsHolder:
             if self.embedded is not None:
                 self.embedded.stop()
                 self.embedded = None
-            if self._stores is not None:
-                self._stores.close()
-                self._stores = None
+            for stores in (self._stores, self._read_stores):
+                if stores is not None:
+                    stores.close()
+            self._stores = self._read_stores = None
 
 
 class ViewLag:
@@ -101,7 +123,7 @@ def install(app: Flask) -> ViewsHolder:
     default_wait = TESTING_WAIT if app.testing else DEFAULT_WAIT
     configured = app.config.get("VIEW_WAIT_SECONDS", env.get("VIEW_WAIT_SECONDS"))
     wait = float(default_wait if configured is None else configured)
-    holder = ViewsHolder(env, in_process, wait)
+    holder = ViewsHolder(env, in_process, wait, replica_env(env))
     app.extensions[EXTENSION] = holder
     metrics = app.extensions.get("returns_ledger_metrics")
     if metrics is not None:
@@ -126,8 +148,9 @@ def holder() -> ViewsHolder:
 
 
 def view(name: str) -> Any:
-    """A view to query; 503 when it does not belong to the event store (rebuild it)."""
-    return holder().stores().checked_view(name)
+    """A view to query (on the replica when one is configured); 503 when it does not belong
+    to the event store (rebuild it)."""
+    return holder().read_stores().checked_view(name)
 
 
 def freshness(name: str, min_position: int | None) -> tuple[bool, Response | None]:
@@ -135,17 +158,24 @@ def freshness(name: str, min_position: int | None) -> tuple[bool, Response | Non
 
     Answers whether it has (`caught_up`: the reply is flagged, never refused, when it has not)
     and, for a position the ledger has not recorded, a 409 problem to send instead (the
-    request is well formed: the log has not got that far).
+    request is well formed: the log has not got that far). On a replica it first waits for
+    the replica to replay the position (ReplicaBehindError, a 503, when it does not in time).
     """
     if min_position is None:
         return True, None
-    stores = holder().stores()
-    head = stores.head()
-    if min_position > head:
-        return False, problem(409, "position-not-recorded", f"the ledger has recorded events "
-                              f"up to {head}, not {min_position}",
-                              facts={"view": name, "min_position": str(min_position)})
-    caught_up = stores.caught_up(name, min_position, holder().wait)
+    views = holder()
+    replica = current_app.extensions.get(REPLICA_EXTENSION)
+    if views.read_env is not None and replica is not None:
+        if not replica.wait_for(min_position):  # not replayed: not recorded, or behind
+            head = views.stores().head()
+            if min_position > head:
+                return False, position_not_recorded(head, min_position, view=name)
+            raise ReplicaBehindError(min_position, replica.replayed_position())
+    else:
+        head = views.stores().head()
+        if min_position > head:
+            return False, position_not_recorded(head, min_position, view=name)
+    caught_up = views.read_stores().caught_up(name, min_position, views.wait)
     g.view_caught_up = caught_up and g.get("view_caught_up", True)
     return caught_up, None
 

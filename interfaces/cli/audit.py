@@ -16,7 +16,14 @@ from uuid import UUID
 import click
 
 from application.audit.bundle import verify_bundle, write_bundle
-from application.audit.log import AuditLog, LogNotFoundError, TreeDamagedError, load_signer
+from application.audit.log import (
+    DEFAULT_SIGNING_KEY_FILE,
+    AuditLog,
+    LogNotFoundError,
+    TreeDamagedError,
+    load_signer,
+    new_signing_key,
+)
 from application.audit.report import BUNDLE_REFUSED, Breach, LedgerDigest, Verification
 from application.audit.transparency import (
     NoteVerifier,
@@ -403,6 +410,50 @@ def public_key(every: bool) -> None:
         ledger.close()
     for key in keys:
         click.echo(key.vkey)
+
+
+@audit.command("rotate-key")
+def rotate_key() -> None:
+    """A new checkpoint signing key. The current key first signs a checkpoint of the log as
+    it stands (so the store keeps its public key: older checkpoints stay verifiable); then,
+    with the key in a file (AUDIT_SIGNING_KEY_FILE, the default), the file gets the new key
+    (the old one is not needed again); with AUDIT_SIGNING_KEY in the environment, this prints
+    a new key to set there. Give verifiers the new public key, then restart the processes
+    that sign (the API's checkpoint timer: `systemctl reload returns-ledger-api`)."""
+    ledger = open_ledger()
+    try:
+        log = AuditLog(ledger)
+        old = log.signer.verifier.vkey
+        if ledger.recorder.max_notification_id():
+            taken, _ = log.checkpoint(datetime.now(UTC))
+            click.echo(f"signed with the old key: the checkpoint of {taken.size} events",
+                       err=True)
+    except TreeDamagedError as error:
+        raise click.ClickException(f"not rotated: {error}") from None
+    finally:
+        ledger.close()
+    env = log.env
+    seed = new_signing_key()
+    new = load_signer({**env, "AUDIT_SIGNING_KEY": seed}).verifier.vkey
+    if (env.get("AUDIT_SIGNING_KEY") or "").strip():
+        click.echo("AUDIT_SIGNING_KEY is set in the environment: set it to the new key below "
+                   "on every process that signs (rolling restart); the old one is not needed "
+                   f"again\nold public key: {old}\nnew public key: {new}", err=True)
+        click.echo(seed)
+        return
+    path = Path(env.get("AUDIT_SIGNING_KEY_FILE") or DEFAULT_SIGNING_KEY_FILE)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.rotate")
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(seed + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(scratch, path)  # whole or not at all
+    click.echo(f"new audit signing key in {path}")
+    click.echo(f"old public key: {old}")
+    click.echo(f"new public key: {new}")
+    click.echo("give verifiers the new public key; restart the API to sign with it: "
+               "systemctl reload returns-ledger-api")
 
 
 @audit.group("prove")

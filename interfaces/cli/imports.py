@@ -21,7 +21,7 @@ from domain.errors import DomainError
 from interfaces.api.catalog import ApiCommands
 from interfaces.cli.store import open_ledger
 
-LINE_COLUMNS = ("line_no", "part", "outcome", "command", "parcel_id", "version",
+LINE_COLUMNS = ("record_no", "line_no", "part", "outcome", "command", "parcel_id", "version",
                 "problem_type", "problem_rule", "detail", "rule", "source_key", "occurred_at",
                 "raw_sha256")
 
@@ -102,17 +102,37 @@ def show(import_id: str, as_csv: bool) -> None:
         ledger.close()
 
 
+@imports.command("retry")
+@click.argument("import_id")
+def retry(import_id: str) -> None:
+    """Apply again the lines refused for a parcel not registered yet, or a state that did
+    not allow them yet, then print the summary (each still applies once)."""
+    ledger = open_ledger()
+    try:
+        desk = _desk(ledger)
+        try:
+            count = desk.retry(import_id)
+        except DomainError as error:
+            raise click.ClickException(error.detail) from None
+        click.echo(f"{count} lines to apply again")
+        _summary(desk.run(import_id))
+    finally:
+        ledger.close()
+
+
 @imports.command("raw")
 @click.argument("import_id")
 @click.argument("line_no", type=int)
-def raw(import_id: str, line_no: int) -> None:
+@click.option("--record", "record_no", type=int, default=None,
+              help="The record of that line (an event's source names it; default: the first).")
+def raw(import_id: str, line_no: int, record_no: int | None) -> None:
     """The raw source record of one line as it was received (an auditor's question: what
     was the ledger told?), and its SHA-256; `erased` once its personal data is."""
     ledger = open_ledger()
     try:
         desk = _desk(ledger)
         try:
-            record = desk.raw_record(import_id, line_no)
+            record = desk.raw_record(import_id, line_no, record_no)
         except DomainError as error:
             raise click.ClickException(error.detail) from None
         if record is None:
@@ -174,7 +194,7 @@ def _summary(view: Any) -> None:
     again = " (the same file was imported already: that import)" if view.already else ""
     click.secho(f"import {view.id}{again}", bold=True)
     click.echo(f"  {view.file_name} ({view.format}), {view.size} bytes, sha256 {view.digest}")
-    click.echo(f"  status {view.status}, {view.staged_lines} lines read")
+    click.echo(f"  status {view.status}, {view.staged_lines} records read")
     if view.failure:
         click.echo(f"  failure: {view.failure}")
     for outcome in OUTCOMES:

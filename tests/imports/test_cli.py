@@ -33,7 +33,7 @@ def test_import_a_canonical_file_twice_then_read_its_outcomes_and_raw_record(cli
     first = runner.invoke(main, ["import", str(file), "--format", "canonical", "--seller", "s1"])
     assert first.exit_code == 0, first.output
     import_id = first.output.split()[1]
-    assert "status done, 7 lines read" in first.output
+    assert "status done, 6 records read" in first.output
     assert "applied                 6" in first.output
     again = runner.invoke(main, ["import", str(file), "--format", "canonical", "--seller",
                                  "s1"])
@@ -44,7 +44,8 @@ def test_import_a_canonical_file_twice_then_read_its_outcomes_and_raw_record(cli
     assert [r["outcome"] for r in rows] == ["applied"] * 6
     raw = runner.invoke(main, ["imports", "raw", import_id, "3"])
     assert raw.output.rstrip("\n").encode() == file.read_bytes().split(b"\r\n")[2]
-    assert runner.invoke(main, ["imports", "formats"]).output.startswith("canonical")
+    listed = runner.invoke(main, ["imports", "formats"]).output.splitlines()
+    assert any(line.startswith("canonical ") for line in listed)
 
 
 def test_a_file_the_format_cannot_read_exits_1_and_an_unknown_format_is_refused(cli_env,

@@ -16,6 +16,7 @@ from tests.imports.support import (
     registration,
     step,
     upload,
+    wait_done,
 )
 
 
@@ -134,11 +135,21 @@ def test_multipart_upload_is_the_same_import_as_the_body(client, keys):
     assert answer.get_json()["id"] == first["id"]
 
 
-def test_the_openapi_description_has_an_example_file_per_format(client):
+def test_the_openapi_description_has_an_example_file_per_format(client, keys):
+    from application.imports.formats.registry import names
+
     spec = client.get("/openapi.json").get_json()
     content = spec["paths"]["/v1/imports"]["post"]["requestBody"]["content"]
     assert "canonical" in content["text/csv"]["examples"]
     assert "canonical" in content["application/x-ndjson"]["examples"]
+    shown = {name for media in content.values() for name in media.get("examples", {})}
+    assert set(names()) <= shown
+    # Each example is accepted as it is described, in its own media type (never a 415).
+    for media, described in content.items():
+        for name, example in described.get("examples", {}).items():
+            answer = client.post(f"/v1/imports?format={name}", data=example["value"].encode(),
+                                 content_type=media, headers=bearer(keys.client))
+            assert answer.status_code in (200, 202), (name, media, answer.get_json())
 
 
 def test_the_outcomes_are_read_a_page_at_a_time(client, keys):
@@ -146,10 +157,30 @@ def test_the_outcomes_are_read_a_page_at_a_time(client, keys):
     location = f"/v1/imports/{report['id']}"
     first = client.get(f"{location}?limit=4", headers=bearer(keys.client)).get_json()
     assert [ln["line_no"] for ln in first["lines"]] == [2, 3, 4, 5]
-    assert first["next"] == "5.0"
+    assert first["next"] == "4.0"  # the 4th record, line 5
     rest = client.get(f"{location}?limit=4&after={first['next']}",
                       headers=bearer(keys.client)).get_json()
     assert [ln["line_no"] for ln in rest["lines"]] == [6, 7] and rest["next"] is None
-    assert [ln["line_no"] for ln in client.get(f"{location}?after=6", headers=bearer(
+    assert [ln["line_no"] for ln in client.get(f"{location}?after=5", headers=bearer(
         keys.client)).get_json()["lines"]] == [7]
     assert client.get(f"{location}?after=x", headers=bearer(keys.client)).status_code == 422
+
+
+def test_lines_refused_before_their_parcel_was_registered_apply_on_a_retry(client, keys):
+    scans = lifecycle()[1:4]  # attempts and the failure, before the parcel is registered
+    first = imported(client, keys.client, as_csv(scans))
+    assert first["summary"]["refused"] == 3
+    assert {ln["problem_type"] for ln in first["lines"]} == {
+        "urn:returns-ledger:problem:parcel-not-found"}
+    registered = imported(client, keys.client, as_csv([registration()]))
+    assert registered["summary"]["applied"] == 1
+    answer = client.post(f"/v1/imports/{first['id']}/retries", headers=bearer(keys.client))
+    assert answer.status_code == 202
+    again = wait_done(client, keys.client, answer.headers["Location"])
+    assert again["summary"]["applied"] == 3 and again["summary"]["refused"] == 0
+    assert _parcel(client, keys.client)["version"] == 4
+    # A second retry finds nothing to do; another seller's key finds no such import.
+    assert client.post(f"/v1/imports/{first['id']}/retries",
+                       headers=bearer(keys.client)).status_code == 200
+    assert client.post(f"/v1/imports/{first['id']}/retries",
+                       headers=bearer(keys.other_seller)).status_code == 404

@@ -1,6 +1,6 @@
 """A line that stands for several source records (a webhook document with several
 checkpoints, a marketplace snapshot row with several stages): every record is staged and
-applied, whatever part numbers its commands get, and a stop (or a crash) between two
+applied (each its own `record_no`), and a stop (or a crash) between two
 staging transactions inside such a line loses none of its records on resume."""
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ def test_tt7_every_checkpoint_of_one_webhook_document_is_staged_and_applied(desk
     the_id = _aftership(desk, _webhook(TN, SCANS))
     report = desk.run(the_id)
     rows = list(desk.lines(the_id))
-    assert [(r["line_no"], r["part"]) for r in rows] == [(1, 0), (1, 1), (1, 2)], rows
+    assert [(r["line_no"], r["record_no"]) for r in rows] == [(1, 1), (1, 2), (1, 3)], rows
     assert [r["outcome"] for r in rows] == ["applied"] * 3, rows
     assert len({r["source_key"] for r in rows}) == 3
     assert report.counts == {"applied": 3}
     parcel = desk.ledger.find_parcel(TN, "tiktok_shop")
     assert parcel.attempts == 2 and parcel.status == "delivery_failed"
-    # The raw record of the line is the whole document, once.
-    assert desk.raw_record(the_id, 1) == _webhook(TN, SCANS)
+    # The raw record of each of the line's records is the whole document.
+    assert desk.raw_record(the_id, 1) == desk.raw_record(the_id, 1, 3) == _webhook(TN, SCANS)
 
 
 def test_the_same_checkpoints_in_another_document_are_already_applied(desk):
@@ -77,11 +77,11 @@ def test_a_stop_between_staging_transactions_inside_a_line_loses_none_of_its_rec
     the_id = _aftership(desk, _webhook(TN, SCANS))
     stopped = desk.run(the_id, stopping=lambda: True)
     assert stopped.status == "staging"
-    assert [r["part"] for r in desk.lines(the_id)] == [0, 1]
+    assert [r["record_no"] for r in desk.lines(the_id)] == [1, 2]
     assert desk.resume() == [the_id]
     rows = list(desk.lines(the_id))
-    assert [(r["part"], r["outcome"]) for r in rows] == [
-        (0, "applied"), (1, "applied"), (2, "applied")], rows
+    assert [(r["record_no"], r["outcome"]) for r in rows] == [
+        (1, "applied"), (2, "applied"), (3, "applied")], rows
     assert desk.ledger.find_parcel(TN, "tiktok_shop").status == "delivery_failed"
 
 
@@ -106,8 +106,8 @@ def test_a_crash_between_staging_transactions_inside_a_line_loses_none(desk, mon
         pass
     monkeypatch.setattr(desk.store, "stage", stage)
     desk.resume()
-    assert [(r["part"], r["outcome"]) for r in desk.lines(the_id)] == [
-        (0, "applied"), (1, "applied"), (2, "applied")]
+    assert [(r["record_no"], r["outcome"]) for r in desk.lines(the_id)] == [
+        (1, "applied"), (2, "applied"), (3, "applied")]
 
 
 def test_a_long_document_seals_its_raw_record_once(desk):

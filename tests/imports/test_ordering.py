@@ -101,10 +101,10 @@ def test_each_event_carries_its_raw_records_hash_and_the_raw_record_is_kept(desk
     events = list(desk.ledger.events.get(parcel.id))
     import hashlib
 
-    for event, raw in zip(events, raw_lines[1:3]):
+    for record_no, (event, raw) in enumerate(zip(events, raw_lines[1:3]), start=1):
         assert event.source == {"import": view.id, "line": raw_lines.index(raw) + 1,
-                                "sha256": hashlib.sha256(raw).hexdigest()}
-        assert desk.raw_record(view.id, event.source["line"]) == raw
+                                "record": record_no, "sha256": hashlib.sha256(raw).hexdigest()}
+        assert desk.raw_record(view.id, event.source["line"], event.source["record"]) == raw
     # Events recorded otherwise have no source; stored events of before read None too.
     desk.ledger.record_delivery_attempt(parcel.id, "by hand", datetime(2026, 3, 5, tzinfo=UTC))
     assert list(desk.ledger.events.get(parcel.id))[-1].source is None

@@ -1,6 +1,8 @@
-"""Rotating the personal-data master key and the web secret without downtime: processes on
-the old and the new settings side by side read everything; pseudonyms (subject ids) stay;
-the old key is no longer needed afterwards; the events and their chains do not change."""
+"""Rotating the personal-data master key, the web secret and the audit log's checkpoint
+signing key without downtime: processes on the old and the new settings side by side read
+(or sign) everything; pseudonyms (subject ids) stay; old checkpoints stay verifiable; the
+old key is no longer needed afterwards; the events and their chains do not change.
+(Webhook secret rotation: tests/integration/test_webhooks.py.)"""
 
 from __future__ import annotations
 
@@ -11,9 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
+from application.audit.log import AuditLog, load_signer, new_signing_key
+from application.audit.transparency import NoteVerifier, ProofError, open_checkpoint
 from application.audit.verification import LedgerAudit
 from application.ledger import ReturnsLedger
 from application.privacy import RotationError, SealedUnderAnotherKeyError
+from domain.money import Money
+from domain.values import Line
 from interfaces.api import create_app
 from interfaces.cli import main
 from tests.web.conftest import csrf_of
@@ -145,3 +151,82 @@ def test_web_secret_rotation_keeps_sessions_for_one_session_lifetime(tmp_path, m
     later.set_cookie("returns_ledger_web", client.get_cookie(
         "returns_ledger_web", path="/web").value, path="/web")
     assert later.get("/web/parcels").status_code == 302  # signed out: sign in again
+
+
+def _register(ledger, n: int) -> None:
+    ledger.register_parcel(
+        platform="amazon", site="DE", seller_id="seller-rot", order_id=f"ROT-{n}",
+        order_created_at=T0, tracking_number=f"ROT{n:06d}",
+        lines=[Line("SKU-1", 1, Money.of("10.00", "EUR"))],
+        amount_paid=Money.of("10.00", "EUR"), occurred_at=T0)
+
+
+def test_audit_signing_key_rotation_keeps_old_checkpoints_verifiable(tmp_path, monkeypatch):
+    """`audit rotate-key` with the key in its file: the old key signs a last checkpoint, the
+    file gets the new key; a process not yet restarted still signs with the old key, the
+    restarted ones with the new; every checkpoint verifies with its own public key (and
+    not with the other), the store lists both, and the log verifies against each."""
+    key_file = tmp_path / "audit-signing.key"
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+           "SQLITE_DBNAME": str(tmp_path / "ledger.sqlite3"),
+           "AUDIT_SIGNING_KEY_FILE": str(key_file), "PERSONAL_DATA_KEY": _key()}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "init"]).exit_code == 0
+    not_restarted = ReturnsLedger({**env, "CREATE_TABLE": "no"})
+    old_process = AuditLog(not_restarted)
+    _register(not_restarted, 1)
+    old_vkey = old_process.signer.verifier.vkey  # the key file is made here, on first use
+    old_seed = key_file.read_text()
+
+    rotated = runner.invoke(main, ["audit", "rotate-key"])
+    assert rotated.exit_code == 0, rotated.output + rotated.stderr
+    assert "signed with the old key: the checkpoint of 1 events" in rotated.stderr
+    assert f"old public key: {old_vkey}" in rotated.output
+    new_vkey = rotated.output.split("new public key: ")[1].split()[0]
+    assert new_vkey != old_vkey and key_file.read_text() != old_seed
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+
+    _register(not_restarted, 2)
+    by_old, _ = old_process.checkpoint(datetime.now(UTC))  # not restarted yet: the old key
+    restarted = ReturnsLedger({**env, "CREATE_TABLE": "no"})
+    _register(restarted, 3)
+    by_new, _ = AuditLog(restarted).checkpoint(datetime.now(UTC))
+    old_key, new_key = NoteVerifier.parse(old_vkey), NoteVerifier.parse(new_vkey)
+    assert open_checkpoint(by_old.note, [old_key]).size == 2
+    assert open_checkpoint(by_new.note, [new_key]).size == 3
+    with pytest.raises(ProofError):
+        open_checkpoint(by_new.note, [old_key])
+    not_restarted.close()
+    restarted.close()
+
+    listed = runner.invoke(main, ["audit", "public-key", "--all"])
+    assert set(listed.stdout.split()) == {old_vkey, new_vkey}
+    for note, vkey in ((by_old.note, old_vkey), (by_new.note, new_vkey)):
+        kept = tmp_path / f"{vkey[-8:]}.note"
+        kept.write_text(note)
+        verified = runner.invoke(main, ["audit", "verify", "--all", "--against", str(kept),
+                                        "--key", vkey])
+        assert verified.exit_code == 0 and "ok: all" in verified.output, verified.output
+    wrong = runner.invoke(main, ["audit", "verify", "--all", "--against", str(kept),
+                                 "--key", old_vkey])
+    assert wrong.exit_code == 1
+
+
+def test_audit_signing_key_rotation_with_the_key_in_the_environment(tmp_path, monkeypatch):
+    """With AUDIT_SIGNING_KEY set, `audit rotate-key` prints a new key and writes no file."""
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+           "SQLITE_DBNAME": str(tmp_path / "ledger.sqlite3"),
+           "AUDIT_SIGNING_KEY_FILE": str(tmp_path / "audit-signing.key"),
+           "AUDIT_SIGNING_KEY": new_signing_key(), "PERSONAL_DATA_KEY": _key()}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "init"]).exit_code == 0
+    rotated = runner.invoke(main, ["audit", "rotate-key"])
+    assert rotated.exit_code == 0, rotated.stderr
+    seed = rotated.stdout.strip()
+    assert seed != env["AUDIT_SIGNING_KEY"] and not (tmp_path / "audit-signing.key").exists()
+    new_vkey = rotated.stderr.split("new public key: ")[1].split()[0]
+    assert load_signer({"AUDIT_SIGNING_KEY": seed}).verifier.vkey == new_vkey

@@ -1,7 +1,8 @@
 """Queries from a real PostgreSQL streaming replica, commands on the primary, and
-`min_position` waiting for the replica's replay: against a primary and a replica this test
-makes itself on loopback (tests/operations/replication.py). Skipped loudly when they cannot
-be made here; in CI (CI=true) it must run."""
+`min_position` waiting for the replica's replay (and, for the views' queries, for the view
+on the replica to have applied it): against a primary and a replica this test makes itself
+on loopback (tests/operations/replication.py). Skipped loudly when they cannot be made here;
+in CI (CI=true) it must run."""
 
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ from datetime import UTC, datetime
 import pytest
 
 from application.ledger import ReturnsLedger
+from application.settings import load
 from interfaces.api import create_app
 from interfaces.api.replica import EXTENSION
+from interfaces.api.views import EXTENSION as VIEWS_EXTENSION
+from interfaces.cli.store import initialise
+from projections.base import APPLICATION_NAME
+from projections.service import Runners
 from tests.conftest import IN_CI
 from tests.operations import replication
 
@@ -50,14 +56,18 @@ def replica_app(servers, monkeypatch):
         monkeypatch.setenv(key, value)
     for key in ("SQLITE_DBNAME", "VIEWS_SQLITE_DBNAME"):
         monkeypatch.delenv(key, raising=False)
-    init = ReturnsLedger({**env, "CREATE_TABLE": "yes"})
+    initialise(load())  # db init: the event store's, the audit log's and the views' tables
+    # Every process after db init runs with CREATE_TABLE=no, as deployed (docs/OPERATIONS.md).
+    monkeypatch.setenv("CREATE_TABLE", "no")
+    init = ReturnsLedger({**env, "CREATE_TABLE": "no"})
     token = init.issue_api_key("admin", None, T0, "replica test").token
     init.close()
-    app = create_app({"TESTING": True})
+    app = create_app({"TESTING": True, "VIEW_WAIT_SECONDS": "1"})
     try:
         yield app, token, primary, replica
     finally:
         app.extensions[EXTENSION].close()
+        app.extensions[VIEWS_EXTENSION].close()
         app.extensions["returns_ledger"].close()
         with primary.connect() as conn:
             conn.execute(f'DROP DATABASE "{dbname}" WITH (FORCE)')
@@ -113,6 +123,11 @@ def test_queries_read_the_replica_commands_the_primary_min_position_waits(replic
         history = client.get(f"/v1/parcels/{parcel}/history?min_position="
                              f"{failed['position']}", headers=auth)
         assert history.status_code == 503
+        found = client.get("/v1/parcels?tracking_number=TTTHRR00001", headers=auth)
+        assert [p["status"] for p in found.get_json()["items"]] == ["registered"]  # replica
+        found = client.get(f"/v1/parcels?tracking_number=TTTHRR00001&min_position="
+                           f"{failed['position']}", headers=auth)
+        assert found.status_code == 503 and found.get_json()["type"].endswith("replica-behind")
 
         answers = {}
 
@@ -133,17 +148,128 @@ def test_queries_read_the_replica_commands_the_primary_min_position_waits(replic
     assert [e["type"] for e in late.get_json()["events"]][-1] == "DeliveryFailed"
 
 
-def test_replica_lag_under_command_load(replica_app, capsys):
+VIEW_QUERIES = {  # every view's query endpoint, and the view it reads
+    "tracking": "/v1/parcels?platform=tiktok_shop",
+    "tracking report": "/v1/reports/parcels?tracking_numbers=TTTHRR00007",
+    "free_return": "/v1/reports/free-returns",
+    "deadlines": "/v1/reports/deadlines",
+    "liabilities": "/v1/reports/liabilities",
+    "refunds": "/v1/refunds",
+}
+
+
+@pytest.fixture
+def runners(replica_app):
+    """The five view runners on the primary (as `returns-ledger project` runs them)."""
+    started = Runners(restart_delay=0.5).start()
+    yield started
+    started.stop()
+
+
+def _status_in_views(client, auth, position: int) -> dict:
+    """Each view query with min_position: {query: (status code, body)}."""
+    answers = {}
+    for name, path in VIEW_QUERIES.items():
+        answer = client.get(f"{path}&min_position={position}" if "?" in path
+                            else f"{path}?min_position={position}", headers=auth)
+        answers[name] = (answer.status_code, answer.get_json())
+    return answers
+
+
+def test_view_queries_read_the_replica_and_wait_for_replay_and_view(replica_app, runners):
+    """Read-your-writes over the replica, for every view's query: a `min_position` waits
+    until the replica replayed it AND the view there applied it; replay paused is a 503
+    `replica-behind`, a view runner behind is `caught_up: false`, a position the primary
+    never recorded is a 409 `position-not-recorded`."""
+    app, token, primary, replica = replica_app
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    views = app.extensions[VIEWS_EXTENSION]
+    assert views.read_stores().env["POSTGRES_PORT"] == str(replica.port)
+    assert views.stores().env["POSTGRES_PORT"] == str(primary.port)  # runners, metrics
+
+    created = _register(client, token, 7)
+    parcel, position = created["id"], created["position"]
+    for name, (status, body) in _status_in_views(client, auth, position).items():
+        assert status == 200, (name, body)
+        assert body["caught_up"] is True and body["position"] >= position, (name, body)
+    listed = client.get(f"/v1/parcels?platform=tiktok_shop&min_position={position}",
+                        headers=auth).get_json()
+    assert [p["status"] for p in listed["items"] if p["parcel_id"] == parcel] == ["registered"]
+
+    with replica.connect() as conn:  # the replica stops replaying
+        conn.execute("SELECT pg_wal_replay_pause()")
+    try:
+        failed = _fail(client, token, parcel)
+        assert views.stores().caught_up("tracking", failed["position"], 5)  # on the primary
+        stale = client.get("/v1/parcels?platform=tiktok_shop", headers=auth).get_json()
+        assert [p["status"] for p in stale["items"] if p["parcel_id"] == parcel] == \
+            ["registered"]  # without min_position: what the replica has replayed
+        started = time.monotonic()
+        behind = client.get(f"/v1/reports/liabilities?min_position={failed['position']}",
+                            headers=auth)
+        waited = time.monotonic() - started
+        assert behind.status_code == 503, behind.get_json()
+        assert behind.get_json()["type"].endswith("replica-behind")
+        assert behind.headers["Retry-After"] == "1" and 1.9 <= waited < 10
+        answers: dict = {}
+
+        def read() -> None:
+            answers["late"] = client.get(
+                f"/v1/parcels?platform=tiktok_shop&min_position={failed['position']}",
+                headers=auth)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.5)
+    finally:
+        with replica.connect() as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")
+    reader.join(timeout=10)
+    late = answers["late"]  # waited for the replay and the view, then answered
+    assert late.status_code == 200 and late.get_json()["caught_up"] is True, late.get_json()
+    assert [p["status"] for p in late.get_json()["items"] if p["parcel_id"] == parcel] == \
+        ["delivery_failed"]
+    for name, (status, body) in _status_in_views(client, auth, failed["position"]).items():
+        assert status == 200 and body["caught_up"] is True, (name, body)
+
+    runners.stop()  # the views stop; the replica still replays the events
+    again = _register(client, token, 8)
+    assert views.read_stores().caught_up("tracking", failed["position"], 0)
+    for name, (status, body) in _status_in_views(client, auth, again["position"]).items():
+        assert status == 200 and body["caught_up"] is False, (name, body)  # flagged, answered
+        assert body["position"] < again["position"]
+
+    unknown = client.get(f"/v1/reports/deadlines?min_position={again['position'] + 1000}",
+                         headers=auth)
+    assert unknown.status_code == 409, unknown.get_json()
+    assert unknown.get_json()["type"].endswith("position-not-recorded")
+    state = client.get(f"/v1/parcels/{parcel}?min_position={again['position'] + 1000}",
+                       headers=auth)
+    assert state.status_code == 409 and state.get_json()["type"].endswith(
+        "position-not-recorded")
+
+
+def _percentiles(values: list[float]) -> str:
+    values = sorted(values)
+    p50, p99 = statistics.median(values), values[max(int(len(values) * 0.99) - 1, 0)]
+    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {values[-1]:.1f} ms"
+
+
+def test_replica_lag_under_command_load(replica_app, runners, capsys):
     """Figures for docs/OPERATIONS.md: the bench's command workload (register, fail the
-    delivery, route: bench/commands.py) from two threads on the primary, and a probe every
-    20 ms timing how long the replica takes to replay the primary's last position."""
+    delivery, route: bench/commands.py) from two threads on the primary, the five view
+    runners on the primary, and a probe every 20 ms timing how long after the primary's
+    last position the replica replayed it, and how long until the tracking view on the
+    replica had applied it (what a view query with that `min_position` waits for)."""
     from bench.commands import parcel_steps, prepare_ledger
 
     app, token, primary, replica = replica_app
     reads = app.extensions[EXTENSION]
+    replica_tracking = app.extensions[VIEWS_EXTENSION].read_stores().view("tracking")
     writer = ReturnsLedger(app.extensions["returns_ledger_settings"])
     prepare_ledger(writer)
-    stop, done, lags = threading.Event(), [0], []
+    stop, done, replayed, viewed = threading.Event(), [0], [], []
 
     def load(offset: int) -> None:
         n = offset
@@ -162,7 +288,11 @@ def test_replica_lag_under_command_load(replica_app, capsys):
             head = writer.recorder.max_notification_id() or 0
             seen = time.monotonic()
             assert reads.wait_for(head, timeout=5)
-            lags.append((time.monotonic() - seen) * 1000)
+            replayed.append((time.monotonic() - seen) * 1000)
+            while (replica_tracking.max_tracking_id(APPLICATION_NAME) or 0) < head:
+                assert time.monotonic() - seen < 10, "the replica's view never got there"
+                time.sleep(0.002)
+            viewed.append((time.monotonic() - seen) * 1000)
             time.sleep(0.02)
     finally:
         stop.set()
@@ -170,10 +300,8 @@ def test_replica_lag_under_command_load(replica_app, capsys):
             thread.join()
         writer.close()
     elapsed = time.monotonic() - started
-    lags.sort()
-    p50, p99 = statistics.median(lags), lags[max(int(len(lags) * 0.99) - 1, 0)]
     with capsys.disabled():
-        print(f"\nreplica lag under {done[0] / elapsed:.0f} commands/s for {elapsed:.0f} s: "
-              f"{len(lags)} probes, replayed after p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-              f"max {lags[-1]:.1f} ms")
-    assert p99 < 2000
+        print(f"\nreplica under {done[0] / elapsed:.0f} commands/s for {elapsed:.0f} s, "
+              f"{len(replayed)} probes: events replayed after {_percentiles(replayed)}; "
+              f"tracking view on the replica after {_percentiles(viewed)}")
+    assert sorted(replayed)[max(int(len(replayed) * 0.99) - 1, 0)] < 2000

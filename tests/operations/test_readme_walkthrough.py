@@ -78,3 +78,37 @@ def test_makefile_targets_take_host_and_port(target):
     out = subprocess.run(["make", "-n", target, "HOST=0.0.0.0", "PORT=8123"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert "--host 0.0.0.0 --port 8123" in out
+
+
+def test_readme_auditor_walkthrough_counts_are_what_a_fresh_demo_store_shows(tmp_path):
+    """The auditor section's counts (the checkpoint's size, the map's entries, the size
+    after the demo ran again, the parcel's events) are those of a fresh store where
+    `returns-ledger demo` ran, as it says."""
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+                 if "audit public-key" in b and "demo | grep" in b)
+    size = int(re.search(r"^# (\d+)$", block, flags=re.M).group(1))
+    entries = int(re.search(r"^# map (\d+) ", block, flags=re.M).group(1))
+    later, kept = map(int, re.search(r"checkpoint of (\d+) events only appended to the one "
+                                     r"of (\d+) you kept", block).groups())
+    env = {**os.environ, "SQLITE_DBNAME": str(tmp_path / "audit.sqlite3"),
+           "AUDIT_SIGNING_KEY_FILE": str(tmp_path / "audit-signing.key"),
+           "PERSONAL_DATA_KEY_FILE": str(tmp_path / "personal-data.key")}
+    env.pop("PERSISTENCE_MODULE", None)
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([CLI, *args], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cli("db", "init")
+    shown = cli("demo")
+    tiktok = re.search(r"^== tiktok_shop: parcel (\S+) is closed", shown, flags=re.M).group(1)
+    first = json.loads(cli("audit", "checkpoint", "--json"))
+    assert (first["tree_size"], kept) == (size, size)
+    assert f"\nmap {entries} " in first["note"]
+    assert f"{tiktok}, 9 events verified" in cli("audit", "verify", tiktok)
+    assert "LZ-ORDER-OK-" in shown  # where the reader finds the seller names' suffix
+    cli("demo")
+    assert json.loads(cli("audit", "checkpoint", "--json"))["tree_size"] == later
