@@ -66,6 +66,7 @@ HELD = ("held", "held_late")
 RETRYABLE = ("urn:returns-ledger:problem:parcel-not-found",
              "urn:returns-ledger:problem:invalid-transition")
 COPY_CHUNK = 1024 * 1024
+SAME_RAW = "same:"  # a row whose raw record is that of the row before it on its line
 log = logging.getLogger("returns_ledger.imports")
 
 
@@ -150,11 +151,14 @@ class ImportDesk:
                    ) -> bytes | None:
         """The raw record read at this line (the event's `source` names its line and
         record: a line may hold several), None once erased (LZ-1 crypto-shredding)."""
-        rows = [r for r in self.store.get_line(str(the_id), line_no)
-                if record_no is None or r["record_no"] == record_no]
-        if not rows:
+        line = self.store.get_line(str(the_id), line_no)
+        at = next((i for i, r in enumerate(line)
+                   if record_no is None or r["record_no"] == record_no), None)
+        if at is None:
             raise ImportNotFoundError(f"{the_id} line {line_no}")
-        kind, _, token = rows[0]["raw"].partition(":")
+        while at > 0 and line[at]["raw"] == SAME_RAW:  # kept once, in the line's first row
+            at -= 1
+        kind, _, token = line[at]["raw"].partition(":")
         if kind == "plain":
             return base64.b64decode(token)
         opened = self.ledger.vault.open(_subject(the_id), {"raw": token})["raw"]
@@ -219,7 +223,7 @@ class ImportDesk:
         # Records are counted in the order the format reads them (a line may hold several:
         # a webhook's JSON document of checkpoints): a resume skips those staged.
         the_id, skip = row["import_id"], int(row["staged_lines"] or 0)
-        raw_of = self._raw_writer(the_id)
+        raw_of = _RawCells(self._raw_writer(the_id))
         batch: list[dict[str, Any]] = []
         last, lines_in_batch = skip, 0
         try:
@@ -256,12 +260,19 @@ class ImportDesk:
         return lambda raw: "sealed:" + seal("raw", base64.b64encode(raw).decode("ascii"))
 
     def _rows_of(self, item: SourceRecord | tuple[int, bytes, UnreadableRecordError],
-                 fmt: Format, raw_of: Any) -> list[dict[str, Any]]:
+                 fmt: Format, raw_of: _RawCells) -> list[dict[str, Any]]:
         number, raw = (item[0], item[1]) if isinstance(item, tuple) else (item.line_no,
                                                                           item.raw)
+        sealed, digest = raw_of(number, raw)
         base = {"line_no": number, "part": 0, "group_key": "", "phase": 0,
                 "occurred_at": "", "source_key": "", "rule": "", "command": "", "target": "{}",
-                "body": "{}", "raw": raw_of(raw), "raw_sha256": hashlib.sha256(raw).hexdigest()}
+                "body": "{}", "raw": SAME_RAW, "raw_sha256": digest}
+        return [{**r, "raw": sealed} if index == 0 else r
+                for index, r in enumerate(self._mapped_rows(item, fmt, base))]
+
+    def _mapped_rows(self, item: SourceRecord | tuple[int, bytes, UnreadableRecordError],
+                     fmt: Format, base: dict[str, Any]) -> list[dict[str, Any]]:
+        number = base["line_no"]
         if isinstance(item, tuple):
             return [{**base, "outcome": "unreadable", "detail": str(item[2])[:500]}]
         try:
@@ -282,6 +293,23 @@ class ImportDesk:
         return [{**base, "part": part, "outcome": "pending", "rule": mapped.rule,
                  "source_key": f"{mapped.source_key}#{part}" if many else mapped.source_key,
                  **_staged(command)} for part, command in enumerate(mapped.commands)]
+
+
+class _RawCells:
+    """The `raw` cell of each record's first row: the raw bytes sealed, once per line. The
+    records of one line (a webhook document's checkpoints) share its bytes: sealed in
+    each record's row, a 1 MiB document of 10,000 checkpoints would be stored as 10 GB.
+    The line's later rows say `same:` (see raw_record)."""
+
+    def __init__(self, seal: Callable[[bytes], str]) -> None:
+        self.seal = seal
+        self.line, self.raw, self.digest = -1, b"", ""
+
+    def __call__(self, line_no: int, raw: bytes) -> tuple[str, str]:
+        if line_no == self.line and (raw is self.raw or raw == self.raw):
+            return SAME_RAW, self.digest
+        self.line, self.raw, self.digest = line_no, raw, hashlib.sha256(raw).hexdigest()
+        return self.seal(raw), self.digest
 
 
 def _staged(command: LineCommand) -> dict[str, Any]:
