@@ -116,7 +116,7 @@ class ImportDesk:
             temporary.unlink(missing_ok=True)
         added = self.store.add_import({
             "import_id": str(the_id), "format": fmt.name, "scope": scope, "digest": digest,
-            "size": size, "file_name": file_name[:200], "origin": origin, "status": "accepted",
+            "size": size, "file_name": _storable(file_name, 200), "origin": origin, "status": "accepted",
             "started_at": now.astimezone(UTC).isoformat(), "started_by": started_by,
             "key_id": key_id, "staged_lines": 0})
         return self.get(the_id, already=not added)
@@ -187,6 +187,13 @@ class ImportDesk:
             except UnknownFormatError as error:  # a format since removed: say so, go on
                 self.store.set_status(the_id, "failed", failure=str(error),
                                       finished_at=_now())
+            except PersistenceError:
+                raise  # the store is away: every import waits for the next resume
+            except Exception as error:
+                log.exception("import %s stopped on an internal error", the_id)
+                self.store.set_status(the_id, "failed", finished_at=_now(), failure=(
+                    f"an internal error stopped the import ({type(error).__name__}); it "
+                    "was logged. The lines with an outcome keep it; none is half applied"))
         return unfinished
 
     def run(self, the_id: UUID | str, stopping: Callable[[], bool] = lambda: False
@@ -274,25 +281,29 @@ class ImportDesk:
                      fmt: Format, base: dict[str, Any]) -> list[dict[str, Any]]:
         number = base["line_no"]
         if isinstance(item, tuple):
-            return [{**base, "outcome": "unreadable", "detail": str(item[2])[:500]}]
+            return [{**base, "outcome": "unreadable", "detail": _storable(str(item[2]))}]
         try:
             mapped = fmt.map(item)
+            _check_storable(mapped.source_key, "its identity (`id`, the source's key)")
+            if not mapped.commands:
+                return [{**base, "outcome": "ignored", "rule": _storable(mapped.rule),
+                         "source_key": mapped.source_key,
+                         "detail": "the mapping deliberately records nothing for this record"}]
+            many = len(mapped.commands) > 1
+            return [{**base, "part": part, "outcome": "pending", "rule": _storable(mapped.rule),
+                     "source_key": f"{mapped.source_key}#{part}" if many else mapped.source_key,
+                     **_staged(command)} for part, command in enumerate(mapped.commands)]
         except UnmappedStatusError as error:
-            return [{**base, "outcome": "unmapped", "detail": str(error)[:500]}]
+            return [{**base, "outcome": "unmapped", "detail": _storable(str(error))}]
         except UnreadableRecordError as error:
-            return [{**base, "outcome": "unreadable", "detail": str(error)[:500]}]
+            return [{**base, "outcome": "unreadable", "detail": _storable(str(error))}]
+        except RecursionError:
+            return [{**base, "outcome": "unreadable",
+                     "detail": "the record is nested too deep to be read"}]
         except Exception as error:
             log.exception("format %s could not map line %s", fmt.name, number)
             return [{**base, "outcome": "unreadable",
                      "detail": f"the record could not be mapped ({type(error).__name__})"}]
-        if not mapped.commands:
-            return [{**base, "outcome": "ignored", "rule": mapped.rule,
-                     "source_key": mapped.source_key,
-                     "detail": "the mapping deliberately records nothing for this record"}]
-        many = len(mapped.commands) > 1
-        return [{**base, "part": part, "outcome": "pending", "rule": mapped.rule,
-                 "source_key": f"{mapped.source_key}#{part}" if many else mapped.source_key,
-                 **_staged(command)} for part, command in enumerate(mapped.commands)]
 
 
 class _RawCells:
@@ -312,7 +323,25 @@ class _RawCells:
         return self.seal(raw), self.digest
 
 
+def _storable(text: str, limit: int = 500) -> str:
+    """Text every store keeps as it is (PostgreSQL's text refuses NUL, and no UTF-8 holds a
+    lone surrogate, which a JSON escape can make): both are written as escapes."""
+    text = text[:limit]
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _check_storable(text: str, what: str) -> None:
+    """Text the row keeps, and the ledger runs, exactly as given: a NUL or a lone
+    surrogate makes the record unreadable."""
+    if text != _storable(text, len(text)):
+        raise UnreadableRecordError(f"{what} holds a NUL or a lone surrogate (\\u0000, "
+                                    "\\ud800-\\udfff): not text any store keeps")
+
+
 def _staged(command: LineCommand) -> dict[str, Any]:
+    _check_storable(command.command, "its command")
     when = command.occurred_at.astimezone(UTC)
     body = dict(command.body)
     body.setdefault("occurred_at", command.occurred_at.isoformat())
@@ -323,10 +352,17 @@ def _staged(command: LineCommand) -> dict[str, Any]:
               if v is not None}
     if command.on_return_leg:
         target["on_return_leg"] = command.on_return_leg
-    return {"group_key": _group_key(command), "phase": 0 if command.command == "parcels" else 1,
-            "occurred_at": when.isoformat(), "command": command.command,
-            "target": json.dumps(target, sort_keys=True),
-            "body": json.dumps(body, sort_keys=True, default=str)}
+    staged = {"group_key": _storable(_group_key(command), 1000),
+              "phase": 0 if command.command == "parcels" else 1,
+              "occurred_at": when.isoformat(), "command": command.command,
+              "target": json.dumps(target, sort_keys=True),
+              "body": json.dumps(body, sort_keys=True, default=str)}
+    try:  # stored as ASCII JSON, but a lone surrogate would fail the ledger's save
+        json.dumps([target, body], ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnreadableRecordError("a field holds a lone surrogate (\\ud800-\\udfff): "
+                                    "not text any store keeps") from None
+    return staged
 
 
 def _group_key(command: LineCommand) -> str:
@@ -538,4 +574,4 @@ class _SpoiledError(Exception):
 def _refused(error: CommandRefusedError, pid: UUID | None) -> dict[str, Any]:
     return {"outcome": "refused", "parcel_id": str(pid) if pid else None, "version": None,
             "problem_type": error.type, "problem_rule": error.rule,
-            "detail": (error.detail or "")[:1000]}
+            "detail": _storable(error.detail or "", 1000)}

@@ -149,5 +149,7 @@ class Targets:
 
     def _matching(self, kind: str, key: str, platform: str | None,
                   seller: str | None) -> list[dict[str, Any]]:
+        if "\x00" in key:  # never indexed (no store keeps it), and PostgreSQL refuses it
+            return []
         rows = self.store.find_targets(kind, key, platform)
         return [r for r in rows if seller is None or r["seller_id"] == seller]

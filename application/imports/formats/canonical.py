@@ -95,6 +95,9 @@ class CanonicalFormat:
             except ValueError as error:
                 yield number, raw, UnreadableRecordError(f"not a JSON object: {error}")
                 continue
+            except RecursionError:  # nested past the parser's depth: this line's outcome
+                yield number, raw, UnreadableRecordError("JSON nested too deep to be read")
+                continue
             if not isinstance(value, dict):
                 yield number, raw, UnreadableRecordError("a line must be one JSON object")
                 continue
@@ -191,6 +194,9 @@ def _cell(name: str, cell: str) -> Any:
             return json.loads(cell)
         except ValueError as error:
             raise UnreadableRecordError(f"`{name}` is not JSON: {error}") from None
+        except RecursionError:
+            raise UnreadableRecordError(f"`{name}` is JSON nested too deep to be read"
+                                        ) from None
     return cell
 
 

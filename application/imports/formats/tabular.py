@@ -32,6 +32,7 @@ MAX_RECORD_BYTES = 64 * 1024  # a quoted field left open does not swallow the fi
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024  # one pushed JSON document (a webhook delivery)
 MAX_LINE_BYTES = MAX_DOCUMENT_BYTES  # one physical line: a 2 GB line is never held
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+TOO_DEEP = "JSON nested too deep to be read"  # past the parser's depth: a line's outcome
 
 Read = SourceRecord | tuple[int, bytes, UnreadableRecordError]
 
@@ -200,6 +201,8 @@ def _one_line(line_no: int, raw: bytes) -> Parsed:
         return line_no, raw, error
     except json.JSONDecodeError as error:
         return line_no, raw, UnreadableRecordError(f"not JSON: {error.msg}")
+    except RecursionError:
+        return line_no, raw, UnreadableRecordError(TOO_DEEP)
 
 
 def json_documents(stream: Lines) -> Iterator[Parsed]:
@@ -249,7 +252,7 @@ def _document_error(document: Parsed, whole: bytes) -> Parsed:
     except json.JSONDecodeError as error:
         return document[0], whole, UnreadableRecordError(
             f"not JSON (line {error.lineno}, column {error.colno}): {error.msg}")
-    except UnreadableRecordError:
+    except (UnreadableRecordError, RecursionError):
         pass
     return document
 
