@@ -33,6 +33,9 @@ from interfaces.api.views import wants_csv
 
 WORKER = "returns_ledger_imports"
 INTAKE_MAX_BYTES = 1024 * 1024
+# A JSON document (a webhook's export) is parsed whole, here and by its format: it is
+# bounded tighter than a file of records (CSV, JSON Lines), which is streamed.
+JSON_DOCUMENT_MAX_BYTES = 16 * 1024 * 1024
 LINE_COLUMNS = ("record_no", "line_no", "part", "outcome", "command", "parcel_id", "version",
                 "problem_type", "problem_rule", "detail", "rule", "source_key", "occurred_at",
                 "raw_sha256")
@@ -114,6 +117,18 @@ class ImportListResponse(Schema):
     more = fields.Boolean()
 
 
+@blp.before_request
+def _json_document() -> None:
+    """An upload sent as application/json must parse, as every JSON body of the API
+    (400 before its query is looked at), within JSON_DOCUMENT_MAX_BYTES (413)."""
+    if request.method == "POST" and request.path == "/v1/imports" and request.is_json:
+        request.max_content_length = JSON_DOCUMENT_MAX_BYTES
+        try:
+            json_body.loads(request.get_data(cache=True))
+        except json_body.MalformedJsonError as error:
+            abort(400, f"the body is not accepted: {error}")
+
+
 def _upload_doc() -> dict[str, Any]:
     """The request body's description, with an example file of each registered format."""
     formats = load_formats()
@@ -147,13 +162,17 @@ class Imports(MethodView):
     @blp.doc(**_upload_doc())
     def post(self, query: dict[str, Any]) -> Any:
         """Import a file of commands or source records (multipart `file`, or the body;
-        at most IMPORT_MAX_BYTES, 1 GiB by default). The same file again is the same import."""
+        at most IMPORT_MAX_BYTES, 1 GiB by default; a JSON document, application/json, at
+        most 16 MiB and it must parse). The same file again is the same import."""
         fmt = _format(query["format"])
         limit = max_bytes(ledger().env)
         request.max_content_length = limit
         upload = request.files.get("file")
         if upload is not None:
             stream, name = upload.stream, upload.filename or "import"
+        elif request.is_json:  # read (and parsed) whole by _json_document
+            stream, name = io.BytesIO(request.get_data(cache=True)), query.get(
+                "file_name") or "import.json"
         elif request.mimetype in UPLOAD_TYPES:
             stream, name = request.stream, query.get("file_name") or "import"
         else:

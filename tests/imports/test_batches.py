@@ -124,3 +124,19 @@ def test_a_stop_between_pages_leaves_the_import_to_be_resumed(desk):
     assert desk.resume() == [view.id]
     done = desk.get(view.id)
     assert (done.status, done.counts) == ("done", {"applied": len(records)})
+
+
+def test_rl3_a_line_in_the_future_is_refused_and_its_batch_neighbours_applied(desk):
+    """The future attempt is decided (an event on the batch's parcel) and then refused by
+    the save path's RL-3 check: the batch is spoiled and run again line by line."""
+    records = [registration("TN-F-1"), step("delivery-attempts", 2, "TN-F-1", reason="a"),
+               {**step("delivery-attempts", 3, "TN-F-1", reason="b"),
+                "occurred_at": "2099-01-01T00:00:00+00:00"},
+               registration("TN-F-2"), step("delivery-attempts", 2, "TN-F-2", reason="c")]
+    view = run_import(desk, as_csv(records))
+    assert dict(outcomes(desk, view)) == {2: "applied", 3: "applied", 4: "refused",
+                                          5: "applied", 6: "applied"}
+    [line] = [ln for ln in desk.lines(view.id) if ln["line_no"] == 4]
+    assert line["problem_rule"] == "RL-3"
+    assert desk.ledger.find_parcel("TN-F-1", "tiktok_shop").attempts == 1
+    assert desk.ledger.find_parcel("TN-F-2", "tiktok_shop").attempts == 1

@@ -88,3 +88,37 @@ def test_sigkill_mid_import_then_the_worker_resumes_every_line_once(tmp_path):
                 4, 2, "delivery_failed")
     finally:
         ledger.close()
+
+
+class Died(BaseException):
+    """The process dies (not an error anything catches)."""
+
+
+def test_a_death_between_a_batchs_commit_and_its_outcomes_still_says_applied(desk,
+                                                                            monkeypatch):
+    """The batch's commands are recorded, the process dies before their outcomes are
+    written: on resume each is answered by its idempotency record, recognised as this
+    import's by its events' source, and reported applied (not already_applied)."""
+    import io
+    from datetime import UTC, datetime
+
+    records = [registration("TN-D-1"), step("delivery-attempts", 2, "TN-D-1", reason="a")]
+    view = desk.accept(io.BytesIO(as_csv(records)), "canonical", "s1", "t", "k",
+                       datetime.now(UTC))
+    settle = desk.store.settle
+
+    def die(*args, **kwargs):
+        raise Died
+
+    monkeypatch.setattr(desk.store, "settle", die)
+    try:
+        desk.run(view.id)
+    except Died:
+        pass
+    assert desk.ledger.find_parcel("TN-D-1", "tiktok_shop").version == 2  # recorded
+    assert desk.get(view.id).counts == {"pending": 2}  # but no outcome written
+    monkeypatch.setattr(desk.store, "settle", settle)
+    desk.resume()
+    done = desk.get(view.id)
+    assert (done.status, done.counts) == ("done", {"applied": 2})
+    assert desk.ledger.find_parcel("TN-D-1", "tiktok_shop").version == 2
