@@ -505,6 +505,13 @@ class _Applier:
             return self._run(row, name, pid, loaded)
         except CommandRefusedError as error:
             return _refused(error, pid)
+        except _OtherSellersParcelError:
+            # Answered as a parcel that does not exist (held, then refused): the line
+            # named it by its tracking number, which does not say whether, nor on which
+            # platform, another seller has it.
+            named = target.get("tracking_number") if not target.get("parcel_id") else None
+            return {**_refused(self.catalog.refusal(ParcelNotFoundError(named or pid)),
+                               None if named else pid), "outcome": "held"}
         except (TransitionError, ParcelNotFoundError) as error:
             # Held: its earlier step may come later in the file (tried again after the
             # others). `held_late`: the parcel has moved past the line's business time.
@@ -543,7 +550,7 @@ class _Applier:
             else:
                 with self.ledger.parcel_loaded(pid) as scope:
                     if self.seller is not None and scope.seller_id != self.seller:
-                        raise ParcelNotFoundError(pid)
+                        raise _OtherSellersParcelError(pid)
                     result = self.ledger.run_once(idem, lambda: self.catalog.run(
                         self.ledger, name, pid, loaded, actor))
         applied = stamp.stamped or self._made_by_this_import(result.id, result.version)
@@ -561,6 +568,10 @@ class _Applier:
         """The parcel has an event later in business time than the line: it moved past it."""
         when = datetime.fromisoformat(occurred_at)
         return any(getattr(e, "occurred_at", when) > when for e in self.ledger.events.get(pid))
+
+
+class _OtherSellersParcelError(ParcelNotFoundError):
+    """The line's parcel is another seller's than the import's scope."""
 
 
 class _StoppedError(Exception):

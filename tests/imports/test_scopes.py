@@ -1,0 +1,44 @@
+"""A client key's import and another seller's parcels: a line naming one (by tracking
+number, with or without its platform, by id, by platform order) is answered exactly as a
+line naming a parcel that does not exist, so an import is no way to learn which tracking
+numbers another seller has, nor on which platform; and nothing is recorded on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.api.conftest import bearer, parcel_body
+from tests.imports.support import as_jsonl, imported
+
+WHEN = "2026-03-05T09:00:00+00:00"
+
+
+def _attempt(line_id: str, **target: str) -> dict[str, Any]:
+    return {"id": line_id, "command": "delivery-attempts", "occurred_at": WHEN,
+            "reason": "nobody home", **target}
+
+
+def _answer(line: dict[str, Any]) -> tuple[Any, ...]:
+    named = (line["detail"] or "").replace("TN-S2-1", "<tn>").replace("TN-NONE", "<tn>")
+    return line["outcome"], line["problem_type"], line["parcel_id"], line["version"], named
+
+
+def test_another_sellers_parcel_is_answered_as_one_that_does_not_exist(client, keys):
+    made = client.post("/v1/parcels", json=parcel_body("TN-S2-1", seller="s2"),
+                       headers=bearer(keys.other_seller))
+    assert made.status_code == 201
+    theirs = [_attempt("a", parcel_tracking_number="TN-S2-1"),
+              _attempt("b", parcel_tracking_number="TN-S2-1", parcel_platform="tiktok_shop"),
+              _attempt("c", parcel_order_id="O-TN-S2-1", parcel_platform="tiktok_shop")]
+    nobodys = [_attempt("a", parcel_tracking_number="TN-NONE"),
+               _attempt("b", parcel_tracking_number="TN-NONE", parcel_platform="tiktok_shop"),
+               _attempt("c", parcel_order_id="O-TN-NONE", parcel_platform="tiktok_shop")]
+    against = imported(client, keys.client, as_jsonl(theirs), mimetype="application/x-ndjson")
+    control = imported(client, keys.client, as_jsonl(nobodys), mimetype="application/x-ndjson")
+    assert [_answer(line) for line in against["lines"]] == [
+        _answer(line) for line in control["lines"]], against["lines"]
+    assert {line["outcome"] for line in against["lines"]} == {"refused"}
+    assert {line["parcel_id"] for line in against["lines"]} == {None}
+    parcel = client.get(f"/v1/parcels/{made.get_json()['id']}",
+                        headers=bearer(keys.other_seller)).get_json()
+    assert parcel["attempts"] == 0 and parcel["version"] == 1
