@@ -42,3 +42,26 @@ def test_another_sellers_parcel_is_answered_as_one_that_does_not_exist(client, k
     parcel = client.get(f"/v1/parcels/{made.get_json()['id']}",
                         headers=bearer(keys.other_seller)).get_json()
     assert parcel["attempts"] == 0 and parcel["version"] == 1
+
+
+def test_a_tracking_number_another_seller_has_on_another_platform_finds_my_parcel(client,
+                                                                                 keys):
+    """A carrier does not know the marketplace, so a scan names its parcel by tracking
+    number on any platform. Another seller registering my tracking number on a platform
+    tried first must not take my scans (they were refused as not found), and an admin's
+    import must not apply one to whichever of the two comes first: it is ambiguous."""
+    mine = client.post("/v1/parcels", json=parcel_body("TN-X", platform="lazada"),
+                       headers=bearer(keys.client))
+    squat = client.post("/v1/parcels", json=parcel_body("TN-X", seller="s2"),
+                        headers=bearer(keys.other_seller))
+    assert mine.status_code == squat.status_code == 201
+    scan = [_attempt("x1", parcel_tracking_number="TN-X")]
+    report = imported(client, keys.client, as_jsonl(scan), mimetype="application/x-ndjson")
+    [line] = report["lines"]
+    assert (line["outcome"], line["parcel_id"]) == ("applied", mine.get_json()["id"]), line
+    by_admin = imported(client, keys.admin, as_jsonl(scan), mimetype="application/x-ndjson")
+    [line] = by_admin["lines"]
+    assert line["outcome"] == "refused" and "2 parcels" in line["detail"], line
+    theirs = client.get(f"/v1/parcels/{squat.get_json()['id']}",
+                        headers=bearer(keys.other_seller)).get_json()
+    assert theirs["attempts"] == 0
