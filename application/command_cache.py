@@ -77,16 +77,18 @@ class CommandCache:
         _LOADED.set(None)
         return loaded
 
-    def _remember_saved(self, aggregates: Sequence[Any]) -> None:
-        """Hold a copy of what was saved: the next command on it reads only newer events
-        (the library caches on save only without fast-forward, which several workers need).
-        """
+    def _remember_saved(self, aggregates: Sequence[Any], handed_over: bool = False) -> None:
+        """Hold what was saved: the next command on it reads only newer events (the library
+        caches on save only without fast-forward, which several workers need). A copy,
+        unless the saver handed the aggregates over (it no longer reads or changes them):
+        commands always act on a copy taken from the cache, so the cached one only
+        changes by the repository's fast-forward, under its lock."""
         cache = self.repository.cache
         if not self.command_cache or cache is None:
             return
         for aggregate in aggregates:
             if not isinstance(aggregate, IdempotencyRecord):  # read back only on a retry
-                cache.put(aggregate.id, deepcopy(aggregate))
+                cache.put(aggregate.id, aggregate if handed_over else deepcopy(aggregate))
 
     def _parcel_for_command(self, parcel_id: UUID) -> tuple[ReturnParcel, bool]:
         """The parcel a command acts on, and whether it was just read from the store.

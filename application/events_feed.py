@@ -95,7 +95,7 @@ class EventFeed:
         self._owners: OrderedDict[UUID, str | None] = OrderedDict()
         self._lock = threading.Lock()
         self._saved = threading.Condition()
-        ledger.save_listeners.append(self._notify)
+        ledger.save_listeners.append(self._on_saved)
 
     # -- the seller an event belongs to ------------------------------------------------
     def owner(self, originator_id: UUID, created: Any | None = None) -> str | None:
@@ -194,7 +194,7 @@ class EventFeed:
         return FeedPage(events, notifications[-1].id if full else max(head, after), head)
 
     # -- long polling ------------------------------------------------------------------
-    def _notify(self, recordings: list[Any]) -> None:
+    def _on_saved(self, recordings: list[Any]) -> None:
         with self._saved:
             self._saved.notify_all()
 

@@ -11,14 +11,14 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
-from eventsourcing.persistence import ApplicationRecorder
 
 from application.dto import CommandResult, plain
 from domain.address import ReturnAddress
 from domain.errors import DomainError
-from domain.idempotency import IdempotencyRecord, idempotency_record_id
+from domain.idempotency import FirstAnswer, IdempotencyRecord, idempotency_record_id
 from domain.money import Money
 from domain.parcel import ReturnParcel
+from infrastructure.idempotency_store import IdempotencyRow
 
 T = TypeVar("T")
 
@@ -84,10 +84,15 @@ def jsonable(value: Any) -> Any:
 
 
 class IdempotentCommands:
-    """Mixed into the ledger: the record is saved in the same transaction as the command."""
+    """Mixed into the ledger: the key's row is saved in the same transaction as the
+    command's events (a row of the idempotency keys' table, not an event of its own)."""
 
-    recorder: ApplicationRecorder
+    recorder: Any  # the ledger's (infrastructure/persistence.py LedgerRecorder)
     repository: Repository[UUID]
+    mapper: Any  # the ledger's (its transcoder encodes the answers)
+    # False on a store initialised before the keys' table existed (until `db init` runs
+    # again): the key is then saved as an IdempotencyRecord aggregate, as it was.
+    idempotency_rows = True
     # The ledger's own (application/addresses.py, application/customs.py):
     _address_view: Callable[[Any], Any]
     _customs_view: Callable[[Any], Any]
@@ -164,32 +169,49 @@ class IdempotentCommands:
         if pending is not None:
             pending.extra = jsonable(extra)
 
-    def _with_record(self, *aggregates: Any) -> tuple[Any, ...]:
-        """The aggregates to save, preceded by the idempotency record when a key is pending."""
+    def _with_record(self, *aggregates: Any) -> tuple[tuple[Any, ...], list[IdempotencyRow]]:
+        """The aggregates to save, and the row of the pending key (none without a key).
+        On a store without the keys' table the record goes first, as an aggregate."""
         pending = _PENDING.get()
-        if pending is None:
-            return aggregates
+        if pending is None or not aggregates:
+            return aggregates, []
         primary = aggregates[-1]
         idem = pending.idempotency
-        record = IdempotencyRecord(
-            scope=idem.scope, key=idem.key, fingerprint=idem.fingerprint,
-            result={"id": str(primary.id), "version": primary.version,
-                    "extra": pending.extra},
-            after_position=pending.after_position)
-        return (record, *aggregates)
+        result = {"id": str(primary.id), "version": primary.version, "extra": pending.extra}
+        if not self.idempotency_rows:
+            record = IdempotencyRecord(
+                scope=idem.scope, key=idem.key, fingerprint=idem.fingerprint, result=result,
+                after_position=pending.after_position)
+            return (record, *aggregates), []
+        # The ledger's own transcoder: the answer reads back as the events' data would.
+        encoded = self.mapper.transcoder.encode(result).decode()
+        return aggregates, [IdempotencyRow(
+            idempotency_record_id(idem.scope, idem.key), idem.scope, idem.key,
+            idem.fingerprint, encoded, pending.after_position)]
 
-    def _answer_again(self, idempotency: Idempotency) -> Any:
+    def _first_answer(self, idempotency: Idempotency) -> FirstAnswer | None:
+        """The key's row; else the record of a store that kept keys as events."""
+        record_id = idempotency_record_id(idempotency.scope, idempotency.key)
+        row = self.recorder.idempotency_row(record_id) if self.idempotency_rows else None
+        if row is not None:
+            result = self.mapper.transcoder.decode(row.result.encode())
+            return FirstAnswer(row.key, row.fingerprint, result, row.after_position)
         try:
-            record: IdempotencyRecord = self.repository.get(
-                idempotency_record_id(idempotency.scope, idempotency.key))
+            record: IdempotencyRecord = self.repository.get(record_id)
         except AggregateNotFoundError:
             return None
-        record.check(idempotency.fingerprint)
-        result = record.result
+        return record.first_answer()
+
+    def _answer_again(self, idempotency: Idempotency) -> Any:
+        first = self._first_answer(idempotency)
+        if first is None:
+            return None
+        first.check(idempotency.fingerprint)
+        result = first.result
         aggregate: Any = self.repository.get(
             UUID(result["id"]), version=result["version"])
         if isinstance(aggregate, ReturnParcel):
-            position = self._position_of(aggregate.id, aggregate.version, record.after_position)
+            position = self._position_of(aggregate.id, aggregate.version, first.after_position)
             return CommandResult(aggregate.id, aggregate.version, aggregate.status.value,
                                  position, result["extra"])
         if isinstance(aggregate, ReturnAddress):

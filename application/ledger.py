@@ -1,13 +1,14 @@
 """ReturnsLedger: one method per command and per query; load, act, save.
 
-Everything is saved through `save()`, the one save path: the idempotency record of a
+Everything is saved through `save()`, the one save path: the idempotency row of a
 pending key, group commit and the mapping of a version stored twice to a conflict
 apply to every aggregate, parcels, addresses, reconciliations and API keys alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -54,6 +55,7 @@ from domain.values import Line, Platform, RefundComponent, Remedy, choice
 from infrastructure.group_commit import GroupCommitter
 from infrastructure.hash_chain import ChainedEventStore, ChainedMapper
 from infrastructure.persistence import LedgerRecorder, factory_for
+from infrastructure.seam import save_collected
 from infrastructure.transcodings import MoneyAsDict
 
 SaveListener = Callable[[list[Recording[UUID]]], None]
@@ -83,6 +85,8 @@ class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, 
         self.save_listeners: list[SaveListener] = []
         # The store's identity, made with its tables (db init); views are bound to it.
         self.store_id = self.recorder.store_identity(create=self.settings.creates_tables)
+        # Keys' rows need the table of this version's `db init` (else records, as before).
+        self.idempotency_rows = self.recorder.has_idempotency_table()
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         return factory_for(env)
@@ -100,12 +104,17 @@ class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, 
         return ChainedEventStore(self.mapper, self.recorder, self.settings.chain_cache_size)
 
     # -- the one save path ---------------------------------------------------------------
-    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """Save the aggregates' new events in one transaction, with the idempotency record
+    def save(self, *objs: Any, handed_over: bool = False, keys_too: Sequence[Any] = (),
+             **kwargs: Any) -> list[Recording[UUID]]:
+        """Save the aggregates' new events in one transaction, with the idempotency row
         of the request's key when one is pending (grouped with concurrent commands' saves
         when GROUP_COMMIT=yes). A version already stored (a concurrent change, or a new
-        aggregate that exists) raises VersionConflictError or DuplicateAggregateError."""
-        aggregates = self._with_record(*[o for o in objs if o is not None])
+        aggregate that exists) raises VersionConflictError or DuplicateAggregateError.
+        `handed_over`: the caller neither reads nor changes the aggregates after the save,
+        so the command cache keeps them as they are instead of a copy. `keys_too`: the
+        idempotency rows of commands saved together (a save batch, application/save_batch.py)."""
+        aggregates, keys = self._with_record(*[o for o in objs if o is not None])
+        keys = [*keys, *keys_too]
         if not any(a.pending_events for a in aggregates):
             return []
         # RL-3: no business time of a parcel, an order or a question in the future (the one
@@ -117,7 +126,7 @@ class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, 
                                for e in a.pending_events)
         batch = current_batch()
         if batch is not None:  # recorded with the others by flush() (application/save_batch.py)
-            batch.add(aggregates)
+            batch.add(aggregates, keys)
             self._saved([])
             saved_source(stamped)
             return []
@@ -125,12 +134,13 @@ class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, 
                  for a in aggregates if a.pending_events}
         try:
             if self.group_commit is None:
-                recordings = super().save(*aggregates, **kwargs)
+                events = [e for a in aggregates for e in a.collect_events()]
+                recordings = self._store_group(events, list(aggregates), keys, **kwargs)
             else:
-                recordings = self.group_commit.save(aggregates)
+                recordings = self.group_commit.save(aggregates, keys)
         except IntegrityError:
             raise self._conflict(first) from None
-        self._remember_saved(aggregates)
+        self._remember_saved(aggregates, handed_over)
         self._saved(recordings)
         saved_source(stamped)
         for listener in self.save_listeners:
@@ -147,10 +157,14 @@ class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, 
                         else VersionConflictError(aggregate_id))
         return VersionConflictError(next(reversed(first)))
 
-    def _store_group(self, events: list[Any], aggregates: list[Any]) -> list[Recording[UUID]]:
-        """Record several commands' (collected) events in one transaction, with the
-        library's own save."""
-        return Application.save(self, *events, *aggregates)
+    def _store_group(self, events: list[Any], aggregates: list[Any], keys: list[Any],
+                     **kwargs: Any) -> list[Recording[UUID]]:
+        """Record one or several commands' (collected) events and their keys' rows in one
+        transaction: the library's save, without its per-object Protocol checks (the
+        objects here are aggregates)."""
+        if keys:
+            kwargs["idempotency"] = keys
+        return save_collected(self, events, aggregates, **kwargs)
 
     # -- loading and acting -----------------------------------------------------------------
     def _get_parcel(self, parcel_id: UUID, version: int | None = None) -> ReturnParcel:
@@ -170,15 +184,21 @@ class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, 
             raise VersionConflictError(parcel_id, expected_version, parcel.version)
         extra = command(parcel) or {}
         self._note_extra(extra)
-        recordings = self.save(parcel) if parcel.pending_events else []
-        return self._result(parcel, recordings, extra)
+        return self._save_parcel(parcel, extra)
 
-    @staticmethod
-    def _result(parcel: ReturnParcel, recordings: list[Recording[UUID]],
-                extra: dict[str, Any] | None = None) -> CommandResult:
-        position = recordings[-1].notification.id if recordings else None
-        return CommandResult(parcel.id, parcel.version, parcel.status.value, position,
-                             extra or {})
+    def _save_parcel(self, parcel: ReturnParcel,
+                     extra: dict[str, Any] | None = None) -> CommandResult:
+        """Save the parcel's new events, if any, and answer. The answer is read before the
+        save: the parcel is handed over to the cache (no copy), where another thread's
+        read may move it on."""
+        answer = CommandResult(parcel.id, parcel.version, parcel.status.value, None,
+                               extra or {})
+        if not parcel.pending_events:
+            return answer
+        recordings = self.save(parcel, handed_over=True)
+        if not recordings:
+            return answer
+        return dataclasses.replace(answer, position=recordings[-1].notification.id)
 
     def _policy(self, parcel: ReturnParcel) -> Any:
         return self.policies.for_platform(parcel.platform)
@@ -206,10 +226,9 @@ class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, 
             ready_to_ship_at=ready_to_ship_at, policy=self.policies.for_platform(platform),
             occurred_at=occurred_at, actor=actor)
         try:
-            recordings = self.save(parcel)
+            return self._save_parcel(parcel)
         except DuplicateAggregateError:
             raise DuplicateParcelError(parcel.id) from None
-        return self._result(parcel, recordings)
 
     def record_delivery_attempt(self, parcel_id: UUID, reason: str, occurred_at: datetime,
                                 actor: str = "system",

@@ -26,10 +26,12 @@ class SaveBatch:
 
     def __init__(self) -> None:
         self.aggregates: dict[UUID, Any] = {}
+        self.keys: list[Any] = []  # the commands' idempotency rows
 
-    def add(self, aggregates: Iterable[Any]) -> None:
+    def add(self, aggregates: Iterable[Any], keys: Iterable[Any] = ()) -> None:
         for aggregate in aggregates:
             self.aggregates.setdefault(aggregate.id, aggregate)
+        self.keys.extend(keys)
 
     def get(self, aggregate_id: UUID) -> Any:
         return self.aggregates.get(aggregate_id)
@@ -61,4 +63,4 @@ class BatchedSaves:
         if _CURRENT.get() is batch:
             raise RuntimeError("flush the batch after its block")
         changed = [a for a in batch.aggregates.values() if a.pending_events]
-        return self.save(*changed) if changed else []
+        return self.save(*changed, keys_too=batch.keys) if changed else []

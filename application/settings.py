@@ -47,6 +47,7 @@ OWN_VARIABLES: dict[str, str] = {
     "API_KEY_CACHE_SECONDS": "seconds (>= 0)",
     "PROJECTION_POLL_INTERVAL": "seconds (> 0)",
     "PROJECTION_BATCH_SIZE": "a whole number >= 1",
+    "PROJECTION_LINGER_MS": "milliseconds (>= 0; 0: a batch is applied as soon as it runs dry)",
     "VIEWS_SQLITE_DBNAME": "a path",
     "VIEWS_POSTGRES_SCHEMA": "a schema name",
     "PERSONAL_DATA_KEY": "32 bytes in URL-safe base64",
@@ -238,6 +239,7 @@ class Settings:
     api_key_cache_seconds: float
     projection_poll_interval: float | None
     projection_batch_size: int | None
+    projection_linger_ms: float
     personal_data_key: str | None
     personal_data_key_file: str
     web_secret_key: str | None
@@ -289,6 +291,7 @@ class Settings:
                                              above=0),
             projection_batch_size=_number(env, "PROJECTION_BATCH_SIZE", int, None,
                                           minimum=1),
+            projection_linger_ms=_number(env, "PROJECTION_LINGER_MS", float, 0.0, minimum=0),
             personal_data_key=env.get("PERSONAL_DATA_KEY") or None,
             personal_data_key_file=env.get("PERSONAL_DATA_KEY_FILE") or DEFAULT_KEY_FILE,
             web_secret_key=env.get("SECRET_KEY") or None,

@@ -19,16 +19,16 @@ IMPORT = "import lines per CPU-s vs commands one by one"
 
 # (scenario name prefix, ratio, comparison, bound): what a gate run must reach.
 FLOORS: dict[str, list[tuple[str, str, str, float]]] = {
-    "gate": [("commands in-process (sqlite)", COMMANDS, ">=", 0.45),
-             ("commands in-process (postgres)", COMMANDS, ">=", 0.75),
-             ("HTTP ERP mix (sqlite", HTTP, ">=", 0.38),
+    "gate": [("commands in-process (sqlite)", COMMANDS, ">=", 0.52),
+             ("commands in-process (postgres)", COMMANDS, ">=", 0.85),
+             ("HTTP ERP mix (sqlite", HTTP, ">=", 0.40),
              ("history + as-of replay, 50 events (sqlite)", REPLAY, "<=", 2.4),
              ("import ", IMPORT, ">=", 0.7)],
-    "smoke": [("commands in-process (sqlite)", COMMANDS, ">=", 0.42),
-              ("commands in-process (postgres)", COMMANDS, ">=", 0.65),
-              ("HTTP ERP mix (sqlite", HTTP, ">=", 0.33),
+    "smoke": [("commands in-process (sqlite)", COMMANDS, ">=", 0.48),
+              ("commands in-process (postgres)", COMMANDS, ">=", 0.80),
+              ("HTTP ERP mix (sqlite", HTTP, ">=", 0.36),
               ("history + as-of replay, 50 events (sqlite)", REPLAY, "<=", 3.0),
-             ("import ", IMPORT, ">=", 0.6)],
+              ("import ", IMPORT, ">=", 0.6)],
 }
 
 SIZES: dict[str, dict[str, Any]] = {

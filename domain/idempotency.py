@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -28,8 +29,25 @@ class IdempotencyKeyReusedError(DomainError):
         self.key = key
 
 
+@dataclass(frozen=True)
+class FirstAnswer:
+    """What the first request with a key got, and the fingerprint of that request."""
+
+    key: str
+    fingerprint: str
+    result: dict[str, Any]
+    after_position: int  # the store's last position before the command: its events follow
+
+    def check(self, fingerprint: str) -> None:
+        """The same key must come with the same request."""
+        if fingerprint != self.fingerprint:
+            raise IdempotencyKeyReusedError(self.key)
+
+
 class IdempotencyRecord(CheapCopy, Aggregate):
-    """Which request a key answered, and what the answer was."""
+    """Which request a key answered, and what the answer was: how a store kept its keys
+    before they became rows of their own (infrastructure/idempotency_store.py); such
+    records are still read, and still refuse their key to another request."""
 
     class Recorded(Aggregate.Created):
         scope: str
@@ -52,7 +70,10 @@ class IdempotencyRecord(CheapCopy, Aggregate):
         # The store's last position before the command: its events come after it.
         self.after_position = after_position
 
+    def first_answer(self) -> FirstAnswer:
+        """The record's answer, as a key's row gives it."""
+        return FirstAnswer(self.key, self.fingerprint, self.result, self.after_position)
+
     def check(self, fingerprint: str) -> None:
         """The same key must come with the same request."""
-        if fingerprint != self.fingerprint:
-            raise IdempotencyKeyReusedError(self.key)
+        self.first_answer().check(fingerprint)

@@ -19,6 +19,10 @@ MINOR_UNITS: dict[str, int] = {
 
 # Keep amounts within what a NUMERIC column and a human both handle.
 MAX_DIGITS = 15  # minor units of the largest amount still fit a 64-bit integer
+_LIMIT = Decimal(10) ** MAX_DIGITS
+# The smallest step of each currency (0.01 for two minor units), computed once.
+_QUANTUM: dict[str, Decimal] = {code: Decimal(1).scaleb(-units)
+                                for code, units in MINOR_UNITS.items()}
 # The written form: ASCII digits, an optional fraction, a minus sign for a debit. Python's
 # Decimal() also reads "١٠.٠٠", "１０", "1_0", "1e3", "+1" and ".5": none of them is money.
 WRITTEN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -51,7 +55,7 @@ def parse_amount(value: Any, field: str = "amount") -> Decimal:
         raise InvalidValueError(field, f"{type(value).__name__} is not a decimal number")
     if not amount.is_finite():
         raise InvalidValueError(field, "must be a finite number")
-    if abs(amount) >= Decimal(10) ** MAX_DIGITS:
+    if abs(amount) >= _LIMIT:
         raise InvalidValueError(field, f"has more than {MAX_DIGITS} digits")
     return amount.copy_abs() if amount.is_zero() else amount
 
@@ -74,8 +78,7 @@ class Money:
     def __post_init__(self) -> None:
         currency = currency_code(self.currency)
         amount = parse_amount(self.amount)
-        quantum = Decimal(1).scaleb(-MINOR_UNITS[currency])
-        exact = amount.quantize(quantum)
+        exact = amount.quantize(_QUANTUM[currency])
         if exact != amount:
             raise InvalidValueError(
                 "amount",
@@ -91,8 +94,13 @@ class Money:
 
     @classmethod
     def zero(cls, currency: str) -> Money:
-        """Nothing, in the given currency."""
-        return cls(Decimal(0), currency)
+        """Nothing, in the given currency (one shared value per currency: Money is frozen)."""
+        zero = _ZEROS.get(currency) if cls is Money else None
+        if zero is None:
+            zero = cls(Decimal(0), currency)
+            if cls is Money:
+                _ZEROS[currency] = zero
+        return zero
 
     def _same(self, other: Money) -> None:
         if not isinstance(other, Money):
@@ -100,18 +108,30 @@ class Money:
         if other.currency != self.currency:
             raise CurrencyMismatchError(self.currency, other.currency)
 
+    @classmethod
+    def _exact(cls, amount: Decimal, currency: str) -> Money:
+        """Money from a sum, difference or whole multiple of valid amounts of one currency:
+        such a result keeps the currency's minor units exactly (Decimal arithmetic keeps
+        the exponent), so only the size bound and zero's sign are checked again."""
+        if abs(amount) >= _LIMIT:
+            raise InvalidValueError("amount", f"has more than {MAX_DIGITS} digits")
+        money = object.__new__(cls)
+        object.__setattr__(money, "amount", amount.copy_abs() if amount.is_zero() else amount)
+        object.__setattr__(money, "currency", currency)
+        return money
+
     def __add__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount + other.amount, self.currency)
+        return Money._exact(self.amount + other.amount, self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount - other.amount, self.currency)
+        return Money._exact(self.amount - other.amount, self.currency)
 
     def __mul__(self, factor: int) -> Money:
         if isinstance(factor, bool) or not isinstance(factor, int):
             raise TypeError("Money can only be multiplied by a whole number")
-        return Money(self.amount * factor, self.currency)
+        return Money._exact(self.amount * factor, self.currency)
 
     def __lt__(self, other: Money) -> bool:
         self._same(other)
@@ -150,6 +170,9 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+_ZEROS: dict[str, Money] = {}
 
 
 def total(amounts: list[Money] | tuple[Money, ...], currency: str) -> Money:

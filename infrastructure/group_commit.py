@@ -16,22 +16,25 @@ RECENT_GROUPS = 1024
 
 
 class Group(NamedTuple):
-    """The events of one or more commands' saves, and their aggregates."""
+    """The events of one or more commands' saves, their aggregates, and the rows of
+    their idempotency keys (infrastructure/idempotency_store.py)."""
 
     events: list[Any]
     aggregates: list[Any]
+    keys: list[Any]
 
 
 # Records one group in one transaction and answers its recordings.
-StoreFn = Callable[[list[Any], list[Any]], list[Recording[Any]]]
+StoreFn = Callable[[list[Any], list[Any], list[Any]], list[Recording[Any]]]
 
 
 @dataclass
 class _Save:
-    """One command's save: its events (already collected) and its aggregates."""
+    """One command's save: its events (already collected), its aggregates, its key's row."""
 
     events: list[Any]
     aggregates: dict[Any, Any]
+    keys: list[Any] = field(default_factory=list)
     done: bool = False
     recordings: list[Recording[Any]] = field(default_factory=list)
     error: BaseException | None = None
@@ -47,10 +50,11 @@ class _Save:
 
 
 def _group(saves: Sequence[_Save]) -> Group:
-    group = Group([], [])
+    group = Group([], [], [])
     for save in saves:
         group.events.extend(save.events)
         group.aggregates.extend(save.aggregates.values())
+        group.keys.extend(save.keys)
     return group
 
 
@@ -64,7 +68,7 @@ class GroupCommitter:
     """
 
     def __init__(self, store: StoreFn, max_group: int = 64) -> None:
-        self._record: Callable[[Group], list[Recording[Any]]] = lambda g: store(*g)
+        self._store: Callable[[Group], list[Recording[Any]]] = lambda g: store(*g)
         self.max_group = max_group
         self._queue: list[_Save] = []
         self._busy = False
@@ -74,10 +78,11 @@ class GroupCommitter:
         self.transactions = 0
         self.saves = 0
 
-    def save(self, aggregates: Sequence[Any]) -> list[Recording[Any]]:
-        """Save these aggregates' pending events, atomically, grouped with others'."""
+    def save(self, aggregates: Sequence[Any], keys: Sequence[Any] = ()) -> list[Recording[Any]]:
+        """Save these aggregates' pending events (and the rows of their idempotency keys),
+        atomically, grouped with others'."""
         events = [e for a in aggregates for e in a.collect_events()]
-        entry = _Save(events, {a.id: a for a in aggregates})
+        entry = _Save(events, {a.id: a for a in aggregates}, list(keys))
         with self._cond:
             self._queue.append(entry)
             while not entry.done:
@@ -112,7 +117,7 @@ class GroupCommitter:
             self._record_alone(group[0])
             return
         try:
-            recordings = self._record(_group(group))
+            recordings = self._store(_group(group))
         except IntegrityError:
             for save in group:  # someone conflicts: find out who, save by save
                 self._record_alone(save)
@@ -129,7 +134,7 @@ class GroupCommitter:
 
     def _record_alone(self, save: _Save) -> None:
         try:
-            save.recordings = self._record(_group([save]))
+            save.recordings = self._store(_group([save]))
             self._count(1)
         except BaseException as error:  # noqa: BLE001 - raised in the command's own thread
             save.error = error

@@ -30,9 +30,11 @@ from eventsourcing.utils import Environment, retry
 from psycopg.errors import UndefinedFunction
 from psycopg.sql import SQL, Identifier
 
+from infrastructure import idempotency_store
+from infrastructure.idempotency_store import IdempotencyRow, MemoryIdempotencyRows
 from infrastructure.import_store import ImportStore, memory_import_store
 from infrastructure.import_store import create_statements as import_create_statements
-from infrastructure.seam import adds_rows_in_insert
+from infrastructure.seam import MemoryRowsInInsert, RowsInInsert, adds_rows_in_insert
 from infrastructure.stored_rows import anomaly_index_statement
 from infrastructure.subject_keys import (
     KEY_TABLE,
@@ -87,6 +89,8 @@ class LedgerRecorder(Protocol):
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]: ...
     def store_identity(self, create: bool = False) -> str | None: ...
+    def has_idempotency_table(self) -> bool: ...
+    def idempotency_row(self, record_id: UUID) -> IdempotencyRow | None: ...
     def max_notification_id(self) -> int | None: ...
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
                              topics: Sequence[str] = (), *,
@@ -147,9 +151,10 @@ def _sqlite_events_statement(name: str) -> str:
             "UNIQUE (originator_id, originator_version))")
 
 
-class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
+class LedgerSQLiteApplicationRecorder(RowsInInsert, PollingSQLiteApplicationRecorder):
     """The library's SQLite recorder (polled for projections) with the personal-data key
-    table, its event positions never given out twice."""
+    table and the idempotency keys' table (its rows inserted in the events' transaction),
+    its event positions never given out twice."""
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -162,7 +167,7 @@ class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
 
     def construct_create_table_statements(self) -> list[str]:
         return [_sqlite_events_statement(self.events_table_name), sqlite_create_statement(),
-                *sqlite_create_statements(),
+                idempotency_store.sqlite_create_statement(), *sqlite_create_statements(),
                 *audit_tables(sqlite=True, prefix=""), *import_create_statements(),
                 anomaly_index_statement(self.events_table_name, self.events_table_name, True),
                 f"CREATE TABLE IF NOT EXISTS {STORE_TABLE} (singleton INTEGER PRIMARY KEY "
@@ -188,17 +193,28 @@ class LedgerSQLiteApplicationRecorder(PollingSQLiteApplicationRecorder):
         c.execute(f"DROP TABLE {table}")
         c.execute(f"ALTER TABLE {new} RENAME TO {table}")
 
+    def insert_rows(self, cursor: Any, idempotency: list[IdempotencyRow] | None = None,
+                    **_: Any) -> None:
+        if idempotency:  # in the events' own transaction: both or neither
+            idempotency_store.sqlite_insert(cursor, self.events_table_name, idempotency)
+
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         return _max_versions_sql(self, ids, postgres=False)
 
     def store_identity(self, create: bool = False) -> str | None:
         return _sql_identity(self, postgres=False, create=create)
 
+    def has_idempotency_table(self) -> bool:
+        return idempotency_store.table_exists(self.datastore, postgres=False)
+
+    def idempotency_row(self, record_id: UUID) -> IdempotencyRow | None:
+        return idempotency_store.select_row(self.datastore, record_id, postgres=False)
+
 
 LOCKED_INSERT_FUNCTION = "returns_ledger_insert_events_{id_type}"
 
 
-class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
+class LedgerPostgresApplicationRecorder(RowsInInsert, PostgresApplicationRecorder):  # type: ignore[misc]
     """The library's PostgreSQL recorder with the personal-data key table, whose inserts
     go to the server as one call of a database function.
 
@@ -209,10 +225,11 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
     (insert order = commit order, so readers of the notification log never pass over an
     event committed later), notifies, inserts, returns the notification ids. The
     library's optional function (POSTGRES_ENABLE_DB_FUNCTIONS) does not lock the table,
-    so it is not used. Inserts with extra arguments (tracking), subclasses that add rows
-    in the insert's transaction (infrastructure/seam.py), and databases initialised
-    before the function existed (until `returns-ledger db init` runs again) go the
-    library's way.
+    so it is not used, except for inserts without idempotency keys when it is enabled (a
+    keyed insert always takes this recorder's function, which inserts the keys' rows
+    first). Inserts with extra arguments (tracking), subclasses that add rows in the
+    insert's transaction (infrastructure/seam.py), and databases initialised before the
+    function existed (until `returns-ledger db init` runs again) go the library's way.
     """
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
@@ -261,20 +278,39 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
             schema=schema, function=function)
         self._function_column = LOCKED_INSERT_FUNCTION.format(
             id_type=datastore.originator_id_type)
+        # The idempotency keys' table and its functions (infrastructure/idempotency_store.py).
+        id_type = datastore.originator_id_type
+        for statement in idempotency_store.postgres_create_statements(
+                datastore.schema, self.events_table_name, self.stored_event_type_name,
+                id_type, self._function_column):
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
+        keyed = idempotency_store.keyed_function(datastore.schema, id_type)
+        self._keyed_insert = SQL(
+            f"SELECT * FROM {keyed}(%s, %s, %s, %s, %s, %s, %s) AS ids(notification_id)")
+        self._insert_keys = SQL(
+            f"SELECT {idempotency_store.keys_function(datastore.schema, id_type)}"
+            "(%s, %s, %s, %s, %s, %s)")
         # Only when no subclass adds rows in the insert's transaction (the function
-        # would skip them).
-        self.use_insert_function = not adds_rows_in_insert(type(self))
+        # would skip them); this class's own rows (idempotency keys) it inserts itself.
+        self.use_insert_function = not adds_rows_in_insert(
+            type(self), LedgerPostgresApplicationRecorder)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any
                       ) -> Sequence[int] | None:
         # Each way retries a lost connection once, as the library does: never nested, so an
         # outage is a 503 after the library's ten attempts, not a request that hangs on.
         extra = {k: v for k, v in kwargs.items() if v is not None}  # the library passes
+        keys = extra.pop("idempotency", None)                           # tracking=None
+        if keys and self.datastore.enable_db_functions and (extra or not self.use_insert_function):
+            # The library's own insert function would skip the keys' rows: a retry would
+            # then run its command again. Refused rather than lost.
+            raise ProgrammingError("idempotency keys' rows need the ledger's insert function "
+                                   "when POSTGRES_ENABLE_DB_FUNCTIONS is set")
         if extra or not stored_events or not self.use_insert_function \
-                or self.datastore.enable_db_functions:                  # tracking=None
+                or (self.datastore.enable_db_functions and not keys):
             return super().insert_events(stored_events, **kwargs)
         try:
-            return self._insert_by_function(stored_events)
+            return self._insert_by_function(stored_events, keys)
         except ProgrammingError as error:
             # The function (or its composite type) is not in this database yet: it was
             # initialised by an earlier version. Nothing was inserted; the library's way.
@@ -285,13 +321,31 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
             return super().insert_events(stored_events, **kwargs)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _insert_by_function(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+    def _insert_by_function(self, stored_events: Sequence[StoredEvent],
+                            keys: list[IdempotencyRow] | None = None) -> Sequence[int]:
         events = [self.construct_pg_stored_event(e.originator_id, e.originator_version,
                                                  e.topic, e.state)
                   for e in stored_events]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            if keys:  # the keys' rows first, then the events, in the function's transaction
+                curs.execute(self._keyed_insert, (events, *idempotency_store.postgres_arrays(
+                    keys, self.datastore.originator_id_type)), prepare=True)
+                return [row["notification_id"] for row in curs.fetchall()]
             curs.execute(self._locked_insert, (events,), prepare=True)
             return [row[self._function_column] for row in curs.fetchall()]
+
+    def insert_rows(self, cursor: Any, idempotency: list[IdempotencyRow] | None = None,
+                    **_: Any) -> None:
+        """The library's way (its pipeline): the keys' rows in the same transaction."""
+        if idempotency:
+            cursor.execute(self._insert_keys, idempotency_store.postgres_arrays(
+                idempotency, self.datastore.originator_id_type))
+
+    def has_idempotency_table(self) -> bool:
+        return idempotency_store.table_exists(self.datastore, postgres=True)
+
+    def idempotency_row(self, record_id: UUID) -> IdempotencyRow | None:
+        return idempotency_store.select_row(self.datastore, record_id, postgres=True)
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         return _max_versions_sql(self, ids, postgres=True)
@@ -300,7 +354,7 @@ class LedgerPostgresApplicationRecorder(PostgresApplicationRecorder):
         return _sql_identity(self, postgres=True, create=create)
 
 
-class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
+class LedgerPOPOApplicationRecorder(MemoryRowsInInsert, POPOApplicationRecorder):
     """The library's in-memory recorder with an in-memory key table."""
 
     def __init__(self) -> None:
@@ -309,9 +363,24 @@ class LedgerPOPOApplicationRecorder(POPOApplicationRecorder):
         self.web_sessions: WebSessions = MemoryWebSessions()
         self.imports = memory_import_store()
         self._identity = str(uuid4())  # a store in memory lives and dies with its process
+        self._keys = MemoryIdempotencyRows()
 
     def store_identity(self, create: bool = False) -> str | None:
         return self._identity
+
+    def check_rows(self, idempotency: list[IdempotencyRow] | None = None, **_: Any) -> None:
+        if idempotency:  # under the recorder's lock, before anything is written
+            self._keys.check(idempotency, lambda i: bool(self.select_events(i, lte=1)))
+
+    def add_rows(self, idempotency: list[IdempotencyRow] | None = None, **_: Any) -> None:
+        self._keys.add(idempotency or [])
+
+    def has_idempotency_table(self) -> bool:
+        return True
+
+    def idempotency_row(self, record_id: UUID) -> IdempotencyRow | None:
+        with self._database_lock:
+            return self._keys.rows.get(record_id)
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         wanted = {str(i): i for i in ids}

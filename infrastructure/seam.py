@@ -21,6 +21,14 @@ Each use, and the public hook that would let it go:
 - `PostgresApplicationRecorder._insert_events`: whether a recorder subclass adds rows
   in the insert's transaction, so the one-call insert (infrastructure/persistence.py)
   is not used for it (a public "extra statements in the insert" flag would replace it).
+- `SQLiteApplicationRecorder._insert_events`, `POPOAggregateRecorder._assert_uniqueness`
+  and `_update_table`: rows of the ledger's own (idempotency keys) written in the
+  transaction that inserts events, on every store (`RowsInInsert`, `MemoryRowsInInsert`;
+  a public "extra statements in the insert" hook would replace them).
+- `Application._record`, `_take_snapshots`, `_notify`: saving aggregates the ledger knows
+  are aggregates without the library's runtime `Protocol` checks per object, which cost
+  tens of microseconds each on Python 3.11 (`save_collected`; a public "save these
+  events" on Application would replace it).
 - `Aggregate._create` is the library's documented way for a class method to create an
   aggregate; the domain uses it as documented, and it is checked here all the same.
 """
@@ -32,12 +40,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.application import Repository
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ListenNotifySubscription, Tracking
+from eventsourcing.persistence import ListenNotifySubscription, Recording, Tracking
+from eventsourcing.popo import POPOAggregateRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
 from eventsourcing.projection import ProjectionRunner
-from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTrackingRecorder
 
 # (owner, name, parameters the project relies on: None for an attribute set in __init__)
 CALLABLES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
@@ -50,6 +59,12 @@ CALLABLES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (PostgresTrackingRecorder, "_create_table", ("curs",)),
     (PostgresTrackingRecorder, "_insert_tracking", ("curs", "tracking")),
     (PostgresApplicationRecorder, "_insert_events", ("curs", "stored_events")),
+    (SQLiteApplicationRecorder, "_insert_events", ("c", "stored_events")),
+    (POPOAggregateRecorder, "_assert_uniqueness", ("stored_events",)),
+    (POPOAggregateRecorder, "_update_table", ("stored_events",)),
+    (Application, "_record", ("processing_event",)),
+    (Application, "_take_snapshots", ("processing_event",)),
+    (Application, "_notify", ("recordings",)),
     (Aggregate, "_create", ("event_class",)),
 )
 # Instance attributes set by the library's constructors (read from their source).
@@ -83,10 +98,11 @@ def check_library() -> list[str]:
     return missing
 
 
-def adds_rows_in_insert(recorder_class: type) -> bool:
-    """Whether a PostgreSQL recorder class overrides the library's hook for statements in
-    the transaction that inserts events."""
-    hook = PostgresApplicationRecorder._insert_events  # noqa: SLF001
+def adds_rows_in_insert(recorder_class: type,
+                        base: type = PostgresApplicationRecorder) -> bool:
+    """Whether a PostgreSQL recorder class overrides the hook of `base` (by default the
+    library's) for statements in the transaction that inserts events."""
+    hook = base._insert_events  # type: ignore[attr-defined]  # noqa: SLF001
     return getattr(recorder_class, "_insert_events", hook) is not hook
 
 
@@ -168,3 +184,51 @@ class ViewTablesHook:
     def insert_tracking_on(self, cursor: Any, tracking: Tracking) -> None:
         """Write the tracking record in the transaction of this cursor."""
         self._insert_tracking(cursor, tracking)  # type: ignore[attr-defined]
+
+
+class RowsInInsert:
+    """Mixed into a SQLite or PostgreSQL application recorder: `insert_rows` runs on the
+    cursor of the transaction that inserts the events, before them (SQLite's insert, the
+    library's PostgreSQL pipeline), with the keyword arguments of the insert."""
+
+    def insert_rows(self, cursor: Any, **kwargs: Any) -> None:
+        """Write this recorder's own rows in the events' transaction."""
+
+    def _insert_events(self, c: Any, stored_events: Any, **kwargs: Any) -> Any:
+        self.insert_rows(c, **kwargs)
+        return super()._insert_events(c, stored_events, **kwargs)  # type: ignore[misc]
+
+
+class MemoryRowsInInsert:
+    """Mixed into the in-memory application recorder: `check_rows` and `add_rows` run
+    under the recorder's lock, beside its uniqueness check and its table update."""
+
+    def check_rows(self, **kwargs: Any) -> None:
+        """Refuse the insert (IntegrityError) before anything is written."""
+
+    def add_rows(self, **kwargs: Any) -> None:
+        """Write this recorder's own rows, once the events are."""
+
+    def _assert_uniqueness(self, stored_events: Any, **kwargs: Any) -> None:
+        super()._assert_uniqueness(stored_events, **kwargs)  # type: ignore[misc]
+        self.check_rows(**kwargs)
+
+    def _update_table(self, stored_events: Any, **kwargs: Any) -> Any:
+        ids = super()._update_table(stored_events, **kwargs)  # type: ignore[misc]
+        self.add_rows(**kwargs)
+        return ids
+
+
+def save_collected(app: Application[Any], events: list[Any], aggregates: list[Any],
+                   **kwargs: Any) -> list[Recording[Any]]:
+    """What `Application.save` does with its objects, for events already collected and
+    objects known to be aggregates: record, snapshot, notify."""
+    processing_event: ProcessingEvent[Any] = ProcessingEvent()
+    processing_event.events.extend(events)
+    processing_event.aggregates.update((a.id, a) for a in aggregates)
+    processing_event.saved_kwargs.update(kwargs)
+    recordings = app._record(processing_event)  # noqa: SLF001
+    app._take_snapshots(processing_event)  # noqa: SLF001
+    app._notify(recordings)  # noqa: SLF001
+    app.notify(processing_event.events)  # the library's deprecated hook, as its save calls
+    return recordings

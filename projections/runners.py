@@ -101,7 +101,8 @@ def open_view(name: str, env: Mapping[str, str]) -> ViewRecorder:
 class BatchingProjectionRunner(BatchLoopRunner):
     """The library's runner, applying what the subscription has already read in one transaction.
 
-    A batch ends when the subscription would have to wait, or at the projection's batch size.
+    A batch ends when the subscription would have to wait (after PROJECTION_LINGER_MS for
+    more, when set), or at the projection's batch size.
     A watchdog pokes the subscription's pull loop every interval, so a lost PostgreSQL
     notification delays a view by one interval at most.
     """
@@ -112,6 +113,9 @@ class BatchingProjectionRunner(BatchLoopRunner):
         batch_size = env.get("PROJECTION_BATCH_SIZE")
         if batch_size:
             self.projection.batch_size = int(batch_size)  # type: ignore[attr-defined]
+        # How long a batch that has run dry waits for more events before it is applied.
+        self.projection.linger = (  # type: ignore[attr-defined]
+            float(env.get("PROJECTION_LINGER_MS") or 0) / 1000)
         interval = float(env.get("PROJECTION_POLL_INTERVAL") or POSTGRES_WATCHDOG_INTERVAL)
         self._watchdog = Thread(target=self._poke, args=(interval,), daemon=True,
                                 name=f"{self.projection.name}-watchdog")
@@ -133,9 +137,17 @@ class BatchingProjectionRunner(BatchLoopRunner):
         batch: list[Any] = []
         for pair in subscription:
             batch.append(pair)
-            if len(batch) >= projection.batch_size or not has_buffered(subscription):
-                projection.process_batch(batch)
-                batch = []
+            if len(batch) < projection.batch_size and not has_buffered(subscription):
+                # PROJECTION_LINGER_MS: under a steady load the next events are a few
+                # milliseconds away; waiting for them makes one transaction of several.
+                # (Read here: the runner sets it after this thread has started.)
+                linger = getattr(projection, "linger", 0.0)
+                if linger and not is_stopping.wait(linger) and has_buffered(subscription):
+                    continue
+            elif len(batch) < projection.batch_size:
+                continue
+            projection.process_batch(batch)
+            batch = []
 
 
 def start_runner(name: str, env: Mapping[str, str],

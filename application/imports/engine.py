@@ -415,6 +415,7 @@ class _Applier:
         self.seller = None if row["scope"] == "" else row["scope"]
         self.idem_scope = f"import:{row['format']}:{row['scope']}"
         self.targets = Targets(self.ledger)
+        self._batch_targets: list[dict[str, Any]] = []
 
     def apply(self) -> None:
         self.targets.catch_up()
@@ -457,7 +458,8 @@ class _Applier:
         the store refuses (a version or key stored first elsewhere) or that a failed
         command spoiled is run again line by line, each its own transaction."""
         records = [idempotency_record_id(self.idem_scope, r["source_key"]) for r in rows]
-        known = self.targets.prefetch([json.loads(r["target"]) for r in rows], records)
+        self._batch_targets = [json.loads(r["target"]) for r in rows]
+        known = self._known_keys(records)
         later, seen = [], set()
         results: dict[int, dict[str, Any]] = {}
         spoiled = False
@@ -489,6 +491,15 @@ class _Applier:
             results[index] = self._apply(rows[index])
         return [{"record_no": r["record_no"], "part": r["part"], **results[i]}
                 for i, r in enumerate(rows)]
+
+    def _known_keys(self, records: list[UUID]) -> set[UUID]:
+        """Which of these keys were used before (their lines are answered one by one).
+        Keys are rows (a store initialised before them: aggregates, asked with the
+        parcels the batch names in one query)."""
+        if getattr(self.ledger, "idempotency_rows", False):
+            self.targets.prefetch(self._batch_targets, [])
+            return {r for r in records if self.ledger.recorder.idempotency_row(r) is not None}
+        return self.targets.prefetch(self._batch_targets, records)
 
     def _apply(self, row: dict[str, Any]) -> dict[str, Any]:
         target = json.loads(row["target"])

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 from application.ledger import ReturnsLedger
 from application.settings import Settings
@@ -45,7 +45,8 @@ class LedgerHolder:
                     except PersistenceError as error:
                         raise StoreUnavailableError(str(error)) from error
                     self._file = store_file(self.settings.env)
-        if self._file is not None and store_file(self.settings.env) != self._file:
+        if self._file is not None and not _checked_in_this_request() \
+                and store_file(self.settings.env) != self._file:
             raise StoreReplacedError(
                 f"the event store file {self.settings.env['SQLITE_DBNAME']} was removed or "
                 "replaced while the service ran; nothing more is written to the old one: "
@@ -66,6 +67,17 @@ class LedgerHolder:
             if self._ledger is not None:
                 self._ledger.close()
                 self._ledger = None
+
+
+def _checked_in_this_request() -> bool:
+    """Whether this request has looked at the store's file already (once per request is
+    enough to notice a replaced file; a request asks for the ledger several times)."""
+    if not has_request_context():
+        return False
+    if g.get("store_file_checked"):
+        return True
+    g.store_file_checked = True
+    return False
 
 
 def ledger() -> ReturnsLedger:

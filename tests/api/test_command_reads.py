@@ -121,18 +121,21 @@ def test_idempotent_commands_do_not_read_the_log_head_each_time(app: Flask, keys
 
 
 def test_a_new_idempotency_key_costs_no_read(app: Flask, keys: Keys, client) -> None:
-    """The record is inserted with the command (its first version is unique), not looked
+    """The key's row is inserted with the command (its primary key is unique), not looked
     up first: only a key used before makes the save fail and the first answer be read."""
     from domain.idempotency import idempotency_record_id
 
     ledger = app.extensions["returns_ledger"].get()
-    original, reads = ledger.recorder.select_events, []
+    reads: list[UUID] = []
 
-    def counting(originator_id: Any, *args: Any, **kwargs: Any) -> Any:
-        reads.append(UUID(str(originator_id)))
-        return original(originator_id, *args, **kwargs)
+    def counting(original: Any) -> Any:
+        def read(*args: Any, **kwargs: Any) -> Any:
+            reads.append(UUID(str(args[0] if args else kwargs["originator_id"])))
+            return original(*args, **kwargs)
+        return read
 
-    ledger.recorder.select_events = counting
+    ledger.recorder.select_events = counting(ledger.recorder.select_events)
+    ledger.recorder.idempotency_row = counting(ledger.recorder.idempotency_row)
     parcel = register(client, keys.client, tracking="TTMY-NEWKEY")
     body = {"reason": "buyer not at home", "occurred_at": day(3)}
     path = f"/v1/parcels/{parcel}/delivery-attempts"

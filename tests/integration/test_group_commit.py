@@ -38,14 +38,14 @@ class Gate:
     def __init__(self, ledger: ReturnsLedger) -> None:
         self.committer = ledger.group_commit
         self.open, self.entered = threading.Event(), threading.Event()
-        real = self.committer._record
+        real = self.committer._store
 
         def gated(processing_event: Any) -> Any:
             if not self.entered.is_set():
                 self.entered.set()
                 self.open.wait(20)
             return real(processing_event)
-        self.committer._record = gated
+        self.committer._store = gated
 
     def run(self, first: Callable[[], Any], queued: list[Callable[[], Any]]) -> list[Any]:
         """Run `first` (held in its transaction), queue the others, then let all go."""
@@ -147,3 +147,29 @@ def test_without_the_setting_saves_are_not_grouped(store_env) -> None:
                                           expected_version=5)
     finally:
         ledger.close()
+
+
+def test_keys_of_grouped_commands_are_rows_of_their_one_transaction(grouped) -> None:
+    """Two keyed commands in one group: both keys' rows go in the group's transaction,
+    no key is an event, and each key answers its own first result again."""
+    from application.idempotency import Idempotency
+    from domain.idempotency import idempotency_record_id
+
+    parcels = [_register(grouped, n) for n in range(3)]
+    keys = [Idempotency("client:k1", f"group-{n}", "fp") for n in range(2)]
+
+    def attempt(n: int) -> Callable[[], Any]:
+        return lambda: grouped.run_once(keys[n], lambda: grouped.record_delivery_attempt(
+            parcels[n + 1], "nobody home", T0 + 2 * DAY))
+    groups_before = len(grouped.group_commit.groups)
+    results = Gate(grouped).run(
+        lambda: grouped.record_failed_delivery(parcels[0], "refused", T0 + 4 * DAY),
+        [attempt(0), attempt(1)])
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert list(grouped.group_commit.groups)[groups_before:] == [1, 2]
+    for n in range(2):
+        assert grouped.recorder.idempotency_row(
+            idempotency_record_id("client:k1", f"group-{n}")) is not None
+        assert attempt(n)() == results[n + 1]
+    topics = [x.topic for x in grouped.recorder.select_notifications(None, 1000)]
+    assert not any("IdempotencyRecord" in t for t in topics)

@@ -76,3 +76,28 @@ def test_round_trip_through_json_and_csv_is_exact(amounts) -> None:
     via_csv = [Money.of(r["amount"], r["currency"])
                for r in csv.DictReader(io.StringIO(text, newline=""))]
     assert via_csv == amounts
+
+
+@given(st.sampled_from(CURRENCIES).flatmap(
+    lambda c: st.tuples(money(c), money(c), st.integers(min_value=-1000, max_value=1000))))
+def test_arithmetic_gives_what_the_validating_constructor_gives(case) -> None:
+    """Sums, differences and multiples skip the constructor's checks (their amounts keep
+    the currency's minor units): they must equal, digit for digit and sign of zero too,
+    the Money the constructor makes of the same Decimal."""
+    a, b, factor = case
+    for result, raw in ((a + b, a.amount + b.amount), (a - b, a.amount - b.amount),
+                        (a * factor, a.amount * factor), (a - a, a.amount - a.amount),
+                        (a * 0, a.amount * 0)):
+        checked = Money(raw, a.currency)
+        assert result == checked
+        assert result.amount.as_tuple() == checked.amount.as_tuple()
+
+
+def test_arithmetic_past_the_size_bound_is_refused() -> None:
+    big = Money(Decimal("999999999999999"), "JPY")
+    with pytest.raises(InvalidValueError):
+        big + Money(Decimal(1), "JPY")
+    with pytest.raises(InvalidValueError):
+        big * 2
+    with pytest.raises(InvalidValueError):
+        Money(Decimal("-999999999999999"), "JPY") - Money(Decimal(1), "JPY")
