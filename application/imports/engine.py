@@ -413,7 +413,7 @@ class _Applier:
         self.ledger, self.store, self.catalog = desk.ledger, desk.store, desk.catalog
         self.the_id = row["import_id"]
         self.seller = None if row["scope"] == "" else row["scope"]
-        self.idem_scope = f"import:{row['format']}:{row['scope']}"
+        self.format = row["format"]
         self.targets = Targets(self.ledger)
         self._batch_targets: list[dict[str, Any]] = []
 
@@ -457,7 +457,10 @@ class _Applier:
         key is known, or twice in the batch, is answered after it, one by one; a batch
         the store refuses (a version or key stored first elsewhere) or that a failed
         command spoiled is run again line by line, each its own transaction."""
-        records = [idempotency_record_id(self.idem_scope, r["source_key"]) for r in rows]
+        # An admin's import learns a line's seller from its parcel: its keys are looked
+        # up as it runs (a key used before fails the batch, which runs line by line).
+        records = [idempotency_record_id(self._idem_scope(self.seller or ""), r["source_key"])
+                   for r in rows]
         self._batch_targets = [json.loads(r["target"]) for r in rows]
         known = self._known_keys(records)
         later, seen = [], set()
@@ -550,24 +553,33 @@ class _Applier:
         # The command as loaded (defaults filled in): the same command twice, however spelt.
         canonical = json.dumps(loaded, sort_keys=True, default=str)
         fingerprint = hashlib.sha256(f"{name}\n{pid}\n{canonical}".encode()).hexdigest()
-        idem = Idempotency(self.idem_scope, row["source_key"], fingerprint)
         reference = {"import": self.the_id, "line": row["line_no"],
                      "record": row["record_no"], "sha256": row["raw_sha256"]}
         actor = self.row["started_by"]
         with stamping(reference) as stamp:
             if pid is None:
+                idem = Idempotency(self._idem_scope(str(loaded["seller_id"])),
+                                   row["source_key"], fingerprint)
                 result = self.ledger.run_once(idem, lambda: self.catalog.run(
                     self.ledger, name, None, loaded, actor))
             else:
                 with self.ledger.parcel_loaded(pid) as scope:
                     if self.seller is not None and scope.seller_id != self.seller:
                         raise _OtherSellersParcelError(pid)
+                    idem = Idempotency(self._idem_scope(str(scope.seller_id)),
+                                       row["source_key"], fingerprint)
                     result = self.ledger.run_once(idem, lambda: self.catalog.run(
                         self.ledger, name, pid, loaded, actor))
         applied = stamp.stamped or self._made_by_this_import(result.id, result.version)
         return {"outcome": "applied" if applied else "already_applied",
                 "parcel_id": str(result.id), "version": result.version,
                 "problem_type": None, "problem_rule": None, "detail": None}
+
+    def _idem_scope(self, seller: str) -> str:
+        """A line's keys are its parcel's seller's, whoever imports it: the seller's ERP
+        and an admin importing the same line apply it once; another seller's lines never
+        reach these keys (they reach only that seller's parcels)."""
+        return f"import:{self.format}:{seller}"
 
     def _made_by_this_import(self, aggregate_id: UUID, version: int) -> bool:
         """The event at this version came from this import (applied before a crash)."""

@@ -65,3 +65,37 @@ def test_a_tracking_number_another_seller_has_on_another_platform_finds_my_parce
     theirs = client.get(f"/v1/parcels/{squat.get_json()['id']}",
                         headers=bearer(keys.other_seller)).get_json()
     assert theirs["attempts"] == 0
+
+
+def test_tt7_a_line_imported_by_its_seller_and_by_an_admin_applies_once(client, keys):
+    """The seller's ERP uploads a file, an operator imports it again with an admin key (or
+    `returns-ledger import` without --seller): a line's identity is its source record's,
+    whoever imports it, so the attempt is counted once (TT-7 counts attempts)."""
+    from tests.imports.support import TN, as_csv, registration, step
+
+    imported(client, keys.client, as_csv([registration()]))
+    scans = as_csv([step("delivery-attempts", 2, reason="nobody home", line_id="ln-2"),
+                    step("delivery-attempts", 3, reason="shop closed", line_id="ln-3")])
+    first = imported(client, keys.client, scans)
+    assert [line["outcome"] for line in first["lines"]] == ["applied", "applied"]
+    by_admin = imported(client, keys.admin, scans + b"\r\n")  # another file, the same lines
+    assert [line["outcome"] for line in by_admin["lines"]] == ["already_applied"] * 2
+    again = imported(client, keys.client, scans + b"\r\n\r\n")
+    assert [line["outcome"] for line in again["lines"]] == ["already_applied"] * 2
+    parcel = client.get(f"/v1/parcels?tracking_number={TN}", headers=bearer(keys.client))
+    assert parcel.get_json()["items"][0]["attempts"] == 2
+
+
+def test_an_admins_import_first_then_the_sellers_applies_once(client, keys):
+    from tests.imports.support import TN, as_csv, registration, step
+
+    imported(client, keys.admin, as_csv([registration()]))
+    scans = as_csv([step("delivery-attempts", 2, reason="nobody home", line_id="ln-2")])
+    assert imported(client, keys.admin, scans)["lines"][0]["outcome"] == "applied"
+    by_seller = imported(client, keys.client, scans + b"\r\n")
+    assert by_seller["lines"][0]["outcome"] == "already_applied"
+    # ... and the registration itself, by the seller now: the same parcel, once
+    again = imported(client, keys.client, as_csv([registration()]) + b"\r\n")
+    assert again["lines"][0]["outcome"] == "already_applied", again["lines"]
+    parcel = client.get(f"/v1/parcels?tracking_number={TN}", headers=bearer(keys.client))
+    assert parcel.get_json()["items"][0]["attempts"] == 1
