@@ -93,7 +93,7 @@ class CommandCache:
     def _parcel_for_command(self, parcel_id: UUID) -> tuple[ReturnParcel, bool]:
         """The parcel a command acts on, and whether it was just read from the store.
         Inside a save batch: the batch's own object (application/save_batch.py)."""
-        batch = current_batch()
+        batch = current_batch(self)
         if batch is not None:
             held_in_batch = batch.get(parcel_id)
             if isinstance(held_in_batch, ReturnParcel):

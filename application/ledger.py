@@ -124,7 +124,7 @@ class ReturnsLedger(BatchedSaves, ApiKeys, IdempotentCommands, ReturnAddresses, 
         # An import's line: its events carry the raw record's reference (application/imports/).
         stamped = stamp_events(e for a in aggregates if isinstance(a, ReturnParcel)
                                for e in a.pending_events)
-        batch = current_batch()
+        batch = current_batch(self)
         if batch is not None:  # recorded with the others by flush() (application/save_batch.py)
             batch.add(aggregates, keys)
             self._saved([])

@@ -24,7 +24,8 @@ from uuid import UUID
 class SaveBatch:
     """The aggregates a block of commands changed, by id, in the order first changed."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: Any) -> None:
+        self.owner = owner  # the ledger whose saves it collects (not another one's)
         self.aggregates: dict[UUID, Any] = {}
         self.keys: list[Any] = []  # the commands' idempotency rows
 
@@ -40,8 +41,10 @@ class SaveBatch:
 _CURRENT: ContextVar[SaveBatch | None] = ContextVar("save_batch", default=None)
 
 
-def current_batch() -> SaveBatch | None:
-    return _CURRENT.get()
+def current_batch(owner: Any) -> SaveBatch | None:
+    """The batch collecting this ledger's saves in this context, if any."""
+    batch = _CURRENT.get()
+    return batch if batch is not None and batch.owner is owner else None
 
 
 class BatchedSaves:
@@ -51,7 +54,7 @@ class BatchedSaves:
 
     @contextmanager
     def batched(self) -> Iterator[SaveBatch]:
-        batch = SaveBatch()
+        batch = SaveBatch(self)
         token = _CURRENT.set(batch)
         try:
             yield batch

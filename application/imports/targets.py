@@ -120,7 +120,7 @@ class Targets:
         # Without a platform (a carrier does not know the marketplace) the number is looked
         # for on every platform: two sellers may have it on two (one of them registering
         # another's number), and the line is the scope's seller's; an admin's is ambiguous.
-        batch = current_batch()
+        batch = current_batch(self.ledger)
         found = [pid for pid in (parcel_id(candidate, number) for candidate in (
             [platform] if platform else self._platforms)) if self._stored(pid, batch)]
         if len(found) > 1 and seller is not None:
