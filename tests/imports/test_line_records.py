@@ -122,3 +122,26 @@ def test_a_long_document_seals_its_raw_record_once(desk):
     stored = sum(len(r["raw"]) for r in desk.store.get_line(the_id, 1))
     assert stored < 3 * len(data), stored
     assert desk.raw_record(the_id, 1) == data
+
+
+def test_lz1_an_erased_document_reads_erased_for_every_record_and_its_events_verify(desk):
+    """The document's raw bytes are kept once: erasing the import's subject shreds them
+    for each of the line's records; the hashes stay, in the rows and in the events."""
+    import hashlib
+
+    run_import(desk, as_csv([registration(TN)]))
+    data = _webhook(TN, SCANS)
+    the_id = _aftership(desk, data)
+    desk.run(the_id)
+    assert desk.ledger.vault.erase(f"import:{the_id}")
+    assert [desk.raw_record(the_id, 1, n) for n in (1, 2, 3)] == [None, None, None]
+    digest = hashlib.sha256(data).hexdigest()
+    assert {r["raw_sha256"] for r in desk.lines(the_id)} == {digest}
+    parcel = desk.ledger.find_parcel(TN, "tiktok_shop")
+    sources = [e.source for e in desk.ledger.events.get(parcel.id) if e.source]
+    assert [s["sha256"] for s in sources if s["import"] == the_id] == [digest] * 3
+    if desk.ledger.env.get("PERSISTENCE_MODULE", "").endswith("popo"):
+        return  # the audit reads a stored event table (SQLite, PostgreSQL)
+    from application.audit.verification import LedgerAudit
+
+    assert LedgerAudit(desk.ledger).verify_parcel(parcel.id).ok
