@@ -48,7 +48,12 @@ from application.imports.model import (
 )
 from application.imports.provenance import stamping
 from application.imports.targets import Targets
-from application.imports.views import ImportNotFoundError, ImportTooLargeError, ImportView
+from application.imports.views import (
+    ImportNotFoundError,
+    ImportTooLargeError,
+    ImportView,
+    RawRecordTamperedError,
+)
 from domain.errors import DomainError, ParcelNotFoundError, TransitionError
 from domain.idempotency import idempotency_record_id
 from domain.parcel import parcel_id
@@ -160,9 +165,15 @@ class ImportDesk:
             at -= 1
         kind, _, token = line[at]["raw"].partition(":")
         if kind == "plain":
-            return base64.b64decode(token)
-        opened = self.ledger.vault.open(_subject(the_id), {"raw": token})["raw"]
-        return None if opened == "erased" else base64.b64decode(opened)
+            raw = base64.b64decode(token)
+        else:
+            opened = self.ledger.vault.open(_subject(the_id), {"raw": token})["raw"]
+            if opened == "erased":
+                return None
+            raw = base64.b64decode(opened)
+        if hashlib.sha256(raw).hexdigest() != line[at]["raw_sha256"]:
+            raise RawRecordTamperedError(the_id, line_no)  # e.g. another line's moved here
+        return raw
 
     def retry(self, the_id: UUID | str) -> int:
         """Apply again the lines refused for a parcel not registered yet or a state that

@@ -145,3 +145,37 @@ def test_lz1_an_erased_document_reads_erased_for_every_record_and_its_events_ver
     from application.audit.verification import LedgerAudit
 
     assert LedgerAudit(desk.ledger).verify_parcel(parcel.id).ok
+
+
+def _edit_raw(desk, the_id: str, line_no: int, raw: str) -> None:
+    """A database edited by hand: one line's stored raw record replaced."""
+    desk.store._write("UPDATE {p}ledger_import_lines SET raw = ? WHERE import_id = ? AND "
+                      "line_no = ? AND part = 0", [(raw, the_id, line_no)])
+
+
+def test_a_raw_record_edited_by_hand_is_refused_not_shown_as_what_the_ledger_was_told(desk):
+    """The row's (and the event's) SHA-256 is what the ledger was told: a raw record that
+    does not hash to it, another line's sealed bytes moved onto this one or bytes written
+    in the clear, is reported as tampered, never printed as the record."""
+    import base64
+
+    from application.imports.views import RawRecordTamperedError
+
+    view = run_import(desk, as_csv([registration(TN), registration("TN-OTHER-2")]))
+    the_id = str(view.id)
+    line_3 = desk.store.get_line(the_id, 3)[0]["raw"]
+    _edit_raw(desk, the_id, 2, line_3)
+    try:
+        desk.raw_record(the_id, 2)
+    except RawRecordTamperedError as error:
+        assert "line 2" in error.detail
+    else:
+        raise AssertionError("another line's raw record was shown as line 2's")
+    _edit_raw(desk, the_id, 2, "plain:" + base64.b64encode(b"forged").decode())
+    try:
+        desk.raw_record(the_id, 2)
+    except RawRecordTamperedError:
+        pass
+    else:
+        raise AssertionError("a raw record written by hand was shown")
+    assert desk.raw_record(the_id, 3) is not None  # the untouched line reads as it was
