@@ -119,3 +119,15 @@ def test_a_file_name_with_a_nul_is_kept_escaped(client, keys):
         assert answer.status_code == 202, answer.get_json()
         report = wait_done(client, keys.client, answer.headers["Location"])
         assert report["status"] == "done" and report["file_name"] == "a\\x00b.csv"
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_escaped(desk):
+    """`returns-ledger import` names the import after the file: a name of bytes that are
+    not UTF-8 reaches Python with lone surrogates (os.fsdecode), which no store keeps."""
+    import os
+
+    name = os.fsdecode(b"scans-\xff.csv")
+    view = desk.accept(io.BytesIO(as_csv([registration()])), "canonical", "s1", "tester",
+                       "key", datetime.now(UTC), file_name=name)
+    assert desk.run(view.id).status == "done"
+    assert desk.get(view.id).file_name == "scans-\\udcff.csv"
