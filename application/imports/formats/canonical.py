@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
@@ -178,7 +179,7 @@ def _header(cells: list[str]) -> list[str]:
     if missing:
         raise UnreadableRecordError(f"the header row lacks the column(s) {', '.join(missing)}"
                                     f" (it has: {', '.join(names)[:300]})")
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = sorted(n for n, count in Counter(names).items() if count > 1)
     if twice:
         raise UnreadableRecordError(f"the header row names {', '.join(twice)} twice")
     return names

@@ -152,23 +152,30 @@ def csv_records(stream: Lines, required: Iterable[str],
         delimiter = "\t" if header_text.count("\t") > header_text.count(",") else ","
     names = [n.strip() for n in next(csv.reader([header_text], delimiter=delimiter))]
     missing = sorted(set(required) - set(names))
-    pending: list[tuple[int, bytes, str]] = []
+    # The record being read (a quoted field may hold line breaks): its parts, its size
+    # with its line ends and its quotes, kept as it grows (never joined again per line).
+    raws: list[bytes] = []
+    texts: list[str] = []
+    first_no, size, quotes = 0, 0, 0
     for line_no, raw in lines:
         try:
             text = decoded(raw)
         except UnreadableRecordError as error:
-            if pending:
-                yield pending[0][0], b"\n".join(p[1] for p in pending), error
-                pending = []
+            if raws:
+                yield first_no, b"\n".join(raws), error
+                raws, texts, size, quotes = [], [], 0, 0
             else:
                 yield line_no, raw, error
             continue
-        pending.append((line_no, raw, text))
-        joined = "\n".join(p[2] for p in pending)
-        if _open_quote(joined) and sum(len(p[1]) for p in pending) < MAX_RECORD_BYTES:
+        if not raws:
+            first_no = line_no
+        raws.append(raw)
+        texts.append(text)
+        size, quotes = size + len(raw) + 1, quotes + text.count('"')
+        if quotes % 2 == 1 and size < MAX_RECORD_BYTES:
             continue  # a quoted field holds a line break: the record goes on
-        first_no, record_raw = pending[0][0], b"\n".join(p[1] for p in pending)
-        pending = []
+        joined, record_raw = "\n".join(texts), b"\n".join(raws)
+        raws, texts, size, quotes = [], [], 0, 0
         if not joined.strip():
             continue
         if _open_quote(joined):
@@ -186,8 +193,8 @@ def csv_records(stream: Lines, required: Iterable[str],
             continue
         fields = {name: value.strip() for name, value in zip(names, values, strict=False)}
         yield SourceRecord(first_no, fields, record_raw)
-    if pending:
-        yield pending[0][0], b"\n".join(p[1] for p in pending), UnreadableRecordError(
+    if raws:
+        yield first_no, b"\n".join(raws), UnreadableRecordError(
             "the file ends inside a quoted field")
 
 
