@@ -63,6 +63,13 @@ def test_stateful_walks_over_the_inferred_links_keep_to_the_contract(tmp_path: P
             # The run's key, as the CLI's -H: the checks know it (ignored_auth probes without it).
             case.validate_response(response, headers=bearer(token))
 
+    # A walk starts at a parcel: the links of the other resources' answers (orders,
+    # questions, imports, ...) would spend its few steps where it has no real id to follow.
+    for name, member in vars(base).items():
+        if (getattr(member, "hypothesis_stateful_rule", None) is not None
+                and not name.startswith(("POST_v1_parcels", "GET_v1_parcels"))):
+            setattr(Walk, name, None)
+
     try:
         Walk.run(settings=settings(max_examples=12, stateful_step_count=6, deadline=None,
                                    database=None, suppress_health_check=list(HealthCheck)))

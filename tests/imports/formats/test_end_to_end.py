@@ -9,11 +9,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("application.imports.engine",
-                    reason="the import engine is not in this tree yet")
-
 from tests.api.conftest import bearer
 from tests.imports.support import as_csv, imported, registration, step, wait_done
 

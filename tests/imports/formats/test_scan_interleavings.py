@@ -15,12 +15,8 @@ import tempfile
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-pytest.importorskip("application.imports.engine",
-                    reason="the import engine is not in this tree yet")
 
 from application.imports.engine import ImportDesk
 from application.ledger import ReturnsLedger
