@@ -4,9 +4,10 @@
 scope, content digest, status and how far it got. `ledger_import_lines`: one row per
 command a source record maps to (part 0..n-1; a record that maps to none, or cannot be
 read, has one row, part 0), numbered by the record's place in the file (`record_no`: a
-JSON document of several checkpoints is one line and several records): the raw record
-(sealed) and its SHA-256, the command, its target and body as staged, and once applied
-its outcome. The pending rows are read in business-time
+JSON document of several checkpoints is one line and several records): the raw record's
+SHA-256, the raw record itself (sealed) in the first row of its bytes on its line (the
+line's other rows say `same:`), the command, its target and body as staged, and once
+applied its outcome. The pending rows are read in business-time
 order per parcel through `ledger_import_lines_pending`. `ledger_intake_secrets`: the
 per-source secrets of the push intake. The recorders create these with their own tables
 (infrastructure/persistence.py), so `returns-ledger db init` and CREATE_TABLE=no cover them.

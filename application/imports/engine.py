@@ -48,7 +48,12 @@ from application.imports.model import (
 )
 from application.imports.provenance import stamping
 from application.imports.targets import Targets
-from application.imports.views import ImportNotFoundError, ImportTooLargeError, ImportView
+from application.imports.views import (
+    ImportNotFoundError,
+    ImportTooLargeError,
+    ImportView,
+    RawRecordTamperedError,
+)
 from domain.errors import DomainError, ParcelNotFoundError, TransitionError
 from domain.idempotency import idempotency_record_id
 from domain.parcel import parcel_id
@@ -66,6 +71,7 @@ HELD = ("held", "held_late")
 RETRYABLE = ("urn:returns-ledger:problem:parcel-not-found",
              "urn:returns-ledger:problem:invalid-transition")
 COPY_CHUNK = 1024 * 1024
+SAME_RAW = "same:"  # a row whose raw record is that of the row before it on its line
 log = logging.getLogger("returns_ledger.imports")
 
 
@@ -115,7 +121,7 @@ class ImportDesk:
             temporary.unlink(missing_ok=True)
         added = self.store.add_import({
             "import_id": str(the_id), "format": fmt.name, "scope": scope, "digest": digest,
-            "size": size, "file_name": file_name[:200], "origin": origin, "status": "accepted",
+            "size": size, "file_name": _storable(file_name, 200), "origin": origin, "status": "accepted",
             "started_at": now.astimezone(UTC).isoformat(), "started_by": started_by,
             "key_id": key_id, "staged_lines": 0})
         return self.get(the_id, already=not added)
@@ -150,15 +156,24 @@ class ImportDesk:
                    ) -> bytes | None:
         """The raw record read at this line (the event's `source` names its line and
         record: a line may hold several), None once erased (LZ-1 crypto-shredding)."""
-        rows = [r for r in self.store.get_line(str(the_id), line_no)
-                if record_no is None or r["record_no"] == record_no]
-        if not rows:
+        line = self.store.get_line(str(the_id), line_no)
+        at = next((i for i, r in enumerate(line)
+                   if record_no is None or r["record_no"] == record_no), None)
+        if at is None:
             raise ImportNotFoundError(f"{the_id} line {line_no}")
-        kind, _, token = rows[0]["raw"].partition(":")
+        while at > 0 and line[at]["raw"] == SAME_RAW:  # kept once, in the line's first row
+            at -= 1
+        kind, _, token = line[at]["raw"].partition(":")
         if kind == "plain":
-            return base64.b64decode(token)
-        opened = self.ledger.vault.open(_subject(the_id), {"raw": token})["raw"]
-        return None if opened == "erased" else base64.b64decode(opened)
+            raw = base64.b64decode(token)
+        else:
+            opened = self.ledger.vault.open(_subject(the_id), {"raw": token})["raw"]
+            if opened == "erased":
+                return None
+            raw = base64.b64decode(opened)
+        if hashlib.sha256(raw).hexdigest() != line[at]["raw_sha256"]:
+            raise RawRecordTamperedError(the_id, line_no)  # e.g. another line's moved here
+        return raw
 
     def retry(self, the_id: UUID | str) -> int:
         """Apply again the lines refused for a parcel not registered yet or a state that
@@ -183,6 +198,13 @@ class ImportDesk:
             except UnknownFormatError as error:  # a format since removed: say so, go on
                 self.store.set_status(the_id, "failed", failure=str(error),
                                       finished_at=_now())
+            except PersistenceError:
+                raise  # the store is away: every import waits for the next resume
+            except Exception as error:
+                log.exception("import %s stopped on an internal error", the_id)
+                self.store.set_status(the_id, "failed", finished_at=_now(), failure=(
+                    f"an internal error stopped the import ({type(error).__name__}); it "
+                    "was logged. The lines with an outcome keep it; none is half applied"))
         return unfinished
 
     def run(self, the_id: UUID | str, stopping: Callable[[], bool] = lambda: False
@@ -219,7 +241,7 @@ class ImportDesk:
         # Records are counted in the order the format reads them (a line may hold several:
         # a webhook's JSON document of checkpoints): a resume skips those staged.
         the_id, skip = row["import_id"], int(row["staged_lines"] or 0)
-        raw_of = self._raw_writer(the_id)
+        raw_of = _RawCells(self._raw_writer(the_id))
         batch: list[dict[str, Any]] = []
         last, lines_in_batch = skip, 0
         try:
@@ -256,35 +278,81 @@ class ImportDesk:
         return lambda raw: "sealed:" + seal("raw", base64.b64encode(raw).decode("ascii"))
 
     def _rows_of(self, item: SourceRecord | tuple[int, bytes, UnreadableRecordError],
-                 fmt: Format, raw_of: Any) -> list[dict[str, Any]]:
+                 fmt: Format, raw_of: _RawCells) -> list[dict[str, Any]]:
         number, raw = (item[0], item[1]) if isinstance(item, tuple) else (item.line_no,
                                                                           item.raw)
+        sealed, digest = raw_of(number, raw)
         base = {"line_no": number, "part": 0, "group_key": "", "phase": 0,
                 "occurred_at": "", "source_key": "", "rule": "", "command": "", "target": "{}",
-                "body": "{}", "raw": raw_of(raw), "raw_sha256": hashlib.sha256(raw).hexdigest()}
+                "body": "{}", "raw": SAME_RAW, "raw_sha256": digest}
+        return [{**r, "raw": sealed} if index == 0 else r
+                for index, r in enumerate(self._mapped_rows(item, fmt, base))]
+
+    def _mapped_rows(self, item: SourceRecord | tuple[int, bytes, UnreadableRecordError],
+                     fmt: Format, base: dict[str, Any]) -> list[dict[str, Any]]:
+        number = base["line_no"]
         if isinstance(item, tuple):
-            return [{**base, "outcome": "unreadable", "detail": str(item[2])[:500]}]
+            return [{**base, "outcome": "unreadable", "detail": _storable(str(item[2]))}]
         try:
             mapped = fmt.map(item)
+            _check_storable(mapped.source_key, "its identity (`id`, the source's key)")
+            if not mapped.commands:
+                return [{**base, "outcome": "ignored", "rule": _storable(mapped.rule),
+                         "source_key": mapped.source_key,
+                         "detail": "the mapping deliberately records nothing for this record"}]
+            many = len(mapped.commands) > 1
+            return [{**base, "part": part, "outcome": "pending", "rule": _storable(mapped.rule),
+                     "source_key": f"{mapped.source_key}#{part}" if many else mapped.source_key,
+                     **_staged(command)} for part, command in enumerate(mapped.commands)]
         except UnmappedStatusError as error:
-            return [{**base, "outcome": "unmapped", "detail": str(error)[:500]}]
+            return [{**base, "outcome": "unmapped", "detail": _storable(str(error))}]
         except UnreadableRecordError as error:
-            return [{**base, "outcome": "unreadable", "detail": str(error)[:500]}]
+            return [{**base, "outcome": "unreadable", "detail": _storable(str(error))}]
+        except RecursionError:
+            return [{**base, "outcome": "unreadable",
+                     "detail": "the record is nested too deep to be read"}]
         except Exception as error:
             log.exception("format %s could not map line %s", fmt.name, number)
             return [{**base, "outcome": "unreadable",
                      "detail": f"the record could not be mapped ({type(error).__name__})"}]
-        if not mapped.commands:
-            return [{**base, "outcome": "ignored", "rule": mapped.rule,
-                     "source_key": mapped.source_key,
-                     "detail": "the mapping deliberately records nothing for this record"}]
-        many = len(mapped.commands) > 1
-        return [{**base, "part": part, "outcome": "pending", "rule": mapped.rule,
-                 "source_key": f"{mapped.source_key}#{part}" if many else mapped.source_key,
-                 **_staged(command)} for part, command in enumerate(mapped.commands)]
+
+
+class _RawCells:
+    """The `raw` cell of each record's first row: the raw bytes sealed, once per line. The
+    records of one line (a webhook document's checkpoints) share its bytes: sealed in
+    each record's row, a 1 MiB document of 10,000 checkpoints would be stored as 10 GB.
+    The line's later rows say `same:` (see raw_record)."""
+
+    def __init__(self, seal: Callable[[bytes], str]) -> None:
+        self.seal = seal
+        self.line, self.raw, self.digest = -1, b"", ""
+
+    def __call__(self, line_no: int, raw: bytes) -> tuple[str, str]:
+        if line_no == self.line and (raw is self.raw or raw == self.raw):
+            return SAME_RAW, self.digest
+        self.line, self.raw, self.digest = line_no, raw, hashlib.sha256(raw).hexdigest()
+        return self.seal(raw), self.digest
+
+
+def _storable(text: str, limit: int = 500) -> str:
+    """Text every store keeps as it is (PostgreSQL's text refuses NUL, and no UTF-8 holds a
+    lone surrogate, which a JSON escape can make): both are written as escapes."""
+    text = text[:limit]
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _check_storable(text: str, what: str) -> None:
+    """Text the row keeps, and the ledger runs, exactly as given: a NUL or a lone
+    surrogate makes the record unreadable."""
+    if text != _storable(text, len(text)):
+        raise UnreadableRecordError(f"{what} holds a NUL or a lone surrogate (\\u0000, "
+                                    "\\ud800-\\udfff): not text any store keeps")
 
 
 def _staged(command: LineCommand) -> dict[str, Any]:
+    _check_storable(command.command, "its command")
     when = command.occurred_at.astimezone(UTC)
     body = dict(command.body)
     body.setdefault("occurred_at", command.occurred_at.isoformat())
@@ -295,10 +363,17 @@ def _staged(command: LineCommand) -> dict[str, Any]:
               if v is not None}
     if command.on_return_leg:
         target["on_return_leg"] = command.on_return_leg
-    return {"group_key": _group_key(command), "phase": 0 if command.command == "parcels" else 1,
-            "occurred_at": when.isoformat(), "command": command.command,
-            "target": json.dumps(target, sort_keys=True),
-            "body": json.dumps(body, sort_keys=True, default=str)}
+    staged = {"group_key": _storable(_group_key(command), 1000),
+              "phase": 0 if command.command == "parcels" else 1,
+              "occurred_at": when.isoformat(), "command": command.command,
+              "target": json.dumps(target, sort_keys=True),
+              "body": json.dumps(body, sort_keys=True, default=str)}
+    try:  # stored as ASCII JSON, but a lone surrogate would fail the ledger's save
+        json.dumps([target, body], ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnreadableRecordError("a field holds a lone surrogate (\\ud800-\\udfff): "
+                                    "not text any store keeps") from None
+    return staged
 
 
 def _group_key(command: LineCommand) -> str:
@@ -349,7 +424,7 @@ class _Applier:
         self.ledger, self.store, self.catalog = desk.ledger, desk.store, desk.catalog
         self.the_id = row["import_id"]
         self.seller = None if row["scope"] == "" else row["scope"]
-        self.idem_scope = f"import:{row['format']}:{row['scope']}"
+        self.format = row["format"]
         self.targets = Targets(self.ledger)
         self._batch_targets: list[dict[str, Any]] = []
 
@@ -393,7 +468,10 @@ class _Applier:
         key is known, or twice in the batch, is answered after it, one by one; a batch
         the store refuses (a version or key stored first elsewhere) or that a failed
         command spoiled is run again line by line, each its own transaction."""
-        records = [idempotency_record_id(self.idem_scope, r["source_key"]) for r in rows]
+        # An admin's import learns a line's seller from its parcel: its keys are looked
+        # up as it runs (a key used before fails the batch, which runs line by line).
+        records = [idempotency_record_id(self._idem_scope(self.seller or ""), r["source_key"])
+                   for r in rows]
         self._batch_targets = [json.loads(r["target"]) for r in rows]
         known = self._known_keys(records)
         later, seen = [], set()
@@ -452,6 +530,13 @@ class _Applier:
             return self._run(row, name, pid, loaded)
         except CommandRefusedError as error:
             return _refused(error, pid)
+        except _OtherSellersParcelError:
+            # Answered as a parcel that does not exist (held, then refused): the line
+            # named it by its tracking number, which does not say whether, nor on which
+            # platform, another seller has it.
+            named = target.get("tracking_number") if not target.get("parcel_id") else None
+            return {**_refused(self.catalog.refusal(ParcelNotFoundError(named or pid)),
+                               None if named else pid), "outcome": "held"}
         except (TransitionError, ParcelNotFoundError) as error:
             # Held: its earlier step may come later in the file (tried again after the
             # others). `held_late`: the parcel has moved past the line's business time.
@@ -479,24 +564,33 @@ class _Applier:
         # The command as loaded (defaults filled in): the same command twice, however spelt.
         canonical = json.dumps(loaded, sort_keys=True, default=str)
         fingerprint = hashlib.sha256(f"{name}\n{pid}\n{canonical}".encode()).hexdigest()
-        idem = Idempotency(self.idem_scope, row["source_key"], fingerprint)
         reference = {"import": self.the_id, "line": row["line_no"],
                      "record": row["record_no"], "sha256": row["raw_sha256"]}
         actor = self.row["started_by"]
         with stamping(reference) as stamp:
             if pid is None:
+                idem = Idempotency(self._idem_scope(str(loaded["seller_id"])),
+                                   row["source_key"], fingerprint)
                 result = self.ledger.run_once(idem, lambda: self.catalog.run(
                     self.ledger, name, None, loaded, actor))
             else:
                 with self.ledger.parcel_loaded(pid) as scope:
                     if self.seller is not None and scope.seller_id != self.seller:
-                        raise ParcelNotFoundError(pid)
+                        raise _OtherSellersParcelError(pid)
+                    idem = Idempotency(self._idem_scope(str(scope.seller_id)),
+                                       row["source_key"], fingerprint)
                     result = self.ledger.run_once(idem, lambda: self.catalog.run(
                         self.ledger, name, pid, loaded, actor))
         applied = stamp.stamped or self._made_by_this_import(result.id, result.version)
         return {"outcome": "applied" if applied else "already_applied",
                 "parcel_id": str(result.id), "version": result.version,
                 "problem_type": None, "problem_rule": None, "detail": None}
+
+    def _idem_scope(self, seller: str) -> str:
+        """A line's keys are its parcel's seller's, whoever imports it: the seller's ERP
+        and an admin importing the same line apply it once; another seller's lines never
+        reach these keys (they reach only that seller's parcels)."""
+        return f"import:{self.format}:{seller}"
 
     def _made_by_this_import(self, aggregate_id: UUID, version: int) -> bool:
         """The event at this version came from this import (applied before a crash)."""
@@ -510,6 +604,10 @@ class _Applier:
         return any(getattr(e, "occurred_at", when) > when for e in self.ledger.events.get(pid))
 
 
+class _OtherSellersParcelError(ParcelNotFoundError):
+    """The line's parcel is another seller's than the import's scope."""
+
+
 class _StoppedError(Exception):
     """The worker is stopping: the import is left for the next resume."""
 
@@ -521,4 +619,4 @@ class _SpoiledError(Exception):
 def _refused(error: CommandRefusedError, pid: UUID | None) -> dict[str, Any]:
     return {"outcome": "refused", "parcel_id": str(pid) if pid else None, "version": None,
             "problem_type": error.type, "problem_rule": error.rule,
-            "detail": (error.detail or "")[:1000]}
+            "detail": _storable(error.detail or "", 1000)}

@@ -48,6 +48,7 @@ class Targets:
         self.store = ledger.recorder.imports
         self._platforms = [p.value for p in Platform]
         self._exists: set[UUID] = set()  # parcels seen stored (a parcel never goes away)
+        self._absent: set[UUID] = set()  # parcel ids not stored when the batch began
 
     def catch_up(self) -> None:
         """Index the registrations and return labels recorded since the last look."""
@@ -84,13 +85,16 @@ class Targets:
         `also` (the idempotency records of a batch): those of `also` that exist."""
         wanted = set(also)
         for target in targets:
-            number, platform = target.get("tracking_number"), target.get("platform")
-            if number and platform in self._platforms and not target.get("parcel_id"):
-                wanted.add(parcel_id(platform, str(number)))
+            number, platform = target.get("tracking_number"), target.get("platform") or None
+            if number and not target.get("parcel_id") and (
+                    platform is None or platform in self._platforms):
+                wanted.update(parcel_id(p, str(number))
+                              for p in ([platform] if platform else self._platforms))
         found = set(self.ledger.recorder.max_versions(list(wanted)))
         if len(self._exists) >= EXISTS_HELD:
             self._exists.clear()
         self._exists.update(found - set(also))
+        self._absent = wanted - found  # as of this batch (it may register some itself)
         return found & set(also)
 
     def resolve(self, target: dict[str, Any], seller: str | None) -> Resolved:
@@ -113,20 +117,38 @@ class Targets:
 
     def _by_tracking_number(self, number: str, platform: str | None,
                             seller: str | None) -> Resolved:
+        # Without a platform (a carrier does not know the marketplace) the number is looked
+        # for on every platform: two sellers may have it on two (one of them registering
+        # another's number), and the line is the scope's seller's; an admin's is ambiguous.
         batch = current_batch(self.ledger)
-        for candidate in [platform] if platform else self._platforms:
-            pid = parcel_id(candidate, number)
-            if pid in self._exists or (batch is not None and batch.get(pid) is not None):
-                return Resolved(pid)
-            if self.ledger.recorder.max_versions([pid]):
-                if len(self._exists) >= EXISTS_HELD:  # memory stays flat
-                    self._exists.clear()
-                self._exists.add(pid)
-                return Resolved(pid)
-        found = self._lookup("label", number, platform, seller)
-        if found is None:
+        found = [pid for pid in (parcel_id(candidate, number) for candidate in (
+            [platform] if platform else self._platforms)) if self._stored(pid, batch)]
+        if len(found) > 1 and seller is not None:
+            found = [pid for pid in found if self._seller_of(pid, batch) == seller] or found
+        if len(found) > 1:
+            raise AmbiguousTargetError(f"tracking number {number}", len(found))
+        if found:
+            return Resolved(found[0])
+        found_label = self._lookup("label", number, platform, seller)
+        if found_label is None:
             raise ParcelNotFoundError(number)
-        return Resolved(found, return_leg=True)
+        return Resolved(found_label, return_leg=True)
+
+    def _stored(self, pid: UUID, batch: Any) -> bool:
+        if pid in self._exists or (batch is not None and batch.get(pid) is not None):
+            return True
+        if pid in self._absent and batch is not None:  # asked with the batch's look-ups
+            return False
+        if self.ledger.recorder.max_versions([pid]):
+            if len(self._exists) >= EXISTS_HELD:  # memory stays flat
+                self._exists.clear()
+            self._exists.add(pid)
+            return True
+        return False
+
+    def _seller_of(self, pid: UUID, batch: Any) -> str:
+        parcel = batch.get(pid) if batch is not None else None
+        return str((parcel or self.ledger.get_parcel(pid)).seller_id)
 
     def _by_order(self, order: str, platform: str, seller: str | None) -> Resolved:
         if seller is None:
@@ -149,5 +171,7 @@ class Targets:
 
     def _matching(self, kind: str, key: str, platform: str | None,
                   seller: str | None) -> list[dict[str, Any]]:
+        if "\x00" in key:  # never indexed (no store keeps it), and PostgreSQL refuses it
+            return []
         rows = self.store.find_targets(kind, key, platform)
         return [r for r in rows if seller is None or r["seller_id"] == seller]

@@ -73,3 +73,11 @@ class ImportView:
                 "records_read": self.staged_lines, "finished_at": self.finished_at,
                 "failure": self.failure, "summary": summary,
                 "rows": sum(self.counts.values()), "already_accepted": self.already}
+
+
+class RawRecordTamperedError(DomainError):
+    """A stored raw record does not hash to the SHA-256 its row (and its events) hold."""
+
+    def __init__(self, import_id: object, line_no: int) -> None:
+        super().__init__(f"import {import_id} line {line_no}: the stored raw record does not "
+                         "match its SHA-256 (the row was changed): not shown")

@@ -167,6 +167,14 @@ class Imports(MethodView):
         fmt = _format(query["format"])
         limit = max_bytes(ledger().env)
         request.max_content_length = limit
+        coding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+        if coding != "identity":  # it would be read as the file itself
+            return problem(415, "unsupported-media-type", f"Content-Encoding {coding[:40]!r} "
+                           "is not read: send the file uncompressed")
+        files = list(request.files.items(multi=True))
+        if len(files) > 1:  # the others would be left unread, silently
+            return problem(422, "validation-error", "one file per import: the form has "
+                           f"{len(files)} ({', '.join(n for n, _ in files)[:200]})")
         upload = request.files.get("file")
         if upload is not None:
             stream, name = upload.stream, upload.filename or "import"

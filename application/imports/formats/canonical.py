@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
@@ -94,6 +95,9 @@ class CanonicalFormat:
                 continue
             except ValueError as error:
                 yield number, raw, UnreadableRecordError(f"not a JSON object: {error}")
+                continue
+            except RecursionError:  # nested past the parser's depth: this line's outcome
+                yield number, raw, UnreadableRecordError("JSON nested too deep to be read")
                 continue
             if not isinstance(value, dict):
                 yield number, raw, UnreadableRecordError("a line must be one JSON object")
@@ -175,7 +179,7 @@ def _header(cells: list[str]) -> list[str]:
     if missing:
         raise UnreadableRecordError(f"the header row lacks the column(s) {', '.join(missing)}"
                                     f" (it has: {', '.join(names)[:300]})")
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = sorted(n for n, count in Counter(names).items() if count > 1)
     if twice:
         raise UnreadableRecordError(f"the header row names {', '.join(twice)} twice")
     return names
@@ -191,6 +195,9 @@ def _cell(name: str, cell: str) -> Any:
             return json.loads(cell)
         except ValueError as error:
             raise UnreadableRecordError(f"`{name}` is not JSON: {error}") from None
+        except RecursionError:
+            raise UnreadableRecordError(f"`{name}` is JSON nested too deep to be read"
+                                        ) from None
     return cell
 
 

@@ -70,21 +70,22 @@ def records(stream: IO[bytes], csv_quotes: bool
     `csv_quotes`, lines are joined while a quoted field is open. Blank lines are skipped."""
     number = 0
     held: list[bytes] = []
-    start = 0
+    start, size, quotes = 0, 0, 0  # the held lines' size with their line ends, quotes
     for line, too_long in physical_lines(stream):
         number += 1
         if too_long or line is None:
-            held = []
+            held, size, quotes = [], 0, 0
             yield number, b"", UnreadableRecordError(
                 f"the line is longer than {MAX_LINE_BYTES} bytes")
             continue
         if not held:
             start = number
         held.append(line)
+        size, quotes = size + len(line) + 1, quotes + line.count(b'"')
+        if csv_quotes and quotes % 2 == 1 and size - 1 <= MAX_LINE_BYTES:
+            continue  # a quoted field goes on on the next line (never joined per line)
         joined = b"\n".join(held)
-        if csv_quotes and joined.count(b'"') % 2 == 1 and len(joined) <= MAX_LINE_BYTES:
-            continue  # a quoted field goes on on the next line
-        held = []
+        held, size, quotes = [], 0, 0
         if not joined.strip():
             continue
         yield start, joined, None

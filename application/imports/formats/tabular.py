@@ -32,6 +32,7 @@ MAX_RECORD_BYTES = 64 * 1024  # a quoted field left open does not swallow the fi
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024  # one pushed JSON document (a webhook delivery)
 MAX_LINE_BYTES = MAX_DOCUMENT_BYTES  # one physical line: a 2 GB line is never held
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+TOO_DEEP = "JSON nested too deep to be read"  # past the parser's depth: a line's outcome
 
 Read = SourceRecord | tuple[int, bytes, UnreadableRecordError]
 
@@ -151,23 +152,30 @@ def csv_records(stream: Lines, required: Iterable[str],
         delimiter = "\t" if header_text.count("\t") > header_text.count(",") else ","
     names = [n.strip() for n in next(csv.reader([header_text], delimiter=delimiter))]
     missing = sorted(set(required) - set(names))
-    pending: list[tuple[int, bytes, str]] = []
+    # The record being read (a quoted field may hold line breaks): its parts, its size
+    # with its line ends and its quotes, kept as it grows (never joined again per line).
+    raws: list[bytes] = []
+    texts: list[str] = []
+    first_no, size, quotes = 0, 0, 0
     for line_no, raw in lines:
         try:
             text = decoded(raw)
         except UnreadableRecordError as error:
-            if pending:
-                yield pending[0][0], b"\n".join(p[1] for p in pending), error
-                pending = []
+            if raws:
+                yield first_no, b"\n".join(raws), error
+                raws, texts, size, quotes = [], [], 0, 0
             else:
                 yield line_no, raw, error
             continue
-        pending.append((line_no, raw, text))
-        joined = "\n".join(p[2] for p in pending)
-        if _open_quote(joined) and sum(len(p[1]) for p in pending) < MAX_RECORD_BYTES:
+        if not raws:
+            first_no = line_no
+        raws.append(raw)
+        texts.append(text)
+        size, quotes = size + len(raw) + 1, quotes + text.count('"')
+        if quotes % 2 == 1 and size < MAX_RECORD_BYTES:
             continue  # a quoted field holds a line break: the record goes on
-        first_no, record_raw = pending[0][0], b"\n".join(p[1] for p in pending)
-        pending = []
+        joined, record_raw = "\n".join(texts), b"\n".join(raws)
+        raws, texts, size, quotes = [], [], 0, 0
         if not joined.strip():
             continue
         if _open_quote(joined):
@@ -185,8 +193,8 @@ def csv_records(stream: Lines, required: Iterable[str],
             continue
         fields = {name: value.strip() for name, value in zip(names, values, strict=False)}
         yield SourceRecord(first_no, fields, record_raw)
-    if pending:
-        yield pending[0][0], b"\n".join(p[1] for p in pending), UnreadableRecordError(
+    if raws:
+        yield first_no, b"\n".join(raws), UnreadableRecordError(
             "the file ends inside a quoted field")
 
 
@@ -200,6 +208,8 @@ def _one_line(line_no: int, raw: bytes) -> Parsed:
         return line_no, raw, error
     except json.JSONDecodeError as error:
         return line_no, raw, UnreadableRecordError(f"not JSON: {error.msg}")
+    except RecursionError:
+        return line_no, raw, UnreadableRecordError(TOO_DEEP)
 
 
 def json_documents(stream: Lines) -> Iterator[Parsed]:
@@ -249,7 +259,7 @@ def _document_error(document: Parsed, whole: bytes) -> Parsed:
     except json.JSONDecodeError as error:
         return document[0], whole, UnreadableRecordError(
             f"not JSON (line {error.lineno}, column {error.colno}): {error.msg}")
-    except UnreadableRecordError:
+    except (UnreadableRecordError, RecursionError):
         pass
     return document
 
