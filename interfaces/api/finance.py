@@ -32,7 +32,7 @@ from domain.reconciliation import REPORT_COLUMNS, RunStatus
 from interfaces.api.auth import actor, caller, requires, sees_all
 from interfaces.api.commands import on_parcel
 from interfaces.api.json_body import Blueprint
-from interfaces.api.ledger import ledger
+from interfaces.api.ledger import EXTENSION, ledger
 from interfaces.api.problems import problem
 from interfaces.api.schemas import CommandRequest, RefundCommandResponse, Text
 from interfaces.api.views import freshness, scope, view, wants_csv
@@ -290,6 +290,9 @@ def submit(reconciliation_id: UUID) -> None:
         led = ledger()
         worker = app.extensions.setdefault(WORKER, ReconciliationWorker(
             lambda: FinanceDesk(led)))
+        # The thread must be gone before the ledger's connections are (SQLite crashes on
+        # a connection closed under a running statement).
+        app.extensions[EXTENSION].before_close(worker.stop)
     worker.submit(reconciliation_id)
 
 

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
+from interfaces.api.finance import WORKER
 from interfaces.cli import main
 from tests.api.conftest import bearer, issue_keys, make_app
 from tests.conftest import TEST_PERSONAL_DATA_KEY
@@ -69,6 +70,23 @@ def test_the_embedded_default_runs_it_in_a_background_thread(app: Flask, keys) -
             break
         time.sleep(0.02)
     assert summary.get_json()["status"] == "done"
+
+
+def test_the_background_thread_stops_before_the_ledger_closes(sqlite_env) -> None:
+    """A thread left running a statement on a SQLite connection the app then closes
+    crashed the whole process (a segmentation fault in the suite)."""
+    app = make_app(sqlite_env)
+    keys = issue_keys(app)
+    client = app.test_client()
+    accepted = client.post("/v1/reconciliations", data=SETTLEMENT,
+                           headers=bearer(keys.finance, **{"Content-Type": "text/csv"}))
+    assert accepted.status_code == 202
+    worker = app.extensions[WORKER]
+    assert worker.idle.wait(10)
+    thread = worker._thread
+    assert thread is not None and thread.is_alive()
+    app.extensions["returns_ledger"].close()
+    assert not thread.is_alive()
 
 
 def test_a_run_that_fails_says_why(app: Flask, keys) -> None:
