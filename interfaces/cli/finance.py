@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from application.finance.exports import (
 from application.finance.reconciliations import FinanceDesk
 from application.finance.worker import ReconciliationWorker
 from domain.errors import DomainError
-from interfaces.cli.store import open_ledger
+from interfaces.cli.store import open_ledger, run_until_interrupted
 
 
 def caught_up_refunds(env: dict[str, str] | None = None) -> Any:
@@ -141,13 +140,7 @@ def worker(once: bool, poll: float) -> None:
             for run_id in desk.resume():
                 click.echo(f"{run_id} {desk.get_reconciliation(run_id).status}")
             return
-        background = ReconciliationWorker(lambda: desk, poll=poll)
-        background.start()
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            background.stop()
+        run_until_interrupted(ReconciliationWorker(lambda: desk, poll=poll))
     finally:
         ledger.close()
 

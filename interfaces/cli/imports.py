@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from application.imports.views import OUTCOMES
 from application.imports.worker import ImportWorker
 from domain.errors import DomainError
 from interfaces.api.catalog import ApiCommands
-from interfaces.cli.store import open_ledger
+from interfaces.cli.store import open_ledger, run_until_interrupted
 
 LINE_COLUMNS = ("record_no", "line_no", "part", "outcome", "command", "parcel_id", "version",
                 "problem_type", "problem_rule", "detail", "rule", "source_key", "occurred_at",
@@ -157,13 +156,7 @@ def worker(once: bool, poll: float) -> None:
             for the_id in desk.resume():
                 click.echo(f"{the_id} {desk.get(the_id).status}")
             return
-        background = ImportWorker(lambda: desk, poll=poll)
-        background.start()
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            background.stop()
+        run_until_interrupted(ImportWorker(lambda: desk, poll=poll))
     finally:
         ledger.close()
 

@@ -4,9 +4,10 @@ refuses a store that is not there, naming where it looked and how to point elsew
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
@@ -140,3 +141,18 @@ def create_database(settings: Settings) -> bool:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(env["POSTGRES_DBNAME"])))
     return True
 
+
+class Background(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+
+def run_until_interrupted(background: Background) -> None:
+    """Start a background worker and keep this process up until Ctrl-C, then stop it."""
+    background.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        background.stop()
