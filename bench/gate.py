@@ -26,7 +26,9 @@ FLOORS: dict[str, list[tuple[str, str, str, float]]] = {
              ("import ", IMPORT, ">=", 0.7)],
     "smoke": [("commands in-process (sqlite)", COMMANDS, ">=", 0.48),
               ("commands in-process (postgres)", COMMANDS, ">=", 0.80),
-              ("HTTP ERP mix (sqlite", HTTP, ">=", 0.36),
+              # At smoke size a few hundred requests decide it: 0.28 to 0.50 were seen on
+              # one machine with the same code, so the floor sits under the lowest.
+              ("HTTP ERP mix (sqlite", HTTP, ">=", 0.22),
               ("history + as-of replay, 50 events (sqlite)", REPLAY, "<=", 3.0),
               ("import ", IMPORT, ">=", 0.6)],
 }
