@@ -22,7 +22,7 @@ from application.csv_export import safe_cell
 from interfaces.cli import main
 from tests.api.conftest import NOW, Keys, bearer, day, money, post, register
 from tests.conftest import TEST_PERSONAL_DATA_KEY
-from tests.integration.projection_support import catch_up
+from tests.integration.projection_support import DAY, T0, catch_up, tt_parcel
 from tests.web.conftest import signed_in
 
 HOSTILE_ORDER = "=1+2"
@@ -207,3 +207,28 @@ def test_web_reconciliation_csv_neutralises_file_and_ledger_values(hostile: Flas
     rows = assert_safe(answer.data.decode())
     assert {r["reference"] for r in rows} == {"'" + HOSTILE_REFERENCE, "'+1+1"}
     assert {r["order_id"] for r in rows} == {"'" + HOSTILE_ORDER, "'-2+3"}
+
+
+def test_every_view_report_csv_neutralises_the_seller_id(app: Flask, keys: Keys,
+                                                          sqlite_env: dict[str, str]) -> None:
+    """Free returns (TT-3), holds and expired holds (TT-2), liabilities and the LZ-4
+    upload: each CSV carries the hostile seller id as text."""
+    ledger = app.extensions["returns_ledger"].get()
+    held = tt_parcel(ledger, "held", site="TH", eligible_address=False, seller=HOSTILE_SELLER)
+    ledger.dispose(held, "destroyed", T0 + 20 * DAY)
+    tt_parcel(ledger, "free", seller=HOSTILE_SELLER)
+    tt_parcel(ledger, "hold", site="TH", eligible_address=False, seller=HOSTILE_SELLER)
+    catch_up(sqlite_env, ledger)
+    client, auditor = app.test_client(), bearer(keys.auditor)
+    answers = {path: client.get(path, headers=auditor) for path in (
+        "/v1/reports/free-returns?format=csv", "/v1/reports/deadlines?list=holds&format=csv",
+        "/v1/reports/deadlines?list=expired_holds&now=2026-04-01T00:00:00Z&format=csv",
+        "/v1/reports/deadlines?list=overdue_returns&now=2026-04-01T00:00:00Z&format=csv",
+        "/v1/reports/liabilities?format=csv")}
+    answers["upload"] = client.post(
+        "/v1/reports/parcels/upload", data=b"tracking_number\r\nTN-free\r\n",
+        headers=bearer(keys.admin, Accept="text/csv"), content_type="text/csv")
+    for path, answer in answers.items():
+        assert answer.status_code == 200 and answer.mimetype == "text/csv", (path, answer.data)
+        rows = assert_safe(answer.data.decode())
+        assert rows and {r["seller_id"] for r in rows} == {"'" + HOSTILE_SELLER}, (path, rows)
