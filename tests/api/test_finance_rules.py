@@ -126,6 +126,14 @@ def test_cd4_full_refund_without_return_then_a_chargeback_after_close(app: Flask
     full = post(client, keys.client, f"{base}/refunds",
                 refund("CD-2", item="39.00", shipping="4.90"))
     assert full.get_json()["status"] == "closed"
+    # The same refund sent again after it closed the parcel is the same refund (a 409
+    # invalid-transition once): same version, nothing recorded, with or without a key.
+    for headers in ({}, {"Idempotency-Key": "cd2-retry"}):
+        again = post(client, keys.client, f"{base}/refunds",
+                     refund("CD-2", item="39.00", shipping="4.90"), **headers)
+        assert again.status_code in (200, 201), again.get_json()
+        assert again.get_json()["version"] == full.get_json()["version"]
+        assert again.get_json()["refund"]["status"] == "issued"
     charged_back = post(client, keys.finance, f"{base}/refunds/CD-2/reversals",
                         {"reason": "charged back", "occurred_at": day(20)})
     assert charged_back.status_code == 201, charged_back.get_json()
