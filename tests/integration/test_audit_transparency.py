@@ -216,6 +216,23 @@ def test_the_reference_verifier_is_one_file_with_stdlib_and_cryptography(tmp_pat
     assert Path(tmp_path / "transparency.py").exists()
 
 
+def test_a_signed_note_of_the_reference_implementation_verifies() -> None:
+    """The example of golang.org/x/mod/sumdb/note (the C2SP signed-note reference): its
+    verifier key parses to the same key id, its signature verifies, an edited text does not."""
+    from application.audit.transparency import SignedNote
+
+    vkey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+    text = ("If you think cryptography is the answer to your problem,\n"
+            "then you don't know what your problem is.\n")
+    signature = ("\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2p"
+                 "ZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
+    verifier = NoteVerifier.parse(vkey)
+    assert verifier.key_id.hex() == "c74f20a3" and verifier.vkey == vkey
+    assert SignedNote.parse(text + "\n" + signature).signed_by(verifier)
+    assert not SignedNote.parse(text.replace("answer", "question") + "\n" + signature
+                                ).signed_by(verifier)
+
+
 _OFFLINE = """
 import json, sys
 sys.path[:] = [p for p in sys.path if p.startswith(sys.base_prefix)] + ['site', '.']
