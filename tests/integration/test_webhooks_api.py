@@ -311,3 +311,100 @@ def test_webhook_settings_are_validated_at_start_up(env, named):
     with pytest.raises(SettingsError) as error:
         Settings.from_env(env)
     assert error.value.name == named
+
+
+def _resolving(monkeypatch, answers: dict[str, list[str]]) -> list[tuple[str, int]]:
+    """Host names answer the given addresses; a connection attempt is recorded, not made."""
+    import socket
+
+    import infrastructure.webhook_http as webhook_http
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            raise socket.gaierror(f"unknown host {host}")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, port)) for a in answers[host]]
+
+    connected: list[tuple[str, int]] = []
+
+    def create_connection(address, *args, **kwargs):
+        connected.append(address)
+        raise ConnectionRefusedError("not in this test")
+
+    monkeypatch.setattr(webhook_http.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(webhook_http.socket, "create_connection", create_connection)
+    return connected
+
+
+@pytest.mark.parametrize("addresses", [
+    ["10.0.0.5"], ["192.168.0.10"], ["169.254.169.254"], ["fe80::1"], ["127.0.0.1"],
+    ["fd00:ec2::254"], ["100.100.100.200"], ["::ffff:10.0.0.5"],
+    ["93.184.216.34", "10.0.0.5"],  # one private answer among public ones is enough
+])
+def test_a_name_resolving_to_a_refused_address_is_never_connected_to(monkeypatch, addresses):
+    connected = _resolving(monkeypatch, {"hooks.example.com": addresses})
+    answer = WebhookClient(DestinationPolicy(), 2.0).post("https://hooks.example.com/h",
+                                                          b"{}", {})
+    assert answer.refused and not answer.retryable and connected == []
+
+
+def test_private_networks_when_allowed_but_never_link_local_or_metadata(monkeypatch):
+    connected = _resolving(monkeypatch, {"lan.example": ["10.0.0.5"],
+                                         "meta.example": ["169.254.169.254"],
+                                         "alibaba.example": ["100.100.100.200"],
+                                         "ll.example": ["fe80::1"]})
+    client = WebhookClient(DestinationPolicy(allow_private_networks=True), 2.0)
+    assert not client.post("https://lan.example/h", b"{}", {}).refused
+    assert connected == [("10.0.0.5", 443)]  # to the address that was checked
+    for host in ("meta.example", "alibaba.example", "ll.example"):
+        assert client.post(f"https://{host}/h", b"{}", {}).refused
+    assert connected == [("10.0.0.5", 443)]
+
+
+def test_a_name_that_rebinds_after_creation_is_refused_at_send_time(api, monkeypatch):
+    """Public when the endpoint was created, private when a webhook is sent."""
+    answers = {"erp.example.com": ["93.184.216.34"]}
+    connected = _resolving(monkeypatch, answers)
+    keys, client = issue_keys(api), api.test_client()
+    created = post(client, keys.client, "/v1/webhook-endpoints",
+                   {"url": "https://erp.example.com/hook"})
+    assert created.status_code == 201, created.get_json()
+    answers["erp.example.com"] = ["10.1.2.3"]
+    refused = post(client, keys.client, "/v1/webhook-endpoints",
+                   {"url": "https://erp.example.com/other"})
+    assert refused.status_code == 422
+    answer = WebhookClient(DestinationPolicy(allow_loopback=True), 2.0).post(
+        "https://erp.example.com/hook", b"{}", {})
+    assert answer.refused and connected == []
+
+
+def test_the_retry_schedule_doubles_with_jitter_up_to_its_ceiling_or_retry_after():
+    import random
+
+    from application.settings import Settings
+    from projections.webhooks import RETRY_AFTER_CEILING, retry_delay
+
+    config = Settings.from_env({"WEBHOOK_RETRY_BASE_SECONDS": "5",
+                                "WEBHOOK_RETRY_MAX_SECONDS": "3600"}).webhooks
+    rng = random.Random(1)
+    for attempt in range(1, 30):
+        ceiling = min(3600.0, 5.0 * 2 ** (attempt - 1))
+        delays = [retry_delay(attempt, config, rng) for _ in range(200)]
+        assert all(0.5 * ceiling <= d <= ceiling for d in delays), attempt
+        assert max(delays) - min(delays) > 0.3 * ceiling  # jittered, not fixed
+    assert retry_delay(11, config, rng) >= 1800  # 30-60 min from the 11th failure on
+    assert retry_delay(3, config, rng, retry_after=7.0) == 7.0
+    assert retry_delay(3, config, rng, retry_after=-5.0) == 0.0
+    assert retry_delay(3, config, rng, retry_after=10 ** 9) == RETRY_AFTER_CEILING
+
+
+@pytest.mark.parametrize(("status", "retried"), [
+    (None, True), (500, True), (502, True), (503, True), (408, True), (409, True),
+    (429, True), (400, False), (401, False), (403, False), (404, False), (410, False),
+    (422, False), (301, False), (302, False), (307, False)])
+def test_which_answers_are_retried(status, retried):
+    from infrastructure.webhook_http import Answer
+
+    answer = Answer(status, 1.0, None if status else "ConnectionRefusedError")
+    assert answer.retryable is retried
+    assert not Answer(None, 1.0, "refused: 10.0.0.1", refused=True).retryable
