@@ -82,9 +82,16 @@ def test_crud_each_change_an_event_and_the_secret_shown_once(api, caplog):
     assert [e["type"] for e in feed] == ["WebhookEndpointCreated", "WebhookEndpointChanged",
                                          "WebhookSecretRotated", "WebhookEndpointDeleted"]
     assert feed[1]["data"]["changes"] == {"enabled": False, "event_types": []}
+    # The secret is not in the feed even sealed: the creator saw it once, and the feed
+    # (and every webhook built from it) goes to other endpoints and keys too.
+    assert feed[0]["data"]["sealed_secret"] == {"secret": "withheld"}
+    assert feed[2]["data"]["sealed_secret"] == {"secret": "withheld"}
     # Sealed in the store, never in a log line, and unreadable once the endpoint is deleted.
     ledger = api.extensions["returns_ledger"].get()
     stored = b"".join(bytes(s.state) for s in ledger.recorder.select_events(UUID(endpoint_id)))
+    for event in ledger.events.get(UUID(endpoint_id)):
+        for sealed in (getattr(event, "sealed_secret", None) or {}).values():
+            assert sealed.encode() in stored and sealed not in str(feed)
     for clear in (secret, new_secret):
         assert clear.encode() not in stored and clear not in str(feed)
         assert all(clear not in str(vars(r)) for r in caplog.records)
@@ -207,7 +214,7 @@ def test_a_deleted_endpoints_secret_cannot_be_opened(api):
 def test_the_readme_receiver_verifies_our_signatures(capsys):
     """The integrators' receiver in the README, run as written against the dispatcher's
     signing: a signed POST is accepted once (a repeat is deduplicated), a forged one
-    refused."""
+    refused, a test message taken; a delivery whose work failed is done on its retry."""
     import re
     import threading
     from pathlib import Path
@@ -236,10 +243,35 @@ def test_the_readme_receiver_verifies_our_signatures(capsys):
         forged = {**headers, "webhook-signature": signature_header([new_secret()], "msg_7",
                                                                    stamp, body)}
         assert client.post(url, body, forged).status == 401
+        from datetime import UTC, datetime
+        from uuid import uuid4
+
+        from application.webhooks import test_body
+
+        test = test_body(uuid4(), "msg_test_1", datetime.now(UTC)).encode()
+        assert client.post(url, test, {**headers, "webhook-id": "msg_test_1",
+                                       "webhook-signature": signature_header(
+                                           [secret], "msg_test_1", stamp, test)}).status == 204
+        failures = iter([OSError("the ERP's database is away")])
+
+        def work(*args: object) -> None:  # the receiver's work fails once
+            failure = next(failures, None)
+            if failure is not None:
+                raise failure
+            print(*args)
+
+        namespace["print"] = work
+        body = body.replace(b"7", b"8")
+        again = {**headers, "webhook-id": "msg_8",
+                 "webhook-signature": signature_header([secret], "msg_8", stamp, body)}
+        assert client.post(url, body, again).status is None  # no answer: retried
+        assert client.post(url, body, again).status == 204
     finally:
         client.close()
         server.shutdown()
-    assert capsys.readouterr().out.count("7 RefundIssued p") == 1
+    out = capsys.readouterr().out
+    assert out.count("7 RefundIssued p") == 1 and out.count("None WebhookTest None") == 1
+    assert out.count("8 RefundIssued p") == 1  # done on the retry, not lost
 
 
 def test_the_embedded_default_runs_the_dispatcher_in_the_api_process(sqlite_env):
