@@ -195,8 +195,12 @@ class EventFeed:
                 found = self.entry_of(notification)
                 if found is not None:
                     events.append(found[0])
-        full = len(notifications) == limit
-        return FeedPage(events, notifications[-1].id if full else max(head, after), head)
+        if len(notifications) == limit:
+            return FeedPage(events, notifications[-1].id, head)
+        # Nothing more of it up to the head, read before: or up to the last one read, when
+        # an event of it was recorded since (else the next page would show it again).
+        last = notifications[-1].id if notifications else 0
+        return FeedPage(events, max(head, after, last), head)
 
     # -- long polling ------------------------------------------------------------------
     def _on_saved(self, recordings: list[Any]) -> None:
