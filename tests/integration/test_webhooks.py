@@ -14,6 +14,7 @@ from uuid import UUID
 
 import pytest
 from flask import Flask
+from standardwebhooks.webhooks import Webhook
 
 from application.events_feed import KNOWN_TYPES
 from application.webhooks import WebhookEndpoints
@@ -196,8 +197,10 @@ def test_every_event_type_reaches_its_endpoint_exactly_as_in_the_feed(hooks):
             request.json["data"]["version"])
     assert all(versions == sorted(versions) for versions in by_aggregate.values())
     assert {r.json["type"] for r in seen} == KNOWN_TYPES  # every type the feed knows
+    reference = Webhook(made["secret"])  # the specification's own library
     for request in seen:
         assert verify(made["secret"], request.headers, request.body)
+        assert reference.verify(request.body, request.headers) == request.json
         assert request.webhook_id == f"msg_{request.json['data']['id']}"
         assert abs(int(request.headers["webhook-timestamp"]) -
                    hooks.clock().timestamp()) < 5
@@ -378,6 +381,8 @@ def test_secret_rotation_signs_with_both_during_the_grace_period(hooks):
     during = receiver.wait_for(lambda got: len(got) == 1)[0]
     assert verify(new, during.headers, during.body)
     assert verify(made["secret"], during.headers, during.body)
+    for secret in (new, made["secret"]):  # and with the specification's own library
+        Webhook(secret).verify(during.body, during.headers)
     hooks.clock.advance(25 * 3600)  # past WEBHOOK_SECRET_GRACE_HOURS (24)
     time.sleep(2.2)
     register(hooks.client, hooks.keys.client, tracking="TT-ROT-2")

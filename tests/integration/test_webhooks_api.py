@@ -16,6 +16,7 @@ from infrastructure.webhook_http import (
     MAX_RESPONSE_BYTES,
     DestinationPolicy,
     WebhookClient,
+    new_secret,
     sign,
 )
 from tests.api.conftest import bearer, issue_keys, make_app, post
@@ -44,7 +45,17 @@ def strict(sqlite_env) -> Iterator[Flask]:
 
 
 def test_signing_matches_the_specs_test_vector():
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook
+
     assert sign(SPEC_SECRET, SPEC_ID, SPEC_TS, SPEC_BODY) == SPEC_SIGNATURE
+    assert Webhook(SPEC_SECRET).sign(SPEC_ID, datetime.fromtimestamp(SPEC_TS, UTC),
+                                     SPEC_BODY.decode()) == SPEC_SIGNATURE
+    body = '{"data":{"name":"Tan Mei Ling","city":"Kuala Lumpur – KL"}}'.encode()
+    secret = new_secret()  # one of ours, a body with non-ASCII UTF-8 as the feed sends
+    assert Webhook(secret).sign("msg_1", datetime.fromtimestamp(SPEC_TS, UTC),
+                                body.decode()) == sign(secret, "msg_1", SPEC_TS, body)
     assert verify(SPEC_SECRET, {"webhook-id": SPEC_ID, "webhook-timestamp": str(SPEC_TS),
                                 "webhook-signature": f"v1,bogus {SPEC_SIGNATURE}"}, SPEC_BODY)
 
@@ -219,7 +230,7 @@ def test_the_readme_receiver_verifies_our_signatures(capsys):
     import threading
     from pathlib import Path
 
-    from infrastructure.webhook_http import new_secret, signature_header
+    from infrastructure.webhook_http import signature_header
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     code = re.search(r"```python\n(import base64.*?)```", readme, re.S).group(1)
