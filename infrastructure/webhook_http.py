@@ -13,6 +13,7 @@ Safety (a seller chooses the URL, so it must not make the ledger call into its o
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -175,14 +176,66 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]  # set by HTTPSConnection
 
 
+class _Deadlines:
+    """Ends the requests that outlive their deadline: a socket's timeout bounds each read,
+    not a whole answer, which a receiver sending a byte at a time could stretch to hours.
+    One thread for every request of a client; it shuts the late one's socket down."""
+
+    def __init__(self) -> None:
+        self._watched: dict[int, tuple[float, http.client.HTTPConnection]] = {}
+        self._expired: set[int] = set()
+        self._next = 0
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, conn: http.client.HTTPConnection, seconds: float) -> int:
+        with self._lock:
+            self._next += 1
+            idle = not self._watched
+            self._watched[self._next] = (time.monotonic() + seconds, conn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="webhook-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            if idle:  # else it wakes for an earlier deadline (every one is now + timeout)
+                self._lock.notify()
+            return self._next
+
+    def done(self, token: int) -> bool:
+        """Stop watching; True when the request was ended for being late."""
+        with self._lock:
+            self._watched.pop(token, None)
+            if token in self._expired:
+                self._expired.discard(token)
+                return True
+            return False
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                for token, (deadline, conn) in self._watched.items():
+                    if deadline <= now:
+                        self._expired.add(token)
+                        sock = conn.sock
+                        if sock is not None:  # none yet while connecting: next look
+                            with contextlib.suppress(OSError):
+                                sock.shutdown(socket.SHUT_RDWR)
+                soonest = min((d for d, _ in self._watched.values() if d > now),
+                              default=now + 1.0)
+                self._lock.wait(min(max(soonest - now, 0.01), 1.0))
+
+
 class WebhookClient:
-    """POSTs with a per-request timeout, keeping one idle connection per destination."""
+    """POSTs with a per-request timeout (connecting, sending and the whole answer),
+    keeping one idle connection per destination."""
 
     def __init__(self, policy: DestinationPolicy, timeout: float) -> None:
         self.policy = policy
         self.timeout = timeout
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
+        self._deadlines = _Deadlines()
 
     def _connection(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
         with self._lock:
@@ -207,6 +260,7 @@ class WebhookClient:
             return Answer(None, _ms(started), f"refused: {error}", refused=True)
         except OSError as error:
             return Answer(None, _ms(started), f"{type(error).__name__}: {error}")
+        watch = self._deadlines.watch(conn, self.timeout)
         try:
             conn.request("POST", path, body=body, headers={
                 **headers, "Content-Type": "application/json", "User-Agent": USER_AGENT,
@@ -218,9 +272,19 @@ class WebhookClient:
             retry_after = retry_after_seconds(response.getheader("Retry-After"), time.time())
             answer = Answer(response.status, _ms(started), None, retry_after)
         except (OSError, http.client.HTTPException) as error:
+            late = self._deadlines.done(watch)
             conn.close()
+            if late:
+                return Answer(None, _ms(started), f"timeout: no whole answer within "
+                                                  f"{self.timeout:g} s")
             kind = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
             return Answer(None, _ms(started), f"{kind}: {error}"[:500])
+        if self._deadlines.done(watch):
+            # Shut down when late: what was read may be cut short (an end of the headers
+            # where the receiver had sent none), so it is a timeout, sent again.
+            conn.close()
+            return Answer(None, _ms(started), f"timeout: no whole answer within "
+                                              f"{self.timeout:g} s")
         if whole and not response.will_close:
             self._keep(key, conn)
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -451,3 +452,58 @@ def test_which_answers_are_retried(status, retried):
     answer = Answer(status, 1.0, None if status else "ConnectionRefusedError")
     assert answer.retryable is retried
     assert not Answer(None, 1.0, "refused: 10.0.0.1", refused=True).retryable
+
+
+def _dripping(headers_first: bool) -> tuple[Any, int]:
+    """A receiver that answers a byte-sized line every 0.2 s: in its headers, or its body."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n" if headers_first else
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+            for n in range(50):
+                time.sleep(0.2)
+                try:
+                    conn.sendall(b"X-Drip: %d\r\n" % n if headers_first else b"x")
+                except OSError:
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+@pytest.mark.parametrize("headers_first", [True, False])
+def test_the_timeout_bounds_the_whole_request_not_each_read(headers_first):
+    """Each read comes within the timeout, the whole answer never: the request is given up
+    after WEBHOOK_TIMEOUT_SECONDS, as a timeout (retried), never as delivered."""
+    server, port = _dripping(headers_first)
+    client = WebhookClient(DestinationPolicy(allow_loopback=True), 1.0)
+    try:
+        started = time.monotonic()
+        answer = client.post(f"http://127.0.0.1:{port}/h", b"{}", {})
+        assert time.monotonic() - started < 2.0
+        assert answer.status is None and answer.retryable and "timeout" in answer.error
+    finally:
+        client.close()
+        server.close()
+
+
+def test_a_quick_answer_keeps_its_connection_for_the_next_request():
+    receiver = Receiver().start()
+    client = WebhookClient(DestinationPolicy(allow_loopback=True), 0.5)
+    try:
+        for _ in range(3):
+            assert client.post(receiver.url, b"{}", {}).delivered
+        time.sleep(0.8)  # past the deadline of every request made: nothing shuts it now
+        assert client.post(receiver.url, b"{}", {}).delivered
+        key = ("http", "127.0.0.1", receiver.server.server_address[1])
+        assert len(client._idle[key]) == 1
+    finally:
+        client.close()
+        receiver.stop()
