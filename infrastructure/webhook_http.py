@@ -62,6 +62,25 @@ def signature_header(secrets_: list[str], msg_id: str, timestamp: int, body: byt
     return " ".join(sign(s, msg_id, timestamp, body) for s in secrets_)
 
 
+NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for, which is the one to check: mapped
+    (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d, which a NAT64 gateway forwards to a.b.c.d,
+    private or metadata ones too), 6to4 (2002:aabb:ccdd::) or IPv4-compatible (::a.b.c.d)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in prefix for prefix in NAT64_PREFIXES):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in IPV4_COMPATIBLE and int(address) > 1:  # not :: or ::1
+        return ipaddress.IPv4Address(int(address))
+    return None
+
+
 @dataclass(frozen=True)
 class DestinationPolicy:
     """Which addresses a webhook may reach."""
@@ -70,8 +89,8 @@ class DestinationPolicy:
     allow_private_networks: bool = False
 
     def check_address(self, address: Address) -> None:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        if isinstance(address, ipaddress.IPv6Address):
+            address = embedded_ipv4(address) or address
         if address in METADATA_ADDRESSES or address.is_link_local:
             raise UnsafeDestinationError(f"{address} is a link-local or metadata address")
         if address.is_loopback:

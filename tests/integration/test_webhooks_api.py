@@ -16,6 +16,7 @@ from application.webhooks import WebhookEndpoints
 from infrastructure.webhook_http import (
     MAX_RESPONSE_BYTES,
     DestinationPolicy,
+    UnsafeDestinationError,
     WebhookClient,
     new_secret,
     sign,
@@ -147,6 +148,10 @@ def test_seller_scope_and_roles(api):
     "https://[::ffff:169.254.169.254]/hook", "https://[fd00:ec2::254]/hook",
     "https://100.64.0.1/hook", "https://0.0.0.0/hook", "https://224.0.0.1/hook",
     "https://127.0.0.1/hook", "https://localhost/hook", "https://[::1]/hook",
+    # IPv4 inside IPv6: NAT64 of the metadata and a private address, 6to4, IPv4-compatible
+    "https://[64:ff9b::a9fe:a9fe]/hook", "https://[64:ff9b::a00:1]/hook",
+    "https://[64:ff9b:1::c0a8:101]/hook", "https://[2002:a00:1::]/hook",
+    "https://[::a00:1]/hook",
     "https://user:pw@example.com/hook", "ftp://example.com/hook", "/relative",
     "https://example.com/hook#frag",
 ])
@@ -507,3 +512,17 @@ def test_a_quick_answer_keeps_its_connection_for_the_next_request():
     finally:
         client.close()
         receiver.stop()
+
+
+def test_ipv4_inside_ipv6_is_checked_as_the_ipv4_address_it_reaches():
+    import ipaddress
+
+    policy = DestinationPolicy()
+    for public in ("64:ff9b::5db8:d822", "2002:5db8:d822::1", "::ffff:93.184.216.34",
+                   "2606:2800:220:1:248:1893:25c8:1946"):
+        policy.check_address(ipaddress.ip_address(public))  # 93.184.216.34 and a global v6
+    with pytest.raises(UnsafeDestinationError):
+        DestinationPolicy(allow_private_networks=True).check_address(
+            ipaddress.ip_address("64:ff9b::a9fe:a9fe"))  # the metadata address, never
+    DestinationPolicy(allow_private_networks=True).check_address(
+        ipaddress.ip_address("64:ff9b::a00:1"))  # 10.0.0.1, allowed as private
