@@ -204,21 +204,23 @@ class _Deadlines:
         self._watched: dict[int, tuple[float, http.client.HTTPConnection]] = {}
         self._expired: set[int] = set()
         self._next = 0
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def watch(self, conn: http.client.HTTPConnection, seconds: float) -> int:
         with self._lock:
             self._next += 1
+            token = self._next
             idle = not self._watched
-            self._watched[self._next] = (time.monotonic() + seconds, conn)
+            self._watched[token] = (time.monotonic() + seconds, conn)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="webhook-deadlines",
                                                 daemon=True)
                 self._thread.start()
-            if idle:  # else it wakes for an earlier deadline (every one is now + timeout)
-                self._lock.notify()
-            return self._next
+        if idle:  # else it wakes for an earlier deadline (every one is now + timeout)
+            self._wake.set()
+        return token
 
     def done(self, token: int) -> bool:
         """Stop watching; True when the request was ended for being late."""
@@ -231,6 +233,7 @@ class _Deadlines:
 
     def _run(self) -> None:
         while True:
+            self._wake.clear()  # before looking: a request watched from here on wakes it
             with self._lock:
                 now = time.monotonic()
                 for token, (deadline, conn) in self._watched.items():
@@ -242,7 +245,7 @@ class _Deadlines:
                                 sock.shutdown(socket.SHUT_RDWR)
                 soonest = min((d for d, _ in self._watched.values() if d > now),
                               default=now + 1.0)
-                self._lock.wait(min(max(soonest - now, 0.01), 1.0))
+            self._wake.wait(min(max(soonest - now, 0.01), 1.0))
 
 
 class WebhookClient:
