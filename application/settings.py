@@ -195,7 +195,7 @@ class WebhookSettings:
 
     allow_loopback: bool = False  # http:// and 127.0.0.0/8, ::1 (development only)
     allow_private_networks: bool = False  # 10/8, 172.16/12, 192.168/16, fc00::/7 ...
-    timeout_seconds: float = 10.0  # per request: connect, and each read of the answer
+    timeout_seconds: float = 10.0  # per request: connecting, sending, the whole answer
     disable_after_hours: float = 72.0  # failing this long without a success: disabled
     retry_base_seconds: float = 5.0  # the first retry's delay; doubled for each next one
     retry_max_seconds: float = 3600.0  # no retry waits longer (before jitter)

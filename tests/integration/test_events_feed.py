@@ -173,3 +173,23 @@ def test_every_event_class_of_the_public_aggregates_is_a_feed_type():
             if event_class.__qualname__.startswith(aggregate.__name__ + ".") and \
                     not hasattr(Aggregate, name):
                 assert name in KNOWN_TYPES, name
+
+
+def test_a_parcels_page_never_shows_an_event_again_when_one_lands_while_it_is_read(
+        feed_app, monkeypatch):
+    """The log's head is read before the parcel's events: one recorded in between is on
+    this page, so `next` must be past it, or the following page shows it a second time."""
+    from application.events_feed import EventFeed
+
+    keys, client = issue_keys(feed_app), feed_app.test_client()
+    parcel = register(client, keys.client, tracking="TTMY-RACE")
+    ledger = feed_app.extensions["returns_ledger"].get()
+    before = ledger.recorder.max_notification_id()
+    post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts", {"reason": "away"})
+    monkeypatch.setattr(ledger.recorder, "max_notification_id", lambda: before)  # stale
+    feed = EventFeed(ledger)
+    first = feed.read(0, 100, parcel_id=UUID(parcel))
+    assert [e["version"] for e in first.events] == [1, 2]
+    monkeypatch.undo()
+    again = feed.read(first.next, 100, parcel_id=UUID(parcel))
+    assert again.events == [] and first.next >= first.events[-1]["id"]
