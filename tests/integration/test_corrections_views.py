@@ -204,3 +204,52 @@ def test_lz2_corrected_lines_recompute_the_customs_work_list(view_env, app):
     profile("SKU-NEW")
     catch_up(view_env, app)
     assert listed() == []
+
+
+def test_rl2_rl3_cd2_lines_corrected_and_refused_from_the_cli(view_env, app, monkeypatch):
+    """The CLI corrects as the API does; each refusal is one line naming field and rule."""
+    import json
+
+    from click.testing import CliRunner
+
+    from domain.money import Money
+    from domain.values import Line
+    from interfaces.cli import main
+
+    for key, value in view_env.items():
+        monkeypatch.setenv(key, value)
+    parcel = app.register_parcel(
+        platform="cdiscount", site="FR", seller_id="s1", order_id="CD-CLI",
+        order_created_at=T0, tracking_number=None,
+        lines=[Line("SKU-1", 1, Money.of("15.00", "EUR"))], amount_paid=Money.of("15.00", "EUR"),
+        occurred_at=T0 + DAY).id
+
+    def lines(price: str, sku: str = "SKU-1") -> str:
+        return json.dumps([{"sku": sku, "quantity": 1,
+                            "unit_price": {"amount": price, "currency": "EUR"}}])
+
+    def correct(value: str):
+        return CliRunner().invoke(main, ["parcels", "correct", str(parcel), "lines", value,
+                                         "--reason", "wrong lines", "--at",
+                                         (T0 + 2 * DAY).isoformat()])
+
+    dear = correct(lines("15.01"))
+    assert dear.exit_code == 1 and "lines:" in dear.output and "(CD-2)" in dear.output
+    low = correct(lines("14.00"))
+    assert low.exit_code == 1 and "lines:" in low.output and "(RL-3)" in low.output
+    bad = correct("[{\"sku\": \"SKU-1\"}]")
+    assert bad.exit_code == 2 and "VALUE" in bad.output
+    fixed = correct(lines("15.00", sku="SKU-RIGHT"))
+    assert fixed.exit_code == 0, fixed.output
+    assert json.loads(fixed.output)["extra"]["corrects_version"] == 1
+    app.close()  # read back what the CLI's own ledger saved
+    from application.ledger import ReturnsLedger
+
+    reread = ReturnsLedger(view_env)
+    try:
+        assert [line["sku"] for line in reread.get_parcel(parcel).lines] == ["SKU-RIGHT"]
+    finally:
+        reread.close()
+    voided = CliRunner().invoke(main, ["parcels", "void", str(parcel), "--reason", "test",
+                                       "--at", (T0 + 3 * DAY).isoformat()])
+    assert voided.exit_code == 0 and json.loads(voided.output)["status"] == "voided"
