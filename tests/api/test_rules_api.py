@@ -269,3 +269,21 @@ def test_rl2_lines_of_a_refunded_parcel_are_a_422_over_http(client, keys):
     body = refused.get_json()
     assert refused.status_code == 422, body
     assert (body["rule"], list(body["errors"])) == ("RL-2", ["lines"])
+
+
+def test_lz2_corrected_lines_relist_the_work_list_over_http(app, client, keys, sqlite_env):
+    body = {**ADDRESS, "seller_id": "s1", "platform": "lazada", "country": "MY"}
+    post(client, keys.client, "/v1/return-addresses", body)
+    parcel = register(client, keys.client, tracking="LZ-LINES", platform="lazada")
+    post(client, keys.client, f"/v1/parcels/{parcel}/delivery-failures",
+         {"reason": "refused", "occurred_at": day(3)})
+    post(client, keys.client, f"/v1/parcels/{parcel}/routes", {"occurred_at": day(4)})
+    fixed = post(client, keys.client, f"/v1/parcels/{parcel}/corrections",
+                 {"field": "lines", "value": _lines(("SKU-CUP", 2, "19.90")),
+                  "reason": "the ERP sent another SKU", "occurred_at": day(5)})
+    assert fixed.status_code == 201, fixed.get_json()
+    assert fixed.get_json()["corrects_version"] == 1
+    _catch_up(sqlite_env, app.extensions["returns_ledger"].get())
+    listed = client.get("/v1/customs-work-list", headers=bearer(keys.client)).get_json()
+    assert [(i["parcel_id"], i["sku"], i["rule"]) for i in listed["items"]] == [
+        (parcel, "SKU-CUP", "LZ-2")]  # SKU-MUG is no longer in the parcel
