@@ -43,6 +43,16 @@ def _lifecycle(client, token, tracking, seller="s1"):
     return parcel
 
 
+@pytest.mark.parametrize("after", [2**63 - 1, 2**63, 429189294316617024481001472])
+def test_a_cursor_beyond_any_position_is_an_empty_page_not_a_500(feed_app, after):
+    """Found by the contract fuzzing: with parcel_id=, SQLite refused the number (500)."""
+    keys, client = issue_keys(feed_app), feed_app.test_client()
+    parcel = _lifecycle(client, keys.client, "TTMY-F9")
+    for query in ({}, {"parcel_id": parcel}):
+        page = _page(client, keys.admin, after=after, **query)
+        assert page["events"] == [] and page["next"] == after
+
+
 def test_feed_is_the_log_in_order_with_the_history_data(feed_app):
     keys, client = issue_keys(feed_app), feed_app.test_client()
     parcel = _lifecycle(client, keys.client, "TTMY-F1")
