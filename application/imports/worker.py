@@ -4,7 +4,10 @@ The embedded default (IMPORTS_IN_PROCESS, default yes unless the ledger is on Po
 runs each accepted import in one background thread of the process that accepted it. In
 production the web processes only accept, and `returns-ledger imports worker` runs them,
 looking for newly accepted imports every `poll` seconds. Either first resumes the imports
-a crash (or a stop) left unfinished.
+a crash (or a stop) left unfinished, and after the imports applies the waiting lines whose
+parcel has advanced (ImportDesk.wake_waiting); while lines wait it looks again at least
+every IMPORTS_WAITING_POLL seconds (default 5), so a parcel advanced through the API
+wakes its lines without another import.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ from eventsourcing.utils import strtobool
 from application.imports.engine import ImportDesk
 
 log = logging.getLogger("returns_ledger.imports")
+WAITING_POLL = 5.0  # seconds between looks while lines wait (IMPORTS_WAITING_POLL)
+
+
+def waiting_poll(env: Mapping[str, str]) -> float:
+    return float(env.get("IMPORTS_WAITING_POLL") or WAITING_POLL)
 
 
 def runs_in_process(env: Mapping[str, str]) -> bool:
@@ -66,9 +74,14 @@ class ImportWorker:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
+            timeout = self.poll
             try:
-                self.desk().resume(self._stopping.is_set)
+                desk = self.desk()
+                desk.resume(self._stopping.is_set)
+                if desk.store.any_waiting():
+                    every = waiting_poll(desk.ledger.env)
+                    timeout = every if timeout is None else min(timeout, every)
             except Exception:  # the thread lives on; the import stays resumable
                 log.exception("imports could not be run")
             self.idle.set()
-            self._wake.wait(self.poll)
+            self._wake.wait(timeout)
