@@ -658,7 +658,7 @@ class _Applier:
         parcels the batch names in one query)."""
         if getattr(self.ledger, "idempotency_rows", False):
             self.targets.prefetch(self._batch_targets, [])
-            return {r for r in records if self.ledger.recorder.idempotency_row(r) is not None}
+            return self.ledger.recorder.known_idempotency_rows(records)
         return self.targets.prefetch(self._batch_targets, records)
 
     def apply_row(self, row: dict[str, Any]) -> dict[str, Any]:
