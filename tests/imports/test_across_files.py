@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from application.imports.engine import WOKEN, ImportDesk
 from application.ledger import ReturnsLedger
 from interfaces.api.catalog import ApiCommands
-from tests.api.conftest import bearer
-from tests.imports.conftest import make_app, outcomes, run_import, with_address
+from tests.api.conftest import bearer, issue_keys, serving
+from tests.imports.conftest import outcomes, run_import, with_address
 from tests.imports.support import TN, as_csv, as_jsonl, imported, lifecycle, registration, step
 from tests.imports.test_ordering import _memory_desk, _state
 
@@ -217,12 +217,9 @@ def test_retry_applies_waiting_lines_too_and_each_once(desk):
 
 
 def test_a_parcel_registered_through_the_api_wakes_its_waiting_lines(store_env, tmp_path):
-    app = make_app({**store_env, "IMPORTS_IN_PROCESS": "yes", "IMPORTS_WAITING_POLL": "0.1",
-                    "IMPORT_SPOOL_DIR": str(tmp_path / "spool")})
-    try:
+    with serving({**store_env, "IMPORTS_IN_PROCESS": "yes", "IMPORTS_WAITING_POLL": "0.1",
+                  "IMPORT_SPOOL_DIR": str(tmp_path / "spool")}) as app:
         with_address(app.extensions["returns_ledger"].get())
-        from tests.api.conftest import issue_keys
-
         keys = issue_keys(app)
         client = app.test_client()
         report = imported(client, keys.client, as_csv(lifecycle()[1:4]))
@@ -240,5 +237,3 @@ def test_a_parcel_registered_through_the_api_wakes_its_waiting_lines(store_env, 
         assert summary["applied"] == 3 and summary["waiting"] == 0, summary
         parcel = client.get(answer.headers["Location"], headers=bearer(keys.client)).get_json()
         assert (parcel["status"], parcel["attempts"]) == ("delivery_failed", 2)
-    finally:
-        app.extensions["returns_ledger"].close()
