@@ -104,15 +104,21 @@ def test_a_seller_key_imports_only_into_its_own_parcels(client, keys):
 
 
 def test_outcomes_as_csv_never_evaluate_a_formula_like_cell(client, keys):
+    """A line's own values reach the start of a cell (an unknown command is echoed in the
+    `command` column): the CSV writer neutralises them as every export's does."""
     hostile = [registration(), step("delivery-attempts", 2, line_id="=HYPERLINK(1)",
-                                    reason="=1+2")]
+                                    reason="=1+2"),
+               {**step("delivery-attempts", 3), "command": "=cmd|' /C calc'!A0"},
+               {**step("delivery-attempts", 4), "command": "@SUM(1,1)"}]
     report = imported(client, keys.client, as_csv(hostile))
     answer = client.get(f"/v1/imports/{report['id']}?format=csv", headers=bearer(keys.client))
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
     assert rows[1]["source_key"] == "id:=HYPERLINK(1)"
+    assert [r["command"] for r in rows[2:]] == ["'=cmd|' /C calc'!A0", "'@SUM(1,1)"]
     for row in rows:
-        assert not any(cell.startswith(("=", "+", "@")) for cell in row.values())
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+                       for cell in row.values())
 
 
 def test_an_unknown_format_and_a_json_body_are_refused_as_problems(client, keys):
