@@ -92,10 +92,27 @@ def write_csv_chunks(out: IO[str], chunks: Iterable[list[list[str]]],
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns)
     for rows in chunks:
-        if _all_plain(rows):
-            writer.writerows(rows)
-        else:
-            _write_rows(writer, rows)
+        _write_chunk(writer, rows)
+
+
+def csv_chunk_lines(chunks: Iterable[list[list[str]]], columns: tuple[str, ...],
+                    ) -> Iterator[str]:
+    """The CSV `write_csv_chunks` writes, as text: the header, then one piece per list
+    (for streaming responses of long reports)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns)
+    yield _drain(buffer)
+    for rows in chunks:
+        _write_chunk(writer, rows)
+        yield _drain(buffer)
+
+
+def _write_chunk(writer: Any, rows: list[list[str]]) -> None:
+    if _all_plain(rows):
+        writer.writerows(rows)
+    else:
+        _write_rows(writer, rows)
 
 
 def _all_plain(rows: list[list[str]]) -> bool:

@@ -457,14 +457,12 @@ def _snapshot(path: Path, refunds: Iterable[LedgerRefund]) -> tuple[str, int]:
     db = sqlite3.connect(path)
     try:
         db.executescript(_LEDGER_DDL)
-        digest, count, batch = hashlib.sha256(), 0, []
-        for r in refunds:
-            batch.append(r)  # reference, parcel, order, seller, platform, currency,
-            count += 1  # amount in minor units, status
-            if len(batch) >= BATCH:
-                _insert_ledger(db, digest, batch)
-                batch = []
-        _insert_ledger(db, digest, batch)
+        digest, count, rows = hashlib.sha256(), 0, iter(refunds)
+        # Each: reference, parcel, order, seller, platform, currency, amount in minor
+        # units, status.
+        while batch := list(itertools.islice(rows, BATCH)):
+            _insert_ledger(db, digest, batch)
+            count += len(batch)
         db.execute("CREATE INDEX ledger_reference ON ledger (reference, parcel_id)")
         db.commit()
     finally:
