@@ -158,7 +158,9 @@ class BuyerQuestion(Aggregate):
             raise RuleViolationError("CD-3", "Cdiscount buyers are answered in French",
                                      field="language", language=reply_language)
         at = self._at(occurred_at)
-        assert self.due_at is not None  # an open question has its deadline
+        if self.due_at is None:  # an open question has its deadline from when it was asked
+            raise RuleViolationError("CD-3", "the question has no reply deadline to decide by",
+                                     status=self.status)
         on_time = at <= self.due_at
         facts = {"due_at": self.due_at.isoformat(), "preferred_by": self.preferred_by.isoformat(),
                  "on_time": str(on_time).lower(),

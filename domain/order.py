@@ -204,7 +204,9 @@ class Order(Aggregate):
         return occurred_at
 
     def _in_time(self, occurred_at: datetime) -> None:
-        assert self.due_at is not None  # only the first stage calls this, and it has one
+        if self.due_at is None:  # the first stage has one from the creation, always
+            raise RuleViolationError(self.stage_rule, f"the order has no {self.stage_rule} "
+                                     "deadline to decide by", status=self.status)
         if occurred_at > self.due_at:
             raise RuleViolationError(
                 self.stage_rule, f"the {self.stage_rule} deadline has passed: the order is "
