@@ -21,6 +21,12 @@ from typing import IO, Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+# A cell of a unit-separated row that starts with one of FORMULA_STARTS.
+_RISKY_START = re.compile("(?:^|\x1f)[" + re.escape("".join(FORMULA_STARTS)) + "]")
+# What makes safe_cell change a cell: a formula's first character other than a minus, or
+# a minus that does not begin a plain number filling its cell.
+_OTHER_STARTS = tuple(start for start in FORMULA_STARTS if start != "-")
+_PLAIN_CELL = re.compile("-[0-9]+(?:\\.[0-9]+)?(?:\x1f|\\Z)").match
 
 
 def safe_cell(value: Any) -> str:
@@ -67,13 +73,63 @@ def write_csv_rows(out: IO[str], rows: Iterable[list[str]], columns: tuple[str, 
     """CSV of rows already in column order, all strings (long reports: no dict per row)."""
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns)
-    starts, marks = FORMULA_STARTS, tuple("\x1f" + s for s in FORMULA_STARTS)
+    _write_rows(writer, rows)
+
+
+def _write_rows(writer: Any, rows: Iterable[list[str]]) -> None:
+    starts, risky = FORMULA_STARTS, _RISKY_START.search
     for row in rows:
-        joined = "\x1f" + "\x1f".join(row)  # one look for a risky start in any cell
-        if any(mark in joined for mark in marks):
+        if risky("\x1f".join(row)):  # one look for a risky start in any cell
             writer.writerow([safe_cell(v) if v.startswith(starts) else v for v in row])
         else:
             writer.writerow(row)
+
+
+def write_csv_chunks(out: IO[str], chunks: Iterable[list[list[str]]],
+                     columns: tuple[str, ...]) -> None:
+    """`write_csv_rows` of rows that come in lists: a list in which no cell would be
+    changed by `safe_cell` is written in one call (the same bytes)."""
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns)
+    for rows in chunks:
+        _write_chunk(writer, rows)
+
+
+def csv_chunk_lines(chunks: Iterable[list[list[str]]], columns: tuple[str, ...],
+                    ) -> Iterator[str]:
+    """The CSV `write_csv_chunks` writes, as text: the header, then one piece per list
+    (for streaming responses of long reports)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns)
+    yield _drain(buffer)
+    for rows in chunks:
+        _write_chunk(writer, rows)
+        yield _drain(buffer)
+
+
+def _write_chunk(writer: Any, rows: list[list[str]]) -> None:
+    if _all_plain(rows):
+        writer.writerows(rows)
+    else:
+        _write_rows(writer, rows)
+
+
+def _all_plain(rows: list[list[str]]) -> bool:
+    """No cell of these rows starts as a formula would, a plain number aside. Looked for
+    in all cells at once, unit-separated, once that character is in no cell (else: not
+    known, False)."""
+    joined = "\x1f" + "\x1f".join(map("\x1f".join, rows))
+    if joined.count("\x1f") != sum(map(len, rows)):
+        return False
+    if any(start in joined for start in _OTHER_STARTS):  # anywhere: rare, one scan each
+        return False
+    at = joined.find("\x1f-")
+    while at != -1:
+        if _PLAIN_CELL(joined, at + 1) is None:
+            return False
+        at = joined.find("\x1f-", at + 1)
+    return True
 
 
 def _drain(buffer: io.StringIO) -> str:

@@ -245,17 +245,29 @@ class ReportTally:
         `ledger` is given only the first time a ledger refund is reported, so each amount
         counts once in the totals, however many lines it appears on.
         """
+        self.count(row, ledger, settled)
+        self._digest.update(("\x1f".join(row) + "\n").encode())
+
+    def count(self, row: Row, ledger: LedgerRefund | None = None,
+              settled: SettledRefund | None = None) -> None:
+        """`add` without the digest: the line is hashed later, by `hash_lines`, in order."""
         outcome = row[0]
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
-        self._digest.update(("\x1f".join(row) + "\n").encode())
         if ledger is not None and ledger.status == "issued":  # only these were due
-            self._sums(ledger.currency)["ledger"] += ledger.amount_minor
+            self.sums(ledger.currency)["ledger"] += ledger.amount_minor
         if outcome == MATCHED and settled is not None:
-            self._sums(settled.currency)["matched"] += settled.amount_minor
+            self.sums(settled.currency)["matched"] += settled.amount_minor
         if settled is not None:
-            self._sums(settled.currency)["settled"] += settled.amount_minor
+            self.sums(settled.currency)["settled"] += settled.amount_minor
 
-    def _sums(self, currency: str) -> dict[str, int]:
+    def hash_lines(self, rows: list[Row]) -> None:
+        """Lines counted with `count`, into the digest, in report order (the same bytes
+        as `add` hashes, one line at a time)."""
+        if rows:
+            self._digest.update(("\n".join(map("\x1f".join, rows)) + "\n").encode())
+
+    def sums(self, currency: str) -> dict[str, int]:
+        """The running totals of one currency, in minor units."""
         sums = self.totals.get(currency)
         if sums is None:
             sums = self.totals[currency] = {"ledger": 0, "settled": 0, "matched": 0}

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from application.access import ActorName
+from application.csv_export import csv_chunk_lines as csv_chunk_lines
 from application.csv_export import csv_lines as csv_lines
 
 ACTORS = ("requested", "approved", "issued", "released")

@@ -15,8 +15,9 @@ Assumptions, documented in the README's "For finance" section:
 from __future__ import annotations
 
 import csv
+import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, NamedTuple
 
@@ -182,11 +183,7 @@ class SettlementFile:
     def _ours(self) -> Iterator[SettlementLine | Unreadable]:
         """Our own layout, read by column position (the long files are ours: no dict per
         row); it may say where the refund was made (`platform`, `seller_id`)."""
-        names = [h.strip() for h in self.header]
-        at = {n: names.index(n) if n in names else -1 for n in (
-            "reference", "currency", "amount", "order_id", "kind", "platform", "seller_id")}
-        columns = [at[n] for n in ("reference", "currency", "amount", "order_id", "kind",
-                                   "platform", "seller_id")]
+        columns = self._our_columns()
         for values in self._rows:
             self.lines_read += 1
             if not any(v.strip() for v in values):
@@ -197,6 +194,97 @@ class SettlementFile:
                 values[i] if 0 <= i < width else "" for i in columns)
             yield _normalise(self.lines_read + 1, reference, currency, amount, order_id,
                              kind or "item", platform.strip(), seller.strip())
+
+    def _our_columns(self) -> list[int]:
+        names = [h.strip() for h in self.header]
+        return [names.index(n) if n in names else -1 for n in (
+            "reference", "currency", "amount", "order_id", "kind", "platform", "seller_id")]
+
+    def batches(self, size: int) -> Iterator[tuple[list[Settled], list[Unreadable]]]:
+        """The refund lines as iterating gives them, in batches of at most `size` readable
+        ones (and the unreadable ones among them), each readable line as a `Settled` row.
+
+        Our own layout (the long files) is read here by a loop of its own that decides a
+        plain line (a reference, a known currency, an amount with exactly the currency's
+        decimals) without a call per column; any other line goes the way iterating
+        takes it. tests/property/test_report_comparison.py holds the two equal."""
+        if self.format.name != "returns_ledger":
+            yield from _batched(self, size)
+            return
+        columns = self._our_columns()
+        need = max(columns) + 1
+        pick = operator.itemgetter(*columns)
+        exact = {c: _EXACT[p] for c, p in MINOR_UNITS.items() if p in _EXACT}
+        good: list[Settled] = []
+        bad: list[Unreadable] = []
+        for values in self._rows:
+            self.lines_read += 1
+            line_no = self.lines_read + 1  # the header is line 1
+            if len(values) >= need:
+                values.append("")  # what an absent column (index -1) reads
+                reference, currency, amount, order_id, kind, platform, seller = pick(values)
+            else:
+                reference, currency, amount, order_id, kind, platform, seller = (
+                    values[i] if 0 <= i < len(values) else "" for i in columns)
+            ref = reference.strip()
+            if not ref:
+                if not "".join(values).strip():  # a blank line
+                    self.lines_ignored += 1
+                    continue
+                bad.append(Unreadable(line_no, "", "no refund reference"))
+            else:
+                code = currency.strip().upper()
+                plain = exact.get(code)
+                text = amount.strip()
+                if plain is not None and plain(text) is not None:
+                    units = int(text.replace(".", "", 1))
+                    if -MAX_LINE_MINOR < units < MAX_LINE_MINOR:
+                        good.append((ref, platform.strip(), seller.strip(), code, units,
+                                     line_no, order_id.strip()))
+                    else:
+                        bad.append(Unreadable(line_no, ref, _BEYOND))
+                else:
+                    found = _normalise(line_no, reference, currency, amount, order_id,
+                                       kind or "item", platform.strip(), seller.strip())
+                    if isinstance(found, Unreadable):
+                        bad.append(found)
+                    else:
+                        good.append(_settled(found))
+            if len(good) >= size or len(bad) >= size:
+                yield good, bad
+                good, bad = [], []
+        if good or bad:
+            yield good, bad
+
+
+# A refund line as the scratch database sums it: reference, platform, seller, currency,
+# amount in minor units, line number, order id.
+Settled = tuple[str, str, str, str, int, int, str]
+# An amount with exactly the currency's decimals, per number of decimals (after strip()).
+_EXACT = {0: re.compile(r"-?[0-9]{1,15}").fullmatch,
+          2: re.compile(r"-?[0-9]{1,15}\.[0-9]{2}").fullmatch}
+_BEYOND = "amount beyond what a refund line can be"
+
+
+def _settled(line: SettlementLine) -> Settled:
+    return (line.reference, line.platform, line.seller_id, line.currency, line.amount_minor,
+            line.line_no, line.order_id)
+
+
+def _batched(lines: Iterable[SettlementLine | Unreadable], size: int,
+             ) -> Iterator[tuple[list[Settled], list[Unreadable]]]:
+    good: list[Settled] = []
+    bad: list[Unreadable] = []
+    for line in lines:
+        if isinstance(line, Unreadable):
+            bad.append(line)
+        else:
+            good.append(_settled(line))
+        if len(good) >= size or len(bad) >= size:
+            yield good, bad
+            good, bad = [], []
+    if good or bad:
+        yield good, bad
 
 
 _PLAIN = re.compile(r"^(-?)([0-9]{1,15})(?:\.([0-9]{1,4}))?$")
@@ -226,6 +314,6 @@ def _normalise(line_no: int, reference: str, currency: str, amount: str, order_i
     except InvalidValueError as error:
         return Unreadable(line_no, reference, error.detail)
     if abs(units) >= MAX_LINE_MINOR:
-        return Unreadable(line_no, reference, "amount beyond what a refund line can be")
+        return Unreadable(line_no, reference, _BEYOND)
     return SettlementLine(line_no, reference, currency, units, order_id.strip(), kind,
                           platform, seller_id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import logging
 import shutil
@@ -33,13 +34,9 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from application.csv_export import write_csv_rows
-from application.finance.formats import (
-    SettlementFile,
-    SettlementFormatError,
-    SettlementLine,
-    Unreadable,
-)
+from application.csv_export import write_csv_chunks
+from application.finance.formats import SettlementFile, SettlementFormatError
+from domain.comparison import report_chunks
 from domain.errors import (
     DomainError,
     DuplicateAggregateError,
@@ -48,16 +45,12 @@ from domain.errors import (
 )
 from domain.reconciliation import (
     REPORT_COLUMNS,
-    Compared,
     LedgerRefund,
     Reconciliation,
     ReconciliationIndex,
     ReportTally,
     RunStatus,
-    SettledRefund,
-    match_reference,
     reconciliation_id,
-    unreadable,
 )
 
 # Another request or worker recorded first (the library's, or the ledger's save path's).
@@ -280,7 +273,7 @@ class FinanceDesk:
                 _load_settlement(scratch, settlement)
             issued = scratch.execute(
                 "SELECT COUNT(*) FROM ledger WHERE status = 'issued'").fetchone()[0]
-            tally = self._record_lines(run, _outcomes(scratch), run.started_by)
+            tally = self._record_lines(run, scratch, run.started_by)
         finally:
             scratch.close()
         run.complete(tally, settlement.lines_read, settlement.lines_ignored, issued,
@@ -293,18 +286,15 @@ class FinanceDesk:
         shutil.rmtree(self.spool / str(run.id), ignore_errors=True)
         return self.get_reconciliation(run.id)
 
-    def _record_lines(self, run: Reconciliation, rows: Iterator[Compared],
+    def _record_lines(self, run: Reconciliation, scratch: sqlite3.Connection,
                       actor: str) -> ReportTally:
-        tally, chunk = ReportTally(), []
-        add = tally.add
-        for row, ledger, settled in rows:
-            add(row, ledger, settled)
-            chunk.append(row)
-            if len(chunk) == CHUNK_LINES:
-                run.record_outcomes(chunk, self.clock(), actor)
-                self.ledger.save(run)
-                chunk = []
-        if chunk:
+        """Compare both sides, sorted by reference, and record the lines chunk by chunk."""
+        tally = ReportTally()
+        ledger = scratch.execute(_LEDGER_ROWS)
+        settled = scratch.cursor().execute(_SETTLED_ROWS)
+        unreadable_lines = scratch.cursor().execute(
+            "SELECT line_no, reference, detail FROM unreadable ORDER BY line_no")
+        for chunk in report_chunks(ledger, settled, unreadable_lines, tally, CHUNK_LINES):
             run.record_outcomes(chunk, self.clock(), actor)
             self.ledger.save(run)
         return tally
@@ -341,6 +331,11 @@ class FinanceDesk:
 
     def report_rows(self, reconciliation: UUID) -> Iterator[list[str]]:
         """The outcome lines as lists of values in REPORT_COLUMNS order."""
+        for rows in self.report_chunks(reconciliation):
+            yield from rows
+
+    def report_chunks(self, reconciliation: UUID) -> Iterator[list[list[str]]]:
+        """The outcome lines as recorded, one chunk (one event) at a time."""
         run = self.get_reconciliation(reconciliation)
         if not run.done:
             raise ReconciliationNotDoneError(reconciliation, run.status)
@@ -354,10 +349,9 @@ class FinanceDesk:
                 if getattr(stored, "attempt", None) != attempt:
                     continue
                 if isinstance(stored, Reconciliation.OutcomeRowsRecorded):
-                    yield from stored.rows
+                    yield stored.rows
                 elif isinstance(stored, Reconciliation.OutcomesRecorded):
-                    for line in stored.lines:
-                        yield [line[c] for c in REPORT_COLUMNS]
+                    yield [[line[c] for c in REPORT_COLUMNS] for line in stored.lines]
             version += READ_PAGE
 
     def verify(self, reconciliation: UUID) -> bool:
@@ -369,7 +363,7 @@ class FinanceDesk:
 
     def write_report(self, reconciliation: UUID, out: IO[str]) -> None:
         """The report as CSV (RFC 4180, no evaluated cells), one line per outcome."""
-        write_csv_rows(out, self.report_rows(reconciliation), REPORT_COLUMNS)
+        write_csv_chunks(out, self.report_chunks(reconciliation), REPORT_COLUMNS)
 
     def find(self, reconciliation: UUID) -> ReconciliationView | None:
         """A run's summary from its first and last events (never its lines), or None."""
@@ -449,7 +443,7 @@ _SETTLED_DDL = """
     CREATE TABLE settled (reference TEXT NOT NULL, platform TEXT NOT NULL,
         seller_id TEXT NOT NULL, currency TEXT NOT NULL, amount INTEGER NOT NULL,
         lines INTEGER NOT NULL, first_line INTEGER NOT NULL, order_id TEXT NOT NULL,
-        PRIMARY KEY (reference, platform, seller_id, currency));
+        PRIMARY KEY (reference, platform, seller_id, currency)) WITHOUT ROWID;
     CREATE TABLE unreadable (line_no INTEGER PRIMARY KEY, reference TEXT, detail TEXT);
 """
 
@@ -463,14 +457,12 @@ def _snapshot(path: Path, refunds: Iterable[LedgerRefund]) -> tuple[str, int]:
     db = sqlite3.connect(path)
     try:
         db.executescript(_LEDGER_DDL)
-        digest, count, batch = hashlib.sha256(), 0, []
-        for r in refunds:
-            batch.append(tuple(r))  # reference, parcel, order, seller, platform, currency,
-            count += 1  # amount in minor units, status
-            if len(batch) >= BATCH:
-                _insert_ledger(db, digest, batch)
-                batch = []
-        _insert_ledger(db, digest, batch)
+        digest, count, rows = hashlib.sha256(), 0, iter(refunds)
+        # Each: reference, parcel, order, seller, platform, currency, amount in minor
+        # units, status.
+        while batch := list(itertools.islice(rows, BATCH)):
+            _insert_ledger(db, digest, batch)
+            count += len(batch)
         db.execute("CREATE INDEX ledger_reference ON ledger (reference, parcel_id)")
         db.commit()
     finally:
@@ -478,10 +470,13 @@ def _snapshot(path: Path, refunds: Iterable[LedgerRefund]) -> tuple[str, int]:
     return digest.hexdigest(), count
 
 
-def _insert_ledger(db: sqlite3.Connection, digest: Any, batch: list[tuple[Any, ...]]) -> None:
+_STATE_LINE = "\x1f".join(["{}"] * len(LedgerRefund._fields)) + "\n"
+
+
+def _insert_ledger(db: sqlite3.Connection, digest: Any, batch: list[Any]) -> None:
     """One batch of ledger refunds into the scratch file and the ledger state's digest
-    (each row: its values unit-separated, one line per refund)."""
-    digest.update("".join("\x1f".join(map(str, values)) + "\n" for values in batch).encode())
+    (each row: its values as str() writes them, unit-separated, one line per refund)."""
+    digest.update("".join(itertools.starmap(_STATE_LINE.format, batch)).encode())
     db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
 
 
@@ -492,64 +487,13 @@ _UPSERT = ("INSERT INTO settled VALUES (?, ?, ?, ?, ?, 1, ?, ?) "
            "order_id = CASE WHEN order_id = '' THEN excluded.order_id ELSE order_id END")
 
 
-def _load_settlement(db: sqlite3.Connection, lines: Iterable[SettlementLine | Unreadable],
-                     ) -> None:
-    good: list[tuple[Any, ...]] = []
-    bad: list[tuple[Any, ...]] = []
-    for line in lines:
-        if isinstance(line, Unreadable):
-            bad.append((line.line_no, line.reference, line.detail))
-            if len(bad) >= BATCH:
-                db.executemany("INSERT INTO unreadable VALUES (?, ?, ?)", bad)
-                bad = []
-            continue
-        good.append((line.reference, line.platform, line.seller_id, line.currency,
-                     line.amount_minor, line.line_no, line.order_id))
-        if len(good) >= BATCH:
-            db.executemany(_UPSERT, good)
-            good = []
-    db.executemany(_UPSERT, good)
-    db.executemany("INSERT INTO unreadable VALUES (?, ?, ?)", bad)
+def _load_settlement(db: sqlite3.Connection, settlement: SettlementFile) -> None:
+    for good, bad in settlement.batches(BATCH):
+        db.executemany(_UPSERT, good)
+        db.executemany("INSERT INTO unreadable VALUES (?, ?, ?)", bad)
 
 
 _LEDGER_ROWS = ("SELECT reference, parcel_id, order_id, seller_id, platform, currency, "
                 "amount, status FROM ledger ORDER BY reference, parcel_id")
 _SETTLED_ROWS = ("SELECT reference, currency, amount, lines, first_line, order_id, platform, "
                  "seller_id FROM settled ORDER BY reference, platform, seller_id, currency")
-
-
-def _outcomes(db: sqlite3.Connection) -> Iterator[Compared]:
-    """Every outcome line, in a stable order: by reference, then the unreadable lines.
-
-    Both sides are read sorted by reference and merged one reference at a time, so only
-    the refunds of one reference are in memory.
-    """
-    ledger = _grouped(LedgerRefund(*row) for row in db.execute(_LEDGER_ROWS))
-    settled = _grouped(SettledRefund(*row) for row in db.cursor().execute(_SETTLED_ROWS))
-    left, right = next(ledger, None), next(settled, None)
-    while left is not None or right is not None:
-        if right is None or (left is not None and left[0] < right[0]):
-            assert left is not None  # the branch's condition
-            yield from match_reference(left[1], [])
-            left = next(ledger, None)
-        elif left is None or right[0] < left[0]:
-            yield from match_reference([], right[1])
-            right = next(settled, None)
-        else:
-            yield from match_reference(left[1], right[1])
-            left, right = next(ledger, None), next(settled, None)
-    for line_no, reference, detail in db.execute(
-            "SELECT line_no, reference, detail FROM unreadable ORDER BY line_no"):
-        yield unreadable(line_no, reference, detail), None, None
-
-
-def _grouped(rows: Iterator[Any]) -> Iterator[tuple[str, list[Any]]]:
-    """Consecutive rows of one reference, as (reference, rows)."""
-    group: list[Any] = []
-    for row in rows:
-        if group and row.reference != group[0].reference:
-            yield group[0].reference, group
-            group = []
-        group.append(row)
-    if group:
-        yield group[0].reference, group

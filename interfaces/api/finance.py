@@ -20,6 +20,7 @@ from marshmallow import Schema, fields, validate
 from application.finance.exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
+    csv_chunk_lines,
     csv_lines,
     refund_line,
     total_line,
@@ -261,8 +262,8 @@ class ReconciliationReport(MethodView):
                 return problem(409, "reconciliation-not-done", f"the run is {run.status}: "
                                "its report is there once it is done", status_of_run=run.status,
                                failure=run.failure, headers={"Retry-After": "1"})
-            return csv_response(csv_lines(reading.report_lines(reconciliation_id),
-                                          REPORT_COLUMNS), f"reconciliation-{run.id}")
+            return csv_response(csv_chunk_lines(reading.report_chunks(reconciliation_id),
+                                                REPORT_COLUMNS), f"reconciliation-{run.id}")
         lines = list(reading.report_lines(reconciliation_id)) if run.done else []
         return {**run_json(run), "columns": list(REPORT_COLUMNS), "lines": lines}
 

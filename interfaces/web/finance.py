@@ -12,6 +12,7 @@ from flask import Response, abort, g, redirect, render_template, request, sessio
 from application.finance.exports import (
     REFUND_COLUMNS,
     TOTAL_COLUMNS,
+    csv_chunk_lines,
     csv_lines,
     refund_line,
     total_line,
@@ -266,5 +267,5 @@ def reconciliation_csv(reconciliation_id: UUID) -> Any:
     desk, run = _run(reconciliation_id)
     if not run.done:
         return page_error(409, f"The run is {run.status}: its report is there once it is done.")
-    return _csv(csv_lines(desk.report_lines(reconciliation_id), REPORT_COLUMNS),
+    return _csv(csv_chunk_lines(desk.report_chunks(reconciliation_id), REPORT_COLUMNS),
                 f"reconciliation-{run.id}")

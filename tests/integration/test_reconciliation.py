@@ -130,6 +130,32 @@ def test_a_run_that_stopped_half_way_starts_over(desk) -> None:
     assert desk.verify(result.id)
 
 
+def test_a_run_recorded_as_lines_by_name_reads_back_as_recorded_now(desk) -> None:
+    """Runs recorded before lines were lists (one dict per line) keep their report."""
+    result = run(desk)
+    rows = list(desk.report_rows(result.id))
+    report = io.StringIO()
+    desk.write_report(result.id, report)
+    old = Reconciliation(fingerprint="f" * 64, file_name="old.csv",
+                         source_format="returns_ledger", scope="", occurred_at=T0,
+                         actor="finance-1", ledger_state="", ledger_position=0,
+                         file_bytes=0, key_id="")
+    for start in range(0, len(rows), 4):  # chunks as the old runs stored them
+        old._outcomes_recorded(attempt=1, chunk=start // 4 + 1,
+                               lines=[dict(zip(REPORT_COLUMNS, r, strict=True))
+                                      for r in rows[start:start + 4]],
+                               occurred_at=T0, actor="finance-1")
+    completed = desk.get_reconciliation(result.id)
+    old._completed(counts=completed.counts, totals=completed.totals,
+                   digest=completed.digest, lines_read=9, lines_ignored=0, ledger_refunds=5,
+                   attempt=1, occurred_at=T0, actor="finance-1")
+    desk.ledger.save(old)
+    assert list(desk.report_rows(old.id)) == rows
+    old_report = io.StringIO()
+    desk.write_report(old.id, old_report)
+    assert old_report.getvalue() == report.getvalue() and desk.verify(old.id)
+
+
 def test_unknown_reconciliation_is_not_found(desk) -> None:
     with pytest.raises(ReconciliationNotFoundError):
         desk.get_reconciliation(reconciliation_id("nothing"))
