@@ -1,12 +1,6 @@
-"""The WSGI entry point: `gunicorn wsgi:app` (each worker builds its own ledger, lazily)."""
+"""The WSGI entry point: `gunicorn wsgi:app` from the checkout (each worker builds its own
+ledger, lazily); `interfaces.wsgi` is the same app, importable from anywhere."""
 
-import sys
+from interfaces.wsgi import app
 
-from application.settings import SettingsError
-from interfaces.api import create_app
-
-try:
-    app = create_app()
-except SettingsError as error:  # one line naming the variable, not a traceback per worker
-    print(f"returns-ledger: configuration: {error}", file=sys.stderr)
-    sys.exit(3)  # gunicorn stops at once when a worker cannot boot
+__all__ = ["app"]

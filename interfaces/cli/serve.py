@@ -41,7 +41,7 @@ def gunicorn_args(host: str, port: int, workers: int) -> list[str]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     return [str(gunicorn) if gunicorn.exists() else "gunicorn",
             "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--env", "CREATE_TABLE=no", "--no-control-socket", "wsgi:app"]
+            "--env", "CREATE_TABLE=no", "--no-control-socket", "interfaces.wsgi:app"]
 
 
 @click.command()
