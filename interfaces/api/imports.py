@@ -237,6 +237,8 @@ class ImportReport(MethodView):
 class ImportRetries(MethodView):
     @requires(WRITE)
     @blp.response(202, ImportResponse, description="its refused lines run again")
+    @blp.alt_response(200, schema=ImportResponse,
+                      description="the import is finished: nothing left to run again")
     def post(self, import_id: UUID) -> Any:
         """Apply again an import's lines refused because their parcel was not registered
         yet or its state did not allow them yet (each still applies once; a late line
@@ -252,6 +254,8 @@ class ImportRetries(MethodView):
 @blp.route("/intake/<string:source>")
 class Intake(MethodView):
     @blp.response(202, ImportResponse)
+    @blp.alt_response(200, schema=ImportResponse,
+                      description="the same delivery was imported already: that import")
     @blp.alt_response(401, schema=None, description="not signed with an active secret")
     @blp.doc(security=[], requestBody={"required": True, "content": {
         "application/json": {"schema": {"type": "object"}},
