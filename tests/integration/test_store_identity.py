@@ -114,6 +114,28 @@ def test_a_store_file_removed_under_the_service_makes_it_not_ready(sqlite_env) -
         app.extensions["returns_ledger"].close()
 
 
+def test_a_store_file_replaced_under_the_service_makes_it_not_ready(sqlite_env,
+                                                                  tmp_path) -> None:
+    """Another store moved over the file (a restore done wrong, a copy from elsewhere)."""
+    from tests.api.conftest import issue_keys, make_app
+
+    app = make_app(sqlite_env)
+    try:
+        keys = issue_keys(app)
+        client = app.test_client()
+        assert client.get("/readyz").status_code == 200
+        other = {**sqlite_env, "SQLITE_DBNAME": str(tmp_path / "other.sqlite3")}
+        ReturnsLedger(other).close()
+        os.replace(other["SQLITE_DBNAME"], sqlite_env["SQLITE_DBNAME"])
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json["type"].endswith("store-replaced")
+        posted = client.post("/v1/parcels", json={},
+                             headers={"Authorization": f"Bearer {keys.admin}"})
+        assert posted.status_code == 503
+    finally:
+        app.extensions["returns_ledger"].close()
+
+
 def test_readyz_says_not_ready_when_the_views_belong_to_another_store(sqlite_env,
                                                                      tmp_path) -> None:
     from tests.api.conftest import make_app
