@@ -6,8 +6,10 @@ import os
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from application.ledger import ReturnsLedger
+from interfaces.cli import main
 from projections.binding import ViewMismatchError, mismatch
 from projections.runners import close_runner, projection_env, start_runner
 from projections.service import ViewStores
@@ -41,7 +43,8 @@ def test_every_store_has_an_identity_kept_across_restarts(view_env) -> None:
         again.close()
 
 
-def test_views_of_another_store_are_refused_everywhere(view_env, app, tmp_path) -> None:
+def test_views_of_another_store_are_refused_everywhere(view_env, app, tmp_path,
+                                                       monkeypatch) -> None:
     tt_parcel(app, "id-1")
     catch_up(view_env, app)
     other_env = _another_store(view_env, tmp_path)
@@ -63,6 +66,12 @@ def test_views_of_another_store_are_refused_everywhere(view_env, app, tmp_path) 
         runner = start_runner("tracking", projection_env(other_env))
         error = close_runner(runner)
         assert isinstance(error, ViewMismatchError)  # the runner refuses to follow it
+        for name, value in other_env.items():
+            monkeypatch.setenv(name, value)
+        status = CliRunner().invoke(main, ["project", "status"])
+        assert status.exit_code == 1, status.output  # says what is wrong, and the fix
+        assert "tracking" in status.output and "WRONG" in status.output
+        assert "`returns-ledger project rebuild tracking`" in status.output
         other.close()
     finally:
         if other_env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
