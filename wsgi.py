@@ -1,5 +1,5 @@
-"""The WSGI entry point: `gunicorn wsgi:app` from the checkout (each worker builds its own
-ledger, lazily); `interfaces.wsgi` is the same app, importable from anywhere."""
+"""`gunicorn wsgi:app` from the checkout, as deployments written for it run; the entry point
+itself is interfaces/wsgi.py, which `returns-ledger serve` uses from any directory."""
 
 from interfaces.wsgi import app
 

@@ -38,6 +38,7 @@ SCAN_PAGE = 500  # notifications read per look at the log
 # `next` past them), so one seller's request never scans the whole log of the others.
 SCAN_LIMIT = 20_000
 OWNER_CACHE_SIZE = 100_000
+WITHHELD = "withheld"  # what the feed shows of a webhook endpoint's sealed secret
 
 # The aggregates whose events the feed shows, by the name the feed gives their kind.
 PUBLIC_AGGREGATES: dict[str, type[Aggregate]] = {
@@ -116,8 +117,12 @@ class EventFeed:
 
     def entry(self, domain_event: Any, position: int, kind: str,
               seller: str | None) -> dict[str, Any]:
-        """One event as the feed (and every webhook) shows it."""
+        """One event as the feed (and every webhook) shows it; an endpoint's signing secret
+        is withheld, even sealed (it is shown once, to whoever created or rotated it)."""
         entry = history_entry(domain_event, self.ledger.vault)
+        data = entry.data
+        if isinstance(data.get("sealed_secret"), dict):
+            data = {**data, "sealed_secret": {k: WITHHELD for k in data["sealed_secret"]}}
         return {
             "id": position, "type": entry.type, "aggregate_type": kind,
             "aggregate_id": str(domain_event.originator_id),
@@ -125,7 +130,7 @@ class EventFeed:
             "seller_id": seller, "version": entry.version,
             "recorded_at": entry.recorded_at.isoformat(),
             "occurred_at": entry.occurred_at.isoformat() if entry.occurred_at else None,
-            "actor": entry.actor, "data": entry.data,
+            "actor": entry.actor, "data": data,
         }
 
     def entry_of(self, notification: Any) -> tuple[dict[str, Any], str | None] | None:
@@ -190,8 +195,12 @@ class EventFeed:
                 found = self.entry_of(notification)
                 if found is not None:
                     events.append(found[0])
-        full = len(notifications) == limit
-        return FeedPage(events, notifications[-1].id if full else max(head, after), head)
+        if len(notifications) == limit:
+            return FeedPage(events, notifications[-1].id, head)
+        # Nothing more of it up to the head, read before: or up to the last one read, when
+        # an event of it was recorded since (else the next page would show it again).
+        last = notifications[-1].id if notifications else 0
+        return FeedPage(events, max(head, after, last), head)
 
     # -- long polling ------------------------------------------------------------------
     def _on_saved(self, recordings: list[Any]) -> None:

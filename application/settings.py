@@ -65,8 +65,8 @@ OWN_VARIABLES: dict[str, str] = {
     "PROJECTIONS_IN_PROCESS": "a boolean",
     "RECONCILIATIONS_IN_PROCESS": "a boolean",
     "RECONCILIATION_SPOOL_DIR": "a directory",
-    "VIEW_WAIT_SECONDS": "seconds",
-    "HOLD_EXPIRY_INTERVAL": "seconds",
+    "VIEW_WAIT_SECONDS": "seconds (>= 0)",
+    "HOLD_EXPIRY_INTERVAL": "seconds (> 0)",
     "WEB_SESSION_HOURS": "hours",
     "WEB_INSECURE_COOKIE": "a boolean",
     "POLICY_HOLD_DAYS": "a whole number of days",
@@ -86,6 +86,9 @@ OWN_VARIABLES: dict[str, str] = {
     "WEBHOOK_SECRET_GRACE_HOURS": "hours (>= 0)",
     "WEBHOOK_CONCURRENCY": "a whole number >= 1",
     "WEBHOOK_IN_PROCESS": "a boolean",
+    "IMPORTS_IN_PROCESS": "a boolean",
+    "IMPORT_SPOOL_DIR": "a directory",
+    "IMPORT_MAX_BYTES": "a whole number of bytes >= 1",
 }
 # Prefixes that only this project uses: an unknown name with one of them is a mistake.
 OWN_PREFIXES = ("POLICY_", "PROJECTION_", "VIEWS_", "PERSONAL_DATA_", "AUDIT_CHAIN_",
@@ -99,6 +102,16 @@ POLICY_FIELDS = {"POLICY_HOLD_DAYS": ("hold_days", int),
                  "POLICY_RETURN_REQUEST_WINDOW_DAYS": ("return_request_window_days", int),
                  "POLICY_RETURN_REPLY_BUSINESS_DAYS": ("return_reply_business_days", int),
                  "POLICY_REFUND_BUSINESS_DAYS": ("refund_business_days", int)}
+# Read where they are used (the views, the workers, the audit timer), checked here once.
+CHECKED_FLAGS = ("RETURNS_LEDGER_DEBUG", "PROJECTIONS_IN_PROCESS", "RECONCILIATIONS_IN_PROCESS",
+                 "IMPORTS_IN_PROCESS")
+CHECKED_NUMBERS: dict[str, tuple[type, float | None, float | None]] = {
+    # name: (kind, at least, more than)
+    "VIEW_WAIT_SECONDS": (float, 0, None),
+    "HOLD_EXPIRY_INTERVAL": (float, None, 0),
+    "AUDIT_CHECKPOINT_SECONDS": (float, 0, None),
+    "IMPORT_MAX_BYTES": (int, 1, None),
+}
 TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
 FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
 
@@ -130,8 +143,9 @@ def _number(env: Mapping[str, str], name: str, kind: type, default: Any,
     try:
         value = kind(raw)
     except (ValueError, InvalidOperation):
-        raise SettingsError(name, f"{raw!r} is not {OWN_VARIABLES.get(name, kind.__name__)}"
-                            ) from None
+        what = OWN_VARIABLES.get(name) or ("a decimal amount" if kind is Decimal
+                                           else f"a {kind.__name__}")
+        raise SettingsError(name, f"{raw!r} is not {what}") from None
     if isinstance(value, Decimal) and not value.is_finite():
         raise SettingsError(name, f"{raw!r} is not a finite number")
     if minimum is not None and value < minimum:
@@ -195,7 +209,7 @@ class WebhookSettings:
 
     allow_loopback: bool = False  # http:// and 127.0.0.0/8, ::1 (development only)
     allow_private_networks: bool = False  # 10/8, 172.16/12, 192.168/16, fc00::/7 ...
-    timeout_seconds: float = 10.0  # per request: connect, and each read of the answer
+    timeout_seconds: float = 10.0  # per request: connecting, sending, the whole answer
     disable_after_hours: float = 72.0  # failing this long without a success: disabled
     retry_base_seconds: float = 5.0  # the first retry's delay; doubled for each next one
     retry_max_seconds: float = 3600.0  # no retry waits longer (before jitter)
@@ -275,6 +289,10 @@ class Settings:
         # Aggregates are small; cache them so a command reads only the new events.
         env.setdefault("AGGREGATE_CACHE_MAXSIZE", "10000")
         _check_replica(env, module)
+        for name in CHECKED_FLAGS:
+            _flag(env, name, False)
+        for name, (kind, least, more_than) in CHECKED_NUMBERS.items():
+            _number(env, name, kind, None, minimum=least, above=more_than)
         policy_values = {attribute: _number(env, name, kind, None, minimum=0)
                          for name, (attribute, kind) in POLICY_FIELDS.items()}
         policies = PolicySettings(

@@ -73,6 +73,14 @@ class BuyerQuestion(Aggregate):
         due_at: datetime
         preferred_by: datetime
         rule: str
+        rules: list[str]
+
+        # Version 1, stored before creations listed their rules, named only `rule`.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["rules"] = [state["rule"]]
 
     class QuestionAnswered(Event):
         language: str
@@ -96,8 +104,8 @@ class BuyerQuestion(Aggregate):
     @event(QuestionAsked)
     def __init__(self, *, platform: str, seller_id: str, question_id: str, kind: str,
                  order_id: str | None, language: str, due_at: datetime,
-                 preferred_by: datetime, rule: str, occurred_at: datetime,
-                 actor: str) -> None:
+                 preferred_by: datetime, rule: str, rules: list[str],
+                 occurred_at: datetime, actor: str) -> None:
         self.platform = platform
         self.seller_id = seller_id
         self.question_id = question_id
@@ -132,7 +140,7 @@ class BuyerQuestion(Aggregate):
                    language=language(buyer_language, "language"),
                    due_at=asked_at + timedelta(hours=deadlines.reply_hours),
                    preferred_by=asked_at + timedelta(hours=deadlines.reply_preferred_hours),
-                   rule="CD-3", occurred_at=asked_at, actor=actor)
+                   rule="CD-3", rules=["CD-3"], occurred_at=asked_at, actor=actor)
 
     def _at(self, occurred_at: datetime) -> datetime:
         occurred_at = aware(occurred_at, "occurred_at")
@@ -150,7 +158,9 @@ class BuyerQuestion(Aggregate):
             raise RuleViolationError("CD-3", "Cdiscount buyers are answered in French",
                                      field="language", language=reply_language)
         at = self._at(occurred_at)
-        assert self.due_at is not None  # an open question has its deadline
+        if self.due_at is None:  # an open question has its deadline from when it was asked
+            raise RuleViolationError("CD-3", "the question has no reply deadline to decide by",
+                                     status=self.status)
         on_time = at <= self.due_at
         facts = {"due_at": self.due_at.isoformat(), "preferred_by": self.preferred_by.isoformat(),
                  "on_time": str(on_time).lower(),

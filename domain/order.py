@@ -85,7 +85,15 @@ class Order(Aggregate):
         status: str
         due_at: datetime
         rule: str
+        rules: list[str]
         commission: Money | None
+
+        # Version 1, stored before creations listed their rules, named only `rule`.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["rules"] = [state["rule"]]
 
     class ReadyToShip(Event):
         rule: str
@@ -148,8 +156,8 @@ class Order(Aggregate):
 
     @event(OrderCreated)
     def __init__(self, *, platform: str, site: str, seller_id: str, order_id: str,
-                 status: str, due_at: datetime, rule: str, commission: Money | None,
-                 occurred_at: datetime, actor: str) -> None:
+                 status: str, due_at: datetime, rule: str, rules: list[str],
+                 commission: Money | None, occurred_at: datetime, actor: str) -> None:
         self.platform = platform
         self.site = site
         self.seller_id = seller_id
@@ -182,7 +190,8 @@ class Order(Aggregate):
                    seller_id=text(seller_id, "seller_id"),
                    order_id=text(order_id, "order_id", 64), status=status.value,
                    due_at=created_at + timedelta(hours=deadlines.stage_hours(rule)),
-                   rule=rule, commission=commission, occurred_at=created_at, actor=actor)
+                   rule=rule, rules=[rule], commission=commission, occurred_at=created_at,
+                   actor=actor)
 
     # -- shared checks ----------------------------------------------------------------
     def _expect(self, command: str, *statuses: OrderStatus) -> None:
@@ -195,7 +204,9 @@ class Order(Aggregate):
         return occurred_at
 
     def _in_time(self, occurred_at: datetime) -> None:
-        assert self.due_at is not None  # only the first stage calls this, and it has one
+        if self.due_at is None:  # the first stage has one from the creation, always
+            raise RuleViolationError(self.stage_rule, f"the order has no {self.stage_rule} "
+                                     "deadline to decide by", status=self.status)
         if occurred_at > self.due_at:
             raise RuleViolationError(
                 self.stage_rule, f"the {self.stage_rule} deadline has passed: the order is "

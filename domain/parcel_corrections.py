@@ -23,7 +23,8 @@ from domain.values import Status, aware, country, goods_value, text
 
 RULE = "RL-2"
 # The registration's fields a correction may change; the platform and tracking number
-# name the parcel (its id), and the lines are the goods: a mistake there is a void.
+# name the parcel (its id), and the lines are the goods: a mistake there is a void, after
+# which that platform and tracking number stay taken (the id is the voided parcel's).
 CORRECTABLE = ("site", "store_id", "order_id", "order_created_at", "amount_paid",
                "shipping_paid")
 MONEY_FIELDS = ("amount_paid", "shipping_paid")
@@ -82,7 +83,9 @@ class ParcelCorrections(ParcelState):
         self._allow("correct")
         if field not in CORRECTABLE:
             raise InvalidValueError("field", f"one of {', '.join(CORRECTABLE)} (the platform, "
-                                    "tracking number and lines name the parcel: void it)")
+                                    "tracking number and lines are not corrected: a parcel "
+                                    "registered with wrong ones is voided, and its platform "
+                                    "and tracking number stay taken)")
         new = self._checked(field, value, policy)
         previous = getattr(self, field)
         if new == previous:

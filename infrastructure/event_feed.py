@@ -10,11 +10,16 @@ from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+# No notification id is larger (SQLite's INTEGER, PostgreSQL's bigint).
+LARGEST_ID = 2**63 - 1
+
 
 def select_aggregate_notifications(recorder: Any, originator_id: UUID, after: int,
                                    limit: int) -> list[Notification]:
     """The aggregate's notifications with an id above `after`, in log order (at most
     `limit`); on the in-memory store, a scan of its log."""
+    if after >= LARGEST_ID:  # nothing can be after it (and SQLite refuses a larger int)
+        return []
     if isinstance(recorder, SQLiteApplicationRecorder):
         # The library's SQLite notification id is the events table's rowid; ids are hex.
         statement = (f"SELECT rowid AS id, originator_id, originator_version, topic, state "

@@ -379,7 +379,7 @@ class LedgerPOPOApplicationRecorder(MemoryRowsInInsert, POPOApplicationRecorder)
         return True
 
     def idempotency_row(self, record_id: UUID) -> IdempotencyRow | None:
-        with self._database_lock:
+        with self.recorder_lock():
             return self._keys.rows.get(record_id)
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:

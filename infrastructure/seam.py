@@ -25,6 +25,9 @@ Each use, and the public hook that would let it go:
   and `_update_table`: rows of the ledger's own (idempotency keys) written in the
   transaction that inserts events, on every store (`RowsInInsert`, `MemoryRowsInInsert`;
   a public "extra statements in the insert" hook would replace them).
+- `POPORecorder._database_lock`: the in-memory recorder's lock, under which the ledger's
+  own rows (idempotency keys) are read as its events are (`MemoryRowsInInsert.
+  recorder_lock`; a public lock or "read under the store's lock" would replace it).
 - `Application._record`, `_take_snapshots`, `_notify`: saving aggregates the ledger knows
   are aggregates without the library's runtime `Protocol` checks per object, which cost
   tens of microseconds each on Python 3.11 (`save_collected`; a public "save these
@@ -43,7 +46,7 @@ from typing import Any
 from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ListenNotifySubscription, Recording, Tracking
-from eventsourcing.popo import POPOAggregateRecorder
+from eventsourcing.popo import POPOAggregateRecorder, POPORecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTrackingRecorder
@@ -75,6 +78,7 @@ ATTRIBUTES: tuple[tuple[type, str], ...] = (
     (ListenNotifySubscription, "_notifications_queue"),
     (ProjectionRunner, "_subscription"),
     (ProjectionRunner, "_thread_error"),
+    (POPORecorder, "_database_lock"),
 )
 
 
@@ -208,6 +212,10 @@ class MemoryRowsInInsert:
 
     def add_rows(self, **kwargs: Any) -> None:
         """Write this recorder's own rows, once the events are."""
+
+    def recorder_lock(self) -> Any:
+        """The lock the recorder inserts under: reads of its own rows take it too."""
+        return self._database_lock  # type: ignore[attr-defined]
 
     def _assert_uniqueness(self, stored_events: Any, **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)  # type: ignore[misc]

@@ -13,6 +13,7 @@ Safety (a seller chooses the URL, so it must not make the ledger call into its o
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -61,6 +62,25 @@ def signature_header(secrets_: list[str], msg_id: str, timestamp: int, body: byt
     return " ".join(sign(s, msg_id, timestamp, body) for s in secrets_)
 
 
+NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for, which is the one to check: mapped
+    (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d, which a NAT64 gateway forwards to a.b.c.d,
+    private or metadata ones too), 6to4 (2002:aabb:ccdd::) or IPv4-compatible (::a.b.c.d)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in prefix for prefix in NAT64_PREFIXES):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in IPV4_COMPATIBLE and int(address) > 1:  # not :: or ::1
+        return ipaddress.IPv4Address(int(address))
+    return None
+
+
 @dataclass(frozen=True)
 class DestinationPolicy:
     """Which addresses a webhook may reach."""
@@ -69,8 +89,8 @@ class DestinationPolicy:
     allow_private_networks: bool = False
 
     def check_address(self, address: Address) -> None:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        if isinstance(address, ipaddress.IPv6Address):
+            address = embedded_ipv4(address) or address
         if address in METADATA_ADDRESSES or address.is_link_local:
             raise UnsafeDestinationError(f"{address} is a link-local or metadata address")
         if address.is_loopback:
@@ -175,14 +195,69 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]  # set by HTTPSConnection
 
 
+class _Deadlines:
+    """Ends the requests that outlive their deadline: a socket's timeout bounds each read,
+    not a whole answer, which a receiver sending a byte at a time could stretch to hours.
+    One thread for every request of a client; it shuts the late one's socket down."""
+
+    def __init__(self) -> None:
+        self._watched: dict[int, tuple[float, http.client.HTTPConnection]] = {}
+        self._expired: set[int] = set()
+        self._next = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, conn: http.client.HTTPConnection, seconds: float) -> int:
+        with self._lock:
+            self._next += 1
+            token = self._next
+            idle = not self._watched
+            self._watched[token] = (time.monotonic() + seconds, conn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="webhook-deadlines",
+                                                daemon=True)
+                self._thread.start()
+        if idle:  # else it wakes for an earlier deadline (every one is now + timeout)
+            self._wake.set()
+        return token
+
+    def done(self, token: int) -> bool:
+        """Stop watching; True when the request was ended for being late."""
+        with self._lock:
+            self._watched.pop(token, None)
+            if token in self._expired:
+                self._expired.discard(token)
+                return True
+            return False
+
+    def _run(self) -> None:
+        while True:
+            self._wake.clear()  # before looking: a request watched from here on wakes it
+            with self._lock:
+                now = time.monotonic()
+                for token, (deadline, conn) in self._watched.items():
+                    if deadline <= now:
+                        self._expired.add(token)
+                        sock = conn.sock
+                        if sock is not None:  # none yet while connecting: next look
+                            with contextlib.suppress(OSError):
+                                sock.shutdown(socket.SHUT_RDWR)
+                soonest = min((d for d, _ in self._watched.values() if d > now),
+                              default=now + 1.0)
+            self._wake.wait(min(max(soonest - now, 0.01), 1.0))
+
+
 class WebhookClient:
-    """POSTs with a per-request timeout, keeping one idle connection per destination."""
+    """POSTs with a per-request timeout (connecting, sending and the whole answer),
+    keeping one idle connection per destination."""
 
     def __init__(self, policy: DestinationPolicy, timeout: float) -> None:
         self.policy = policy
         self.timeout = timeout
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
+        self._deadlines = _Deadlines()
 
     def _connection(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
         with self._lock:
@@ -207,6 +282,7 @@ class WebhookClient:
             return Answer(None, _ms(started), f"refused: {error}", refused=True)
         except OSError as error:
             return Answer(None, _ms(started), f"{type(error).__name__}: {error}")
+        watch = self._deadlines.watch(conn, self.timeout)
         try:
             conn.request("POST", path, body=body, headers={
                 **headers, "Content-Type": "application/json", "User-Agent": USER_AGENT,
@@ -218,9 +294,19 @@ class WebhookClient:
             retry_after = retry_after_seconds(response.getheader("Retry-After"), time.time())
             answer = Answer(response.status, _ms(started), None, retry_after)
         except (OSError, http.client.HTTPException) as error:
+            late = self._deadlines.done(watch)
             conn.close()
+            if late:
+                return Answer(None, _ms(started), f"timeout: no whole answer within "
+                                                  f"{self.timeout:g} s")
             kind = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
             return Answer(None, _ms(started), f"{kind}: {error}"[:500])
+        if self._deadlines.done(watch):
+            # Shut down when late: what was read may be cut short (an end of the headers
+            # where the receiver had sent none), so it is a timeout, sent again.
+            conn.close()
+            return Answer(None, _ms(started), f"timeout: no whole answer within "
+                                              f"{self.timeout:g} s")
         if whole and not response.will_close:
             self._keep(key, conn)
         else:

@@ -1,6 +1,5 @@
-"""The WSGI entry point inside the package: `gunicorn interfaces.wsgi:app`, what
-`returns-ledger serve` runs, so it serves from any directory (the checkout's `wsgi.py` is
-importable only from the checkout). Each worker builds its own ledger, lazily."""
+"""The WSGI entry point: `gunicorn interfaces.wsgi:app` from any directory, or `wsgi:app`
+from the checkout (each worker builds its own ledger, lazily)."""
 
 import sys
 

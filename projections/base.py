@@ -46,9 +46,17 @@ class ViewProjection(Projection[Any]):  # the view is a TrackingRecorder once ma
         """Each view overrides this with its own singledispatchmethod."""
 
 
-# RL-2: a voided parcel leaves every view; a corrected site is the site of every row.
+# RL-2: a voided parcel leaves every view; a corrected field is the value of every row
+# that carries it (the refunds' order id is what finance reconciles by).
 CORRECTIONS = (ReturnParcel.ParcelVoided, ReturnParcel.FieldCorrected)
 NO_PARCEL_COLUMN = frozenset({"deadline_orders"})  # orders and questions, not parcels
+_HEADERS = ("tracking_parcels", "free_return_parcels", "deadline_parcels",
+            "liability_parcels", "refunds_parcels")
+CORRECTED_COLUMNS: dict[str, frozenset[str]] = {  # field -> the view tables that keep it
+    "site": frozenset({*_HEADERS, "free_returns", "refunds"}),
+    "order_id": frozenset({*_HEADERS, "customs_worklist", "refunds"}),
+    "store_id": frozenset({"tracking_parcels"}),
+}
 
 
 def correct_rows(view: ViewRecorder, event: Any, tx: Tx) -> None:
@@ -61,9 +69,9 @@ def correct_rows(view: ViewRecorder, event: Any, tx: Tx) -> None:
             continue
         if isinstance(event, ReturnParcel.ParcelVoided):
             tx.execute(f"DELETE FROM {{p}}{table} WHERE parcel_id = :id", id=parcel_id)
-        elif event.field == "site" and (table.endswith("_parcels")):
-            tx.execute(f"UPDATE {{p}}{table} SET site = :site WHERE parcel_id = :id",
-                       site=event.value, id=parcel_id)
+        elif table in CORRECTED_COLUMNS.get(event.field, ()):
+            tx.execute(f"UPDATE {{p}}{table} SET {event.field} = :value WHERE parcel_id = :id",
+                       value=event.value, id=parcel_id)
 
 
 HEADER_FIELDS = ("parcel_id", "seller_id", "platform", "site", "order_id", "tracking_number",

@@ -18,7 +18,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -449,6 +449,28 @@ class AuditLog:
                             anchored=True, notes=[f"the first {checkpoint.size} events are "
                                                   "those of the signed checkpoint"],
                             anchor=f"the checkpoint of {checkpoint.size} events")
+
+    def verify_stored(self) -> Verification:
+        """`audit verify --all` with nothing kept: every stored row, and the tree they make
+        against the ledger's own latest checkpoint, so a removed tail or a rewrite at or
+        before it shows here too (as it does in the per-aggregate check against the log's
+        leaves). Only a checkpoint kept outside the ledger (`verify_all(note, keys)`) is one
+        an intruder cannot remove; the result says which it was."""
+        latest = self.latest()
+        if latest is None:
+            return self.audit.verify_all()
+        try:
+            stored_keys = [NoteVerifier.parse(vkey) for vkey, _ in self.store.signing_keys()]
+        except ValueError as error:
+            return Verification("all", 0, Breach(BAD_CHECKPOINT, "a stored signing key "
+                                                 f"does not read: {error}"))
+        result = self.verify_all(latest.note, stored_keys)
+        if not result.ok:
+            return result
+        return replace(result, anchored=False, notes=[
+            f"the first {latest.size} events are those of the ledger's latest checkpoint; "
+            "events after it are checked by their chains alone, and a checkpoint kept "
+            "outside the ledger (--against) is what an intruder cannot remove"])
 
     def _first_changed(self, size: int) -> Breach:
         """Where the stored events stop matching the tree the checkpoint signed (the tree's

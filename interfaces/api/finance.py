@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 from uuid import UUID
 
-from flask import Response, abort, current_app, request
+from flask import Response, abort, request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
@@ -25,15 +25,16 @@ from application.finance.exports import (
     total_line,
 )
 from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
-from application.finance.worker import ReconciliationWorker, runs_in_process
+from application.finance.worker import IN_PROCESS, ReconciliationWorker
 from domain.api_key import Role
 from domain.money import MINOR_UNITS
 from domain.reconciliation import REPORT_COLUMNS, RunStatus
 from interfaces.api.auth import actor, caller, requires, sees_all
+from interfaces.api.background import in_process_worker
 from interfaces.api.commands import on_parcel
 from interfaces.api.fields import MAX_INT
 from interfaces.api.json_body import Blueprint
-from interfaces.api.ledger import EXTENSION, ledger
+from interfaces.api.ledger import ledger
 from interfaces.api.problems import problem
 from interfaces.api.schemas import CommandRequest, RefundCommandResponse, Text
 from interfaces.api.views import freshness, scope, view, wants_csv
@@ -283,18 +284,10 @@ def run_json(run: Any) -> dict[str, Any]:
 def submit(reconciliation_id: UUID) -> None:
     """Run an accepted reconciliation in this process's background thread (embedded
     default); with RECONCILIATIONS_IN_PROCESS=no a worker process runs it."""
-    app = current_app
-    worker = app.extensions.get(WORKER)
-    if worker is None:
-        if not runs_in_process(ledger().env):
-            return
-        led = ledger()
-        worker = app.extensions.setdefault(WORKER, ReconciliationWorker(
-            lambda: FinanceDesk(led)))
-        # The thread must be gone before the ledger's connections are (SQLite crashes on
-        # a connection closed under a running statement).
-        app.extensions[EXTENSION].before_close(worker.stop)
-    worker.submit(reconciliation_id)
+    worker = in_process_worker(WORKER, IN_PROCESS,
+                               lambda led: ReconciliationWorker(lambda: FinanceDesk(led)))
+    if worker is not None:
+        worker.submit(reconciliation_id)
 
 
 def _release(command: str) -> type[MethodView]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from flask import Response, abort, current_app, request
+from flask import Response, abort, request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
@@ -22,12 +22,13 @@ from application.imports.formats.registry import (
 )
 from application.imports.intake import IntakeSecrets
 from application.imports.views import OUTCOMES, ImportNotFoundError, ImportTooLargeError
-from application.imports.worker import ImportWorker, runs_in_process
+from application.imports.worker import IN_PROCESS, ImportWorker
 from interfaces.api import json_body
 from interfaces.api.auth import READ, WRITE, caller, requires, sees_all
+from interfaces.api.background import in_process_worker
 from interfaces.api.catalog import ApiCommands
 from interfaces.api.json_body import Blueprint
-from interfaces.api.ledger import EXTENSION, ledger
+from interfaces.api.ledger import ledger
 from interfaces.api.problems import problem
 from interfaces.api.views import wants_csv
 
@@ -307,13 +308,7 @@ def desk() -> ImportDesk:
 def submit() -> None:
     """Run accepted imports in this process's background thread (embedded default); with
     IMPORTS_IN_PROCESS=no the worker process (`returns-ledger imports worker`) does."""
-    app = current_app
-    worker = app.extensions.get(WORKER)
-    if worker is None:
-        if not runs_in_process(ledger().env):
-            return
-        led = ledger()
-        worker = app.extensions.setdefault(WORKER, ImportWorker(
-            lambda: ImportDesk(led, ApiCommands())))
-        app.extensions[EXTENSION].before_close(worker.stop)
-    worker.submit()
+    worker = in_process_worker(WORKER, IN_PROCESS,
+                               lambda led: ImportWorker(lambda: ImportDesk(led, ApiCommands())))
+    if worker is not None:
+        worker.wake()

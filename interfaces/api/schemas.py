@@ -61,9 +61,13 @@ class RegisterParcelRequest(CommandRequest):
     lines = fields.List(fields.Nested(LineRequest), required=True,
                         validate=validate.Length(min=1, max=200))
     amount_paid = MoneyField(required=True, metadata={
-        "example": {"amount": "39.80", "currency": "MYR"}})
+        "example": {"amount": "39.80", "currency": "MYR"},
+        "description": "RL-3: what the buyer paid for the goods, shipping excluded; at most "
+                       "the lines at their order prices (a discount makes it lower)"})
     shipping_paid = MoneyField(load_default=None, metadata={
-        "example": {"amount": "4.90", "currency": "MYR"}})
+        "example": {"amount": "4.90", "currency": "MYR"},
+        "description": "the shipping the buyer paid; everything paid (CD-4's full refund) "
+                       "is amount_paid + shipping_paid"})
     tracked_shipping = Flag(load_default=False, metadata={"example": True})
     tracking_url = Text(255, load_default=None, metadata={
         "example": "https://track.example.com/TTMY00012345"})

@@ -213,7 +213,7 @@ def verify(parcel_id: UUID | None, everything: bool, against: str | None,
         elif note is not None:
             result = log.verify_all(note, trusted or None)
         else:
-            result = log.audit.verify_all(against)
+            result = log.audit.verify_all(against) if against else log.verify_stored()
     except ParcelNotFoundError as error:
         raise click.ClickException(str(error)) from None
     finally:

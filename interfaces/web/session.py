@@ -87,7 +87,13 @@ class WebOnlySessions(SecureCookieSessionInterface):
 
 def configure(app: Flask) -> None:
     """The secret key and the session cookie's attributes (the API itself uses no cookie)."""
-    hours = float(app.config.get("WEB_SESSION_HOURS", 8))
+    settings = app.extensions["returns_ledger_settings"]
+    # WEB_SESSION_HOURS / WEB_INSECURE_COOKIE from the environment (validated with the
+    # settings), or FLASK_-prefixed ones in Flask's config, which win.
+    hours = float(app.config.get("WEB_SESSION_HOURS")
+                  or settings.env.get("WEB_SESSION_HOURS") or 8)
+    insecure = _truthy(app.config.get("WEB_INSECURE_COOKIE")
+                       or settings.env.get("WEB_INSECURE_COOKIE"))
     # Flask verifies a session signed with any of these (a rotation's grace period).
     fallbacks = previous_secret_keys(app.config, app.extensions["returns_ledger_settings"],
                                      hours)
@@ -100,9 +106,9 @@ def configure(app: Flask) -> None:
         SESSION_COOKIE_PATH="/web",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=not _truthy(app.config.get("WEB_INSECURE_COOKIE")),
-        PERMANENT_SESSION_LIFETIME=timedelta(
-            hours=float(app.config.get("WEB_SESSION_HOURS", 8))),
+        SESSION_COOKIE_SECURE=not insecure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=hours),
+        WEB_SESSION_HOURS=hours,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,19 +60,27 @@ def issue_keys(app: Flask) -> Keys:
                 ids={n: str(k.key.id) for n, k in made.items()})
 
 
+@contextlib.contextmanager
+def serving(env: dict[str, str]) -> Iterator[Flask]:
+    """An app on `env`'s store, its ledger closed afterwards."""
+    application = make_app(env)
+    try:
+        yield application
+    finally:
+        application.extensions["returns_ledger"].close()
+
+
 @pytest.fixture
 def app(sqlite_env: dict[str, str]) -> Iterator[Flask]:
-    application = make_app(sqlite_env)
-    yield application
-    application.extensions["returns_ledger"].close()
+    with serving(sqlite_env) as application:
+        yield application
 
 
 @pytest.fixture
 def store_app(store_env: dict[str, str]) -> Iterator[Flask]:
     """The same app on SQLite and on a fresh PostgreSQL schema."""
-    application = make_app(store_env)
-    yield application
-    application.extensions["returns_ledger"].close()
+    with serving(store_env) as application:
+        yield application
 
 
 @pytest.fixture

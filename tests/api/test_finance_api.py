@@ -147,3 +147,37 @@ def test_min_position_waits_for_the_write_and_a_future_one_is_refused(refunded, 
     assert future.status_code == 409  # well formed: the log has not got that far
     other = refunded.get("/v1/refunds?seller_id=s2", headers=bearer(keys.finance))
     assert other.status_code == 403
+
+
+def _role_table_row(role: str) -> str:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    [row] = [line for line in readme.splitlines() if line.startswith(f"| `{role}` |")]
+    return row
+
+
+@pytest.mark.parametrize("role", ["client", "admin"])
+def test_the_role_table_matches_the_finance_endpoints(app: Flask, keys: Keys,
+                                                      role: str) -> None:
+    """README's role table: a client reads its refunds and totals and requests refunds;
+    neither a client nor an admin approves, rejects, fails or reverses a refund or runs a
+    reconciliation; an admin reads reconciliations, a client does not (AM-4)."""
+    row = _role_table_row(role)
+    for promise in ("`GET /v1/refunds`", "approving, rejecting, failing and reversing",
+                    "reconciliations") if role == "client" else (
+                        "approving, rejecting, failing and reversing",
+                        "running reconciliations (it reads them)"):
+        assert promise in row, (promise, row)
+    client, token = app.test_client(), getattr(keys, role)
+    parcel = "/v1/parcels/00000000-0000-4000-8000-000000000000/refunds/R-1"
+    assert client.get("/v1/refunds", headers=bearer(token)).status_code == 200
+    assert client.get("/v1/refunds/totals", headers=bearer(token)).status_code == 200
+    for path in ("approvals", "rejections", "failures", "reversals"):
+        answer = post(client, token, f"{parcel}/{path}", {"reason": "x"})
+        assert answer.status_code == 403, (path, answer.get_json())
+    assert post(client, token, "/v1/reconciliations").status_code == 403
+    listed = client.get("/v1/reconciliations", headers=bearer(token)).status_code
+    assert listed == (403 if role == "client" else 200)
+    # A client's refund request is a command it may send (404: no such parcel, not 403).
+    asked = post(client, token, parcel.rsplit("/", 1)[0], {"reference": "R-1", "components": [
+        {"kind": "item", "amount": money("1.00")}]})
+    assert asked.status_code == 404, asked.get_json()

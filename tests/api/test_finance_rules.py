@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.api.conftest import Keys, bearer, day, money, post, register
+from tests.api.conftest import Keys, bearer, day, issue_keys, make_app, money, post, register
 
 
 def amazon_inspected(client: FlaskClient, keys: Keys, seller_fault: bool,
@@ -125,7 +126,60 @@ def test_cd4_full_refund_without_return_then_a_chargeback_after_close(app: Flask
     full = post(client, keys.client, f"{base}/refunds",
                 refund("CD-2", item="39.00", shipping="4.90"))
     assert full.get_json()["status"] == "closed"
+    # The same refund sent again after it closed the parcel is the same refund (a 409
+    # invalid-transition once): same version, nothing recorded, with or without a key.
+    for headers in ({}, {"Idempotency-Key": "cd2-retry"}):
+        again = post(client, keys.client, f"{base}/refunds",
+                     refund("CD-2", item="39.00", shipping="4.90"), **headers)
+        assert again.status_code in (200, 201), again.get_json()
+        assert again.get_json()["version"] == full.get_json()["version"]
+        assert again.get_json()["refund"]["status"] == "issued"
     charged_back = post(client, keys.finance, f"{base}/refunds/CD-2/reversals",
                         {"reason": "charged back", "occurred_at": day(20)})
     assert charged_back.status_code == 201, charged_back.get_json()
     assert charged_back.get_json()["status"] == "closed"
+
+
+def test_am4_one_finance_key_looping_refund_and_failure_issues_at_most_the_threshold(
+        store_env: dict[str, str]) -> None:
+    """Threshold 100 MYR, a parcel paid 500.00 MYR, one finance key eight times: refund
+    90.00 (issued at once, under the threshold), then record it failed. This issued
+    720.00 MYR on a 500.00 parcel, never reviewed, when the issuer could release their
+    own refund and a released amount no longer counted towards AM-4."""
+    app = make_app({**store_env, "LARGE_REFUND_THRESHOLD_MYR": "100"})
+    try:
+        keys = issue_keys(app)
+        client = app.test_client()
+        parcel = register(client, keys.client, tracking="TTMY-LOOP",
+                          lines=[{"sku": "TV", "quantity": 1, "unit_price": money("500.00")}],
+                          amount_paid=money("500.00"))
+        base = f"/v1/parcels/{parcel}"
+        for i in range(8):
+            asked = post(client, keys.finance, f"{base}/refunds", {
+                "reference": f"LOOP-{i}",
+                "components": [{"kind": "item", "amount": money("90.00")}]})
+            failed = post(client, keys.finance, f"{base}/refunds/LOOP-{i}/failures",
+                          {"reason": "bounced"})
+            assert asked.status_code in (201, 409), asked.get_json()
+            if asked.status_code == 409:
+                assert asked.get_json()["rule"] in ("AM-3", "AM-4"), asked.get_json()
+            # The issuer never releases their own refund; a refused one is not there.
+            assert failed.status_code == (404 if asked.status_code == 409 else 409), (
+                i, failed.get_json())
+            if i == 0:
+                assert failed.get_json()["rule"] == "AM-4", failed.get_json()
+        history = client.get(f"{base}/history", headers=bearer(keys.auditor)).get_json()
+        events = history["events"]
+        approved = {e["data"]["reference"] for e in events if e["type"] == "RefundApproved"}
+        issued = [e for e in events if e["type"] == "RefundIssued"]
+        unreviewed = sum((Decimal(e["data"]["amount"]["amount"]) for e in issued
+                          if e["data"]["reference"] not in approved), Decimal(0))
+        assert unreviewed <= Decimal("100"), issued
+        assert [e["data"]["reference"] for e in issued] == ["LOOP-0"]
+        assert not [e for e in events if e["type"] in ("RefundFailed", "RefundReversed")]
+        state = client.get(base, headers=bearer(keys.finance)).get_json()
+        assert state["refunded_total"] == money("90.00")
+        waiting = [r["reference"] for r in state["refunds"] if r["status"] == "requested"]
+        assert waiting and all(r != "LOOP-0" for r in waiting)  # the rest waits for review
+    finally:
+        app.extensions["returns_ledger"].close()

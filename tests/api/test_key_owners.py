@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import csv
+import html
+import io
 import secrets
 from uuid import uuid4
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 
 from application.access import KEY_PREFIX, hash_key
 from domain.api_key import ApiKey
 from domain.errors import InvalidValueError
+from interfaces.cli import main
 from tests.api.conftest import NOW, Keys, bearer, post
 from tests.api.test_finance_rules import amazon_inspected, refund
+from tests.conftest import TEST_PERSONAL_DATA_KEY
+from tests.integration.projection_support import catch_up
+from tests.web.conftest import signed_in
 
 
 def waiting_refund(app: Flask, keys: Keys) -> str:
@@ -90,3 +98,32 @@ def test_history_shows_the_person_and_an_unowned_keys_label(app: Flask, keys: Ke
     assert registered["actor"] == keys.ids["client"]
     assert registered["actor_owner"] == "unowned"
     assert registered["actor_key_label"] == "client"
+
+
+def test_every_place_that_shows_an_actor_shows_the_person_or_the_unowned_keys_label(
+        app: Flask, keys: Keys, sqlite_env: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`audit history`, the web timeline, the waiting-approval list, the refunds table and
+    the refunds CSV: fin-a's refund reads as fin-a, the client key's registration as
+    "unowned key 'client' <key id>"."""
+    base = waiting_refund(app, keys)
+    parcel_id = base.rsplit("/", 1)[1]
+    unowned = f"unowned key 'client' {keys.ids['client']}"
+    catch_up(sqlite_env, app.extensions["returns_ledger"].get())
+    for name, value in {**sqlite_env, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}.items():
+        monkeypatch.setenv(name, value)
+    shown = CliRunner().invoke(main, ["audit", "history", parcel_id])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert any("ParcelRegistered" in line and f"by {unowned}" in line for line in lines)
+    assert any("RefundRequested" in line and "by fin-a" in line for line in lines), lines
+    web = signed_in(app, keys.finance_b)
+    timeline = html.unescape(web.get(f"/web/parcels/{parcel_id}").get_data(True))
+    assert unowned in timeline and "fin-a" in timeline
+    assert keys.ids["finance"] not in timeline  # the person, not fin-a's key
+    waiting = html.unescape(web.get("/web/finance").get_data(True))
+    assert "R-BIG" in waiting and "by fin-a" in waiting
+    table = html.unescape(web.get("/web/finance/refunds").get_data(True))
+    assert "asked by fin-a" in table
+    [row] = csv.DictReader(io.StringIO(web.get("/web/finance/refunds.csv").get_data(True)))
+    assert (row["requested_by"], row["requested_by_owner"]) == ("person:fin-a", "fin-a")

@@ -140,3 +140,19 @@ def test_a_missing_postgres_database_is_named_with_the_fix(monkeypatch) -> None:
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "'no_such_ledger_db' does not exist" in result.output
     assert "db init --create-database" in result.output
+
+
+def test_serve_runs_an_app_that_imports_from_any_directory(tmp_path) -> None:
+    """`returns-ledger serve` started outside the checkout: gunicorn imports the app module
+    from the working directory's path, so the module it names must be the package's."""
+    import os
+    import subprocess
+    import sys
+
+    from interfaces.cli.serve import gunicorn_args
+
+    module = gunicorn_args("127.0.0.1", 8000, 1)[-1].split(":")[0]
+    env = {**os.environ, "SQLITE_DBNAME": str(tmp_path / "l.db"), "PYTHONPATH": ""}
+    done = subprocess.run([sys.executable, "-c", f"import {module}; print({module}.app.name)"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

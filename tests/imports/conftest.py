@@ -13,7 +13,7 @@ from flask import Flask
 from application.imports.engine import ImportDesk
 from application.ledger import ReturnsLedger
 from interfaces.api.catalog import ApiCommands
-from tests.api.conftest import Keys, issue_keys, make_app
+from tests.api.conftest import client, keys, serving  # noqa: F401 (fixtures on this app)
 from tests.imports.support import ADDRESS
 
 
@@ -49,18 +49,7 @@ def outcomes(desk: ImportDesk, view: Any) -> list[tuple[int, str]]:
 @pytest.fixture
 def app(store_env: dict[str, str], tmp_path) -> Iterator[Flask]:
     """The API on SQLite and on PostgreSQL, importing in its own background thread."""
-    application = make_app({**store_env, "IMPORTS_IN_PROCESS": "yes",
-                            "IMPORT_SPOOL_DIR": str(tmp_path / "spool")})
-    with_address(application.extensions["returns_ledger"].get())
-    yield application
-    application.extensions["returns_ledger"].close()
-
-
-@pytest.fixture
-def keys(app: Flask) -> Keys:
-    return issue_keys(app)
-
-
-@pytest.fixture
-def client(app: Flask) -> Any:
-    return app.test_client()
+    with serving({**store_env, "IMPORTS_IN_PROCESS": "yes",
+                  "IMPORT_SPOOL_DIR": str(tmp_path / "spool")}) as application:
+        with_address(application.extensions["returns_ledger"].get())
+        yield application

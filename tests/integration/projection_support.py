@@ -93,9 +93,10 @@ def dump(recorder: ViewRecorder) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def tt_parcel(ledger: ReturnsLedger, suffix: str, site: str = "MY",
-              eligible_address: bool = True, price: str = "100.00") -> UUID:
+              eligible_address: bool = True, price: str = "100.00",
+              seller: str | None = None) -> UUID:
     """A TikTok Shop parcel whose delivery failed, routed back (TT-1/TT-3 or TT-2)."""
-    seller = f"seller-{suffix}"
+    seller = seller or f"seller-{suffix}"
     if eligible_address:
         ledger.register_return_address(seller_id=seller, platform="tiktok_shop", country=site,
                                        address=ADDRESS, effective_from=T0 - 30 * DAY,

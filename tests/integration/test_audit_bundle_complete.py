@@ -72,6 +72,18 @@ def _all_withheld(lines: Lines) -> Lines:
     return [line for line in lines if line["kind"] != "event"]
 
 
+def _first_withheld(lines: Lines) -> Lines:
+    first = _events(lines)[0]
+    kept = [line for line in lines if line is not first]
+    kept[-1] = {**kept[-1], "events": kept[-1]["events"] - 1}
+    return kept
+
+
+def _scope_widened(lines: Lines) -> Lines:
+    lines[0]["scope"] = {"all": True}
+    return lines
+
+
 def _middle_withheld(lines: Lines) -> Lines:
     middle = _events(lines)[4]
     return [line for line in lines if line is not middle]
@@ -121,6 +133,7 @@ def _edited_state(lines: Lines) -> Lines:
 
 FORGERIES: dict[str, Callable[[Lines], Lines]] = {
     "witness lines for in-scope events": _as_witnesses,
+    "first withheld": _first_withheld,
     "tail withheld": _tail_withheld,
     "middle withheld": _middle_withheld,
     "every event withheld": _all_withheld,
@@ -129,6 +142,7 @@ FORGERIES: dict[str, Callable[[Lines], Lines]] = {
     "inclusion proof node replaced": _proof_node("replaced"),
     "map proof node dropped": _map_node_dropped,
     "event state edited": _edited_state,
+    "scope rewritten to the whole store": _scope_widened,
 }
 
 

@@ -3,6 +3,7 @@ checkpoints are signed and stored, proofs verify, and tampering shows against a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from uuid import UUID
@@ -19,6 +20,7 @@ from application.audit.transparency import (
     unb64,
     verify_consistency,
     verify_inclusion,
+    verify_parcel_bundle,
 )
 from application.audit.verification import LedgerAudit
 from application.ledger import ReturnsLedger
@@ -76,6 +78,33 @@ def test_inclusion_proofs_of_every_event_verify_against_the_signed_root(store) -
                          taken.size, proof.hashes, root)
     by_version = log.inclusion(originator_id=parcel, version=3)
     assert (by_version.originator_id, by_version.version) == (str(parcel), 3)
+
+
+def test_gaps_in_positions_are_not_tampering(store) -> None:
+    """Positions a failed transaction consumed (a PostgreSQL sequence after a conflict) never
+    appear: the tree's leaves stay 0, 1, 2, ... over the positions there are, and every
+    check, proof and bundle still verifies."""
+    ledger, parcel, _, tamper, log = store
+    first, _ = log.checkpoint(NOW)
+    if tamper.postgres:
+        tamper.run(f"SELECT setval(pg_get_serial_sequence('{tamper.table}', "
+                   "'notification_id'), (SELECT MAX(notification_id) FROM "
+                   f"{tamper.table}) + 7)")
+    else:
+        tamper.run("UPDATE sqlite_sequence SET seq = seq + 7 WHERE name = 'stored_events'")
+    before = tamper.max_position()
+    ledger.close_parcel(parcel, ledger.get_parcel(parcel).modified_at)
+    assert tamper.positions(parcel)[-1] == before + 8  # seven positions never used
+    taken, new = log.checkpoint(NOW)
+    assert new and taken.size == first.size + 1
+    proof = log.inclusion(position=before + 8)
+    assert proof.leaf_index == first.size
+    verify_inclusion(proof.leaf_hash, proof.leaf_index, taken.size, proof.hashes,
+                     _opened(log, taken.note).root)
+    assert log.verify_all(first.note).ok and log.verify_all(taken.note).ok
+    assert log.verify_stored().ok and log.verify_parcel(parcel).ok
+    lines = [json.dumps(line) for line in log.parcel_bundle(parcel, NOW)]
+    assert verify_parcel_bundle(lines, [log.signer.verifier], kept=[first.note])[1] == 11
 
 
 def test_consistency_between_any_two_checkpoints(store) -> None:

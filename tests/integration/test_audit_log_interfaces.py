@@ -102,6 +102,38 @@ def test_verify_against_a_kept_checkpoint_catches_a_rewrite(cli, parcels, store_
     assert stranger.exit_code == 1 and "BROKEN: bad_checkpoint" in stranger.output
 
 
+def test_verify_all_with_nothing_kept_checks_the_ledgers_latest_checkpoint(
+        cli, parcels, store_env) -> None:
+    """`audit verify --all` without --against: a removed tail (then a new command) and a
+    consistent rewrite of one parcel, which the chains alone pass, are breaches against the
+    ledger's own latest checkpoint, as the per-parcel check reports them."""
+    assert "ok: all" in cli("audit", "verify", "--all").output  # no checkpoint yet: chains
+    assert cli("audit", "checkpoint").exit_code == 0
+    clean = cli("audit", "verify", "--all")
+    assert clean.exit_code == 0 and "the ledger's latest checkpoint" in clean.output
+    tamper = StoreTamperer(store_env)
+    tamper.rewrite_from(parcels["amazon"], 8, {"actor": "someone-else"})
+    rewritten = cli("audit", "verify", "--all")
+    assert rewritten.exit_code == 1, rewritten.output
+    assert "BROKEN: checkpoint_mismatch" in rewritten.output
+    assert cli("audit", "verify", str(parcels["amazon"])).exit_code == 1
+
+
+def test_verify_all_with_nothing_kept_reports_a_removed_tail(cli, parcels, store_env) -> None:
+    assert cli("audit", "checkpoint").exit_code == 0
+    tamper = StoreTamperer(store_env)
+    tamper.delete_last()
+    tamper.delete_last()
+    ledger = ReturnsLedger(store_env)
+    try:
+        parcel = parcels["amazon"]
+        ledger.close_parcel(parcel, ledger.get_parcel(parcel).modified_at)
+    finally:
+        ledger.close()
+    result = cli("audit", "verify", "--all")
+    assert result.exit_code == 1 and "BROKEN: truncated" in result.output, result.output
+
+
 def test_the_api_serves_checkpoints_proofs_and_keys(store_env, parcels) -> None:
     app = make_app(store_env)
     try:

@@ -1,9 +1,10 @@
 """The tamper matrix of docs/AUDIT_BUNDLE.md, run as written there, on SQLite and PostgreSQL.
 
 Each attack is made directly in the database of a live store, after an auditor kept a
-checkpoint; then every check runs: `audit verify ID`, `audit verify --all`,
-`--against` the kept checkpoint, the verification endpoint and the web badge (one code
-path, both asked), and the parcel's complete bundle through the offline verifier.
+checkpoint; then every check runs: `audit verify ID`, `audit verify --all` (against the
+ledger's own latest checkpoint), `--against` the kept checkpoint, the verification endpoint
+and the web badge (one code path, both asked), and the parcel's complete bundle through the
+offline verifier.
 The expected outcome of each cell is read from the table in the document, so the table
 and the tests cannot drift apart.
 """
@@ -21,7 +22,7 @@ import pytest
 
 from application.audit.log import AuditLog, LogNotFoundError
 from application.audit.transparency import ProofError, verify_parcel_bundle
-from application.audit.verification import DamagedStoreError, LedgerAudit
+from application.audit.verification import DamagedStoreError
 from application.ledger import ReturnsLedger
 from demo.scenarios import SCENARIOS
 from tests.api.conftest import bearer, issue_keys, make_app
@@ -157,7 +158,7 @@ def _outcome(verification: Any) -> str:
 
 def _run_checks(s: Scene) -> dict[str, str]:
     found = {"verify ID": _outcome(s.log.verify_parcel(s.parcel)),
-             "verify --all": _outcome(LedgerAudit(s.ledger).verify_all()),
+             "verify --all": _outcome(s.log.verify_stored()),
              "--against checkpoint": _outcome(s.log.verify_all(s.kept_note))}
     client = s.app.test_client()
     answer = client.get(f"/v1/parcels/{s.parcel}/verification",

@@ -216,6 +216,90 @@ def test_the_reference_verifier_is_one_file_with_stdlib_and_cryptography(tmp_pat
     assert Path(tmp_path / "transparency.py").exists()
 
 
+def test_a_signed_note_of_the_reference_implementation_verifies() -> None:
+    """The example of golang.org/x/mod/sumdb/note (the C2SP signed-note reference): its
+    verifier key parses to the same key id, its signature verifies, an edited text does not."""
+    from application.audit.transparency import SignedNote
+
+    vkey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+    text = ("If you think cryptography is the answer to your problem,\n"
+            "then you don't know what your problem is.\n")
+    signature = ("\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2p"
+                 "ZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
+    verifier = NoteVerifier.parse(vkey)
+    assert verifier.key_id.hex() == "c74f20a3" and verifier.vkey == vkey
+    assert SignedNote.parse(text + "\n" + signature).signed_by(verifier)
+    assert not SignedNote.parse(text.replace("answer", "question") + "\n" + signature
+                                ).signed_by(verifier)
+
+
+_OFFLINE = """
+import json, sys
+sys.path[:] = [p for p in sys.path if p.startswith(sys.base_prefix)] + ['site', '.']
+import transparency
+key = transparency.NoteVerifier.parse(open('log.vkey').read().strip())
+checkpoint, events = transparency.verify_parcel_bundle(
+    open('parcel.jsonl').read().splitlines(), [key], kept=[open('kept.note').read()])
+lines = open('parcel.jsonl').read().splitlines()
+try:
+    transparency.verify_parcel_bundle(lines[:2] + lines[3:], [key])
+    refused = False
+except transparency.ProofError:
+    refused = True
+foreign = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names)
+                 - {'transparency', 'cryptography', 'cffi', '_cffi_backend', '__main__',
+                    '_openssl'})  # _openssl: a module of cryptography's compiled bindings
+print(json.dumps({'events': events, 'size': checkpoint.size, 'refused': refused,
+                  'foreign': foreign}))
+"""
+
+
+def test_the_copied_verifier_checks_a_bundle_with_only_stdlib_and_cryptography(
+        tmp_path, sqlite_env) -> None:
+    """The reference verifier copied alone beside the `cryptography` package and its `cffi`
+    (nothing else of the environment on the path) verifies a real bundle and refuses one with an event
+    withheld; it imports no module but the standard library's and cryptography's."""
+    import base64
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    import cryptography
+
+    import application.audit.transparency as module
+    from application.audit.log import AuditLog
+    from application.ledger import ReturnsLedger
+    from demo.scenarios import SCENARIOS
+
+    ledger = ReturnsLedger({**sqlite_env, "PERSONAL_DATA_KEY":
+                            base64.urlsafe_b64encode(b"k" * 32).decode()})
+    try:
+        parcel = SCENARIOS["amazon"](ledger, "")
+        log = AuditLog(ledger)
+        kept = log.checkpoint(datetime(2026, 4, 1, tzinfo=UTC))[0].note
+        lines = log.parcel_bundle(parcel, datetime(2026, 4, 1, tzinfo=UTC))
+        vkey = log.signer.verifier.vkey
+    finally:
+        ledger.close()
+    work = tmp_path / "offline"
+    (work / "site").mkdir(parents=True)
+    shutil.copy(module.__file__, work / "transparency.py")
+    site = Path(cryptography.__file__).parent.parent
+    for name in ["cryptography", "cffi", *(p.name for p in site.glob("_cffi_backend*"))]:
+        (work / "site" / name).symlink_to(site / name)  # cryptography, as pip installs it
+    (work / "parcel.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (work / "log.vkey").write_text(vkey + "\n")
+    (work / "kept.note").write_text(kept)
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", _OFFLINE], cwd=work,
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"events": 10, "size": int(kept.split("\n")[1]),
+                                       "refused": True, "foreign": []}
+
+
 @given(st.lists(st.integers(min_value=0, max_value=12), min_size=1, max_size=80),
        st.integers(min_value=1, max_value=20))
 def test_a_heads_map_updated_in_steps_is_the_map_built_at_once(writes, step) -> None:

@@ -1,7 +1,8 @@
-"""RL-2 in the views: a voided parcel leaves every view, a corrected site is shown."""
+"""RL-2 in the views: a voided parcel leaves every view, a corrected field is shown."""
 
 from __future__ import annotations
 
+from projections.base import CORRECTED_COLUMNS
 from projections.runners import VIEWS
 from tests.integration.projection_support import (  # noqa: F401 - fixtures
     DAY,
@@ -55,3 +56,50 @@ def test_rl2_a_corrected_site_is_the_site_in_the_views(view_env, app):
     rows = [r for r in view(view_env, "deadlines").returns_in_transit()
             if r["parcel_id"] == str(parcel)]
     assert [r["site"] for r in rows] == ["SG"]
+
+
+def test_rl2_a_corrected_order_store_or_site_is_what_every_view_shows(view_env, app):
+    """Every view row that carries a corrected field shows the new value: the refunds
+    view's order id is what finance reconciles against the platform's settlement."""
+    from domain.money import Money
+    from domain.values import Line, RefundComponent
+    from tests.integration.projection_support import ADDRESS
+
+    refunded = tt_parcel(app, "fix", site="MY")  # a free return: free_returns has a row
+    app.request_refund(refunded, "R-FIX", [RefundComponent("item", Money.of("5.00", "MYR"))],
+                       T0 + 6 * DAY)
+    app.register_return_address(seller_id="seller-lz", platform="lazada", country="MY",
+                                address=ADDRESS, effective_from=T0 - 30 * DAY,
+                                occurred_at=T0 - 30 * DAY)
+    customs = app.register_parcel(  # routed without customs data: on the LZ-2 work list
+        platform="lazada", site="MY", seller_id="seller-lz", order_id="LZ-WRONG",
+        order_created_at=T0, tracking_number="LZ-FIX",
+        lines=[Line("SKU-NO-PROFILE", 1, Money.of("50.00", "MYR"))],
+        amount_paid=Money.of("50.00", "MYR"), occurred_at=T0 + DAY).id
+    app.record_failed_delivery(customs, "refused", T0 + 4 * DAY)
+    app.route_return(customs, T0 + 5 * DAY)
+    catch_up(view_env, app)
+    for field, value in (("order_id", "ORDER-RIGHT"), ("store_id", "store-right"),
+                         ("site", "SG")):
+        app.correct_parcel(refunded, field, value, "typed wrongly", T0 + 7 * DAY)
+    app.correct_parcel(customs, "order_id", "LZ-RIGHT", "typed wrongly", T0 + 7 * DAY)
+    catch_up(view_env, app)
+    expected = {str(refunded): {"order_id": "ORDER-RIGHT", "store_id": "store-right",
+                                "site": "SG"},
+                str(customs): {"order_id": "LZ-RIGHT", "site": "MY"}}
+    seen: dict[str, set[str]] = {str(refunded): set(), str(customs): set()}
+    for name in VIEWS:
+        for table, rows in dump(view(view_env, name)).items():
+            for row in rows:
+                columns = dict(row)
+                parcel = columns.get("parcel_id")
+                if parcel not in expected:
+                    continue
+                for column, value in expected[parcel].items():
+                    if column in columns:
+                        assert columns[column] == value, (name, table, column, columns)
+                        seen[parcel].add(f"{table}.{column}")
+    kept = {f"{table}.{column}" for column, tables in CORRECTED_COLUMNS.items()
+            for table in tables}
+    assert seen[str(refunded)] | seen[str(customs)] == kept  # every table, each checked
+    assert "customs_worklist.order_id" in seen[str(customs)]

@@ -43,6 +43,16 @@ def _lifecycle(client, token, tracking, seller="s1"):
     return parcel
 
 
+@pytest.mark.parametrize("after", [2**63 - 1, 2**63, 429189294316617024481001472])
+def test_a_cursor_beyond_any_position_is_an_empty_page_not_a_500(feed_app, after):
+    """Found by the contract fuzzing: with parcel_id=, SQLite refused the number (500)."""
+    keys, client = issue_keys(feed_app), feed_app.test_client()
+    parcel = _lifecycle(client, keys.client, "TTMY-F9")
+    for query in ({}, {"parcel_id": parcel}):
+        page = _page(client, keys.admin, after=after, **query)
+        assert page["events"] == [] and page["next"] == after
+
+
 def test_feed_is_the_log_in_order_with_the_history_data(feed_app):
     keys, client = issue_keys(feed_app), feed_app.test_client()
     parcel = _lifecycle(client, keys.client, "TTMY-F1")
@@ -173,3 +183,23 @@ def test_every_event_class_of_the_public_aggregates_is_a_feed_type():
             if event_class.__qualname__.startswith(aggregate.__name__ + ".") and \
                     not hasattr(Aggregate, name):
                 assert name in KNOWN_TYPES, name
+
+
+def test_a_parcels_page_never_shows_an_event_again_when_one_lands_while_it_is_read(
+        feed_app, monkeypatch):
+    """The log's head is read before the parcel's events: one recorded in between is on
+    this page, so `next` must be past it, or the following page shows it a second time."""
+    from application.events_feed import EventFeed
+
+    keys, client = issue_keys(feed_app), feed_app.test_client()
+    parcel = register(client, keys.client, tracking="TTMY-RACE")
+    ledger = feed_app.extensions["returns_ledger"].get()
+    before = ledger.recorder.max_notification_id()
+    post(client, keys.client, f"/v1/parcels/{parcel}/delivery-attempts", {"reason": "away"})
+    monkeypatch.setattr(ledger.recorder, "max_notification_id", lambda: before)  # stale
+    feed = EventFeed(ledger)
+    first = feed.read(0, 100, parcel_id=UUID(parcel))
+    assert [e["version"] for e in first.events] == [1, 2]
+    monkeypatch.undo()
+    again = feed.read(first.next, 100, parcel_id=UUID(parcel))
+    assert again.events == [] and first.next >= first.events[-1]["id"]

@@ -246,6 +246,26 @@ def test_a_reference_reused_on_another_platform_is_matched_on_platform(view_env)
         ledger.close()
 
 
+def test_a_reference_reused_by_another_seller_is_matched_on_seller(view_env) -> None:
+    """Two sellers on one platform with the same refund reference: the file's seller
+    picks the refund; the other seller's is not settled, each side counted once."""
+    ledger = ReturnsLedger(view_env)
+    try:
+        _issued(ledger, "R-3", "10.00", "amazon", "AM-3A", seller="seller-a")
+        _issued(ledger, "R-3", "20.00", "amazon", "AM-3B", seller="seller-b")
+        result, report = _reconcile(view_env, ledger, (
+            "reference,currency,amount,platform,seller_id\r\n"
+            "R-3,EUR,20.00,amazon,seller-b\r\n"))
+        rows = list(csv.DictReader(io.StringIO(report, newline="")))
+        assert sorted((r["outcome"], r["seller_id"], r["ledger_amount"]) for r in rows) == [
+            ("in_ledger_not_settled", "seller-a", "10.00"),
+            ("matched", "seller-b", "20.00")]
+        assert result.totals["EUR"] == {"ledger": "30.00", "settled": "20.00",
+                                        "matched": "20.00", "difference": "-10.00"}
+    finally:
+        ledger.close()
+
+
 def test_a_reference_the_file_cannot_place_is_ambiguous(view_env) -> None:
     ledger = ReturnsLedger(view_env)
     try:

@@ -144,6 +144,39 @@ def test_command_cache_switch_gives_the_same_answers(cache, tmp_path) -> None:
         second.close()
 
 
+@pytest.mark.parametrize(("cache", "runs"), [("yes", 2), ("no", 1)])
+def test_command_cache_off_runs_a_command_once_on_the_parcel_as_stored(cache, runs, tmp_path,
+                                                                       monkeypatch) -> None:
+    """COMMAND_CACHE=no: the library's plain repository.get, no cached copy, no second run
+    (on a stale copy the cached path decides twice: why commands have no outside effect)."""
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "COMMAND_CACHE": cache,
+           "SQLITE_DBNAME": str(tmp_path / "l.sqlite3"),
+           "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}
+    first, second = ReturnsLedger(env), ReturnsLedger(env)
+    try:
+        parcel = first.register_parcel(
+            platform="tiktok_shop", site="MY", seller_id="s", order_id="O-1",
+            order_created_at=T0, tracking_number="CACHE-2",
+            lines=[Line("SKU", 1, Money.of("10.00", "MYR"))],
+            amount_paid=Money.of("10.00", "MYR"), occurred_at=T0).id
+        second.record_delivery_attempt(parcel, "nobody home", T0)  # `first` is now stale
+        gets: list[Any] = []
+        real_get = first.repository.get
+        monkeypatch.setattr(first.repository, "get",
+                            lambda *a, **k: gets.append(k) or real_get(*a, **k))
+        seen: list[int] = []
+
+        def attempt(p: Any) -> None:
+            seen.append(p.version)
+            p.record_delivery_attempt("nobody home", first._policy(p), T0, "system")
+        assert first._act(parcel, attempt).version == 3
+        assert len(seen) == runs and seen[-1] == 2  # decided last on the parcel as stored
+        assert gets == ([{"deepcopy_from_cache": False}] if cache == "yes" else [{}])
+    finally:
+        first.close()
+        second.close()
+
+
 def test_group_commit_memory_stays_bounded_over_many_groups(tmp_path) -> None:
     """The committer keeps a window of recent group sizes, not one entry per transaction."""
     ledger = ReturnsLedger({"PERSISTENCE_MODULE": "eventsourcing.popo",

@@ -41,10 +41,34 @@ def test_am4_threshold_that_is_no_decimal_amount_is_refused(raw: str) -> None:
     assert refused(LARGE_REFUND_THRESHOLD_EUR=raw).name == "LARGE_REFUND_THRESHOLD_EUR"
 
 
-@pytest.mark.parametrize("name", ["GROUP_COMMIT", "COMMAND_CACHE"])
+def test_am4_threshold_refusal_says_what_it_must_hold() -> None:
+    assert str(refused(LARGE_REFUND_THRESHOLD_EUR="1,5")) == (
+        "LARGE_REFUND_THRESHOLD_EUR: '1,5' is not a decimal amount")
+
+
+BOOLEANS = ["GROUP_COMMIT", "COMMAND_CACHE", "WEBHOOK_IN_PROCESS", "PROJECTIONS_IN_PROCESS",
+            "RECONCILIATIONS_IN_PROCESS", "IMPORTS_IN_PROCESS", "RETURNS_LEDGER_DEBUG"]
+
+
+@pytest.mark.parametrize("name", BOOLEANS)
 def test_a_boolean_that_is_no_boolean_is_refused(name: str) -> None:
     error = refused(**{name: "maybe"})
     assert error.name == name and "'maybe'" in str(error)
+
+
+@pytest.mark.parametrize("name", BOOLEANS)
+def test_a_boolean_setting_takes_yes_and_no(name: str) -> None:
+    Settings.from_env({**BASE, name: "yes"})
+    Settings.from_env({**BASE, name: "no"})
+
+
+@pytest.mark.parametrize(("name", "raw"), [
+    ("VIEW_WAIT_SECONDS", "five"), ("VIEW_WAIT_SECONDS", "-1"),
+    ("HOLD_EXPIRY_INTERVAL", "a minute"), ("HOLD_EXPIRY_INTERVAL", "0"),
+    ("AUDIT_CHECKPOINT_SECONDS", "1m"), ("IMPORT_MAX_BYTES", "1GB"),
+    ("IMPORT_MAX_BYTES", "0")])
+def test_a_number_read_later_is_checked_at_start_up(name: str, raw: str) -> None:
+    assert refused(**{name: raw}).name == name
 
 
 def test_tt2_hold_days_must_be_a_whole_number() -> None:

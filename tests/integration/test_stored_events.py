@@ -66,3 +66,25 @@ def test_tt3_decisions_stored_without_rules_still_load_with_their_rule(ledger) -
     assert (routed.rule, routed.rules) == ("TT-3", ["TT-3"])
     assert (failed.rule, failed.rules) == (None, [])
     assert ParcelView.of(project_aggregate(None, events)) == ledger.get_parcel(parcel)
+
+
+def test_lz3_cd3_creations_cite_their_rules_and_old_ones_still_load(ledger) -> None:
+    from domain.messages import BuyerQuestion
+    from domain.order import Order
+
+    order = ledger.create_order(platform="lazada", site="MY", seller_id="s1",
+                                order_id="LZ-OLD", created_at=T0).id
+    question = ledger.ask_question(platform="cdiscount", seller_id="s1", question_id="Q-OLD",
+                                   kind="product", asked_at=T0, language="fr").id
+    for aggregate, rule in ((order, "LZ-3"), (question, "CD-3")):
+        created = ledger.get_parcel_history(aggregate)[0]
+        assert (created.data["rule"], created.data["rules"]) == (rule, [rule])
+        (record,) = stored(ledger, aggregate)
+        old = ledger.mapper.to_domain_event(as_version_1(ledger, record, ("rules",)))
+        assert (old.rule, old.rules) == (rule, [rule])
+    order_events = [ledger.mapper.to_domain_event(as_version_1(ledger, r, ("rules",)))
+                    for r in stored(ledger, order)]
+    assert isinstance(project_aggregate(None, order_events), Order)
+    question_events = [ledger.mapper.to_domain_event(as_version_1(ledger, r, ("rules",)))
+                       for r in stored(ledger, question)]
+    assert isinstance(project_aggregate(None, question_events), BuyerQuestion)

@@ -13,6 +13,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from application.ledger import ReturnsLedger
 from application.webhooks import WebhookEndpoints
 from domain.money import Money
@@ -103,3 +105,40 @@ def test_sigkill_mid_delivery_loses_nothing_and_a_second_dispatcher_takes_over(
         if "VIEWS_POSTGRES_SCHEMA" in env:
             drop_pg_schema(env["VIEWS_POSTGRES_SCHEMA"])
     assert second.returncode == 0, (tmp_path / "second.log").read_text()
+
+
+@pytest.mark.postgres
+def test_a_dispatcher_whose_lock_session_is_gone_stops_and_waits_for_the_lock(pg_schema):
+    """PostgreSQL lets an advisory lock go with its session (a restarted server, a killed
+    backend): the dispatcher that held it stops sending, and waits like a second one."""
+    import psycopg
+
+    from application.settings import Settings
+    from projections.webhooks import Dispatcher
+    from tests.conftest import TEST_PERSONAL_DATA_KEY, _pg_connect
+
+    env = {**pg_schema, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY,
+           "VIEWS_POSTGRES_SCHEMA": f"{pg_schema['POSTGRES_SCHEMA']}_views"}
+    said: dict[str, list[str]] = {"a": [], "b": []}
+    a = Dispatcher(Settings.from_env(env), say=said["a"].append).start()
+    b: Dispatcher | None = None
+    try:
+        _wait(a.active.is_set, what="the first dispatcher")
+        b = Dispatcher(Settings.from_env(env), say=said["b"].append).start()
+        _wait(lambda: any("another webhook dispatcher" in s for s in said["b"]),
+              what="the second to say it waits")
+        assert not b.active.is_set()
+        assert isinstance(a._lock._conn, psycopg.Connection)
+        with _pg_connect() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)",
+                          (a._lock._conn.info.backend_pid,))
+        _wait(b.active.is_set, what="the second to take the lock")
+        _wait(lambda: not a.active.is_set(), timeout=10, what="the first to stop")
+        _wait(lambda: any("another webhook dispatcher" in s for s in said["a"]),
+              what="the first to say it waits now")
+        assert b.active.is_set() and not a.active.is_set()
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
+        drop_pg_schema(env["VIEWS_POSTGRES_SCHEMA"])

@@ -203,8 +203,8 @@ def test_audit_signing_key_rotation_keeps_old_checkpoints_verifiable(tmp_path, m
 
     listed = runner.invoke(main, ["audit", "public-key", "--all"])
     assert set(listed.stdout.split()) == {old_vkey, new_vkey}
-    for n, (note, vkey) in enumerate(((by_old.note, old_vkey), (by_new.note, new_vkey))):
-        kept = tmp_path / f"checkpoint-{n}.note"  # a key's base64 may hold a "/"
+    for name, note, vkey in (("old", by_old.note, old_vkey), ("new", by_new.note, new_vkey)):
+        kept = tmp_path / f"kept-{name}.note"  # not named after the key: base64 has "/"
         kept.write_text(note)
         verified = runner.invoke(main, ["audit", "verify", "--all", "--against", str(kept),
                                         "--key", vkey])

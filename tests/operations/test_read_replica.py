@@ -7,11 +7,13 @@ in CI (CI=true) it must run."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import statistics
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -94,6 +96,44 @@ def _fail(client, token, parcel: str) -> dict:
     return answer.get_json()
 
 
+@contextlib.contextmanager
+def _replay_paused(replica) -> Iterator[None]:
+    """The replica stops replaying the primary's WAL, and replays again afterwards."""
+    with replica.connect() as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+    try:
+        yield
+    finally:
+        with replica.connect() as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")
+
+
+def _answered_behind(client, url: str, auth: dict) -> None:
+    """A query asking for a position the replica has not replayed waits about 2 s, then 503."""
+    started = time.monotonic()
+    behind = client.get(url, headers=auth)
+    waited = time.monotonic() - started
+    assert behind.status_code == 503, behind.get_json()
+    assert behind.get_json()["type"].endswith("replica-behind")
+    assert behind.headers["Retry-After"] == "1" and 1.9 <= waited < 10
+
+
+def _answered_once_replayed(replica, client, url: str, auth: dict):
+    """Asks while the replay is paused, then lets the replica replay: the answer that waited."""
+    answers = {}
+
+    def read() -> None:
+        answers["late"] = client.get(url, headers=auth)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.5)
+    with replica.connect() as conn:
+        conn.execute("SELECT pg_wal_replay_resume()")
+    reader.join(timeout=10)
+    return answers["late"]
+
+
 def test_queries_read_the_replica_commands_the_primary_min_position_waits(replica_app):
     app, token, primary, replica = replica_app
     client = app.test_client()
@@ -106,20 +146,13 @@ def test_queries_read_the_replica_commands_the_primary_min_position_waits(replic
     state = client.get(f"/v1/parcels/{parcel}?min_position={position}", headers=auth)
     assert state.status_code == 200 and state.get_json()["status"] == "registered"
 
-    with replica.connect() as conn:  # the replica stops replaying
-        conn.execute("SELECT pg_wal_replay_pause()")
-    try:
+    with _replay_paused(replica):
         failed = _fail(client, token, parcel)  # commands still work: they use the primary
         assert failed["status"] == "delivery_failed"
         stale = client.get(f"/v1/parcels/{parcel}", headers=auth)  # no min_position: replica
         assert stale.status_code == 200 and stale.get_json()["status"] == "registered"
-        started = time.monotonic()
-        behind = client.get(f"/v1/parcels/{parcel}?min_position={failed['position']}",
-                            headers=auth)
-        waited = time.monotonic() - started
-        assert behind.status_code == 503, behind.get_json()
-        assert behind.get_json()["type"].endswith("replica-behind")
-        assert behind.headers["Retry-After"] == "1" and 1.9 <= waited < 10
+        _answered_behind(client, f"/v1/parcels/{parcel}?min_position={failed['position']}",
+                         auth)
         history = client.get(f"/v1/parcels/{parcel}/history?min_position="
                              f"{failed['position']}", headers=auth)
         assert history.status_code == 503
@@ -128,22 +161,9 @@ def test_queries_read_the_replica_commands_the_primary_min_position_waits(replic
         found = client.get(f"/v1/parcels?tracking_number=TTTHRR00001&min_position="
                            f"{failed['position']}", headers=auth)
         assert found.status_code == 503 and found.get_json()["type"].endswith("replica-behind")
-
-        answers = {}
-
-        def read() -> None:
-            answers["late"] = client.get(
-                f"/v1/parcels/{parcel}/history?min_position={failed['position']}",
-                headers=auth)
-
-        reader = threading.Thread(target=read)
-        reader.start()
-        time.sleep(0.5)
-    finally:
-        with replica.connect() as conn:
-            conn.execute("SELECT pg_wal_replay_resume()")
-    reader.join(timeout=10)
-    late = answers["late"]  # waited for the replay, then answered
+        late = _answered_once_replayed(  # waited for the replay, then answered
+            replica, client, f"/v1/parcels/{parcel}/history?min_position={failed['position']}",
+            auth)
     assert late.status_code == 200, late.get_json()
     assert [e["type"] for e in late.get_json()["events"]][-1] == "DeliveryFailed"
 
@@ -197,36 +217,17 @@ def test_view_queries_read_the_replica_and_wait_for_replay_and_view(replica_app,
                         headers=auth).get_json()
     assert [p["status"] for p in listed["items"] if p["parcel_id"] == parcel] == ["registered"]
 
-    with replica.connect() as conn:  # the replica stops replaying
-        conn.execute("SELECT pg_wal_replay_pause()")
-    try:
+    with _replay_paused(replica):
         failed = _fail(client, token, parcel)
         assert views.stores().caught_up("tracking", failed["position"], 5)  # on the primary
         stale = client.get("/v1/parcels?platform=tiktok_shop", headers=auth).get_json()
         assert [p["status"] for p in stale["items"] if p["parcel_id"] == parcel] == \
             ["registered"]  # without min_position: what the replica has replayed
-        started = time.monotonic()
-        behind = client.get(f"/v1/reports/liabilities?min_position={failed['position']}",
-                            headers=auth)
-        waited = time.monotonic() - started
-        assert behind.status_code == 503, behind.get_json()
-        assert behind.get_json()["type"].endswith("replica-behind")
-        assert behind.headers["Retry-After"] == "1" and 1.9 <= waited < 10
-        answers: dict = {}
-
-        def read() -> None:
-            answers["late"] = client.get(
-                f"/v1/parcels?platform=tiktok_shop&min_position={failed['position']}",
-                headers=auth)
-
-        reader = threading.Thread(target=read)
-        reader.start()
-        time.sleep(0.5)
-    finally:
-        with replica.connect() as conn:
-            conn.execute("SELECT pg_wal_replay_resume()")
-    reader.join(timeout=10)
-    late = answers["late"]  # waited for the replay and the view, then answered
+        _answered_behind(client, f"/v1/reports/liabilities?min_position={failed['position']}",
+                         auth)
+        late = _answered_once_replayed(  # waited for the replay and the view, then answered
+            replica, client,
+            f"/v1/parcels?platform=tiktok_shop&min_position={failed['position']}", auth)
     assert late.status_code == 200 and late.get_json()["caught_up"] is True, late.get_json()
     assert [p["status"] for p in late.get_json()["items"] if p["parcel_id"] == parcel] == \
         ["delivery_failed"]

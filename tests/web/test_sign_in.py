@@ -247,3 +247,23 @@ def test_forms_answer_odd_bytes_with_a_page_never_a_500(seeded: Seeded, value: s
     answer = page.post("/web/sign-in", data=f"api_key={value}&csrf_token={csrf_of(form)}",
                        content_type="application/x-www-form-urlencoded")
     assert answer.status_code == 401
+
+
+
+@pytest.mark.parametrize("prefix", ["", "FLASK_"])
+def test_session_hours_and_insecure_cookie_come_from_the_environment(
+        sqlite_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    """WEB_SESSION_HOURS and WEB_INSECURE_COOKIE are settings of the ledger (validated with
+    the others); given without Flask's prefix they did nothing."""
+    from datetime import timedelta
+
+    from tests.api.conftest import serving
+
+    with serving(sqlite_env) as app:  # the defaults
+        assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=8)
+        assert app.config["SESSION_COOKIE_SECURE"] is True
+    monkeypatch.setenv(f"{prefix}WEB_SESSION_HOURS", "2")  # as gunicorn's workers get them
+    monkeypatch.setenv(f"{prefix}WEB_INSECURE_COOKIE", "yes")
+    with serving(sqlite_env) as app:
+        assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=2)
+        assert app.config["SESSION_COOKIE_SECURE"] is False

@@ -1,4 +1,5 @@
-"""Helpers for the rule tests through the ledger: fixed business times and parcels per platform."""
+"""Helpers for the rule tests through the ledger (on the in-memory store): fixed business
+times and parcels per platform."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from application.ledger import ReturnsLedger
 from domain.money import Money
 from domain.values import Line, RefundComponent
+from tests.conftest import TEST_PERSONAL_DATA_KEY
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -69,6 +71,18 @@ def failed_tiktok_parcel(ledger: ReturnsLedger, *, failed_at: datetime = T0 + 5 
 
 def history_types(ledger: ReturnsLedger, parcel: UUID) -> list[str]:
     return [entry.type for entry in ledger.get_parcel_history(parcel)]
+
+
+@pytest.fixture
+def ledger_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The rules through the ledger need no database: the library's in-memory store, unless
+    a test is about the store (`@pytest.mark.parametrize("ledger_env", ["sqlite"],
+    indirect=True)`: a second ledger replays what the first stored)."""
+    if getattr(request, "param", "memory") == "sqlite":
+        return {"PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY,
+                **request.getfixturevalue("sqlite_env")}
+    return {"PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY,
+            "PERSISTENCE_MODULE": "eventsourcing.popo"}
 
 
 @pytest.fixture

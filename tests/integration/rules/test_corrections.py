@@ -75,3 +75,18 @@ def test_rl2_refunds_are_never_corrected_this_way(ledger: ReturnsLedger) -> None
                               T0 + 3 * DAY)
     assert refused.value.rule == "RL-2"
     ledger.correct_parcel(parcel, "store_id", "store-2", "wrong store", T0 + 3 * DAY)
+
+
+def test_rl2_a_voided_parcel_keeps_its_platform_and_tracking_number(
+        ledger: ReturnsLedger) -> None:
+    """As documented: the id is the voided parcel's, so registering it again is refused."""
+    from domain.errors import DuplicateParcelError
+
+    parcel = register(ledger, "tiktok_shop", price="100.00")
+    with pytest.raises(InvalidValueError) as lines:
+        ledger.correct_parcel(parcel, "lines", [], "wrong line prices", T0 + 2 * DAY)
+    assert lines.value.field == "field"
+    ledger.void_parcel(parcel, "wrong line prices", T0 + 2 * DAY)
+    with pytest.raises(DuplicateParcelError):
+        register(ledger, "tiktok_shop", price="80.00", occurred_at=T0 + 2 * DAY)
+    assert ledger.get_parcel(parcel).status == "voided"

@@ -161,6 +161,7 @@ def test_cd4_chargeback_is_recorded_after_the_parcel_closed(ledger):
     assert (state.status, str(state.refunded_total)) == ("closed", "0.00 EUR")
 
 
+@pytest.mark.parametrize("ledger_env", ["sqlite"], indirect=True)  # a second ledger reads it
 def test_replayed_parcel_keeps_the_refund_lifecycle(ledger_env, received, ledger):
     ledger.request_refund(received, "R-1", item("600.00"), T0 + 6 * DAY, actor="clerk")
     ledger.reject_refund(received, "R-1", "no", T0 + 7 * DAY, actor="finance")
