@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.api_key import ApiKey, KeyRing, person_actor, person_of
+from domain.api_key import ApiKey, KeyRing, person_actor, person_of, split_actor
 from domain.errors import NotFoundError, RuleViolationError
 
 KEY_PREFIX = "rlk"
@@ -43,16 +43,24 @@ UNOWNED = "unowned"
 
 @dataclass(frozen=True)
 class ActorName:
-    """An actor as people read it: the person, and for a key id the key's label."""
+    """An actor as people read it: the person, and for a key the key's label and id."""
 
     actor: str
     owner: str  # the person; "unowned" for a key without one; "" for the system, the CLI
     key_label: str
+    key_id: str = ""  # the key that acted; "" for the system and for events recorded
+    # before a person's actor named the key (`person:<owner>` alone)
+
+    def columns(self, prefix: str) -> dict[str, str]:
+        """What is shown beside an actor field: `<prefix>_owner`, `<prefix>_key_label` and
+        `<prefix>_key_id`."""
+        return {f"{prefix}_owner": self.owner, f"{prefix}_key_label": self.key_label,
+                f"{prefix}_key_id": self.key_id}
 
     def __str__(self) -> str:
-        if self.key_label or self.owner == UNOWNED:
+        if self.key_id:
             label = f" '{self.key_label}'" if self.key_label else ""
-            return f"{self.owner} key{label} {self.actor}"
+            return f"{self.owner} key{label} {self.key_id}"
         return self.owner or self.actor
 
 
@@ -80,8 +88,9 @@ class ApiKeyView:
 
     @property
     def actor(self) -> str:
-        """What events record as the actor: the owner as a person, else the key id."""
-        return person_actor(self.owner) if self.owner else str(self.id)
+        """What events record as the actor: the owner as a person with this key
+        (`person:<owner>/key:<id>`, compared as the person), else the key id."""
+        return person_actor(self.owner, self.id) if self.owner else str(self.id)
 
     def person(self) -> str:
         """The actor of a four-eyes decision (approve, release): only an owned key has one."""
@@ -148,12 +157,19 @@ class ApiKeys:
     def _actor_name(self, actor: str) -> ActorName:
         person = person_of(actor)
         if person is not None:
-            return ActorName(actor, person, "")
-        try:
-            key = self._get_key(UUID(actor))
-        except (ValueError, ApiKeyNotFoundError):
+            key_id = split_actor(actor)[1] or ""
+            key = self._find_key(key_id) if key_id else None
+            return ActorName(actor, person, key.label or "" if key else "", key_id)
+        key = self._find_key(actor)
+        if key is None:
             return ActorName(actor, "", "")  # the system, the CLI, a demo name
-        return ActorName(actor, key.owner or UNOWNED, key.label or "")
+        return ActorName(actor, key.owner or UNOWNED, key.label or "", actor)
+
+    def _find_key(self, key_id: str) -> ApiKey | None:
+        try:
+            return self._get_key(UUID(key_id))
+        except (ValueError, ApiKeyNotFoundError):
+            return None
 
     def authenticate(self, token: str) -> ApiKeyView | None:
         """The active key this token belongs to, or None."""

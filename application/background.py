@@ -48,6 +48,10 @@ class ResumingWorker:
     def work(self, stopping: Callable[[], bool]) -> None:
         raise NotImplementedError
 
+    def next_wait(self) -> float | None:
+        """Seconds until the next pass unless woken (None: only when woken)."""
+        return self.poll
+
     def start(self) -> None:
         with self._lock:
             if self._thread is None:
@@ -81,4 +85,4 @@ class ResumingWorker:
             with self._lock:
                 if not self._wake.is_set():
                     self.idle.set()
-            self._wake.wait(self.poll)
+            self._wake.wait(self.next_wait())

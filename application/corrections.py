@@ -16,6 +16,7 @@ class ParcelCorrectionCommands:
 
     _act: Callable[..., CommandResult]
     _policy: Callable[[Any], Any]
+    _customs_skus: Callable[..., frozenset[str]]
 
     def void_parcel(self, parcel_id: UUID, reason: str, occurred_at: datetime,
                     actor: str = "system",
@@ -27,6 +28,13 @@ class ParcelCorrectionCommands:
     def correct_parcel(self, parcel_id: UUID, field: str, value: Any, reason: str,
                        occurred_at: datetime, actor: str = "system",
                        expected_version: int | None = None) -> CommandResult:
-        """RL-2: the right value of a field recorded wrongly, naming what it corrects."""
-        return self._act(parcel_id, lambda p: {"corrects_version": p.correct(
-            field, value, reason, self._policy(p), occurred_at, actor)}, expected_version)
+        """RL-2: the right value of a field recorded wrongly, naming what it corrects
+        (corrected lines: a list of `Line`, their SKUs' customs data looked up for LZ-2)."""
+        def correct(parcel: Any) -> dict[str, Any]:
+            parcel.check_allowed("correct")  # the state first, then the rules
+            skus = (self._customs_skus(parcel, value) if field == "lines"
+                    and isinstance(value, list) else frozenset())
+            return {"corrects_version": parcel.correct(
+                field, value, reason, self._policy(parcel), occurred_at, actor, skus)}
+
+        return self._act(parcel_id, correct, expected_version)

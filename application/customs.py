@@ -14,6 +14,7 @@ from domain.customs import SkuCustomsProfile, check_profile, customs_profile_id
 from domain.errors import CustomsProfileNotFoundError
 from domain.money import Money
 from domain.parcel import ReturnParcel
+from domain.values import Line
 
 
 class CustomsProfiles:
@@ -48,11 +49,13 @@ class CustomsProfiles:
             raise CustomsProfileNotFoundError(f"{seller_id}/{sku}") from None
         return self._customs_view(profile)
 
-    def _customs_skus(self, parcel: ReturnParcel) -> frozenset[str]:
+    def _customs_skus(self, parcel: ReturnParcel,
+                      lines: list[Line] | None = None) -> frozenset[str]:
+        """The SKUs of the parcel's lines (or of `lines`, corrected ones) with customs data."""
         if not self._policy(parcel).uses_customs_facts:
             return frozenset()  # one read per SKU saved where no rule looks at them
         known = set()
-        for line in parcel.lines:
+        for line in parcel.lines if lines is None else lines:
             if customs_profile_id(parcel.seller_id, line.sku) in self.repository:
                 known.add(line.sku)
         return frozenset(known)

@@ -28,6 +28,10 @@ ALL_SELLERS_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
 OWNED_ROLES = frozenset({Role.FINANCE})
 
 PERSON_PREFIX = "person:"
+# The acting key, appended to a person's actor: `person:<owner>/key:<key id>`. An owner
+# never holds a "/", so the mark cannot be part of one.
+KEY_MARK = "/key:"
+_KEY_MARK = re.compile(re.escape(KEY_MARK), re.IGNORECASE)
 _OWNER = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,99}$")
 
 
@@ -40,15 +44,40 @@ def owner_id(value: str) -> str:
     return owner
 
 
-def person_actor(owner: str) -> str:
-    """The actor events record for a person: the same for every key that person holds."""
-    return PERSON_PREFIX + owner
+def person_actor(owner: str, key_id: object | None = None) -> str:
+    """The actor events record for a person, and which of their keys acted.
+
+    `person:<owner>/key:<key id>`: inside the event, so in its hash chain. The rules that
+    compare people (AM-4, the separation of duties, retries) read it through
+    `actor_person`, which drops the key: every key of one owner is one person.
+    """
+    return PERSON_PREFIX + owner + (f"{KEY_MARK}{key_id}" if key_id else "")
+
+
+def split_actor(actor: str) -> tuple[str, str | None]:
+    """An actor as (who, the acting key's id or None): the one reader of the key mark.
+
+    An actor without one (events recorded before the key was, `system`, an unowned key's
+    id, a demo name) is returned whole, with no key."""
+    parts = _KEY_MARK.split(actor, maxsplit=1)
+    return parts[0], (parts[1].strip() or None) if len(parts) == 2 else None
+
+
+def actor_person(actor: str) -> str:
+    """The actor as the rules compare it: without the acting key (`person:<owner>`)."""
+    return split_actor(actor)[0]
+
+
+def actor_key(actor: str | None) -> str | None:
+    """The id of the key that acted, when the actor names one after the person."""
+    return split_actor(actor)[1] if actor else None
 
 
 def person_of(actor: str | None) -> str | None:
     """The owner an actor string names, if it names a person (not a key id or 'system')."""
-    if actor and actor.startswith(PERSON_PREFIX):
-        return actor[len(PERSON_PREFIX):]
+    person = actor_person(actor) if actor else ""
+    if person.startswith(PERSON_PREFIX):
+        return person[len(PERSON_PREFIX):]
     return None
 
 

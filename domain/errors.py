@@ -21,6 +21,16 @@ class InvalidValueError(DomainError, ValueError):
         self.field = field
 
 
+class RefusedValueError(InvalidValueError):
+    """A value a rule refuses (RL-3's plausibility, or a correction the parcel's rules do
+    not allow): names the field and the rule (a 422 in the API, with both)."""
+
+    def __init__(self, field: str, rule: str, detail: str, **facts: Any) -> None:
+        super().__init__(field, f"{detail} ({rule})")
+        self.rule = rule
+        self.facts = {k: str(v) for k, v in facts.items()}
+
+
 class CurrencyMismatchError(InvalidValueError):
     """Money of two currencies was combined."""
 

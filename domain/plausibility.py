@@ -18,20 +18,18 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import InvalidValueError
+from domain.errors import RefusedValueError
 from domain.money import Money
 
 RULE = "RL-3"
 CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
-class ImplausibleValueError(InvalidValueError):
+class ImplausibleValueError(RefusedValueError):
     """A value that cannot be true (RL-3): names the field and the rule."""
 
     def __init__(self, field: str, detail: str, **facts: Any) -> None:
-        super().__init__(field, f"{detail} ({RULE})")
-        self.rule = RULE
-        self.facts = {k: str(v) for k, v in facts.items()}
+        super().__init__(field, RULE, detail, **facts)
 
 
 def check_site(platform: str, site: str, sites: frozenset[str]) -> None:
@@ -40,12 +38,13 @@ def check_site(platform: str, site: str, sites: frozenset[str]) -> None:
                                     f"serves {', '.join(sorted(sites))}", site=site)
 
 
-def check_amounts(amount_paid: Money, goods_value: Money) -> None:
+def check_amounts(amount_paid: Money, goods_value: Money, field: str = "amount_paid") -> None:
+    """`field` is the one given wrong: amount_paid, or the lines when they are corrected."""
     if amount_paid.amount > goods_value.amount:
         raise ImplausibleValueError(
-            "amount_paid", "amount_paid is what was paid for the goods, shipping excluded: "
-            f"it cannot exceed the lines' value {goods_value}", amount_paid=amount_paid,
-            goods_value=goods_value)
+            field, "amount_paid is what was paid for the goods, shipping excluded: "
+            f"{amount_paid} cannot exceed the lines' value {goods_value}",
+            amount_paid=amount_paid, goods_value=goods_value)
 
 
 def check_not_before(field: str, moment: datetime, order_created_at: datetime) -> None:

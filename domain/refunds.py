@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.api_key import actor_person
 from domain.copying import CheapCopy
 from domain.errors import DomainError, InvalidValueError, RuleViolationError
 from domain.facts import ParcelFacts
@@ -38,7 +39,8 @@ RELEASED = frozenset({"rejected", "failed", "reversed"})
 # released ones keeps "issue, record a failure, issue again" from avoiding the review.
 OUTGOING = frozenset({"requested", "approved", "issued", "failed", "reversed"})
 # Actors that name no person: they may not take the second person's part (AM-4).
-NOT_A_PERSON = frozenset({"", "system", "unknown", "unowned", "deadlines", "carrier"})
+NOT_A_PERSON = frozenset({"", "system", "unknown", "unowned", "deadlines", "carrier",
+                          "person:"})
 NOT_A_PERSON_PREFIXES = ("unowned:", "unknown:", "system:")
 # Which status each release comes from: a waiting refund is rejected (AM-4), an
 # issued one fails (the payment bounced) or is reversed (charged back).
@@ -59,8 +61,9 @@ def is_person(actor: str | None) -> bool:
 
 
 def person_key(actor: str) -> str:
-    """How two actors are compared: "Alice " and "alice" are one person."""
-    return actor.strip().casefold()
+    """How two actors are compared: "Alice " and "alice" are one person, and the acting
+    key is left out (`person:alice/key:<one>` and `person:alice/key:<other>` too)."""
+    return actor_person(actor).strip().casefold()
 
 
 def same_person(one: str | None, other: str | None) -> bool:

@@ -12,6 +12,7 @@ honours every key it answered before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -129,6 +130,27 @@ def select_row(datastore: Any, record_id: UUID, postgres: bool) -> IdempotencyRo
         return None
     return IdempotencyRow(record_id, found["scope"], found["key"], found["fingerprint"],
                           found["result"], int(found["after_position"]))
+
+
+def known_rows(datastore: Any, record_ids: Sequence[UUID], postgres: bool,
+               chunk: int = 400) -> set[UUID]:
+    """Which of these keys have a row, a few hundred per query (a batch's look-up)."""
+    if postgres:
+        table, mark = f'"{datastore.schema}".{IDEMPOTENCY_TABLE}', "%s"
+    else:
+        table, mark = IDEMPOTENCY_TABLE, "?"
+    wanted = {(str(r) if postgres else r.hex): r for r in record_ids}
+    keys = list(wanted)
+    found: set[UUID] = set()
+    with datastore.transaction(commit=False) as cursor:
+        for start in range(0, len(keys), chunk):
+            part = keys[start:start + chunk]
+            cursor.execute(f"SELECT record_id FROM {table} WHERE record_id IN "
+                           f"({', '.join(mark for _ in part)})", tuple(part))
+            for row in cursor.fetchall():
+                value = row["record_id"]
+                found.add(wanted.get(str(value) if postgres else value) or UUID(str(value)))
+    return found
 
 
 def table_exists(datastore: Any, postgres: bool) -> bool:

@@ -25,6 +25,7 @@ from eventsourcing.persistence import IntegrityError
 
 IMPORTS, LINES, SECRETS = "ledger_imports", "ledger_import_lines", "ledger_intake_secrets"
 TARGETS = "ledger_import_targets"
+CURSORS = "ledger_import_cursors"
 IMPORT_COLUMNS = ("import_id", "format", "scope", "digest", "size", "file_name", "origin",
                   "status", "started_at", "started_by", "key_id", "staged_lines",
                   "finished_at", "failure")
@@ -32,6 +33,8 @@ LINE_COLUMNS = ("import_id", "record_no", "line_no", "part", "outcome", "group_k
                 "occurred_at", "source_key", "rule", "command", "target", "body", "raw",
                 "raw_sha256", "parcel_id", "version", "problem_type", "problem_rule",
                 "detail")
+# A row as the applier reads it (every column but the raw record, which it never needs).
+APPLY_COLUMNS = tuple(c for c in LINE_COLUMNS if c != "raw")
 OUTCOME_COLUMNS = ("outcome", "parcel_id", "version", "problem_type", "problem_rule",
                    "detail")
 
@@ -57,6 +60,15 @@ def create_statements(prefix: str = "") -> list[str]:
         "problem_rule TEXT, detail TEXT, PRIMARY KEY (import_id, record_no, part))",
         f"CREATE INDEX IF NOT EXISTS {LINES}_pending ON {prefix}{LINES} "
         "(import_id, outcome, group_key, phase, occurred_at, record_no, part)",
+        # Waiting lines (any import's) by the parcel they wait for: as named, and once
+        # found, by its id.
+        f"CREATE INDEX IF NOT EXISTS {LINES}_waiting_group ON {prefix}{LINES} "
+        "(outcome, group_key)",
+        f"CREATE INDEX IF NOT EXISTS {LINES}_waiting_parcel ON {prefix}{LINES} "
+        "(outcome, parcel_id)",
+        # How far the event log was read for waiting lines (name 'waiting').
+        f"CREATE TABLE IF NOT EXISTS {prefix}{CURSORS} (name TEXT PRIMARY KEY, "
+        "position BIGINT NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {prefix}{SECRETS} (secret_id TEXT PRIMARY KEY, "
         "source TEXT NOT NULL, seller_id TEXT NOT NULL, sealed TEXT NOT NULL, "
         "created_at TEXT NOT NULL, revoked_at TEXT)",
@@ -160,26 +172,58 @@ class ImportStore:
                           f"record_no, part LIMIT {int(limit)}", params)
 
     def finish_held(self, import_id: str) -> None:
-        """The lines still held after the last pass: late, or refused."""
+        """The lines still held after the last pass: late, or waiting (for an earlier
+        step of their parcel, or the parcel itself, to arrive)."""
         self._write(f"UPDATE {{p}}{LINES} SET outcome = CASE outcome WHEN 'held_late' "
-                    "THEN 'late' ELSE 'refused' END WHERE import_id = ? AND outcome IN "
+                    "THEN 'late' ELSE 'waiting' END WHERE import_id = ? AND outcome IN "
                     "('held', 'held_late')", [(import_id,)])
 
+    def any_waiting(self) -> bool:
+        return bool(self._rows(f"SELECT 1 AS one FROM {{p}}{LINES} WHERE outcome = 'waiting' "
+                               "LIMIT 1"))
+
+    def waiting_for(self, keys: Sequence[str], chunk: int = 400) -> list[dict[str, Any]]:
+        """The waiting rows of any import whose parcel is one of these keys (a group key,
+        as the line named its parcel, or a parcel id once found), without the raw record,
+        in business-time order."""
+        found: dict[tuple[str, int, int], dict[str, Any]] = {}
+        keys = sorted(set(keys))
+        for start in range(0, len(keys), chunk):
+            part = keys[start:start + chunk]
+            marks = ", ".join("?" for _ in part)
+            for row in self._rows(
+                    f"SELECT {', '.join(APPLY_COLUMNS)} FROM {{p}}{LINES} WHERE outcome = "
+                    f"'waiting' AND group_key IN ({marks}) UNION SELECT "
+                    f"{', '.join(APPLY_COLUMNS)} FROM {{p}}{LINES} WHERE outcome = 'waiting' "
+                    f"AND parcel_id IN ({marks})", [*part, *part]):
+                found[(row["import_id"], row["record_no"], row["part"])] = row
+        return sorted(found.values(), key=lambda r: (r["occurred_at"], r["import_id"],
+                                                     r["record_no"], r["part"]))
+
+    def cursor(self, name: str) -> int | None:
+        rows = self._rows(f"SELECT position FROM {{p}}{CURSORS} WHERE name = ?", [name])
+        return int(rows[0]["position"]) if rows else None
+
+    def set_cursor(self, name: str, position: int) -> None:
+        self._write(f"INSERT INTO {{p}}{CURSORS} (name, position) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    [(name, position)])
+
     def reopen(self, import_id: str, problem_types: Sequence[str]) -> int:
-        """Refused rows with these problem types back to pending, and the import to
-        applying, in one transaction; how many rows."""
+        """Refused or waiting rows with these problem types back to pending, and the
+        import to applying, in one transaction; how many rows."""
         marks = ", ".join("?" for _ in problem_types)
         with self._transaction(commit=True) as cursor:
             cursor.execute(self._sql(f"SELECT COUNT(*) AS n FROM {{p}}{LINES} WHERE "
-                                     f"import_id = ? AND outcome = 'refused' AND "
-                                     f"problem_type IN ({marks})"),
+                                     f"import_id = ? AND outcome IN ('refused', 'waiting') "
+                                     f"AND problem_type IN ({marks})"),
                            (import_id, *problem_types))
             count = int(dict(cursor.fetchone())["n"])
             if count:
                 cursor.execute(self._sql(
                     f"UPDATE {{p}}{LINES} SET outcome = 'pending', problem_type = NULL, "
                     "problem_rule = NULL, detail = NULL WHERE import_id = ? AND "
-                    f"outcome = 'refused' AND problem_type IN ({marks})"),
+                    f"outcome IN ('refused', 'waiting') AND problem_type IN ({marks})"),
                     (import_id, *problem_types))
                 cursor.execute(self._sql(f"UPDATE {{p}}{IMPORTS} SET status = 'applying', "
                                          "finished_at = NULL WHERE import_id = ?"),

@@ -91,6 +91,7 @@ class LedgerRecorder(Protocol):
     def store_identity(self, create: bool = False) -> str | None: ...
     def has_idempotency_table(self) -> bool: ...
     def idempotency_row(self, record_id: UUID) -> IdempotencyRow | None: ...
+    def known_idempotency_rows(self, record_ids: Sequence[UUID]) -> set[UUID]: ...
     def max_notification_id(self) -> int | None: ...
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
                              topics: Sequence[str] = (), *,
@@ -209,6 +210,9 @@ class LedgerSQLiteApplicationRecorder(RowsInInsert, PollingSQLiteApplicationReco
 
     def idempotency_row(self, record_id: UUID) -> IdempotencyRow | None:
         return idempotency_store.select_row(self.datastore, record_id, postgres=False)
+
+    def known_idempotency_rows(self, record_ids: Sequence[UUID]) -> set[UUID]:
+        return idempotency_store.known_rows(self.datastore, record_ids, postgres=False)
 
 
 LOCKED_INSERT_FUNCTION = "returns_ledger_insert_events_{id_type}"
@@ -347,6 +351,9 @@ class LedgerPostgresApplicationRecorder(RowsInInsert, PostgresApplicationRecorde
     def idempotency_row(self, record_id: UUID) -> IdempotencyRow | None:
         return idempotency_store.select_row(self.datastore, record_id, postgres=True)
 
+    def known_idempotency_rows(self, record_ids: Sequence[UUID]) -> set[UUID]:
+        return idempotency_store.known_rows(self.datastore, record_ids, postgres=True)
+
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         return _max_versions_sql(self, ids, postgres=True)
 
@@ -381,6 +388,10 @@ class LedgerPOPOApplicationRecorder(MemoryRowsInInsert, POPOApplicationRecorder)
     def idempotency_row(self, record_id: UUID) -> IdempotencyRow | None:
         with self.recorder_lock():
             return self._keys.rows.get(record_id)
+
+    def known_idempotency_rows(self, record_ids: Sequence[UUID]) -> set[UUID]:
+        with self._database_lock:
+            return {r for r in record_ids if r in self._keys.rows}
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         wanted = {str(i): i for i in ids}

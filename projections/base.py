@@ -52,11 +52,22 @@ CORRECTIONS = (ReturnParcel.ParcelVoided, ReturnParcel.FieldCorrected)
 NO_PARCEL_COLUMN = frozenset({"deadline_orders"})  # orders and questions, not parcels
 _HEADERS = ("tracking_parcels", "free_return_parcels", "deadline_parcels",
             "liability_parcels", "refunds_parcels")
-CORRECTED_COLUMNS: dict[str, frozenset[str]] = {  # field -> the view tables that keep it
+CORRECTED_COLUMNS: dict[str, frozenset[str]] = {  # column -> the view tables that keep it
     "site": frozenset({*_HEADERS, "free_returns", "refunds"}),
     "order_id": frozenset({*_HEADERS, "customs_worklist", "refunds"}),
     "store_id": frozenset({"tracking_parcels"}),
+    # Corrected lines: the headers' goods value (the parcel list keeps none; the SKUs are
+    # the LZ-2 work list's, and the liabilities' amount at stake their own handler's).
+    "goods_value": frozenset(_HEADERS) - {"tracking_parcels"},
 }
+
+
+def corrected_columns(event: Any) -> dict[str, Any]:
+    """The view columns a FieldCorrected sets: the field itself, or for corrected lines
+    the goods' value the domain computes (the amount; the currency is the parcel's)."""
+    if event.field == "lines":
+        return {"goods_value": str(event.corrected_goods_value().amount)}
+    return {event.field: event.value}
 
 
 def correct_rows(view: ViewRecorder, event: Any, tx: Tx) -> None:
@@ -64,14 +75,17 @@ def correct_rows(view: ViewRecorder, event: Any, tx: Tx) -> None:
     held for the parcel is written after its rows are gone (or corrected)."""
     tx.flush()
     parcel_id = str(event.originator_id)
+    columns = {} if isinstance(event, ReturnParcel.ParcelVoided) else corrected_columns(event)
     for table in view.tables:
         if table in NO_PARCEL_COLUMN:
             continue
         if isinstance(event, ReturnParcel.ParcelVoided):
             tx.execute(f"DELETE FROM {{p}}{table} WHERE parcel_id = :id", id=parcel_id)
-        elif table in CORRECTED_COLUMNS.get(event.field, ()):
-            tx.execute(f"UPDATE {{p}}{table} SET {event.field} = :value WHERE parcel_id = :id",
-                       value=event.value, id=parcel_id)
+            continue
+        for column, value in columns.items():
+            if table in CORRECTED_COLUMNS.get(column, ()):
+                tx.execute(f"UPDATE {{p}}{table} SET {column} = :value WHERE parcel_id = :id",
+                           value=value, id=parcel_id)
 
 
 HEADER_FIELDS = ("parcel_id", "seller_id", "platform", "site", "order_id", "tracking_number",

@@ -89,6 +89,16 @@ class LiabilitiesProjection(ViewProjection):
     def _resolved(self, e: P.InvestigationResolved, tx: Tx, tracking: Tracking) -> None:
         self._assign(tx, e, e.rule or None, keep_amount=True)  # TT-5 or TT-6
 
+    @handle.register(P.FieldCorrected)
+    def _corrected(self, e: P.FieldCorrected, tx: Tx, tracking: Tracking) -> None:
+        """RL-2: corrected lines change the amount at stake (the goods value) of a parcel
+        not yet lost; a known loss stays (a lost parcel is terminal: never corrected)."""
+        value = e.corrected_goods_value()
+        if value is not None:
+            tx.execute("UPDATE {p}liabilities SET amount = :amount WHERE parcel_id = :id "
+                       "AND basis = 'goods_value'", amount=str(value.amount),
+                       id=str(e.originator_id))
+
     @handle.register(P.Destroyed)
     @handle.register(P.Abandoned)
     def _lost(self, e: Any, tx: Tx, tracking: Tracking) -> None:

@@ -10,10 +10,14 @@ import. `run` (a background thread, the runner or `returns-ledger imports worker
 2. applies: the staged commands per parcel in business-time order, each as the API would
    run it (the command catalog's schema and ledger call), once per source identity (the
    ledger's idempotency records, scope `import:<format>:<seller>`), one ledger transaction
-   per command; a command the parcel's state does not allow yet is held and tried again
-   after the others; what stays refused is reported (`late` when the parcel has moved
-   past the line's business time: a scan never moves a parcel backwards);
-3. is done: the counts per outcome are read from the rows.
+   per command (or a hundred per batch); a command the parcel's state does not allow yet
+   is held and tried again after the others; what stays held is `late` when the parcel
+   has moved past the line's business time (a scan never moves a parcel backwards), else
+   `waiting`. The waiting lines of other imports for the same parcels are taken in with
+   the file's own, per parcel in business-time order (`_Applier._with_waiting`);
+3. is done: the counts per outcome are read from the rows; then the waiting lines of the
+   parcels the event log shows advanced (by this import, another, or an API command) are
+   applied (`wake_waiting`, from a cursor in the store).
 A crash anywhere resumes (`resume`): staging from the line it got to, applying from the
 first row without an outcome; a command applied whose outcome was not yet written is
 answered by its idempotency record and recognised as this import's by its events' source.
@@ -47,7 +51,7 @@ from application.imports.model import (
     UnreadableRecordError,
 )
 from application.imports.provenance import stamping
-from application.imports.targets import Targets
+from application.imports.targets import LABEL_ISSUED, REGISTERED, Targets
 from application.imports.views import (
     ImportNotFoundError,
     ImportTooLargeError,
@@ -67,6 +71,9 @@ APPLY_PAGE = 500  # staged commands read at once
 BATCH_LINES = 100  # commands saved per ledger transaction (outcomes written per batch)
 HELD_PASSES = 3
 HELD = ("held", "held_late")
+WAITING = "waiting"  # the cursor of the event log read for waiting lines
+WAKE_PAGE = 1000  # events read at once for waiting lines
+WOKEN = "applied after waiting: its parcel advanced in a later import or command"
 # Refusals that another step may lift: what `retry` applies again.
 RETRYABLE = ("urn:returns-ledger:problem:parcel-not-found",
              "urn:returns-ledger:problem:invalid-transition")
@@ -205,14 +212,66 @@ class ImportDesk:
                 self.store.set_status(the_id, "failed", finished_at=_now(), failure=(
                     f"an internal error stopped the import ({type(error).__name__}); it "
                     "was logged. The lines with an outcome keep it; none is half applied"))
+        if not stopping():  # a parcel advanced through the API: its waiting lines
+            self.wake_waiting(stopping)
         return unfinished
 
     def run(self, the_id: UUID | str, stopping: Callable[[], bool] = lambda: False
             ) -> ImportView:
         try:
-            return self._run(the_id, stopping)
+            self._run(the_id, stopping)
+            self.wake_waiting(stopping)
         except _StoppedError:
-            return self.get(the_id)
+            pass
+        return self.get(the_id)
+
+    def wake_waiting(self, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Apply again the waiting lines (of any import) whose parcel has advanced since
+        the event log was last read for them: by a later import, or a command through the
+        API. The log is read from the store's cursor, a page at a time; each page's
+        parcels' waiting lines are applied in business-time order, tried again while a
+        pass makes progress; what the parcel has moved past is then `late`, the rest
+        still waits. The cursor moves once a page's lines have their outcomes, so a crash
+        reads the page again (each line applies once: its idempotency record). How many
+        lines were applied."""
+        store, recorder = self.store, self.ledger.recorder
+        if not store.any_waiting():
+            if not store.unfinished():  # nothing can start waiting before this point
+                store.set_cursor(WAITING, recorder.max_notification_id() or 0)
+            return 0
+        position = store.cursor(WAITING) or 0
+        applied = 0
+        while not stopping():
+            page = list(recorder.select_notifications(position + 1, WAKE_PAGE))
+            if not page:
+                break
+            rows = store.waiting_for(sorted(self._woken_keys(page)))
+            if rows:
+                applied += _Applier(self, None).wake(rows)
+            position = page[-1].id
+            store.set_cursor(WAITING, position)
+            if len(page) < WAKE_PAGE:
+                break
+        return applied
+
+    def _woken_keys(self, page: list[Any]) -> set[str]:
+        """The parcels these events are about, as a waiting line may name them: the
+        parcel's id, and for a registration its tracking number and order, for a return
+        label its number (a line that named them before the parcel existed)."""
+        keys: set[str] = set()
+        for notification in page:
+            keys.add(str(notification.originator_id))
+            if notification.topic not in (REGISTERED, LABEL_ISSUED):
+                continue
+            try:
+                event = self.ledger.mapper.to_domain_event(notification)
+            except Exception:  # noqa: BLE001 - a damaged event is the audit's finding
+                continue
+            for value in (getattr(event, "tracking_number", None),
+                          getattr(event, "order_id", None)):
+                if value:
+                    keys.add(_storable(f"~{value}", 1000))
+        return keys
 
     def _run(self, the_id: UUID | str, stopping: Callable[[], bool]) -> ImportView:
         self.stopping = stopping
@@ -417,30 +476,105 @@ def _copy(stream: IO[bytes], path: Path, limit: int) -> tuple[str, int]:
 
 
 class _Applier:
-    """Applies one import's staged commands (see the module's description, step 2)."""
+    """Applies one import's staged commands (see the module's description, step 2), and
+    the waiting lines of other imports for the same parcels, each in its own import's
+    context (seller scope, format, who started it: `_context`). With no import
+    (`row` None) it applies woken waiting lines only (ImportDesk.wake_waiting)."""
 
-    def __init__(self, desk: ImportDesk, row: dict[str, Any]) -> None:
-        self.desk, self.row = desk, row
+    def __init__(self, desk: ImportDesk, row: dict[str, Any] | None,
+                 targets: Targets | None = None) -> None:
+        self.desk, self.row = desk, row or {}
         self.ledger, self.store, self.catalog = desk.ledger, desk.store, desk.catalog
-        self.the_id = row["import_id"]
-        self.seller = None if row["scope"] == "" else row["scope"]
-        self.format = row["format"]
-        self.targets = Targets(self.ledger)
+        self.the_id = self.row.get("import_id")
+        self.seller = None if self.row.get("scope", "") == "" else self.row["scope"]
+        self.format = self.row.get("format", "")
+        self.targets = targets or Targets(self.ledger)
         self._batch_targets: list[dict[str, Any]] = []
+        self._contexts: dict[str, _Applier] = {self.the_id: self} if self.the_id else {}
+
+    def _context(self, import_id: str) -> _Applier:
+        """The applier of the import a row belongs to (this one, or a waiting row's)."""
+        found = self._contexts.get(import_id)
+        if found is None:
+            row = self.store.get_import(import_id)
+            if row is None:
+                raise ImportNotFoundError(import_id)
+            if len(self._contexts) >= 1000:  # memory stays flat
+                self._contexts = {self.the_id: self} if self.the_id else {}
+            found = self._contexts[import_id] = _Applier(self.desk, row, self.targets)
+        return found
 
     def apply(self) -> None:
         self.targets.catch_up()
+        if self.store.cursor(WAITING) is None:  # waiting lines start here
+            self.store.set_cursor(WAITING, self.ledger.recorder.max_notification_id() or 0)
+        adopting = self.store.any_waiting()
         while True:
             rows = self.store.pending(self.the_id, APPLY_PAGE)
             if not rows:
                 break
-            self._settle_all(rows)
+            self._settle_all(self._with_waiting(rows) if adopting else rows)
             if self.desk.stopping():
                 raise _StoppedError
         for _ in range(HELD_PASSES):  # a held line may be applicable now
             if not self._retry_held():
                 break
-        self.store.finish_held(self.the_id)  # what stays held is refused, or late
+        self.store.finish_held(self.the_id)  # what stays held waits, or is late
+
+    def _with_waiting(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The page and the waiting lines of other imports for the page's parcels, merged
+        per parcel in business-time order: a line that waited for its parcel, or for an
+        earlier step, is applied where its business time puts it among this file's
+        lines (an attempt that waited for the registration, before this file's failure).
+        A parcel the page may not have seen to its end (the last of a full page) takes
+        the waiting lines up to the page's last business time only."""
+        group_of: dict[str, str] = {}
+        for row in rows:
+            group = row["group_key"]
+            group_of.setdefault(group, group)
+            if row["command"] == "parcels":  # lines that named it before it existed
+                body = json.loads(row["body"])
+                for value in (body.get("tracking_number"), body.get("order_id")):
+                    if value:
+                        group_of.setdefault(_storable(f"~{value}", 1000), group)
+        last = rows[-1]
+        open_group = last["group_key"] if len(rows) >= APPLY_PAGE else None
+        adopted = []
+        for waiting in self.store.waiting_for(list(group_of)):
+            if waiting["import_id"] == self.the_id:
+                continue
+            group = group_of.get(waiting["group_key"]) or group_of.get(
+                waiting["parcel_id"] or "")
+            if group is None or (group == open_group
+                                 and waiting["occurred_at"] > last["occurred_at"]):
+                continue
+            adopted.append({**waiting, "group_key": group})
+        if not adopted:
+            return rows
+        return sorted([*rows, *adopted], key=lambda r: (
+            r["group_key"], r["phase"], r["occurred_at"], r["import_id"] != self.the_id,
+            r["record_no"], r["part"]))
+
+    def wake(self, rows: list[dict[str, Any]]) -> int:
+        """Apply these waiting lines (of any imports) in business-time order, again while
+        a pass makes progress; what is still held then waits on, or is late once its
+        parcel has moved past it. How many were applied."""
+        applied, held = 0, rows
+        still: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for _ in range(HELD_PASSES):
+            outcomes = self._settle_all(held)
+            applied += sum(1 for o in outcomes if o["outcome"] == "applied")
+            still = [(r, o) for r, o in zip(held, outcomes, strict=True)
+                     if o["outcome"] in HELD]
+            progress = len(still) < len(held)
+            held = [r for r, _ in still]
+            if not held or not progress:
+                break
+        late = [(r, o) for r, o in still if o["outcome"] == "held_late"]
+        for import_id in {r["import_id"] for r, _ in late}:
+            self.store.settle(import_id, [{**o, "outcome": "late"} for r, o in late
+                                          if r["import_id"] == import_id])
+        return applied
 
     def _retry_held(self) -> int:
         applied, after = 0, None
@@ -455,11 +589,22 @@ class _Applier:
 
     def _settle_all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Apply rows BATCH_LINES at a time, each batch in one transaction, and write
-        their outcomes."""
+        their outcomes (a waiting line of another import: in its import's rows, still
+        `waiting` while held)."""
         outcomes: list[dict[str, Any]] = []
         for start in range(0, len(rows), BATCH_LINES):
-            done = self._apply_batch(rows[start:start + BATCH_LINES])
-            self.store.settle(self.the_id, done)
+            chunk = rows[start:start + BATCH_LINES]
+            done = self._apply_batch(chunk)
+            by_import: dict[str, list[dict[str, Any]]] = {}
+            for row, outcome in zip(chunk, done, strict=True):
+                if row["import_id"] != self.the_id:
+                    if outcome["outcome"] in HELD:
+                        outcome = {**outcome, "outcome": "waiting"}
+                    elif outcome["outcome"] == "applied":
+                        outcome = {**outcome, "detail": WOKEN}
+                by_import.setdefault(row["import_id"], []).append(outcome)
+            for import_id, settled in by_import.items():
+                self.store.settle(import_id, settled)
             outcomes.extend(done)
         return outcomes
 
@@ -470,8 +615,9 @@ class _Applier:
         command spoiled is run again line by line, each its own transaction."""
         # An admin's import learns a line's seller from its parcel: its keys are looked
         # up as it runs (a key used before fails the batch, which runs line by line).
-        records = [idempotency_record_id(self._idem_scope(self.seller or ""), r["source_key"])
-                   for r in rows]
+        contexts = [self._context(r["import_id"]) for r in rows]
+        records = [idempotency_record_id(c.idem_scope(c.seller or ""), r["source_key"])
+                   for r, c in zip(rows, contexts, strict=True)]
         self._batch_targets = [json.loads(r["target"]) for r in rows]
         known = self._known_keys(records)
         later, seen = [], set()
@@ -485,7 +631,7 @@ class _Applier:
                     later.append(index)
                     continue
                 seen.add(record)
-                outcome = self._apply(row)
+                outcome = contexts[index].apply_row(row)
                 results[index] = outcome
                 pid = outcome["parcel_id"]
                 parcel = batch.get(UUID(pid)) if pid else None
@@ -502,7 +648,7 @@ class _Applier:
         except (_SpoiledError, DomainError):
             results, later = {}, list(range(len(rows)))
         for index in later:
-            results[index] = self._apply(rows[index])
+            results[index] = contexts[index].apply_row(rows[index])
         return [{"record_no": r["record_no"], "part": r["part"], **results[i]}
                 for i, r in enumerate(rows)]
 
@@ -512,10 +658,10 @@ class _Applier:
         parcels the batch names in one query)."""
         if getattr(self.ledger, "idempotency_rows", False):
             self.targets.prefetch(self._batch_targets, [])
-            return {r for r in records if self.ledger.recorder.idempotency_row(r) is not None}
+            return self.ledger.recorder.known_idempotency_rows(records)
         return self.targets.prefetch(self._batch_targets, records)
 
-    def _apply(self, row: dict[str, Any]) -> dict[str, Any]:
+    def apply_row(self, row: dict[str, Any]) -> dict[str, Any]:
         target = json.loads(row["target"])
         body = json.loads(row["body"])
         name = row["command"]
@@ -569,7 +715,7 @@ class _Applier:
         actor = self.row["started_by"]
         with stamping(reference) as stamp:
             if pid is None:
-                idem = Idempotency(self._idem_scope(str(loaded["seller_id"])),
+                idem = Idempotency(self.idem_scope(str(loaded["seller_id"])),
                                    row["source_key"], fingerprint)
                 result = self.ledger.run_once(idem, lambda: self.catalog.run(
                     self.ledger, name, None, loaded, actor))
@@ -577,26 +723,29 @@ class _Applier:
                 with self.ledger.parcel_loaded(pid) as scope:
                     if self.seller is not None and scope.seller_id != self.seller:
                         raise _OtherSellersParcelError(pid)
-                    idem = Idempotency(self._idem_scope(str(scope.seller_id)),
+                    idem = Idempotency(self.idem_scope(str(scope.seller_id)),
                                        row["source_key"], fingerprint)
                     result = self.ledger.run_once(idem, lambda: self.catalog.run(
                         self.ledger, name, pid, loaded, actor))
-        applied = stamp.stamped or self._made_by_this_import(result.id, result.version)
+        applied = stamp.stamped or self._made_by_this_line(result.id, result.version, row)
         return {"outcome": "applied" if applied else "already_applied",
                 "parcel_id": str(result.id), "version": result.version,
                 "problem_type": None, "problem_rule": None, "detail": None}
 
-    def _idem_scope(self, seller: str) -> str:
+    def idem_scope(self, seller: str) -> str:
         """A line's keys are its parcel's seller's, whoever imports it: the seller's ERP
         and an admin importing the same line apply it once; another seller's lines never
         reach these keys (they reach only that seller's parcels)."""
         return f"import:{self.format}:{seller}"
 
-    def _made_by_this_import(self, aggregate_id: UUID, version: int) -> bool:
-        """The event at this version came from this import (applied before a crash)."""
+    def _made_by_this_line(self, aggregate_id: UUID, version: int,
+                           row: dict[str, Any]) -> bool:
+        """The event at this version came from this line of this import (applied before a
+        crash); the same record again on another line of the file is already applied."""
         events = list(self.ledger.events.get(aggregate_id, gt=version - 1, lte=version))
         source = getattr(events[-1], "source", None) if events else None
-        return isinstance(source, dict) and source.get("import") == self.the_id
+        return isinstance(source, dict) and source.get("import") == self.the_id \
+            and source.get("record") in (None, row["record_no"])
 
     def _is_late(self, pid: UUID, occurred_at: str) -> bool:
         """The parcel has an event later in business time than the line: it moved past it."""

@@ -104,6 +104,9 @@ class Targets:
                 return Resolved(UUID(str(target["parcel_id"])))
             except ValueError:
                 raise InvalidValueError("parcel_id", "must be a UUID") from None
+        for name in ("tracking_number", "order_id"):  # no parcel can have it: not waited for
+            if "\x00" in str(target.get(name) or ""):
+                raise InvalidValueError(name, "holds a NUL: no parcel has it")
         platform = target.get("platform") or None
         if platform is not None and platform not in self._platforms:
             raise InvalidValueError("platform", f"must be one of {', '.join(self._platforms)}")

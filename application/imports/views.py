@@ -8,7 +8,7 @@ from typing import Any
 from domain.errors import DomainError, NotFoundError
 
 # Every outcome a line can have, in the order the summary lists them.
-OUTCOMES = ("applied", "already_applied", "refused", "late", "held", "held_late",
+OUTCOMES = ("applied", "already_applied", "waiting", "refused", "late", "held", "held_late",
             "unreadable", "unmapped", "ignored", "pending")
 
 

@@ -143,6 +143,8 @@ class PlatformPolicy:
     allows_untracked = False
     # The sites (ISO 3166-1 countries) the platform serves (RL-3); each platform sets its own.
     sites: frozenset[str] = frozenset()
+    # The rules check_goods holds the goods to (listed on a correction of the lines).
+    goods_rules: tuple[str, ...] = ()
 
     def __init__(self, settings: PolicySettings | None = None) -> None:
         self.settings = settings or PolicySettings()
@@ -151,6 +153,10 @@ class PlatformPolicy:
     def check_registration(self, facts: ParcelFacts, ready_to_ship_at: datetime | None,
                            tracked_shipping: bool, tracking_url: str | None) -> None:
         """Refuse a parcel the platform would not accept."""
+
+    def check_goods(self, facts: ParcelFacts, tracked_shipping: bool) -> None:
+        """The platform's rules that depend on the goods (their value): checked at
+        registration, and again on the corrected lines (RL-2)."""
 
     # -- delivery -----------------------------------------------------------
     def check_delivery_attempt(self, attempt_number: int) -> None:

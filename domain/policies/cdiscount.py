@@ -31,10 +31,17 @@ class CdiscountPolicy(PlatformPolicy):
     platform = "cdiscount"
     sites = frozenset({"FR"})
     allows_untracked = True  # ordinary mail at most 15 EUR (CD-2, check_registration)
+    goods_rules = ("CD-2",)
 
     def check_registration(self, facts: ParcelFacts, ready_to_ship_at: datetime | None,
                            tracked_shipping: bool, tracking_url: str | None) -> None:
         """CD-2: tracking is mandatory above 15 EUR or when the buyer chose it."""
+        self.check_goods(facts, tracked_shipping)
+        check_tracking_url(tracking_url, self.settings.tracking_url_max_length)
+
+    def check_goods(self, facts: ParcelFacts, tracked_shipping: bool) -> None:
+        """CD-2: a parcel worth over 15 EUR (or sent tracked) has a tracking number; so an
+        untracked parcel's lines cannot be corrected to a value above it either."""
         value = facts.goods_value
         over = value.currency == "EUR" and value.amount > self.settings.tracking_required_above_eur
         if value.currency != "EUR":
@@ -44,7 +51,6 @@ class CdiscountPolicy(PlatformPolicy):
                 "CD-2", "a tracking number is mandatory for this parcel",
                 product_value=str(value), tracked_shipping=str(tracked_shipping).lower(),
                 threshold=f"{self.settings.tracking_required_above_eur} EUR")
-        check_tracking_url(tracking_url, self.settings.tracking_url_max_length)
 
     def route(self, facts: ParcelFacts, addresses: list[AddressFacts],
               occurred_at: datetime, remedy: Remedy | None = None) -> RouteDecision:

@@ -53,7 +53,8 @@ def caller() -> ApiKeyView:
 
 
 def actor() -> str:
-    """What events record as the actor: the key's owner (a person), else the key id."""
+    """What events record as the actor: the key's owner (a person) and the key
+    (`person:<owner>/key:<key id>`), else the key id."""
     return caller().actor
 
 

@@ -10,11 +10,12 @@ from marshmallow import ValidationError, fields
 
 from domain.errors import InvalidValueError
 from domain.parcel_corrections import CORRECTABLE, MONEY_FIELDS
+from domain.values import Line
 from interfaces.api.auth import WRITE, requires
 from interfaces.api.commands import on_parcel
 from interfaces.api.fields import Choice, MoneyRequest, Text, When
 from interfaces.api.json_body import Blueprint
-from interfaces.api.schemas import CommandRequest, CommandResponse
+from interfaces.api.schemas import CommandRequest, CommandResponse, LineRequest
 
 blp = Blueprint("corrections", __name__, url_prefix="/v1/parcels",
                 description="Corrections as events (RL-2): voids and field corrections")
@@ -29,7 +30,9 @@ class CorrectFieldRequest(CommandRequest):
     value = fields.Raw(required=True, allow_none=True, metadata={
         "example": "store-kl-02",
         "description": "the right value: money as {amount, currency} for amount_paid and "
-                       "shipping_paid, ISO 8601 with a zone for order_created_at, else text"})
+                       "shipping_paid, ISO 8601 with a zone for order_created_at, the "
+                       "lines as at registration ([{sku, quantity, unit_price}], held to "
+                       "RL-3 and CD-2) for lines, else text"})
     reason = Text(required=True, metadata={"example": "the order came from the KL-02 store"})
 
 
@@ -44,6 +47,12 @@ def _value(field: str, raw: Any) -> Any:
             return MoneyRequest().load(raw)
         if field == "order_created_at":
             return When().deserialize(raw)
+        if field == "lines":
+            if not isinstance(raw, list) or not 1 <= len(raw) <= 200:
+                raise InvalidValueError("value", "the lines: a list of 1 to 200 "
+                                        "{sku, quantity, unit_price}")
+            loaded = LineRequest(many=True).load(raw)
+            return [Line(line["sku"], line["quantity"], line["unit_price"]) for line in loaded]
     except ValidationError as error:
         raise InvalidValueError("value", f"{error.messages}") from None
     if raw is not None and not isinstance(raw, str):

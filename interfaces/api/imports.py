@@ -237,13 +237,15 @@ class ImportReport(MethodView):
 @blp.route("/imports/<uuid:import_id>/retries")
 class ImportRetries(MethodView):
     @requires(WRITE)
-    @blp.response(202, ImportResponse, description="its refused lines run again")
+    @blp.response(202, ImportResponse, description="its waiting lines run again now")
     @blp.alt_response(200, schema=ImportResponse,
                       description="the import is finished: nothing left to run again")
     def post(self, import_id: UUID) -> Any:
-        """Apply again an import's lines refused because their parcel was not registered
-        yet or its state did not allow them yet (each still applies once; a late line
-        stays late): 202 and the import, unfinished until they are run."""
+        """Apply again, now, an import's lines that wait (or, imported before lines could
+        wait, were refused) because their parcel was not registered yet or its state did
+        not allow them yet; waiting lines are also applied by themselves once their parcel
+        advances (each still applies once; a late line stays late): 202 and the import,
+        unfinished until they are run."""
         reading = desk()
         view = reading.get(import_id)
         if not sees_all() and view.scope != caller().seller_id:

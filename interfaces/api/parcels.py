@@ -98,8 +98,7 @@ class ParcelHistory(MethodView):
             return damaged_parcel(parcel_id, error)
         name = ledger().actor_names()
         events = [{**{k: v for k, v in jsonable(e).items() if k != "late" or v},  # late: set
-                   "actor_owner": name(e.actor).owner, "actor_key_label": name(e.actor).key_label}
-                  for e in history]
+                   **name(e.actor).columns("actor")} for e in history]
         return {"id": str(parcel_id), "view": history.view, "state": jsonable(history.state),
                 "events": events, "damage": list(history.damage)}, etag(version)
 

@@ -23,6 +23,7 @@ from domain.values import Party, Platform, Status
 from interfaces.api.auth import READ, requires
 from interfaces.api.fields import COUNTRY, MAX_INT, Choice, Text, When
 from interfaces.api.json_body import Blueprint
+from interfaces.api.ledger import ledger
 from interfaces.api.problems import problem
 from interfaces.api.views import freshness, scope, view, wants_csv
 from projections.tracking import ParcelQuery
@@ -102,6 +103,13 @@ def csv_response(rows: Iterable[dict[str, Any]], name: str,
         yield from csv_lines(itertools.chain([first] if first else [], flat_rows), header)
     return Response(lines(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+def named(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """AM-4's waiting refunds with the requester's person, key label and key id."""
+    names = ledger().actor_names()
+    return [{**row, **names(row.get("requested_by")).columns("requested_by")}
+            for row in rows]
 
 
 def answer(name: str, items: list[dict[str, Any]], caught_up: bool, **more: Any) -> Any:
@@ -243,7 +251,7 @@ class DeadlinesReport(MethodView):
         lists = {"holds": lambda: deadlines.holds(sellers=sellers),
                  "expired_holds": lambda: deadlines.holds(now, sellers),
                  "overdue_returns": lambda: deadlines.overdue_returns(now, sellers),
-                 "pending_refunds": lambda: deadlines.pending_refunds(sellers),
+                 "pending_refunds": lambda: named(deadlines.pending_refunds(sellers)),
                  "open_investigations": lambda: deadlines.open_investigations(sellers),
                  "order_deadlines": lambda: deadlines.order_deadlines(now, sellers),
                  "customs_work_list": lambda: deadlines.customs_worklist(sellers)}

@@ -332,10 +332,13 @@ class HistoryEventResponse(Schema):
     recorded_at = Timestamp(required=True)
     occurred_at = Timestamp(allow_none=True)
     actor = fields.String(allow_none=True, metadata={
-        "description": "person:<owner> for an owned key, else the key id, or system"})
+        "description": "person:<owner>/key:<key id> for an owned key (person:<owner> in "
+                       "events recorded before the key was), else the key id, or system"})
     actor_owner = fields.String(metadata={
         "description": "the person who acted; 'unowned' for a key without owner"})
     actor_key_label = fields.String(metadata={"description": "the acting key's label"})
+    actor_key_id = fields.String(metadata={
+        "description": "the acting key's id; empty for the system and older events"})
     data = fields.Dict(required=True)
     late = fields.Dict(allow_none=True, metadata={
         "description": "set when recorded after an event that happened later"})

@@ -149,6 +149,7 @@ from interfaces.cli.deadlines import deadlines  # noqa: E402 - subcommands regis
 from interfaces.cli.finance import finance  # noqa: E402
 from interfaces.cli.keys import keys  # noqa: E402
 from interfaces.cli.orders import orders, questions  # noqa: E402
+from interfaces.cli.parcels import parcels  # noqa: E402
 from interfaces.cli.project import project  # noqa: E402
 from interfaces.cli.serve import serve  # noqa: E402
 
@@ -158,6 +159,7 @@ main.add_command(keys)
 main.add_command(finance)
 main.add_command(orders)
 main.add_command(questions)
+main.add_command(parcels)
 main.add_command(addresses)
 main.add_command(customs)
 main.add_command(serve)

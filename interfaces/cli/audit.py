@@ -101,8 +101,7 @@ def history(parcel_id: UUID, as_of: datetime | None, version: int | None,
     finally:
         ledger.close()
     if as_json:
-        events = [{**jsonable(e), "actor_owner": names[e.actor].owner,
-                   "actor_key_label": names[e.actor].key_label} for e in result]
+        events = [{**jsonable(e), **names[e.actor].columns("actor")} for e in result]
         _echo_json({"id": parcel_id, "view": result.view, "recorded_before": as_of,
                     "version": version, "occurred_before": occurred_before,
                     "state": result.state, "events": events,

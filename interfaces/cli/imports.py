@@ -104,8 +104,9 @@ def show(import_id: str, as_csv: bool) -> None:
 @imports.command("retry")
 @click.argument("import_id")
 def retry(import_id: str) -> None:
-    """Apply again the lines refused for a parcel not registered yet, or a state that did
-    not allow them yet, then print the summary (each still applies once)."""
+    """Apply again now the lines waiting (or refused) for a parcel not registered yet, or
+    a state that did not allow them yet, then print the summary (each still applies
+    once; waiting lines are also applied by themselves once their parcel advances)."""
     ledger = open_ledger()
     try:
         desk = _desk(ledger)

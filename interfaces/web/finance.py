@@ -19,6 +19,7 @@ from application.finance.exports import (
 from application.finance.reconciliations import FinanceDesk, ReconciliationNotFoundError
 from domain.errors import DomainError
 from domain.reconciliation import REPORT_COLUMNS
+from domain.refunds import same_person
 from interfaces.api import views as api_views
 from interfaces.api.auth import actor, caller, check_parcel, sees_all
 from interfaces.api.finance import submit
@@ -73,7 +74,7 @@ def approval_of(requested_by: str | None) -> tuple[bool, str]:
     if key.owner is None:
         return False, ("This key has no owner, so no person can be held to the approval "
                        "(AM-4): ask for a key issued to you.")
-    if key.actor == requested_by:
+    if same_person(key.actor, requested_by):  # any key of the same owner is that person
         return False, "You asked for this refund: a second person approves it (AM-4)."
     return True, ""
 

@@ -1,12 +1,17 @@
-"""AM-4 compares people, not keys: a key belongs to a person, and actors are shown by name."""
+"""AM-4 compares people, not keys: a key belongs to a person, its events name the person and
+the key that acted, and actors are shown by person, key label and key id."""
 
 from __future__ import annotations
 
 import csv
 import html
 import io
+import json
 import secrets
-from uuid import uuid4
+import time
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 from click.testing import CliRunner
@@ -15,8 +20,10 @@ from flask import Flask
 from application.access import KEY_PREFIX, hash_key
 from domain.api_key import ApiKey
 from domain.errors import InvalidValueError
+from domain.money import Money
+from domain.values import RefundComponent
 from interfaces.cli import main
-from tests.api.conftest import NOW, Keys, bearer, post
+from tests.api.conftest import NOW, Keys, bearer, day, post
 from tests.api.test_finance_rules import amazon_inspected, refund
 from tests.conftest import TEST_PERSONAL_DATA_KEY
 from tests.integration.projection_support import catch_up
@@ -84,46 +91,180 @@ def test_a_finance_key_needs_an_owner(app: Flask) -> None:
         == "alice@example.com"
 
 
-def test_history_shows_the_person_and_an_unowned_keys_label(app: Flask, keys: Keys) -> None:
+def two_keys_of_one_person(app: Flask, keys: Keys) -> str:
+    """fin-a asks for R-BIG with the key labelled `finance` and for R-SHIP (5.99 EUR
+    shipping, waiting too: AM-4 counts R-BIG) with `finance_twin`; fin-b approves R-SHIP."""
     base = waiting_refund(app, keys)
     client = app.test_client()
-    assert post(client, keys.finance_b, f"{base}/refunds/R-BIG/approvals", {}).status_code \
-        == 201
+    asked = post(client, keys.finance_twin, f"{base}/refunds", refund("R-SHIP", shipping="5.99"))
+    assert asked.get_json()["refund"]["status"] == "requested", asked.get_json()
+    approved = post(client, keys.finance_b, f"{base}/refunds/R-SHIP/approvals", {})
+    assert approved.status_code == 201, approved.get_json()
+    return base
+
+
+def shown(keys: Keys, name: str, owner: str) -> str:
+    """An owned key's actor as every page and `audit history` show it."""
+    return f"{owner} key '{name}' {keys.ids[name]}"
+
+
+def test_history_shows_which_key_of_a_person_acted_and_an_unowned_keys_label(
+        app: Flask, keys: Keys) -> None:
+    base = two_keys_of_one_person(app, keys)
+    client = app.test_client()
     history = client.get(f"{base}/history", headers=bearer(keys.auditor)).get_json()["events"]
-    by_type = {e["type"]: e for e in history}
-    assert by_type["RefundRequested"]["actor"] == "person:fin-a"
-    assert by_type["RefundRequested"]["actor_owner"] == "fin-a"
-    assert by_type["RefundApproved"]["actor_owner"] == "fin-b"
-    registered = by_type["ParcelRegistered"]  # by the client key, which has no owner
-    assert registered["actor"] == keys.ids["client"]
-    assert registered["actor_owner"] == "unowned"
-    assert registered["actor_key_label"] == "client"
+    acted = [(e["type"], e["data"].get("reference"), e["actor"], e["actor_owner"],
+              e["actor_key_label"], e["actor_key_id"]) for e in history
+             if e["type"].startswith("Refund")]
+    ids = keys.ids
+    assert acted == [
+        ("RefundRequested", "R-BIG", f"person:fin-a/key:{ids['finance']}", "fin-a",
+         "finance", ids["finance"]),
+        ("RefundRequested", "R-SHIP", f"person:fin-a/key:{ids['finance_twin']}", "fin-a",
+         "finance_twin", ids["finance_twin"]),
+        ("RefundApproved", "R-SHIP", f"person:fin-b/key:{ids['finance_b']}", "fin-b",
+         "finance_b", ids["finance_b"]),
+        ("RefundIssued", "R-SHIP", f"person:fin-b/key:{ids['finance_b']}", "fin-b",
+         "finance_b", ids["finance_b"])]
+    registered = history[0]  # by the client key, which has no owner
+    assert registered["type"] == "ParcelRegistered"
+    assert (registered["actor"], registered["actor_owner"], registered["actor_key_label"],
+            registered["actor_key_id"]) == (ids["client"], "unowned", "client", ids["client"])
 
 
-def test_every_place_that_shows_an_actor_shows_the_person_or_the_unowned_keys_label(
+def test_am4_the_other_key_of_the_requester_still_cannot_approve_nor_sees_a_button(
+        app: Flask, keys: Keys, sqlite_env: dict[str, str]) -> None:
+    """The actor names the key, but four-eyes compares people: R-BIG, asked with fin-a's
+    `finance` key, is refused to `finance_twin` over HTTP and has no button on its page."""
+    base = waiting_refund(app, keys)
+    client = app.test_client()
+    own = post(client, keys.finance_twin, f"{base}/refunds/R-BIG/approvals", {})
+    assert own.status_code == 409 and own.get_json()["rule"] == "AM-4", own.get_json()
+    catch_up(sqlite_env, app.extensions["returns_ledger"].get())
+    twin = html.unescape(signed_in(app, keys.finance_twin).get("/web/finance").get_data(True))
+    assert "You asked for this refund: a second person approves it (AM-4)." in twin
+    assert "Approve R-BIG" not in twin
+    other = html.unescape(signed_in(app, keys.finance_b).get("/web/finance").get_data(True))
+    assert "Approve R-BIG" in other
+
+
+def test_events_recorded_before_the_key_was_still_show_the_person_and_hold_am4(
+        app: Flask, keys: Keys) -> None:
+    """An owned key's events once recorded `person:<owner>` alone: they show the person
+    with no key, and that person's keys still cannot approve their refund (AM-4)."""
+    client = app.test_client()
+    base = amazon_inspected(client, keys, seller_fault=True)
+    ledger = app.extensions["returns_ledger"].get()
+    parcel_id = UUID(base.rsplit("/", 1)[1])
+    ledger.request_refund(parcel_id, "R-OLD", [RefundComponent(
+        "item", Money.of("899.00", "EUR"))], datetime.fromisoformat(day(10)),
+        actor="person:fin-a")  # the actor as recorded before
+    own = post(client, keys.finance, f"{base}/refunds/R-OLD/approvals", {})
+    assert own.status_code == 409 and own.get_json()["rule"] == "AM-4", own.get_json()
+    history = client.get(f"{base}/history", headers=bearer(keys.auditor)).get_json()["events"]
+    [old] = [e for e in history if e["type"] == "RefundRequested"]
+    assert (old["actor"], old["actor_owner"], old["actor_key_label"], old["actor_key_id"]) \
+        == ("person:fin-a", "fin-a", "", "")
+    assert str(ledger.actor_names()("person:fin-a")) == "fin-a"
+    assert post(client, keys.finance_b, f"{base}/refunds/R-OLD/approvals", {}).status_code \
+        == 201
+
+
+def test_every_place_that_shows_an_actor_shows_the_person_and_which_key_acted(
         app: Flask, keys: Keys, sqlite_env: dict[str, str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """`audit history`, the web timeline, the waiting-approval list, the refunds table and
-    the refunds CSV: fin-a's refund reads as fin-a, the client key's registration as
+    """`audit history`, the web timeline, both waiting-approval lists (finance, holds) and
+    the deadlines report, the refunds table, the refunds CSV (web, API, CLI) and a
+    reconciliation's "started by": fin-a's refunds read as fin-a with the label and id of
+    the key each was asked with, the client key's registration as
     "unowned key 'client' <key id>"."""
-    base = waiting_refund(app, keys)
+    base = two_keys_of_one_person(app, keys)
     parcel_id = base.rsplit("/", 1)[1]
-    unowned = f"unowned key 'client' {keys.ids['client']}"
-    catch_up(sqlite_env, app.extensions["returns_ledger"].get())
+    ids, unowned = keys.ids, f"unowned key 'client' {keys.ids['client']}"
+    big, ship = shown(keys, "finance", "fin-a"), shown(keys, "finance_twin", "fin-a")
+    second = shown(keys, "finance_b", "fin-b")
+    ledger = app.extensions["returns_ledger"].get()
+    catch_up(sqlite_env, ledger)
     for name, value in {**sqlite_env, "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}.items():
         monkeypatch.setenv(name, value)
-    shown = CliRunner().invoke(main, ["audit", "history", parcel_id])
-    assert shown.exit_code == 0, shown.output
-    lines = shown.output.splitlines()
+    runner = CliRunner()
+    audit = runner.invoke(main, ["audit", "history", parcel_id])
+    assert audit.exit_code == 0, audit.output
+    lines = audit.output.splitlines()
     assert any("ParcelRegistered" in line and f"by {unowned}" in line for line in lines)
-    assert any("RefundRequested" in line and "by fin-a" in line for line in lines), lines
+    asked = [line for line in lines if "RefundRequested" in line]
+    assert len(asked) == 2 and f"by {big}" in asked[0] and f"by {ship}" in asked[1], asked
+    assert any("RefundApproved" in line and f"by {second}" in line for line in lines)
+    as_json = runner.invoke(main, ["audit", "history", parcel_id, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    events = json.loads(as_json.output)["events"]
+    assert [(e["actor_owner"], e["actor_key_label"], e["actor_key_id"]) for e in events
+            if e["type"] == "RefundRequested"] == [
+        ("fin-a", "finance", ids["finance"]), ("fin-a", "finance_twin", ids["finance_twin"])]
+
     web = signed_in(app, keys.finance_b)
     timeline = html.unescape(web.get(f"/web/parcels/{parcel_id}").get_data(True))
-    assert unowned in timeline and "fin-a" in timeline
-    assert keys.ids["finance"] not in timeline  # the person, not fin-a's key
+    assert all(name in timeline for name in (unowned, big, ship, second))
     waiting = html.unescape(web.get("/web/finance").get_data(True))
-    assert "R-BIG" in waiting and "by fin-a" in waiting
+    assert f"by {big}" in waiting and "R-SHIP" not in waiting.split('id="waiting"')[1]
+    holds = html.unescape(web.get("/web/holds").get_data(True))
+    assert big in holds
     table = html.unescape(web.get("/web/finance/refunds").get_data(True))
-    assert "asked by fin-a" in table
-    [row] = csv.DictReader(io.StringIO(web.get("/web/finance/refunds.csv").get_data(True)))
-    assert (row["requested_by"], row["requested_by_owner"]) == ("person:fin-a", "fin-a")
+    assert f"asked by {big}" in table and f"asked by {ship}" in table
+    assert f"approved by {second}" in table
+
+    report = app.test_client().get("/v1/reports/deadlines?list=pending_refunds",
+                                   headers=bearer(keys.finance_b)).get_json()
+    [pending] = report["pending_refunds"]
+    assert (pending["reference"], pending["requested_by_owner"],
+            pending["requested_by_key_label"], pending["requested_by_key_id"]) == (
+        "R-BIG", "fin-a", "finance", ids["finance"])
+    pending_csv = app.test_client().get("/v1/reports/deadlines?list=pending_refunds&format=csv",
+                                        headers=bearer(keys.finance_b)).get_data(True)
+    [pending_row] = csv.DictReader(io.StringIO(pending_csv))
+    assert pending_row["requested_by_key_id"] == ids["finance"]
+
+    exports = {
+        "web": web.get("/web/finance/refunds.csv").get_data(True),
+        "api": app.test_client().get("/v1/refunds?format=csv",
+                                     headers=bearer(keys.finance_b)).get_data(True),
+        "cli": runner.invoke(main, ["finance", "refunds", "--csv"]).output}
+    for where, text in exports.items():
+        rows = {r["reference"]: r for r in csv.DictReader(io.StringIO(text))}
+        assert set(rows) == {"R-BIG", "R-SHIP"}, (where, text)
+        got = [tuple(rows[ref][f"{who}_by{column}"] for column in (
+            "", "_owner", "_key_label", "_key_id")) for ref, who in (
+            ("R-BIG", "requested"), ("R-SHIP", "requested"), ("R-SHIP", "approved"),
+            ("R-SHIP", "issued"))]
+        assert got == [
+            (f"person:fin-a/key:{ids['finance']}", "fin-a", "finance", ids["finance"]),
+            (f"person:fin-a/key:{ids['finance_twin']}", "fin-a", "finance_twin",
+             ids["finance_twin"]),
+            (f"person:fin-b/key:{ids['finance_b']}", "fin-b", "finance_b", ids["finance_b"]),
+            (f"person:fin-b/key:{ids['finance_b']}", "fin-b", "finance_b", ids["finance_b"]),
+        ], where
+
+    run = reconciled_by(app, keys.finance_twin)
+    assert (run["started_by"], run["started_by_owner"], run["started_by_key_label"],
+            run["started_with_key"]) == (f"person:fin-a/key:{ids['finance_twin']}", "fin-a",
+                                         "finance_twin", ids["finance_twin"])
+    runs = html.unescape(web.get("/web/finance/reconciliations").get_data(True))
+    assert f"by {ship}" in runs
+    page = html.unescape(web.get(f"/web/finance/reconciliations/{run['id']}").get_data(True))
+    assert f"by {ship}" in page
+
+
+def reconciled_by(app: Flask, token: str) -> dict[str, Any]:
+    """A settlement file reconciled over HTTP with this key, once the run is done."""
+    client = app.test_client()
+    accepted = client.post("/v1/reconciliations", data={
+        "file": (io.BytesIO(b"reference,currency,amount\r\nR-SHIP,EUR,5.99\r\n"), "s.csv")},
+        headers=bearer(token), content_type="multipart/form-data")
+    assert accepted.status_code == 202, accepted.get_json()
+    for _ in range(500):
+        run = client.get(accepted.headers["Location"], headers=bearer(token)).get_json()
+        if run["status"] != "running":
+            assert run["status"] == "done", run
+            return dict(run)
+        time.sleep(0.02)
+    raise AssertionError("the reconciliation is still running")

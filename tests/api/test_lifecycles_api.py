@@ -95,7 +95,8 @@ def test_amazon_large_refund_needs_a_second_finance_key_am4(store_app: Flask) ->
     assert approved.get_json()["refund"]["status"] == "issued"
     view = client.get(base, headers=bearer(keys.finance)).get_json()
     assert view["refunded_total"] == money("906.50", "EUR")
-    assert view["refunds"][0]["approved_by"] == "person:fin-b"  # the person, not the key
+    # the person, and which of their keys acted
+    assert view["refunds"][0]["approved_by"] == f"person:fin-b/key:{keys.ids['finance_b']}"
 
 
 def test_small_refund_is_issued_at_once_am4(store_app: Flask) -> None:

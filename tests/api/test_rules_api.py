@@ -201,3 +201,89 @@ def test_lz3_cd3_deadlines_report_lists_order_stages_and_delays(app, client, key
         "list": "order_deadlines", "now": "2026-03-03T10:00:00+00:00"},
         headers=bearer(keys.client)).get_json()
     assert [r["delayed"] for r in early["order_deadlines"]] == [False]
+
+
+# -- RL-2 corrected lines over HTTP (RL-3, CD-2 re-checked) ---------------------------------
+def _lines(*lines: tuple[str, int, str], currency: str = "MYR") -> list[dict[str, Any]]:
+    return [{"sku": sku, "quantity": quantity, "unit_price": money(price, currency)}
+            for sku, quantity, price in lines]
+
+
+def _correct_lines(client, keys, parcel: str, lines: Any) -> Any:
+    return post(client, keys.client, f"/v1/parcels/{parcel}/corrections",
+                {"field": "lines", "value": lines, "reason": "the ERP sent the wrong lines",
+                 "occurred_at": day(2)})
+
+
+def test_rl2_lines_are_corrected_over_http(client, keys):
+    parcel = register(client, keys.client, tracking="RL2-LINES")  # 2 x 19.90, paid 39.80
+    fixed = _correct_lines(client, keys, parcel, _lines(("SKU-MUG", 2, "19.90"),
+                                                        ("SKU-LID", 1, "5.00")))
+    assert fixed.status_code == 201, fixed.get_json()
+    assert fixed.get_json()["corrects_version"] == 1
+    state = client.get(f"/v1/parcels/{parcel}", headers=bearer(keys.client)).get_json()
+    assert [line["sku"] for line in state["lines"]] == ["SKU-MUG", "SKU-LID"]
+    history = client.get(f"/v1/parcels/{parcel}/history", headers=bearer(keys.auditor))
+    last = history.get_json()["events"][-1]
+    assert (last["type"], last["data"]["field"], last["data"]["corrects_version"]) == (
+        "FieldCorrected", "lines", 1)
+    assert last["data"]["previous"] == _lines(("SKU-MUG", 2, "19.90"))
+
+
+def test_rl3_corrected_lines_below_amount_paid_are_a_422_over_http(client, keys):
+    parcel = register(client, keys.client, tracking="RL3-LINES")
+    refused = _correct_lines(client, keys, parcel, _lines(("SKU-MUG", 1, "19.90")))
+    body = refused.get_json()
+    assert refused.status_code == 422, body
+    assert (body["rule"], list(body["errors"])) == ("RL-3", ["lines"])
+    malformed = _correct_lines(client, keys, parcel, [{"sku": "SKU-MUG", "quantity": 0,
+                                                       "unit_price": money("19.90")}])
+    assert malformed.status_code == 422
+    empty = _correct_lines(client, keys, parcel, [])
+    assert empty.status_code == 422 and "value" in empty.get_json()["errors"]
+
+
+def test_cd2_corrected_lines_over_15_eur_of_an_untracked_parcel_are_a_422_over_http(
+        client, keys):
+    created = client.post("/v1/parcels", json=_cdiscount(order_id="CD-LINES"),
+                          headers=bearer(keys.client))
+    assert created.status_code == 201, created.get_json()
+    parcel = created.get_json()["id"]
+    refused = _correct_lines(client, keys, parcel, _lines(("SKU-1", 1, "15.01"),
+                                                          currency="EUR"))
+    body = refused.get_json()
+    assert refused.status_code == 422, body
+    assert (body["rule"], list(body["errors"]), body["facts"]["product_value"]) == (
+        "CD-2", ["lines"], "15.01 EUR")
+    allowed = _correct_lines(client, keys, parcel, _lines(("SKU-2", 1, "15.00"),
+                                                          currency="EUR"))
+    assert allowed.status_code == 201, allowed.get_json()
+
+
+def test_rl2_lines_of_a_refunded_parcel_are_a_422_over_http(client, keys):
+    parcel = register(client, keys.client, tracking="RL2-LINES-REFUND")
+    post(client, keys.client, f"/v1/parcels/{parcel}/refunds", {
+        "reference": "R-1", "occurred_at": day(2),
+        "components": [{"kind": "item", "amount": money("5.00")}]})
+    refused = _correct_lines(client, keys, parcel, _lines(("SKU-MUG", 3, "19.90")))
+    body = refused.get_json()
+    assert refused.status_code == 422, body
+    assert (body["rule"], list(body["errors"])) == ("RL-2", ["lines"])
+
+
+def test_lz2_corrected_lines_relist_the_work_list_over_http(app, client, keys, sqlite_env):
+    body = {**ADDRESS, "seller_id": "s1", "platform": "lazada", "country": "MY"}
+    post(client, keys.client, "/v1/return-addresses", body)
+    parcel = register(client, keys.client, tracking="LZ-LINES", platform="lazada")
+    post(client, keys.client, f"/v1/parcels/{parcel}/delivery-failures",
+         {"reason": "refused", "occurred_at": day(3)})
+    post(client, keys.client, f"/v1/parcels/{parcel}/routes", {"occurred_at": day(4)})
+    fixed = post(client, keys.client, f"/v1/parcels/{parcel}/corrections",
+                 {"field": "lines", "value": _lines(("SKU-CUP", 2, "19.90")),
+                  "reason": "the ERP sent another SKU", "occurred_at": day(5)})
+    assert fixed.status_code == 201, fixed.get_json()
+    assert fixed.get_json()["corrects_version"] == 1
+    _catch_up(sqlite_env, app.extensions["returns_ledger"].get())
+    listed = client.get("/v1/customs-work-list", headers=bearer(keys.client)).get_json()
+    assert [(i["parcel_id"], i["sku"], i["rule"]) for i in listed["items"]] == [
+        (parcel, "SKU-CUP", "LZ-2")]  # SKU-MUG is no longer in the parcel

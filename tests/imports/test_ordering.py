@@ -134,6 +134,8 @@ def test_a_return_labels_tracking_number_finds_its_parcel_and_its_return_leg(des
     [line] = list(desk.lines(view.id))
     parcel = desk.ledger.find_parcel(TN, "tiktok_shop")
     assert line["parcel_id"] == str(parcel.id)
-    # The canonical line names its command: a delivery, which the state refuses (no
-    # on_return_leg in our own format: a carrier's mapper sets one).
-    assert line["outcome"] in ("refused", "late")
+    # The canonical line names its command: a delivery, which the state does not allow
+    # (no on_return_leg in our own format: a carrier's mapper sets one); the parcel has
+    # not moved past it, so it waits.
+    assert line["outcome"] == "waiting"
+    assert line["problem_type"].endswith("invalid-transition")

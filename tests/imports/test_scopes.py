@@ -37,7 +37,8 @@ def test_another_sellers_parcel_is_answered_as_one_that_does_not_exist(client, k
     control = imported(client, keys.client, as_jsonl(nobodys), mimetype="application/x-ndjson")
     assert [_answer(line) for line in against["lines"]] == [
         _answer(line) for line in control["lines"]], against["lines"]
-    assert {line["outcome"] for line in against["lines"]} == {"refused"}
+    # Both wait, as for a parcel not registered yet: nothing says another seller has it.
+    assert {line["outcome"] for line in against["lines"]} == {"waiting"}
     assert {line["parcel_id"] for line in against["lines"]} == {None}
     parcel = client.get(f"/v1/parcels/{made.get_json()['id']}",
                         headers=bearer(keys.other_seller)).get_json()
@@ -48,7 +49,7 @@ def test_a_tracking_number_another_seller_has_on_another_platform_finds_my_parce
                                                                                  keys):
     """A carrier does not know the marketplace, so a scan names its parcel by tracking
     number on any platform. Another seller registering my tracking number on a platform
-    tried first must not take my scans (they were refused as not found), and an admin's
+    tried first must not take my scans (they wait, as for a parcel not found), and an admin's
     import must not apply one to whichever of the two comes first: it is ambiguous."""
     mine = client.post("/v1/parcels", json=parcel_body("TN-X", platform="lazada"),
                        headers=bearer(keys.client))

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import StoredEvent
 
+from application.audit.verification import LedgerAudit
 from application.dto import ParcelView
-from tests.integration.rules.conftest import DAY, T0, failed_tiktok_parcel, tiktok_address
+from domain.api_key import person_actor
+from domain.errors import RuleViolationError
+from tests.integration.audit_tampering import StoreTamperer, edited
+from tests.integration.rules.conftest import (
+    DAY,
+    T0,
+    eur,
+    failed_tiktok_parcel,
+    item,
+    register,
+    tiktok_address,
+)
 
 
 def stored(ledger: Any, parcel: Any) -> list[StoredEvent]:
@@ -88,3 +101,51 @@ def test_lz3_cd3_creations_cite_their_rules_and_old_ones_still_load(ledger) -> N
     question_events = [ledger.mapper.to_domain_event(as_version_1(ledger, r, ("rules",)))
                        for r in stored(ledger, question)]
     assert isinstance(project_aggregate(None, question_events), BuyerQuestion)
+
+
+def _waiting_refund(ledger: Any, actor: str) -> Any:
+    """R-BIG, 900 EUR of a 1000 EUR parcel: above the AM-4 threshold, it waits."""
+    parcel = register(ledger, "tiktok_shop", currency="EUR", price="1000.00")
+    ledger.request_refund(parcel, "R-BIG", [item(eur("900.00"))], T0 + 2 * DAY, actor=actor)
+    return parcel
+
+
+def test_am4_refunds_stored_with_a_persons_actor_alone_still_load_and_compare_the_person(
+        ledger) -> None:
+    """Before the acting key was recorded, an owned key's events said `person:<owner>`
+    alone: the same event stored that way loads, and none of that person's keys may
+    approve it (AM-4); another person's key may."""
+    parcel = _waiting_refund(ledger, person_actor("clerk", "k-1"))
+    records = stored(ledger, parcel)
+    assert records[-1].topic == "domain.parcel:ReturnParcel.RefundRequested"
+    state = ledger.mapper.transcoder.decode(records[-1].state)
+    assert state["actor"] == "person:clerk/key:k-1"  # the key is in the stored bytes
+    state["actor"] = "person:clerk"
+    old = StoredEvent(records[-1].originator_id, records[-1].originator_version,
+                      records[-1].topic, ledger.mapper.transcoder.encode(state))
+    events = [ledger.mapper.to_domain_event(r) for r in [*records[:-1], old]]
+    loaded = project_aggregate(None, events)
+    assert loaded.refunds["R-BIG"].requested_by == "person:clerk"
+    for own in (person_actor("clerk", "k-2"), person_actor("clerk")):
+        with pytest.raises(RuleViolationError) as refused:
+            loaded.approve_refund("R-BIG", T0 + 3 * DAY, actor=own)
+        assert refused.value.rule == "AM-4"
+    approved = loaded.approve_refund("R-BIG", T0 + 3 * DAY, actor=person_actor("lead", "k-3"))
+    assert approved.status == "issued"
+
+
+def test_the_acting_key_is_in_the_hash_chain(ledger, ledger_env) -> None:
+    """Changing which key asked for a refund (same person, another key id) breaks the
+    chain at the next event, and the ledger digest taken before no longer verifies."""
+    parcel = _waiting_refund(ledger, person_actor("clerk", "k-1"))
+    asked = len(stored(ledger, parcel))
+    ledger.approve_refund(parcel, "R-BIG", T0 + 3 * DAY, actor=person_actor("lead", "k-3"))
+    taken = LedgerAudit(ledger).digest()
+    tamper = StoreTamperer(ledger_env)
+    assert LedgerAudit(ledger).verify_parcel(parcel).ok
+    tamper.update_state(parcel, asked, edited(tamper.state(parcel, asked),
+                                              actor=person_actor("clerk", "k-2")))
+    breach = LedgerAudit(ledger).verify_parcel(parcel).breach
+    assert breach is not None and (breach.reason, breach.version) == ("hash_mismatch",
+                                                                      asked + 1)
+    assert not LedgerAudit(ledger).verify_all(taken.token).ok

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from domain.api_key import actor_key, actor_person, person_actor, person_of
 from domain.errors import RuleViolationError
 from domain.money import Money
 from domain.parcel import ReturnParcel
-from domain.refunds import is_person
+from domain.refunds import is_person, same_person
 from domain.values import RefundComponent
 from tests.unit.support import DAY, T0, item, parcel, policies, replayed, types
 
@@ -85,7 +86,8 @@ def test_am4_an_approved_refund_is_released_by_someone_other_than_its_approver()
 
 
 @pytest.mark.parametrize("nobody", ["system", "unknown", "unowned", "unowned:5e1f", "",
-                                    "deadlines", " System "])
+                                    "deadlines", " System ", "system/key:k-1", "/key:k-1",
+                                    "person:/key:k-1", "person:"])
 def test_am4_an_actor_that_names_no_person_never_approves_nor_releases(nobody: str):
     assert not is_person(nobody)
     rules = policies(MYR="100")
@@ -192,3 +194,63 @@ def test_am4_a_currency_without_a_threshold_fails_closed():
     p = parcel(rules, price="500.00")
     refund = p.request_refund("R-1", item("0.01", "MYR"), policy, T0 + 2 * DAY, actor="alice")
     assert refund.status == "requested" and refund.needs_approval
+
+
+# -- a person's actor names the key that acted; the rules compare the person ------------
+ALICE_1, ALICE_2 = person_actor("alice", "k-1"), person_actor("alice", "k-2")
+BOB_3, BOB_4 = person_actor("bob", "k-3"), person_actor("bob", "k-4")
+
+
+def test_a_persons_actor_names_the_key_and_is_read_back_by_one_function():
+    assert ALICE_1 == "person:alice/key:k-1"
+    assert (actor_person(ALICE_1), actor_key(ALICE_1), person_of(ALICE_1)) == (
+        "person:alice", "k-1", "alice")
+    old = person_actor("alice")  # as recorded before the key was
+    assert (old, actor_key(old), person_of(old)) == ("person:alice", None, "alice")
+    assert actor_key("person:alice/KEY:k-9") == "k-9"  # the mark read in any case
+    assert actor_key("5e1f0000-0000-0000-0000-000000000000") is None  # an unowned key
+    assert same_person(ALICE_1, ALICE_2) and same_person(ALICE_1, old)
+    assert same_person("person:alice/KEY:k-9", ALICE_1)
+    assert not same_person(ALICE_1, BOB_3) and not same_person(ALICE_1, "person:alicia/key:k-1")
+
+
+def test_am4_a_person_with_two_keys_cannot_approve_their_own_refund_with_the_other():
+    rules = policies(MYR="100")
+    p = parcel(rules, price="500.00")
+    policy = rules.for_platform("tiktok_shop")
+    p.request_refund("R-1", item("200.00", "MYR"), policy, T0 + 2 * DAY, actor=ALICE_1)
+    for again in (ALICE_2, "person:alice", " person:ALICE/key:k-9 "):
+        with pytest.raises(RuleViolationError) as err:
+            p.approve_refund("R-1", T0 + 3 * DAY, actor=again)
+        assert err.value.rule == "AM-4"
+    approved = p.approve_refund("R-1", T0 + 3 * DAY, actor=BOB_3)
+    assert approved.status == "issued" and approved.approved_by == BOB_3
+    events = p.collect_events()
+    assert [(type(e).__name__, e.actor) for e in events[-3:]] == [
+        ("RefundRequested", ALICE_1), ("RefundApproved", BOB_3), ("RefundIssued", BOB_3)]
+
+
+def test_am4_the_issuers_other_key_does_not_release_their_refund():
+    rules = policies(MYR="100")
+    p = parcel(rules, price="500.00")
+    policy = rules.for_platform("tiktok_shop")
+    p.request_refund("R-1", item("90.00", "MYR"), policy, T0 + 2 * DAY, actor=ALICE_1)
+    for command in (p.record_refund_failure, p.reverse_refund):
+        with pytest.raises(RuleViolationError) as err:
+            command("R-1", "bounced", T0 + 3 * DAY, actor=ALICE_2)
+        assert err.value.rule == "AM-4"
+    assert p.record_refund_failure("R-1", "bounced", T0 + 3 * DAY,
+                                   actor=BOB_3).released_by == BOB_3
+
+
+def test_an_approval_retry_with_the_approvers_other_key_is_the_same_refund():
+    rules = policies(MYR="100")
+    p = parcel(rules, price="500.00")
+    policy = rules.for_platform("tiktok_shop")
+    p.request_refund("R-1", item("200.00", "MYR"), policy, T0 + 2 * DAY, actor=ALICE_1)
+    p.approve_refund("R-1", T0 + 3 * DAY, actor=BOB_3)
+    version = p.version
+    again = p.approve_refund("R-1", T0 + 4 * DAY, actor=BOB_4)  # the same person
+    assert again.status == "issued" and again.approved_by == BOB_3 and p.version == version
+    with pytest.raises(RuleViolationError):  # another person: not a retry, nothing waits
+        p.approve_refund("R-1", T0 + 4 * DAY, actor=person_actor("carol", "k-5"))

@@ -49,3 +49,19 @@ def test_rl2_timeline_shows_a_correction_of_the_earlier_event(fresh: Seeded) -> 
     html = page.get_data(True)
     assert 'Corrects <a href="#v1">v1</a>: amount paid was 450.00 THB' in html
     assert '<span class="rule">RL-2</span>' in html
+
+
+def test_rl2_timeline_shows_a_correction_of_the_lines(fresh: Seeded) -> None:
+    from domain.money import Money
+    from domain.values import Line
+
+    parcel = fresh.parcels["held"]
+    before = fresh.ledger.get_parcel(parcel).lines
+    price = before[0]["unit_price"]
+    wrong = "; ".join(f"{line['sku']} x{line['quantity']} at {line['unit_price']}"
+                      for line in before)
+    fresh.ledger.correct_parcel(parcel, "lines", [*(Line(**line) for line in before),
+                                                  Line("SKU-EXTRA", 1, Money.zero(price.currency))],
+                                "a gift line was left out", datetime(2026, 3, 10, tzinfo=UTC))
+    html = signed_in(fresh.app, fresh.keys["auditor"]).get(f"/web/parcels/{parcel}").get_data(True)
+    assert f'Corrects <a href="#v1">v1</a>: lines was {wrong}' in html

@@ -100,8 +100,8 @@ TABLE = StatusTable("AfterShip", SOURCE, rows(
              "the carrier will not deliver it: reason other"),
      _failed("Exception_010", "returning to sender", "other",
              "the carrier gave up and sends it back; the ledger's route decides where it "
-             "goes; after an earlier failure scan the engine reports it refused "
-             "(already failed)"),
+             "goes; after an earlier failure scan the engine reports the ledger's "
+             "problem (already failed): it waits, late once the parcel is routed"),
      Row("Exception_011", "returned to sender: received by the sender",
          (RETURNED_TO_SENDER,), "received",
          "the sender has it back: the seller's receipt (needs the route first)"),

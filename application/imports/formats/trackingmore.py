@@ -89,7 +89,8 @@ TABLE = StatusTable("TrackingMore", SOURCE, rows(
          "the sender has it back: the seller's receipt (needs the route first)"),
      Row("exception011", "returning to sender", (failure("other"),), "delivery_failed",
          "the carrier gave up and sends it back, reason unknown: other; after an earlier "
-         "failure scan the engine reports it refused (already failed)"),
+         "failure scan the engine reports the ledger's problem (already failed): it "
+         "waits, late once the parcel is routed"),
      ignore("expired", "in transit too long without an outcome", "no outcome")],
 ))
 
