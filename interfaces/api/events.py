@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from application.events_feed import DEFAULT_LIMIT, KNOWN_TYPES, MAX_LIMIT, MAX_WAIT_SECONDS, EventFeed
 from interfaces.api.auth import READ, caller, requires, sees_all
+from interfaces.api.fields import MAX_INT, Pattern
 from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 
@@ -21,12 +22,16 @@ _feed_lock = threading.Lock()
 
 
 class EventsQuery(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_INT), metadata={
         "description": "answer the events after this position (the `next` of the last "
                        "page; 0: from the start)"})
     limit = fields.Integer(load_default=DEFAULT_LIMIT,
                            validate=validate.Range(min=1, max=MAX_LIMIT))
-    types = fields.String(load_default=None, validate=validate.Length(max=4000), metadata={
+    # Event type names and commas only, and short enough that the URL fits gunicorn's
+    # request line (4094 bytes: a longer one is its 414 page, no problem of ours).
+    types = fields.String(load_default=None, validate=[
+        validate.Length(max=1000),
+        Pattern(r"^[A-Za-z0-9, ]*$", error="comma-separated event type names")], metadata={
         "description": "comma-separated event types, e.g. RefundIssued,ReturnRouted"})
     parcel_id = fields.UUID(load_default=None)
     wait = fields.Float(load_default=0.0, validate=validate.Range(min=0,

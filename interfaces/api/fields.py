@@ -27,6 +27,9 @@ TIME_PATTERN = (r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 PRINTABLE = r"^(?=[\s\S]*\S)[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 # A decimal string in ASCII digits: never negative (a refund, a price, a cost), no sign;
 # at most the decimals of its currency (two, or none: see MoneyRequest.SPEC_EXTRA).
+# Positions, versions and offsets in queries: what a signed 64-bit column holds (the
+# databases compare them in SQL, where a bigger integer overflows).
+MAX_INT = 2**62
 AMOUNT = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"
 POSITIVE_AMOUNT = r"^(?=[0-9.]*[1-9])[0-9]{1,15}(\.[0-9]{1,2})?$"
 DECIMALS = {digits: sorted(c for c, d in MINOR_UNITS.items() if d == digits)

@@ -33,6 +33,7 @@ from domain.reconciliation import REPORT_COLUMNS, RunStatus
 from interfaces.api.auth import actor, caller, requires, sees_all
 from interfaces.api.background import in_process_worker
 from interfaces.api.commands import on_parcel
+from interfaces.api.fields import MAX_INT
 from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 from interfaces.api.problems import problem
@@ -50,7 +51,7 @@ blp = Blueprint("finance", __name__, url_prefix="/v1",
 
 
 class RefundFilters(Schema):
-    min_position = fields.Integer(validate=validate.Range(min=1), metadata={
+    min_position = fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={
         "description": "wait until the view has applied this event position (your write)"})
     seller_id = fields.String()
     platform = fields.String()
@@ -124,7 +125,7 @@ class ReconciliationReportResponse(ReconciliationResponse):
 
 
 class ReconciliationListQuery(Schema):
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_INT))
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 

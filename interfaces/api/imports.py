@@ -238,6 +238,8 @@ class ImportReport(MethodView):
 class ImportRetries(MethodView):
     @requires(WRITE)
     @blp.response(202, ImportResponse, description="its waiting lines run again now")
+    @blp.alt_response(200, schema=ImportResponse,
+                      description="the import is finished: nothing left to run again")
     def post(self, import_id: UUID) -> Any:
         """Apply again, now, an import's lines that wait (or, imported before lines could
         wait, were refused) because their parcel was not registered yet or its state did
@@ -255,6 +257,8 @@ class ImportRetries(MethodView):
 @blp.route("/intake/<string:source>")
 class Intake(MethodView):
     @blp.response(202, ImportResponse)
+    @blp.alt_response(200, schema=ImportResponse,
+                      description="the same delivery was imported already: that import")
     @blp.alt_response(401, schema=None, description="not signed with an active secret")
     @blp.doc(security=[], requestBody={"required": True, "content": {
         "application/json": {"schema": {"type": "object"}},

@@ -21,7 +21,7 @@ from marshmallow import Schema, fields, validate
 from application.csv_export import csv_lines
 from domain.values import Party, Platform, Status
 from interfaces.api.auth import READ, requires
-from interfaces.api.fields import COUNTRY, Choice, Text, When
+from interfaces.api.fields import COUNTRY, MAX_INT, Choice, Text, When
 from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import ledger
 from interfaces.api.problems import problem
@@ -48,7 +48,7 @@ class Report(Schema):
 
 
 class ReportQuery(Schema):
-    min_position = fields.Integer(validate=validate.Range(min=1))
+    min_position = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
     seller_id = Text()
     format = fields.String(validate=validate.OneOf(["json", "csv"]))
 

@@ -17,6 +17,7 @@ from domain.values import (
 )
 from interfaces.api.fields import (
     COUNTRY,
+    MAX_INT,
     Choice,
     Flag,
     MoneyField,
@@ -213,12 +214,12 @@ class SetCustomsProfileRequest(CommandRequest):
 class ReadQuery(Schema):
     """A query that must see a write: the `position` the command answered."""
 
-    min_position = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    min_position = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_INT))
 
 
 class HistoryQuery(ReadQuery):
     recorded_before = When(load_default=None)
-    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_INT))
     occurred_before = When(load_default=None)
 
 

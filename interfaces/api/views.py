@@ -26,7 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from domain.values import Platform, Status
 from infrastructure.replica import replica_env
 from interfaces.api.auth import caller, check_seller, sees_all
-from interfaces.api.fields import COUNTRY, Choice, Text, When
+from interfaces.api.fields import COUNTRY, MAX_INT, Choice, Text, When
 from interfaces.api.ledger import EXTENSION as LEDGER_EXTENSION
 from interfaces.api.ledger import SETTINGS_EXTENSION
 from interfaces.api.problems import problem
@@ -202,7 +202,7 @@ class ParcelListQuery(Schema):
     registered_to = When()
     cursor = fields.String(validate=validate.Length(max=400))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
-    min_position = fields.Integer(validate=validate.Range(min=1))
+    min_position = fields.Integer(validate=validate.Range(min=1, max=MAX_INT))
     timeline = fields.Boolean(load_default=False)
 
 

@@ -21,7 +21,7 @@ from domain.webhooks import MAX_URL_LENGTH, WebhookEndpointNotFoundError
 from infrastructure.view_store import parse_ts
 from infrastructure.webhook_store import WebhookStore, open_store, store_env
 from interfaces.api.auth import actor, caller, check_seller, requires, sees_all
-from interfaces.api.fields import Flag, Text, now
+from interfaces.api.fields import MAX_INT, Flag, Text, now
 from interfaces.api.json_body import Blueprint
 from interfaces.api.ledger import EXTENSION as LEDGER_EXTENSION
 from interfaces.api.ledger import SETTINGS_EXTENSION, ledger
@@ -82,7 +82,7 @@ class WebhookEndpointListResponse(Schema):
 
 
 class DeliveriesQuery(Schema):
-    before = fields.Integer(load_default=None, validate=validate.Range(min=0), metadata={
+    before = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_INT), metadata={
         "description": "deliveries of events before this position (the next page)"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
@@ -119,7 +119,7 @@ class DeliveryPageResponse(Schema):
 
 
 class ReplayQuery(Schema):
-    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=0),
+    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=0, max=MAX_INT),
                            metadata={"description": "send again every delivery of an "
                                                     "event after this position"})
 

@@ -12,7 +12,7 @@ from application.dto import plain
 from application.idempotency import jsonable
 from domain.errors import DomainError
 from interfaces.cli.orders import when
-from interfaces.cli.store import open_ledger
+from interfaces.cli.store import open_ledger, require_store
 from projections.service import ViewStores
 
 
@@ -48,6 +48,7 @@ def customs() -> None:
 @click.option("--seller", help="Only this seller's returns.")
 def work_list(seller: str | None) -> None:
     """LZ-2: returns whose SKUs lack customs information, one line per parcel and SKU."""
+    require_store()
     stores = ViewStores()
     try:
         rows = stores.view("deadlines").customs_worklist((seller,) if seller else None)

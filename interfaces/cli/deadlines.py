@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from interfaces.cli.store import open_ledger
+from interfaces.cli.store import open_ledger, require_store
 from projections.base import APPLICATION_NAME
 from projections.hold_expiry import dispose_expired_holds
 from projections.order_deadlines import settle_order_deadlines
@@ -105,6 +105,7 @@ def deadlines_run(now_text: str | None, force_future: bool, dry_run: bool, kind:
         _repeat(every_seconds, kind, dry_run, wait_seconds, catch_up)
         return
     now = business_time(now_text, force_future or dry_run)  # a dry run records nothing
+    require_store()
     stores = ViewStores()
     ledger = open_ledger()
     try:
@@ -188,6 +189,7 @@ def _repeat(every: float, kind: str, dry_run: bool, wait_seconds: float,
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stopping.set())
+    require_store()
     click.echo(f"deadlines: a run every {every:g} s (stop with SIGTERM or Ctrl-C)")
     stores = ViewStores()
     ledger = open_ledger()

@@ -22,7 +22,7 @@ from application.finance.exports import (
 from application.finance.reconciliations import FinanceDesk
 from application.finance.worker import ReconciliationWorker
 from domain.errors import DomainError
-from interfaces.cli.store import open_ledger, run_until_interrupted
+from interfaces.cli.store import open_ledger, require_store, run_until_interrupted
 
 
 def caught_up_refunds(env: dict[str, str] | None = None) -> Any:
@@ -57,6 +57,7 @@ def finance() -> None:
 @click.option("--status", help="requested, approved, issued, rejected, failed or reversed.")
 def refunds(as_csv: bool, totals: bool, seller: str | None, status: str | None) -> None:
     """Export every refund line (or the totals) of the ledger."""
+    require_store()  # before the view is opened: no view store beside a missing ledger
     view = caught_up_refunds()
     ledger = open_ledger()
     names = ledger.actor_names()
@@ -87,6 +88,7 @@ def refunds(as_csv: bool, totals: bool, seller: str | None, status: str | None) 
 def reconcile(settlement: Path, report_path: Path | None, currency: str | None,
               actor: str) -> None:
     """Reconcile a settlement file against the ledger's issued refunds."""
+    require_store()  # not a new empty store whose ledger has none of the file's refunds
     view = caught_up_refunds()
     ledger = open_ledger()
     desk = FinanceDesk(ledger, view.ledger_refunds,

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from interfaces.cli.store import require_store
 from projections.locks import ViewBusyError, ViewLock
 from projections.runners import VIEWS
 from projections.service import Runners, ViewStores, rebuild
@@ -24,6 +25,7 @@ def project(ctx: click.Context, views: tuple[str, ...]) -> None:
     """Follow the ledger into the views until SIGTERM or SIGINT (one process per view set)."""
     if ctx.invoked_subcommand is not None:
         return
+    require_store()
     stopping = threading.Event()
 
     def stop(signum: int, frame: Any) -> None:
@@ -64,6 +66,7 @@ def project_rebuild(name: str) -> None:
     Refused while a runner (`project`, or the API's embedded runners) or another rebuild
     holds the view's lock: stop that process first. A runner started meanwhile waits.
     """
+    require_store()
     try:
         with click.progressbar(length=1, label=f"rebuilding {name}") as bar:
             def progress(position: int, target: int) -> None:
@@ -83,6 +86,7 @@ def project_rebuild(name: str) -> None:
               help="Exit 3 when a view lags more events than this (a health check).")
 def project_status(max_lag: int | None) -> None:
     """Each view's position in the notification log, how far it lags, and who runs it."""
+    require_store()
     stores = ViewStores()
     wrong, behind = [], []
     try:

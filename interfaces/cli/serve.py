@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from application.settings import DEFAULT_SQLITE_PATH, SQLITE, load
+from interfaces.cli.store import require_store
 
 
 def banner(host: str, port: int) -> str:
@@ -50,6 +51,7 @@ def gunicorn_args(host: str, port: int, workers: int) -> list[str]:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the HTTP API and the web pages with gunicorn (run `db init` once first)."""
+    require_store()  # one line naming the store, not workers that are never ready
     click.echo(banner(host, port), err=True)
     args = gunicorn_args(host, port, workers)
     os.execv(args[0], args) if os.path.isabs(args[0]) else os.execvp(args[0], args)

@@ -92,14 +92,21 @@ def find_store(settings: Settings) -> str | None:
     return None
 
 
-def open_ledger(overrides: Mapping[str, Any] | None = None) -> ReturnsLedger:
-    """The ledger on the existing store (never creating one): what every command but
-    `db init` uses."""
+def require_store(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The settings of an event store that exists (StoreMissingError, naming where it
+    looked, otherwise): checked by every command but `db init` before it opens anything,
+    so that no command makes a new empty store, view store or key beside a missing one."""
     settings = settings_for_command({**(overrides or {}), "CREATE_TABLE": "no"})
     missing = find_store(settings)
     if missing is not None:
         raise StoreMissingError(missing)
-    return ReturnsLedger(settings)
+    return settings
+
+
+def open_ledger(overrides: Mapping[str, Any] | None = None) -> ReturnsLedger:
+    """The ledger on the existing store (never creating one): what every command but
+    `db init` uses."""
+    return ReturnsLedger(require_store(overrides))
 
 
 def initialise(settings: Settings) -> list[str]:

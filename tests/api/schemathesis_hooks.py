@@ -6,7 +6,8 @@ is refused (422 idempotency-key-reused), as it must be. Generated keys repeat ("
 across unrelated requests, which a client keeping to the contract never does; the hook
 makes such a repeat unique (the key keeps its generated characters and stays valid), so
 positive-data checks see what a well-behaved client sees. Replays with the same key and the
-same request are tested by tests/api/test_idempotency.py and tests/reliability.
+same request are tested by tests/api/test_idempotency.py and tests/reliability. JSON Lines
+bodies are sent as the text they are.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def fresh_idempotency_key(case: Any) -> None:
         unique = f"{key[:180]}~{next(_count)}"
         _seen[unique] = request
     headers["Idempotency-Key"] = unique
+
+
+# JSON Lines bodies (the imports' and the intake's application/x-ndjson) are text.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
 
 
 @schemathesis.hook

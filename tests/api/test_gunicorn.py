@@ -118,3 +118,37 @@ def test_tiktok_shop_failed_delivery_over_http(server) -> None:
     assert [item["id"] for item in found["items"]] == [parcel["id"]]
     with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
         assert b"http_requests_total" in response.read()
+
+
+@pytest.mark.slow
+def test_serve_from_another_directory_serves(tmp_path: Path) -> None:
+    """`returns-ledger serve` run outside the checkout: gunicorn imported `wsgi`, which only
+    the checkout has, so every worker failed to boot with a traceback."""
+    env = {**os.environ, "SQLITE_DBNAME": str(tmp_path / "ledger.sqlite3"),
+           "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+           "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY, "PYTHONPATH": ""}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    subprocess.run([str(BIN / "returns-ledger"), "db", "init"], cwd=elsewhere, env=env,
+                   capture_output=True, check=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "returns-ledger"), "serve", "--port", str(port), "--workers", "1"],
+        cwd=elsewhere, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz",
+                                            timeout=1) as answer:
+                    assert json.loads(answer.read())["status"] == "ready"
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(process.stderr.read().decode()[-2000:])
+                time.sleep(0.1)
+        else:
+            pytest.fail("serve never answered")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert sorted(p.name for p in elsewhere.iterdir()) == []  # the store is where it was set

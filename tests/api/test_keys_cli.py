@@ -81,12 +81,21 @@ def test_a_command_on_a_missing_store_names_the_path_and_creates_nothing(
     for name in ("SQLITE_DBNAME", "PERSONAL_DATA_KEY", "PERSONAL_DATA_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.sqlite")
+    (tmp_path / "settlement.csv").write_text("reference,amount,currency\nR-1,5.00,EUR\n")
     for command in (["keys", "list"], ["audit", "verify", "--all"], ["db", "info"],
-                    ["keys", "create", "--role", "admin"]):
+                    ["keys", "create", "--role", "admin"],
+                    # these opened the views first, which made a store, a key and views
+                    # (reconcile then reported every line as not in the ledger, exit 0)
+                    ["finance", "reconcile", "settlement.csv"], ["finance", "refunds"],
+                    ["project", "status"], ["project", "rebuild", "tracking"],
+                    ["customs", "work-list"], ["deadlines", "run"],
+                    # and these retried for ever on a file that is not there
+                    ["project"], ["webhooks", "run"], ["serve"]):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 2, (command, result.output)
         assert "var/ledger.sqlite3" in result.output and "db init" in result.output
-    assert not (tmp_path / "var").exists()  # no store, no key file
+        assert not (tmp_path / "var").exists(), command  # no store, no key file, no views
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["settlement.csv"]
 
 
 def test_db_info_says_which_store_and_its_identity(env) -> None:

@@ -182,3 +182,13 @@ def test_the_document_states_what_the_server_enforces(client, keys) -> None:
             assert answer.status_code == status and "rule" not in body, (when, body)
     assert client.post(path, json={"reason": "x"}, headers=bearer(
         keys.admin, **{"Idempotency-Key": "with space"})).status_code == 400
+
+
+def test_an_import_answered_as_it_is_documents_its_200(client) -> None:
+    """A finished import retried, or a delivery pushed twice, is 200 with the import: the
+    document listed only 202 (found by fuzzing: an undocumented answer)."""
+    paths = client.get("/openapi.json").get_json()["paths"]
+    for path in ("/v1/imports", "/v1/imports/{import_id}/retries", "/v1/intake/{source}"):
+        responses = paths[path]["post"]["responses"]
+        assert {"200", "202"} <= set(responses), path
+        assert "application/json" in responses["200"]["content"], path

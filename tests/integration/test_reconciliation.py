@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -104,6 +105,49 @@ def test_the_same_file_twice_gives_the_same_report(desk) -> None:
     started = [e for e in desk.ledger.events.get(first.id)
                if isinstance(e, Reconciliation.Started)]
     assert len(started) == 1  # recorded once
+
+
+def test_the_same_file_uploaded_twice_at_once_is_one_run_never_a_crash(desk,
+                                                                       monkeypatch) -> None:
+    """Both uploads look for the run before either records it, then both save the same
+    new aggregate: the second save is a conflict, answered as the first's run (it was an
+    IntegrityError, a 500)."""
+    real_find = desk.find
+    both_looked = threading.Barrier(2, timeout=20)
+    looked: set[int] = set()
+
+    def find_together(run_id):
+        found = real_find(run_id)
+        if threading.get_ident() not in looked:  # each upload's first look: none yet
+            looked.add(threading.get_ident())
+            assert found is None
+            both_looked.wait()
+        return found
+    monkeypatch.setattr(desk, "find", find_together)
+    outcomes: list[object] = []
+
+    def upload() -> None:
+        try:
+            with FIXTURE.open("rb") as stream:
+                outcomes.append(desk.accept(stream, FIXTURE.name, T0 + 10 * DAY,
+                                            actor="finance-1"))
+        except Exception as error:  # noqa: BLE001 - the outcome is what is checked
+            outcomes.append(error)
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(outcomes) == 2 and not [o for o in outcomes if isinstance(o, Exception)], \
+        outcomes
+    first, second = sorted(outcomes, key=lambda o: o.already_recorded)  # type: ignore[attr-defined]
+    assert first.id == second.id and (first.already_recorded, second.already_recorded) == (
+        False, True)
+    started = [e for e in desk.ledger.events.get(first.id)
+               if isinstance(e, Reconciliation.Started)]
+    assert len(started) == 1
+    monkeypatch.setattr(desk, "find", real_find)
+    assert desk.run(first.id).done
 
 
 def test_report_csv_is_rfc4180_with_the_documented_columns(desk) -> None:

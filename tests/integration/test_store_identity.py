@@ -6,8 +6,10 @@ import os
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from application.ledger import ReturnsLedger
+from interfaces.cli import main
 from projections.binding import ViewMismatchError, mismatch
 from projections.runners import close_runner, projection_env, start_runner
 from projections.service import ViewStores
@@ -41,7 +43,8 @@ def test_every_store_has_an_identity_kept_across_restarts(view_env) -> None:
         again.close()
 
 
-def test_views_of_another_store_are_refused_everywhere(view_env, app, tmp_path) -> None:
+def test_views_of_another_store_are_refused_everywhere(view_env, app, tmp_path,
+                                                       monkeypatch) -> None:
     tt_parcel(app, "id-1")
     catch_up(view_env, app)
     other_env = _another_store(view_env, tmp_path)
@@ -63,6 +66,12 @@ def test_views_of_another_store_are_refused_everywhere(view_env, app, tmp_path) 
         runner = start_runner("tracking", projection_env(other_env))
         error = close_runner(runner)
         assert isinstance(error, ViewMismatchError)  # the runner refuses to follow it
+        for name, value in other_env.items():
+            monkeypatch.setenv(name, value)
+        status = CliRunner().invoke(main, ["project", "status"])
+        assert status.exit_code == 1, status.output  # says what is wrong, and the fix
+        assert "tracking" in status.output and "WRONG" in status.output
+        assert "`returns-ledger project rebuild tracking`" in status.output
         other.close()
     finally:
         if other_env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
@@ -110,6 +119,28 @@ def test_a_store_file_removed_under_the_service_makes_it_not_ready(sqlite_env) -
         posted = client.post("/v1/parcels", json={},
                              headers={"Authorization": f"Bearer {keys.admin}"})
         assert posted.status_code == 503  # never a 201 into an unlinked file
+    finally:
+        app.extensions["returns_ledger"].close()
+
+
+def test_a_store_file_replaced_under_the_service_makes_it_not_ready(sqlite_env,
+                                                                  tmp_path) -> None:
+    """Another store moved over the file (a restore done wrong, a copy from elsewhere)."""
+    from tests.api.conftest import issue_keys, make_app
+
+    app = make_app(sqlite_env)
+    try:
+        keys = issue_keys(app)
+        client = app.test_client()
+        assert client.get("/readyz").status_code == 200
+        other = {**sqlite_env, "SQLITE_DBNAME": str(tmp_path / "other.sqlite3")}
+        ReturnsLedger(other).close()
+        os.replace(other["SQLITE_DBNAME"], sqlite_env["SQLITE_DBNAME"])
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json["type"].endswith("store-replaced")
+        posted = client.post("/v1/parcels", json={},
+                             headers={"Authorization": f"Bearer {keys.admin}"})
+        assert posted.status_code == 503
     finally:
         app.extensions["returns_ledger"].close()
 

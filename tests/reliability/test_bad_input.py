@@ -260,3 +260,50 @@ def test_a_boolean_is_json_true_or_false_only(setup, value) -> None:
     body = with_(REGISTER, ("tracked_shipping",), value)
     refused_storing_nothing(setup, lambda client, _p, auth: client.post(
         "/v1/parcels", json=body, headers=auth))
+
+
+HUGE = str(2**64 * 10**20)  # far past what a 64-bit column holds
+
+
+def test_every_integer_query_parameter_is_bounded_in_the_document(setup) -> None:
+    """A position, version or offset past a 64-bit column overflowed in SQL: a 500."""
+    app, _, _ = setup
+    spec = app.test_client().get("/openapi.json").get_json()
+    unbounded = [(method, path, parameter["name"])
+                 for path, item in spec["paths"].items() for method, operation in item.items()
+                 if isinstance(operation, dict)
+                 for parameter in operation.get("parameters", [])
+                 if parameter["in"] == "query"
+                 and parameter["schema"].get("type") == "integer"
+                 and not parameter["schema"].get("maximum", 2**64) < 2**63]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("url", [
+    "/v1/events?after={huge}&parcel_id={parcel}",  # found by fuzzing: a 500
+    "/v1/events?after={huge}",
+    "/v1/parcels/{parcel}/history?version={huge}",
+    "/v1/parcels/{parcel}?min_position={huge}",
+    "/v1/reconciliations?offset={huge}",
+    "/v1/refunds?min_position={huge}",
+])
+def test_integers_past_a_64_bit_column_are_a_4xx_problem(setup, url) -> None:
+    app, keys, parcel = setup
+    answer = app.test_client().get(url.format(huge=HUGE, parcel=parcel),
+                                   headers=bearer(keys.admin))
+    assert 400 <= answer.status_code < 500, answer.get_data(as_text=True)
+    assert answer.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("types", ["0" * 4000, "RefundIssued;DROP", "Refund\u00e9Issued"])
+def test_event_types_are_names_and_commas_short_enough_for_a_request_line(setup,
+                                                                          types) -> None:
+    """4,000 characters were schema-valid, and their URL past gunicorn's request line."""
+    app, keys, _ = setup
+    answer = app.test_client().get("/v1/events", query_string={"types": types},
+                                   headers=bearer(keys.admin))
+    assert answer.status_code in (400, 422) and answer.mimetype == "application/problem+json"
+    spec = app.test_client().get("/openapi.json").get_json()
+    [schema] = [p["schema"] for p in spec["paths"]["/v1/events"]["get"]["parameters"]
+                if p["name"] == "types"]
+    assert schema["maxLength"] * 3 < 4094 - 200  # percent-encoded, with the other values
