@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import tracemalloc
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,34 +123,10 @@ def test_a_parcel_registers_and_acts_on_the_in_memory_store() -> None:
     assert ledger.recorder.max_versions([parcel.id]) == {parcel.id: 2}
 
 
-@pytest.mark.parametrize("cache", ["yes", "no"])
-def test_command_cache_switch_gives_the_same_answers(cache, tmp_path) -> None:
-    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "COMMAND_CACHE": cache,
-           "SQLITE_DBNAME": str(tmp_path / "l.sqlite3"),
-           "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}
-    first, second = ReturnsLedger(env), ReturnsLedger(env)  # two workers on one store
-    try:
-        parcel = first.register_parcel(
-            platform="tiktok_shop", site="MY", seller_id="s", order_id="O-1",
-            order_created_at=T0, tracking_number="CACHE-1",
-            lines=[Line("SKU", 1, Money.of("10.00", "MYR"))],
-            amount_paid=Money.of("10.00", "MYR"), occurred_at=T0).id
-        second.record_delivery_attempt(parcel, "nobody home", T0)
-        # `first` holds version 1 (when the cache is on): a stale copy costs a retry only.
-        assert first.record_delivery_attempt(parcel, "nobody home", T0).version == 3
-        assert first.command_cache is (cache == "yes")
-        assert (first.repository.cache is not None and first._held_copy(parcel) is not None
-                ) is (cache == "yes")
-    finally:
-        first.close()
-        second.close()
-
-
-@pytest.mark.parametrize(("cache", "runs"), [("yes", 2), ("no", 1)])
-def test_command_cache_off_runs_a_command_once_on_the_parcel_as_stored(cache, runs, tmp_path,
-                                                                       monkeypatch) -> None:
-    """COMMAND_CACHE=no: the library's plain repository.get, no cached copy, no second run
-    (on a stale copy the cached path decides twice: why commands have no outside effect)."""
+@contextlib.contextmanager
+def _two_workers(cache: str, tmp_path: Any) -> Iterator[tuple[ReturnsLedger, Any]]:
+    """Two ledgers on one store (two workers): a parcel registered by the first, then
+    moved to version 2 by the second, so the first holds a stale copy when it caches."""
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "COMMAND_CACHE": cache,
            "SQLITE_DBNAME": str(tmp_path / "l.sqlite3"),
            "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY}
@@ -156,10 +134,32 @@ def test_command_cache_off_runs_a_command_once_on_the_parcel_as_stored(cache, ru
     try:
         parcel = first.register_parcel(
             platform="tiktok_shop", site="MY", seller_id="s", order_id="O-1",
-            order_created_at=T0, tracking_number="CACHE-2",
+            order_created_at=T0, tracking_number="CACHE-1",
             lines=[Line("SKU", 1, Money.of("10.00", "MYR"))],
             amount_paid=Money.of("10.00", "MYR"), occurred_at=T0).id
-        second.record_delivery_attempt(parcel, "nobody home", T0)  # `first` is now stale
+        second.record_delivery_attempt(parcel, "nobody home", T0)
+        yield first, parcel
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("cache", ["yes", "no"])
+def test_command_cache_switch_gives_the_same_answers(cache, tmp_path) -> None:
+    with _two_workers(cache, tmp_path) as (first, parcel):
+        # `first` holds version 1 (when the cache is on): a stale copy costs a retry only.
+        assert first.record_delivery_attempt(parcel, "nobody home", T0).version == 3
+        assert first.command_cache is (cache == "yes")
+        assert (first.repository.cache is not None and first._held_copy(parcel) is not None
+                ) is (cache == "yes")
+
+
+@pytest.mark.parametrize(("cache", "runs"), [("yes", 2), ("no", 1)])
+def test_command_cache_off_runs_a_command_once_on_the_parcel_as_stored(cache, runs, tmp_path,
+                                                                       monkeypatch) -> None:
+    """COMMAND_CACHE=no: the library's plain repository.get, no cached copy, no second run
+    (on a stale copy the cached path decides twice: why commands have no outside effect)."""
+    with _two_workers(cache, tmp_path) as (first, parcel):  # `first` is now stale
         gets: list[Any] = []
         real_get = first.repository.get
         monkeypatch.setattr(first.repository, "get",
@@ -172,9 +172,6 @@ def test_command_cache_off_runs_a_command_once_on_the_parcel_as_stored(cache, ru
         assert first._act(parcel, attempt).version == 3
         assert len(seen) == runs and seen[-1] == 2  # decided last on the parcel as stored
         assert gets == ([{"deepcopy_from_cache": False}] if cache == "yes" else [{}])
-    finally:
-        first.close()
-        second.close()
 
 
 def test_group_commit_memory_stays_bounded_over_many_groups(tmp_path) -> None:
