@@ -390,7 +390,7 @@ class LedgerPOPOApplicationRecorder(MemoryRowsInInsert, POPOApplicationRecorder)
             return self._keys.rows.get(record_id)
 
     def known_idempotency_rows(self, record_ids: Sequence[UUID]) -> set[UUID]:
-        with self._database_lock:
+        with self.recorder_lock():
             return {r for r in record_ids if r in self._keys.rows}
 
     def max_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
