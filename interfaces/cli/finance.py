@@ -22,7 +22,12 @@ from application.finance.exports import (
 from application.finance.reconciliations import FinanceDesk
 from application.finance.worker import ReconciliationWorker
 from domain.errors import DomainError
-from interfaces.cli.store import open_ledger, require_store, run_until_interrupted
+from interfaces.cli.store import (
+    open_ledger,
+    require_store,
+    run_until_interrupted,
+    wait_for_store,
+)
 
 
 def caught_up_refunds(env: dict[str, str] | None = None) -> Any:
@@ -135,6 +140,8 @@ def worker(once: bool, poll: float) -> None:
     First finishes the runs a crash left running (or marks them failed when their spooled
     file is gone), then keeps running newly accepted ones until stopped.
     """
+    if not once:  # a worker under a supervisor waits for a server that is restarting
+        wait_for_store(lambda line: click.echo(line, err=True))
     ledger = open_ledger()
     try:
         desk = FinanceDesk(ledger)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from interfaces.cli.store import require_store
+from interfaces.cli.store import require_store, wait_for_store
 from projections.locks import ViewBusyError, ViewLock
 from projections.runners import VIEWS
 from projections.service import Runners, ViewStores, rebuild
@@ -25,13 +25,17 @@ def project(ctx: click.Context, views: tuple[str, ...]) -> None:
     """Follow the ledger into the views until SIGTERM or SIGINT (one process per view set)."""
     if ctx.invoked_subcommand is not None:
         return
-    require_store()
     stopping = threading.Event()
 
     def stop(signum: int, frame: Any) -> None:
         stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if wait_for_store(lambda line: click.echo(line, err=True), stopping.is_set) is None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        click.echo("stopped")
+        return
     runners = Runners(names=views or None).start()
     waiting = runners.waiting()
     running = [name for name in runners.names if name not in waiting]

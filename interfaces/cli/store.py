@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +19,10 @@ class StoreMissingError(click.ClickException):
     """No event store where the settings point (exit code 2)."""
 
     exit_code = 2
+
+
+class StoreUnreachableError(StoreMissingError):
+    """The store's PostgreSQL server does not answer: it may be restarting."""
 
 
 def settings_for_command(overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -54,7 +58,9 @@ def postgres_problem(env: Mapping[str, str]) -> tuple[str, str | None]:
 
 
 def find_store(settings: Settings) -> str | None:
-    """None when an event store exists where the settings point; else why not, in words."""
+    """None when an event store exists where the settings point; else why not, in words.
+    A PostgreSQL server that does not answer raises StoreUnreachableError instead: the
+    store may well be there."""
     env = settings.env
     where = settings.describe_store()
     if settings.persistence_module == POPO:
@@ -81,7 +87,7 @@ def find_store(settings: Settings) -> str | None:
                 f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']} (POSTGRES_DBNAME). Create it "
                 "with `returns-ledger db init --create-database`, or `createdb`.")
     if kind is not None:
-        return f"cannot reach {where}: {problem}"
+        raise StoreUnreachableError(f"cannot reach {where}: {problem}")
     schema = env.get("POSTGRES_SCHEMA") or "public"
     with _postgres_connect(env) as conn:
         # The library names the table after the application: returnsledger_events.
@@ -101,6 +107,25 @@ def require_store(overrides: Mapping[str, Any] | None = None) -> Settings:
     if missing is not None:
         raise StoreMissingError(missing)
     return settings
+
+
+def wait_for_store(say: Callable[[str], None], stopping: Callable[[], bool] = lambda: False,
+                   every: float = 1.0) -> Settings | None:
+    """`require_store` for the long-running processes (`serve`, `project`, `webhooks run`,
+    the workers): a PostgreSQL server that does not answer yet (restarting, or started
+    after them) is waited for, said once, as a supervisor would want; a missing store is
+    still an error at once. None when `stopping` says so before the server answers."""
+    said = False
+    while True:
+        try:
+            return require_store()
+        except StoreUnreachableError as error:
+            if not said:
+                say(f"{error.message}; waiting for it")
+                said = True
+        if stopping():
+            return None
+        time.sleep(every)
 
 
 def open_ledger(overrides: Mapping[str, Any] | None = None) -> ReturnsLedger:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from application.settings import load
-from interfaces.cli.store import require_store
+from interfaces.cli.store import wait_for_store
 from projections.webhooks import Dispatcher
 
 
@@ -21,7 +21,7 @@ def webhooks() -> None:
 def webhooks_run() -> None:
     """Deliver webhooks until SIGTERM or SIGINT. One dispatcher is active per store at a
     time: a second one waits (and says so) until the first stops or dies."""
-    require_store()
+    wait_for_store(lambda line: click.echo(line, err=True))
     dispatcher = Dispatcher(load(), say=click.echo)
 
     def stop(signum: int, frame: Any) -> None:

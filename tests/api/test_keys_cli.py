@@ -156,3 +156,41 @@ def test_serve_runs_an_app_that_imports_from_any_directory(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {module}; print({module}.app.name)"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("command", [["project"], ["webhooks", "run"], ["finance", "worker"],
+                                     ["imports", "worker"]])
+def test_a_long_running_process_waits_for_a_postgresql_server_that_does_not_answer(
+        tmp_path, command) -> None:
+    """`project`, `webhooks run` and the workers started while PostgreSQL is down (restarting, or up
+    later than they are) wait for it, saying so once, instead of exiting: a crash-restart
+    run's projector exited and its views never caught up. A missing store still exits."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cli = Path(sys.executable).with_name("returns-ledger")
+    env = {**os.environ, "PERSISTENCE_MODULE": "eventsourcing.postgres",
+           "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(port), "POSTGRES_DBNAME": "x",
+           "POSTGRES_USER": "postgres", "POSTGRES_CONNECT_TIMEOUT": "1",
+           "PERSONAL_DATA_KEY": TEST_PERSONAL_DATA_KEY, "SECRET_KEY": "s" * 32}
+    process = subprocess.Popen([str(cli), *command], env=env, cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(4)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "cannot reach" in err and "waiting for it" in err and err.count("waiting") == 1
+    assert "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing made beside it
