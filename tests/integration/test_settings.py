@@ -128,9 +128,10 @@ def test_key_files_made_at_once_by_many_processes_agree_on_one_key(tmp_path) -> 
     import multiprocessing
 
     path = tmp_path / "keys" / "personal-data.key"
-    context = multiprocessing.get_context("fork")
+    # spawn, not fork: a fork of this many-threaded test process can deadlock its child
+    context = multiprocessing.get_context("spawn")
     with context.Pool(8) as pool:
-        keys = pool.map(_load_key, [str(path)] * 32)
+        keys = pool.map_async(_load_key, [str(path)] * 32).get(timeout=120)
     assert len(set(keys)) == 1 and len(keys[0]) == 64
     assert [p.name for p in path.parent.iterdir()] == ["personal-data.key"]
 
