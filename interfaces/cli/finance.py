@@ -22,12 +22,7 @@ from application.finance.exports import (
 from application.finance.reconciliations import FinanceDesk
 from application.finance.worker import ReconciliationWorker
 from domain.errors import DomainError
-from interfaces.cli.store import (
-    open_ledger,
-    require_store,
-    run_until_interrupted,
-    wait_for_store,
-)
+from interfaces.cli.store import open_ledger, require_store, run_worker
 
 
 def caught_up_refunds(env: dict[str, str] | None = None) -> Any:
@@ -140,18 +135,12 @@ def worker(once: bool, poll: float) -> None:
     First finishes the runs a crash left running (or marks them failed when their spooled
     file is gone), then keeps running newly accepted ones until stopped.
     """
-    if not once:  # a worker under a supervisor waits for a server that is restarting
-        wait_for_store(lambda line: click.echo(line, err=True))
-    ledger = open_ledger()
-    try:
+    def make(ledger: Any) -> tuple[FinanceDesk, ReconciliationWorker]:
         desk = FinanceDesk(ledger)
-        if once:
-            for run_id in desk.resume():
-                click.echo(f"{run_id} {desk.get_reconciliation(run_id).status}")
-            return
-        run_until_interrupted(ReconciliationWorker(lambda: desk, poll=poll))
-    finally:
-        ledger.close()
+        return desk, ReconciliationWorker(lambda: desk, poll=poll)
+
+    run_worker(once, make, lambda desk: [f"{r} {desk.get_reconciliation(r).status}"
+                                         for r in desk.resume()])
 
 
 def _summary(run: Any) -> None:

@@ -18,7 +18,7 @@ from application.imports.views import OUTCOMES
 from application.imports.worker import ImportWorker
 from domain.errors import DomainError
 from interfaces.api.catalog import ApiCommands
-from interfaces.cli.store import open_ledger, run_until_interrupted, wait_for_store
+from interfaces.cli.store import open_ledger, run_worker
 
 LINE_COLUMNS = ("record_no", "line_no", "part", "outcome", "command", "parcel_id", "version",
                 "problem_type", "problem_rule", "detail", "rule", "source_key", "occurred_at",
@@ -150,18 +150,11 @@ def raw(import_id: str, line_no: int, record_no: int | None) -> None:
 def worker(once: bool, poll: float) -> None:
     """Run accepted imports (when the web processes do not: IMPORTS_IN_PROCESS=no, the
     default on PostgreSQL). First resumes the imports a crash left unfinished."""
-    if not once:  # a worker under a supervisor waits for a server that is restarting
-        wait_for_store(lambda line: click.echo(line, err=True))
-    ledger = open_ledger()
-    try:
+    def make(ledger: Any) -> tuple[ImportDesk, ImportWorker]:
         desk = _desk(ledger)
-        if once:
-            for the_id in desk.resume():
-                click.echo(f"{the_id} {desk.get(the_id).status}")
-            return
-        run_until_interrupted(ImportWorker(lambda: desk, poll=poll))
-    finally:
-        ledger.close()
+        return desk, ImportWorker(lambda: desk, poll=poll)
+
+    run_worker(once, make, lambda desk: [f"{i} {desk.get(i).status}" for i in desk.resume()])
 
 
 @imports.command("intake-secret")

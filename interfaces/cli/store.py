@@ -188,3 +188,24 @@ def run_until_interrupted(background: Background) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         background.stop()
+
+
+
+def run_worker(once: bool, make: Callable[[ReturnsLedger], tuple[Any, Background]],
+               resumed: Callable[[Any], list[str]]) -> None:
+    """A worker command: `make(ledger)` gives its desk and its background worker.
+    `--once` finishes what is unfinished now and prints a line per item (`resumed(desk)`);
+    otherwise the worker runs until Ctrl-C or SIGTERM, having first waited for a
+    PostgreSQL server that is restarting, as a supervisor wants."""
+    if not once:
+        wait_for_store(lambda line: click.echo(line, err=True))
+    ledger = open_ledger()
+    try:
+        desk, background = make(ledger)
+        if once:
+            for line in resumed(desk):
+                click.echo(line)
+            return
+        run_until_interrupted(background)
+    finally:
+        ledger.close()
